@@ -1,1 +1,35 @@
-//! stub
+//! `mock-gemini`: a scriptable fake of Google's Gemini API (`v1beta` `generateContent` and
+//! `streamGenerateContent?alt=sse`) for Pollux's tests, benchmarks and offline demos.
+//!
+//! It shares no wire types with the rest of Pollux: every body is a `serde_json::Value` or a
+//! string written the way Gemini writes it, and checked against the embedded oracle schema
+//! ([`oracle`]). It is no kinder than the real API: requests are checked as Gemini checks them
+//! (key, schema, content rules, Gemini 3 thought signatures) and refused with Gemini's error
+//! bodies.
+//!
+//! ```no_run
+//! use mock_gemini::{MockGemini, Scenario};
+//! # fn main() -> std::io::Result<()> {
+//! let mock = MockGemini::start()?;
+//! mock.push(Scenario::text("Hello!"));
+//! // point the client at mock.base_url() ...
+//! assert_eq!(mock.request_count(), 0);
+//! # Ok(()) }
+//! ```
+//!
+//! With an empty queue the mock echoes the last user text ("mock-gemini says: ...").
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod body;
+mod checks;
+pub mod oracle;
+mod record;
+mod render;
+mod scenario;
+mod server;
+pub mod signatures;
+
+pub use checks::Rejection;
+pub use record::RecordedRequest;
+pub use scenario::{Scenario, StreamStep};
+pub use server::{MockConfig, MockGemini};

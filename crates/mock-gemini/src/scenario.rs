@@ -1,0 +1,299 @@
+//! Scenarios: what the mock answers to one model request. A test queues them (in process with
+//! `MockGemini::push`, out of process as JSON on `POST /_mock/scenarios`); each
+//! `generateContent` or `streamGenerateContent` request that passes the mock's checks takes the
+//! next one.
+//!
+//! The JSON form is internally tagged by `kind`:
+//!
+//! ```json
+//! {"kind": "answer", "chunks": [[{"text": "Hel"}], [{"text": "lo"}]], "finish_reason": "STOP"}
+//! {"kind": "json", "status": 429, "body": {"error": {"code": 429, "message": "...", "status": "RESOURCE_EXHAUSTED"}}}
+//! {"kind": "raw", "status": 502, "content_type": "text/html", "body": "<html>..."}
+//! {"kind": "stream", "steps": [{"event": {"candidates": []}}, {"delay_ms": 50}, {"raw": "{...}"}, "cut"]}
+//! {"kind": "hang_before_head"}
+//! ```
+//!
+//! An `answer` adapts to the request: one response for `generateContent`, one SSE event per
+//! chunk for `streamGenerateContent`. `json`, `raw` and `stream` go on the wire as scripted,
+//! except that a success body lacking `modelVersion`/`responseId` gets them, and on `gemini-3*`
+//! models the first `functionCall` part of a reply gets a `thoughtSignature` if it has none.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::body::{error_body, html_error_page, rate_limited_body, split_text};
+
+/// What the mock answers to one model request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scenario {
+    /// A model answer, rendered the way Gemini renders it for the request's method, with
+    /// realistic cumulative `usageMetadata`, `modelVersion` and `responseId`.
+    Answer {
+        /// The parts of each streamed event; a plain request gets all of them in one response
+        /// (adjacent text parts joined).
+        chunks: Vec<Vec<Value>>,
+        /// The `finishReason` of the last event.
+        #[serde(default = "stop")]
+        finish_reason: String,
+        /// A Gemini error body. When set, a stream sends the chunks without a `finishReason`
+        /// and then writes this body bare (pretty-printed, not framed as `data:`), as Gemini
+        /// does when it fails after the 200; a plain request gets it as its error response.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fail: Option<Value>,
+    },
+    /// A JSON response written as scripted (pretty-printed, as Google's REST front end writes).
+    Json {
+        #[serde(default = "ok")]
+        status: u16,
+        body: Value,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        /// Wait this long before the response head.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
+    },
+    /// A non-JSON response, e.g. the HTML page of a gateway in front of the API.
+    Raw {
+        status: u16,
+        #[serde(default = "text_plain")]
+        content_type: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
+    },
+    /// A 200 `text/event-stream` response made of scripted steps.
+    Stream {
+        steps: Vec<StreamStep>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
+    },
+    /// Accept the request and never send a response head.
+    HangBeforeHead,
+}
+
+/// One step of a scripted stream. JSON: `{"event": {...}}`, `{"raw": "..."}`,
+/// `{"delay_ms": 100}`, `"cut"`, `"hang"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStep {
+    /// One event, written as `data: <compact json>\r\n\r\n`.
+    Event(Value),
+    /// Bytes written verbatim.
+    Raw(String),
+    /// Pause this many milliseconds.
+    #[serde(rename = "delay_ms")]
+    Delay(u64),
+    /// Abort the connection mid-body: the client sees an incomplete body, not a clean end.
+    Cut,
+    /// Stop writing and never finish.
+    Hang,
+}
+
+fn stop() -> String {
+    "STOP".to_owned()
+}
+
+fn ok() -> u16 {
+    200
+}
+
+fn text_plain() -> String {
+    "text/plain; charset=utf-8".to_owned()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Scenario {
+    /// A text answer; streamed, it arrives in about three events.
+    pub fn text(text: &str) -> Self {
+        let chunks = split_text(text, 3)
+            .into_iter()
+            .map(|t| vec![json!({ "text": t })])
+            .collect();
+        Self::answer(chunks)
+    }
+
+    /// A text answer streamed as exactly these pieces, one event each.
+    pub fn text_stream(pieces: &[&str]) -> Self {
+        Self::answer(pieces.iter().map(|t| vec![json!({ "text": t })]).collect())
+    }
+
+    /// An answer of arbitrary parts, one chunk per streamed event, finishing with `STOP`.
+    pub fn answer(chunks: Vec<Vec<Value>>) -> Self {
+        Scenario::Answer {
+            chunks,
+            finish_reason: stop(),
+            fail: None,
+        }
+    }
+
+    /// One function call (`args` is the JSON object of arguments).
+    pub fn function_call(name: &str, args: Value) -> Self {
+        Self::answer(vec![vec![
+            json!({ "functionCall": { "name": name, "args": args } }),
+        ]])
+    }
+
+    /// Parallel function calls, one per streamed event as Gemini sends them.
+    pub fn function_calls(calls: &[(&str, Value)]) -> Self {
+        Self::answer(
+            calls
+                .iter()
+                .map(|(name, args)| vec![json!({ "functionCall": { "name": name, "args": args } })])
+                .collect(),
+        )
+    }
+
+    /// Text pieces streamed without a finish, then a bare error object: Gemini failing after
+    /// the 200. A plain request gets the error as its response.
+    pub fn text_then_error(pieces: &[&str], code: u16, status: &str, message: &str) -> Self {
+        Scenario::Answer {
+            chunks: pieces.iter().map(|t| vec![json!({ "text": t })]).collect(),
+            finish_reason: stop(),
+            fail: Some(error_body(code, status, message, Vec::new())),
+        }
+    }
+
+    /// A Gemini error response, e.g. `error(503, "UNAVAILABLE", "The model is overloaded.
+    /// Please try again later.")`.
+    pub fn error(code: u16, status: &str, message: &str) -> Self {
+        Scenario::Json {
+            status: code,
+            body: error_body(code, status, message, Vec::new()),
+            headers: BTreeMap::new(),
+            delay_ms: 0,
+        }
+    }
+
+    /// A 429 `RESOURCE_EXHAUSTED` with `QuotaFailure` and a `RetryInfo` of `retry_delay_secs`.
+    pub fn rate_limited(retry_delay_secs: u64) -> Self {
+        Scenario::Json {
+            status: 429,
+            body: rate_limited_body(retry_delay_secs),
+            headers: BTreeMap::new(),
+            delay_ms: 0,
+        }
+    }
+
+    /// An HTML error page with `status`, as a gateway in front of Gemini answers.
+    pub fn html(status: u16) -> Self {
+        Scenario::Raw {
+            status,
+            content_type: "text/html; charset=UTF-8".to_owned(),
+            body: html_error_page(status),
+            headers: BTreeMap::new(),
+            delay_ms: 0,
+        }
+    }
+
+    /// A scripted stream of steps (see [`StreamStep`]).
+    pub fn stream(steps: Vec<StreamStep>) -> Self {
+        Scenario::Stream {
+            steps,
+            headers: BTreeMap::new(),
+            delay_ms: 0,
+        }
+    }
+
+    /// The same scenario, answered only after `ms` milliseconds. For an answer (which has no
+    /// delay of its own) this is a no-op; script a `stream` for timed events.
+    pub fn delayed(mut self, ms: u64) -> Self {
+        match &mut self {
+            Scenario::Json { delay_ms, .. }
+            | Scenario::Raw { delay_ms, .. }
+            | Scenario::Stream { delay_ms, .. } => *delay_ms = ms,
+            Scenario::Answer { .. } | Scenario::HangBeforeHead => {}
+        }
+        self
+    }
+
+    /// Every response body this scenario may send, for checks against the oracle schema.
+    pub fn bodies(&self) -> Vec<Value> {
+        match self {
+            Scenario::Answer { fail, .. } => fail.iter().cloned().collect(),
+            Scenario::Json { body, .. } => vec![body.clone()],
+            Scenario::Stream { steps, .. } => steps
+                .iter()
+                .filter_map(|s| match s {
+                    StreamStep::Event(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Scenario::Raw { .. } | Scenario::HangBeforeHead => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_form_round_trips() {
+        let all = vec![
+            Scenario::text("hello"),
+            Scenario::error(503, "UNAVAILABLE", "The model is overloaded."),
+            Scenario::html(502),
+            Scenario::stream(vec![
+                StreamStep::Event(json!({"candidates": []})),
+                StreamStep::Delay(5),
+                StreamStep::Raw("x".into()),
+                StreamStep::Cut,
+                StreamStep::Hang,
+            ]),
+            Scenario::HangBeforeHead,
+        ];
+        for s in all {
+            let text = serde_json::to_string(&s).unwrap();
+            let back: Scenario = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, s, "{text}");
+        }
+    }
+
+    #[test]
+    fn json_form_is_friendly() {
+        let s: Scenario = serde_json::from_value(json!({
+            "kind": "stream",
+            "steps": [{"event": {"candidates": []}}, {"delay_ms": 10}, "cut"]
+        }))
+        .unwrap();
+        assert_eq!(
+            s,
+            Scenario::stream(vec![
+                StreamStep::Event(json!({"candidates": []})),
+                StreamStep::Delay(10),
+                StreamStep::Cut,
+            ])
+        );
+        let a: Scenario =
+            serde_json::from_value(json!({"kind": "answer", "chunks": [[{"text": "x"}]]})).unwrap();
+        assert_eq!(a, Scenario::text_stream(&["x"]));
+        let bad = serde_json::from_value::<Scenario>(json!({"kind": "json", "bodyy": {}}));
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_info() {
+        let Scenario::Json { status, body, .. } = Scenario::rate_limited(7) else {
+            panic!("not json");
+        };
+        assert_eq!(status, 429);
+        let details = body["error"]["details"].as_array().unwrap();
+        assert!(details
+            .iter()
+            .any(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo"
+                && d["retryDelay"] == "7s"));
+        assert!(details
+            .iter()
+            .any(|d| d["@type"] == "type.googleapis.com/google.rpc.QuotaFailure"));
+    }
+}

@@ -1,0 +1,691 @@
+//! The running fake: an actix-web server on its own OS thread and `actix_rt::System`, the
+//! handler for `.../v1beta/models/{model}:generateContent` and `:streamGenerateContent`
+//! (under any path prefix), and the `/_mock/*` control surface for out-of-process tests.
+//!
+//! Control endpoints (no API key needed):
+//! - `POST /_mock/scenarios`: one [`Scenario`] as JSON, or an array of them, queued in order;
+//! - `GET /_mock/requests`: the [`RecordedRequest`]s as a JSON array;
+//! - `GET /_mock/stats`: `{"request_count", "open_streams", "cancelled_streams", "queued_scenarios"}`;
+//! - `POST /_mock/reset`: forget scenarios, requests, counters and signatures.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::{json, Value};
+
+use crate::body::{response_id, sse_frame, ReplyContext};
+use crate::checks::{self, Rejection};
+use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
+use crate::render::{self, Plan};
+use crate::scenario::{Scenario, StreamStep};
+use crate::signatures::{is_gemini3, Signatures};
+
+/// How a [`MockGemini`] behaves; `Default` is what tests want.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// actix workers; one is plenty for tests.
+    pub workers: usize,
+    /// Validate request bodies against the oracle's `GenerateContentRequest`.
+    pub validate: bool,
+    /// The key the mock treats as revoked (400 `API_KEY_INVALID`).
+    pub invalid_key: String,
+    /// Wait this long before every model answer.
+    pub delay_ms: u64,
+    /// Wait this long between streamed events.
+    pub chunk_delay_ms: u64,
+    /// Keep every request (method, path, headers, body). Off for long load runs.
+    pub record: bool,
+    /// The largest request body accepted.
+    pub body_limit: usize,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            validate: true,
+            invalid_key: "invalid-key".to_owned(),
+            delay_ms: 0,
+            chunk_delay_ms: 0,
+            record: true,
+            body_limit: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// State shared by the handle and the server's workers.
+#[derive(Debug)]
+struct Shared {
+    config: RwLock<MockConfig>,
+    scenarios: Mutex<VecDeque<Scenario>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    request_count: AtomicUsize,
+    streams: Arc<StreamCounters>,
+    signatures: Signatures,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn config(&self) -> MockConfig {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn push(&self, scenarios: impl IntoIterator<Item = Scenario>) -> usize {
+        let mut q = lock(&self.scenarios);
+        q.extend(scenarios);
+        q.len()
+    }
+
+    fn reset(&self) {
+        lock(&self.scenarios).clear();
+        lock(&self.requests).clear();
+        self.request_count.store(0, Ordering::SeqCst);
+        self.streams.reset_cancelled();
+        self.signatures.clear();
+    }
+
+    fn stats(&self) -> Value {
+        json!({
+            "request_count": self.request_count.load(Ordering::SeqCst),
+            "open_streams": self.streams.open(),
+            "cancelled_streams": self.streams.cancelled(),
+            "queued_scenarios": lock(&self.scenarios).len(),
+        })
+    }
+}
+
+/// A running fake Gemini upstream. Dropping it stops the server.
+#[derive(Debug)]
+pub struct MockGemini {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    handle: Option<ServerHandle>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MockGemini {
+    /// Start on `127.0.0.1` with a free port and the default configuration.
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(MockConfig::default())
+    }
+
+    /// Start on `addr` with the default configuration.
+    pub fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::start_with(MockConfig {
+            listen: addr,
+            ..MockConfig::default()
+        })
+    }
+
+    /// Start with `config`. The server runs on its own thread and `actix_rt::System`, so this
+    /// works from plain tests, from `#[actix_rt::test]`s and from the binary alike.
+    pub fn start_with(config: MockConfig) -> io::Result<Self> {
+        // Bind here so a bad address fails the caller, not a thread.
+        let listener = TcpListener::bind(config.listen)?;
+        let addr = listener.local_addr()?;
+        let workers = config.workers.max(1);
+        let body_limit = config.body_limit;
+        let shared = Arc::new(Shared {
+            config: RwLock::new(config),
+            scenarios: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            request_count: AtomicUsize::new(0),
+            streams: Arc::new(StreamCounters::default()),
+            signatures: Signatures::default(),
+        });
+        let data = web::Data::from(shared.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mock-gemini".into())
+            .spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .app_data(web::PayloadConfig::new(body_limit))
+                            .configure(configure)
+                    })
+                    .workers(workers)
+                    .disable_signals()
+                    // A client that closes its side has gone away: drop its response (and
+                    // count a cancelled stream) even while the body is waiting to write.
+                    .h1_allow_half_closed(false)
+                    .on_connect(keep_socket)
+                    .shutdown_timeout(1)
+                    .listen(listener);
+                    match server {
+                        Ok(server) => {
+                            let server = server.run();
+                            let _ = tx.send(Ok(server.handle()));
+                            if let Err(e) = server.await {
+                                log::error!("mock-gemini server failed: {e}");
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let handle = rx
+            .recv()
+            .map_err(|_| io::Error::other("the mock-gemini server thread died"))??;
+        log::info!("mock-gemini listening on http://{addr}");
+        Ok(MockGemini {
+            addr,
+            shared,
+            handle: Some(handle),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queue a scenario for the next model request.
+    pub fn push(&self, scenario: Scenario) {
+        self.shared.push([scenario]);
+    }
+
+    /// Queue scenarios in order.
+    pub fn push_all(&self, scenarios: impl IntoIterator<Item = Scenario>) {
+        self.shared.push(scenarios);
+    }
+
+    /// Scenarios not yet consumed.
+    pub fn queued(&self) -> usize {
+        lock(&self.shared.scenarios).len()
+    }
+
+    /// Every request received so far (control endpoints excluded).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// How many requests arrived (counted even when recording is off).
+    pub fn request_count(&self) -> usize {
+        self.shared.request_count.load(Ordering::SeqCst)
+    }
+
+    /// Streams whose client went away before the stream finished.
+    pub fn cancelled_streams(&self) -> usize {
+        self.shared.streams.cancelled()
+    }
+
+    /// Streams being written right now.
+    pub fn open_streams(&self) -> usize {
+        self.shared.streams.open()
+    }
+
+    /// Change the configuration of the running mock (the listen address and worker count
+    /// are fixed at start).
+    pub fn update_config(&self, f: impl FnOnce(&mut MockConfig)) {
+        f(&mut self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Forget scenarios, requests, counters and issued signatures.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stop the server and wait for its thread; also done on drop.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            // `stop` sends the command at once; its future only reports completion, which
+            // joining the thread below waits for anyway.
+            drop(handle.stop(false));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MockGemini {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/_mock")
+            .route("/scenarios", web::post().to(push_scenarios))
+            .route("/requests", web::get().to(list_requests))
+            .route("/stats", web::get().to(stats))
+            .route("/reset", web::post().to(reset)),
+    )
+    .default_service(web::to(model_call));
+}
+
+async fn push_scenarios(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let parsed = serde_json::from_slice::<Value>(&body).and_then(|v| match v {
+        Value::Array(items) => items
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<Vec<Scenario>, _>>(),
+        one => serde_json::from_value(one).map(|s| vec![s]),
+    });
+    match parsed {
+        Ok(scenarios) => {
+            let queued = shared.push(scenarios);
+            HttpResponse::Ok().json(json!({ "queued": queued }))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": format!("bad scenario: {e}") })),
+    }
+}
+
+async fn list_requests(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&*lock(&shared.requests))
+}
+
+async fn stats(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.stats())
+}
+
+async fn reset(shared: web::Data<Shared>) -> HttpResponse {
+    shared.reset();
+    HttpResponse::Ok().json(json!({ "reset": true }))
+}
+
+/// A Gemini model path: `.../v1beta/models/{model}:{rpc}`.
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    model: String,
+    stream: bool,
+}
+
+/// Parse the model and rpc from a path that ends in `/v1beta/models/{model}:{rpc}`; any
+/// prefix before `/v1beta` is allowed, as gateways add one. Returns `(model, rpc)`.
+fn parse_path(path: &str) -> Option<(String, String)> {
+    const MARK: &str = "/v1beta/models/";
+    let rest = &path[path.rfind(MARK)? + MARK.len()..];
+    let (model, rpc) = rest
+        .split_once(':')
+        .or_else(|| rest.split_once("%3A"))
+        .or_else(|| rest.split_once("%3a"))?;
+    if model.is_empty() || model.contains('/') || rpc.is_empty() || rpc.contains('/') {
+        return None;
+    }
+    Some((model.to_owned(), rpc.to_owned()))
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default()
+}
+
+fn record(req: &HttpRequest, body: &Bytes, parsed: Option<&(String, String)>) -> RecordedRequest {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in req.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers
+            .entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    RecordedRequest {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+        query: req.query_string().to_owned(),
+        headers,
+        body: body.to_vec(),
+        model: parsed.map(|p| p.0.clone()),
+        rpc: parsed.map(|p| p.1.clone()),
+    }
+}
+
+async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let parsed = parse_path(req.path());
+    shared.request_count.fetch_add(1, Ordering::SeqCst);
+    let config = shared.config();
+    if config.record {
+        let rec = record(&req, &body, parsed.as_ref());
+        lock(&shared.requests).push(rec);
+    }
+    log::debug!("{} {}", req.method(), req.path());
+    if config.delay_ms > 0 {
+        actix_rt::time::sleep(Duration::from_millis(config.delay_ms)).await;
+    }
+    let target = match parsed {
+        Some((model, rpc)) if rpc == "generateContent" || rpc == "streamGenerateContent" => {
+            Target {
+                model,
+                stream: rpc == "streamGenerateContent",
+            }
+        }
+        Some((model, rpc)) => {
+            return reject(&Rejection::new(
+                404,
+                "NOT_FOUND",
+                format!(
+                    "models/{model} is not found for API version v1beta, or is not supported for \
+                     {rpc}. Call ListModels to see the list of available models and their \
+                     supported methods."
+                ),
+            ))
+        }
+        None => {
+            return reject(&Rejection::new(
+                404,
+                "NOT_FOUND",
+                "Requested entity was not found.",
+            ))
+        }
+    };
+    if req.method() != Method::POST {
+        return reject(&Rejection::new(404, "NOT_FOUND", "Method not found."));
+    }
+    match answer(&req, &body, &shared, &config, target) {
+        Ok(plan) => {
+            let socket = req.conn_data::<ConnSocket>().cloned();
+            respond(plan, &shared, config.chunk_delay_ms, socket).await
+        }
+        Err(r) => reject(&r),
+    }
+}
+
+/// Run Gemini's checks and pick the scenario; the scenario is consumed only by a request
+/// Gemini would have run.
+fn answer(
+    req: &HttpRequest,
+    body: &Bytes,
+    shared: &Shared,
+    config: &MockConfig,
+    target: Target,
+) -> Result<Plan, Rejection> {
+    let query = query_pairs(req.query_string());
+    let key = req
+        .headers()
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k == "key")
+                .map(|(_, v)| v.as_str())
+        });
+    checks::api_key(key, &config.invalid_key)?;
+    if target.stream && !query.iter().any(|(k, v)| k == "alt" && v == "sse") {
+        // Real Gemini streams a JSON array here; Pollux never asks for it, so the mock refuses
+        // rather than fake a format nobody tests.
+        return Err(Rejection::invalid(
+            "mock-gemini serves streamGenerateContent only with alt=sse",
+        ));
+    }
+    let request = checks::request(body, config.validate)?;
+    if is_gemini3(&target.model) {
+        let contents = request
+            .get("contents")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        shared
+            .signatures
+            .check(contents)
+            .map_err(Rejection::invalid)?;
+    }
+    let scenario = lock(&shared.scenarios).pop_front();
+    let scenario = scenario.unwrap_or_else(|| Scenario::text(&checks::last_user_text(&request)));
+    let ctx = ReplyContext {
+        model: target.model,
+        response_id: response_id(),
+        prompt_tokens: checks::prompt_tokens(&request),
+    };
+    Ok(render::plan(
+        scenario,
+        &ctx,
+        target.stream,
+        &shared.signatures,
+    ))
+}
+
+fn reject(r: &Rejection) -> HttpResponse {
+    let Plan::Whole {
+        status,
+        content_type,
+        body,
+        ..
+    } = render::json_plan(r.code, &r.body())
+    else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    whole(status, &content_type, body, &BTreeMap::new())
+}
+
+fn whole(
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+    headers: &BTreeMap<String, String>,
+) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = HttpResponse::build(status);
+    res.content_type(content_type);
+    gemini_headers(&mut res, headers);
+    res.body(body)
+}
+
+/// Headers Google's front end sends, then the scenario's own (which win).
+fn gemini_headers(res: &mut actix_web::HttpResponseBuilder, headers: &BTreeMap<String, String>) {
+    res.insert_header(("vary", "Origin, X-Origin, Referer"));
+    res.insert_header(("server", "scaffolding on HTTPServer2"));
+    res.insert_header(("x-content-type-options", "nosniff"));
+    for (name, value) in headers {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                res.insert_header((n, v));
+            }
+            _ => log::warn!("mock-gemini: skipping invalid scripted header {name:?}"),
+        }
+    }
+}
+
+async fn respond(
+    plan: Plan,
+    shared: &Shared,
+    chunk_delay_ms: u64,
+    socket: Option<ConnSocket>,
+) -> HttpResponse {
+    match plan {
+        Plan::Whole {
+            status,
+            content_type,
+            body,
+            headers,
+            delay_ms,
+        } => {
+            if delay_ms > 0 {
+                actix_rt::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            whole(status, &content_type, body, &headers)
+        }
+        Plan::Stream {
+            steps,
+            headers,
+            delay_ms,
+        } => {
+            if delay_ms > 0 {
+                actix_rt::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            let guard = StreamGuard::new(shared.streams.clone());
+            let mut res = HttpResponse::Ok();
+            res.content_type("text/event-stream");
+            gemini_headers(&mut res, &headers);
+            res.streaming(stream_body(steps, chunk_delay_ms, guard, socket))
+        }
+        Plan::HangBeforeHead => {
+            futures_util::future::pending::<()>().await;
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// How long a scripted cut waits after flushing before it resets the connection.
+const CUT_GRACE: Duration = Duration::from_millis(20);
+
+/// A duplicate handle of a connection's socket, kept so that a scripted cut can turn the close
+/// of that connection into a reset.
+#[derive(Debug, Clone)]
+struct ConnSocket {
+    #[cfg(unix)]
+    fd: std::rc::Rc<std::os::fd::OwnedFd>,
+}
+
+impl ConnSocket {
+    /// Make the last close of this socket send RST (`SO_LINGER` 0) instead of FIN.
+    fn reset_on_close(&self) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            let std = std::net::TcpStream::from(self.fd.try_clone()?);
+            tokio::net::TcpStream::from_std(std)?.set_zero_linger()
+        }
+        #[cfg(not(unix))]
+        Ok(())
+    }
+}
+
+fn keep_socket(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    #[cfg(unix)]
+    if let Some(stream) = conn.downcast_ref::<actix_rt::net::TcpStream>() {
+        use std::os::fd::AsFd;
+        match stream.as_fd().try_clone_to_owned() {
+            Ok(fd) => {
+                ext.insert(ConnSocket {
+                    fd: std::rc::Rc::new(fd),
+                });
+            }
+            Err(e) => log::warn!("mock-gemini: cannot keep a socket handle: {e}"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = conn;
+        ext.insert(ConnSocket {});
+    }
+}
+
+/// The body of a streamed response. The guard lives inside it: actix drops the body when the
+/// client goes away, which the guard counts as a cancelled stream.
+fn stream_body(
+    steps: Vec<StreamStep>,
+    chunk_delay_ms: u64,
+    mut guard: StreamGuard,
+    socket: Option<ConnSocket>,
+) -> impl Stream<Item = Result<Bytes, io::Error>> {
+    async_stream::stream! {
+        let mut events = 0usize;
+        for step in steps {
+            match step {
+                StreamStep::Event(event) => {
+                    if events > 0 && chunk_delay_ms > 0 {
+                        actix_rt::time::sleep(Duration::from_millis(chunk_delay_ms)).await;
+                    }
+                    events += 1;
+                    yield Ok(sse_frame(&event));
+                }
+                StreamStep::Raw(text) => yield Ok(Bytes::from(text)),
+                StreamStep::Delay(ms) => {
+                    actix_rt::time::sleep(Duration::from_millis(ms)).await;
+                }
+                StreamStep::Cut => {
+                    guard.finish();
+                    // Let actix flush what was written so far (it discards its write buffer
+                    // when the body fails) and give the client a moment to read it.
+                    actix_rt::time::sleep(CUT_GRACE).await;
+                    // Some clients (awc among them) take a FIN after the last whole chunk for
+                    // a clean end, so the cut resets the connection.
+                    if let Some(socket) = &socket {
+                        if let Err(e) = socket.reset_on_close() {
+                            log::warn!("mock-gemini: cannot arm the reset of a cut stream: {e}");
+                        }
+                    }
+                    // An error from the body makes actix drop the connection without the final
+                    // chunk, so the client sees a truncated body rather than a clean end.
+                    yield Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "mock-gemini cut the stream",
+                    ));
+                    return;
+                }
+                StreamStep::Hang => {
+                    futures_util::future::pending::<()>().await;
+                }
+            }
+        }
+        guard.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_and_without_prefix() {
+        let p = |s: &str| parse_path(s);
+        assert_eq!(
+            p("/v1beta/models/gemini-2.5-flash:generateContent"),
+            Some(("gemini-2.5-flash".into(), "generateContent".into()))
+        );
+        assert_eq!(
+            p("/v1/v1beta/models/gemini-3-pro:streamGenerateContent"),
+            Some(("gemini-3-pro".into(), "streamGenerateContent".into()))
+        );
+        assert_eq!(
+            p("/x/v1beta/models/m%3AgenerateContent"),
+            Some(("m".into(), "generateContent".into()))
+        );
+        assert_eq!(p("/v1beta/models/m"), None);
+        assert_eq!(p("/v1beta/models/:generateContent"), None);
+        assert_eq!(p("/other"), None);
+    }
+
+    #[test]
+    fn start_and_stop_from_a_plain_test() {
+        let mock = MockGemini::start().unwrap();
+        assert!(mock.base_url().starts_with("http://127.0.0.1:"));
+        assert_ne!(mock.addr().port(), 0);
+        mock.stop();
+    }
+}
