@@ -1,0 +1,91 @@
+//! Building the application: shared state, routes, and the error handlers that keep every
+//! answer in OpenAI's shape. `main.rs` and the tests build the app through [`configure`] and
+//! [`bind`], so what is tested is what runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes;
+use crate::signatures::SignatureCache;
+use crate::upstream::Upstream;
+
+/// State shared by every worker.
+pub struct Shared {
+    pub config: Config,
+    pub signatures: SignatureCache,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Shared> {
+        let signatures = SignatureCache::new(
+            config.signature_cache_size,
+            Duration::from_secs(config.signature_ttl_secs),
+        );
+        Arc::new(Shared { config, signatures })
+    }
+}
+
+/// Registers every route. Per-worker state (the upstream client) must already be in
+/// `app_data`; see [`bind`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for path in ["/v1/chat/completions", "/chat/completions"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::post().to(routes::chat::completions))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "Unknown route: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Binds the server (to an ephemeral port when the config says port 0) and returns it with
+/// the address it listens on. The caller runs the returned future.
+pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
+    install_crypto_provider();
+    let listen = config.listen;
+    let workers = config.workers;
+    let shared = Shared::new(config);
+    let data = web::Data::from(shared);
+    let mut server = HttpServer::new(move || {
+        // awc's client is not Send: each worker builds its own.
+        let upstream = web::Data::new(Upstream::new(&data.config));
+        App::new()
+            .app_data(data.clone())
+            .app_data(upstream)
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(30);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server.bind(listen)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
+    Ok((server.run(), addr))
+}
+
+/// rustls needs one process-wide crypto provider; we use ring (no C toolchain surprises).
+fn install_crypto_provider() {
+    // Already installed (e.g. a second server in one test process) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,142 @@
+//! Runtime settings: command-line flags with environment fallbacks and sensible defaults,
+//! so `pollux` starts with no config file. `docs/configuration.md` lists every setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// An OpenAI-compatible server in front of Google's Gemini API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pollux", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "POLLUX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Gemini API base URL; may carry a path prefix (calls go to `{base}/v1beta/models/...`).
+    #[arg(
+        long,
+        env = "GEMINI_BASE_URL",
+        default_value = "https://generativelanguage.googleapis.com"
+    )]
+    pub upstream: String,
+
+    /// Gemini API key used for every request. When unset, each client's
+    /// `Authorization: Bearer <key>` is forwarded as the Gemini key.
+    #[arg(long = "api-key", env = "GEMINI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Seconds to establish an upstream connection.
+    #[arg(long, env = "POLLUX_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout_secs: u64,
+
+    /// Seconds to wait for the upstream's response head (thinking models can be slow).
+    #[arg(long, env = "POLLUX_RESPONSE_TIMEOUT", default_value_t = 600)]
+    pub response_timeout_secs: u64,
+
+    /// Longest silence, in seconds, allowed between two upstream stream events.
+    #[arg(long, env = "POLLUX_STREAM_IDLE_TIMEOUT", default_value_t = 300)]
+    pub stream_idle_timeout_secs: u64,
+
+    /// Largest accepted request body in bytes (inline images make requests tens of MB).
+    #[arg(long, env = "POLLUX_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Largest accepted upstream (non-streamed) response body in bytes.
+    #[arg(long, env = "POLLUX_MAX_UPSTREAM_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_upstream_body_bytes: usize,
+
+    /// Worker threads (0 = one per CPU core).
+    #[arg(long, env = "POLLUX_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Thought signatures remembered per process for clients that drop `extra_content`.
+    #[arg(long, env = "POLLUX_SIGNATURE_CACHE_SIZE", default_value_t = 10_000)]
+    pub signature_cache_size: usize,
+
+    /// Seconds a remembered thought signature stays valid.
+    #[arg(long, env = "POLLUX_SIGNATURE_TTL", default_value_t = 3600)]
+    pub signature_ttl_secs: u64,
+}
+
+impl Config {
+    /// Defaults for every setting (what `pollux` with no flags and no environment uses).
+    pub fn defaults() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            upstream: "https://generativelanguage.googleapis.com".to_owned(),
+            api_key: None,
+            connect_timeout_secs: 10,
+            response_timeout_secs: 600,
+            stream_idle_timeout_secs: 300,
+            max_body_bytes: 64 * 1024 * 1024,
+            max_upstream_body_bytes: 64 * 1024 * 1024,
+            workers: 0,
+            signature_cache_size: 10_000,
+            signature_ttl_secs: 3600,
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_secs(self.response_timeout_secs)
+    }
+
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_idle_timeout_secs)
+    }
+
+    /// The upstream base without a trailing slash.
+    pub fn upstream_base(&self) -> &str {
+        self.upstream.trim_end_matches('/')
+    }
+
+    /// Checks what clap cannot: a usable upstream URL.
+    pub fn validate(&self) -> Result<(), String> {
+        let base = self.upstream_base();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!(
+                "--upstream / GEMINI_BASE_URL must be an http:// or https:// URL, got '{base}'"
+            ));
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err("GEMINI_API_KEY is set but empty".to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::defaults()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_clap_defaults() {
+        let parsed = Config::try_parse_from(["pollux"]).unwrap();
+        let defaults = Config::defaults();
+        assert_eq!(parsed.listen, defaults.listen);
+        assert_eq!(parsed.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(parsed.response_timeout_secs, defaults.response_timeout_secs);
+    }
+
+    #[test]
+    fn upstream_must_be_http() {
+        let mut c = Config::defaults();
+        c.upstream = "ftp://x".to_owned();
+        assert!(c.validate().is_err());
+        c.upstream = "https://gateway.example.com/v1/".to_owned();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.upstream_base(), "https://gateway.example.com/v1");
+    }
+}

@@ -1,0 +1,268 @@
+//! The server's one error type and its one exit to HTTP: every failure a client sees,
+//! whether from parsing, translation, the upstream or routing, leaves through
+//! [`ApiError`]'s `ResponseError` impl as OpenAI's envelope
+//! `{"error": {"message", "type", "param", "code"}}`. `docs/errors.md` holds the table.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use bytes::Bytes;
+use pollux_translate::gemini;
+use pollux_translate::openai::{ErrorBody, ErrorEnvelope};
+use pollux_translate::TranslateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or asks for something that cannot be served.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+        code: Option<String>,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method {0} is not allowed on this route.")]
+    MethodNotAllowed(String),
+    #[error("The request body is larger than the {limit}-byte limit.")]
+    PayloadTooLarge { limit: usize },
+    /// Gemini refused the request with a client-side status (400/401/403/404/429), kept as is.
+    #[error("{message}")]
+    Upstream {
+        status: u16,
+        message: String,
+        code: Option<String>,
+        /// Seconds from Gemini's `RetryInfo`, sent as `Retry-After`.
+        retry_after: Option<u64>,
+    },
+    /// The upstream failed (5xx, unreadable body, lost connection, unusable answer).
+    #[error("{message}")]
+    BadGateway {
+        message: String,
+        code: Option<String>,
+    },
+    #[error("{0}")]
+    GatewayTimeout(String),
+}
+
+impl ApiError {
+    /// OpenAI's `type` for this error.
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. }
+            | ApiError::NotFound(_)
+            | ApiError::MethodNotAllowed(_)
+            | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
+            ApiError::Unauthorized(_) => "authentication_error",
+            ApiError::Upstream { status, .. } => match status {
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                429 => "rate_limit_error",
+                _ => "invalid_request_error",
+            },
+            ApiError::BadGateway { .. } => "upstream_error",
+            ApiError::GatewayTimeout(_) => "timeout_error",
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidRequest { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidRequest { code, .. }
+            | ApiError::Upstream { code, .. }
+            | ApiError::BadGateway { code, .. } => code.as_deref(),
+            ApiError::Unauthorized(_) => Some("invalid_api_key"),
+            ApiError::NotFound(_) => Some("not_found"),
+            ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
+            ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
+            ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
+        }
+    }
+
+    /// The envelope as JSON bytes: the body of an error response, or the payload of an
+    /// in-band `data:` event once a stream has started.
+    pub fn envelope(&self) -> Bytes {
+        let message = self.to_string();
+        let envelope = ErrorEnvelope {
+            error: ErrorBody {
+                message: &message,
+                kind: self.kind(),
+                param: self.param(),
+                code: self.code(),
+            },
+        };
+        // Serializing plain strings cannot fail; fall back to a fixed body to be safe.
+        serde_json::to_vec(&envelope)
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::from_static(br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#))
+    }
+
+    /// Maps a non-2xx upstream answer. Gemini's own message is kept; 5xx and bodies that
+    /// are not Gemini JSON (an HTML page from a proxy) become 502.
+    pub fn from_upstream(status: u16, body: &[u8]) -> ApiError {
+        let parsed = serde_json::from_slice::<gemini::ErrorResponse>(body).ok();
+        let Some(err) = parsed.map(|p| p.error) else {
+            return ApiError::BadGateway {
+                message: format!(
+                    "The upstream answered HTTP {status} with a body that is not a Gemini error."
+                ),
+                code: Some("upstream_error".to_owned()),
+            };
+        };
+        if err.reason() == Some("API_KEY_INVALID") {
+            return ApiError::Upstream {
+                status: 401,
+                message: err.message,
+                code: Some("invalid_api_key".to_owned()),
+                retry_after: None,
+            };
+        }
+        match status {
+            400 | 401 | 403 | 404 | 429 => ApiError::Upstream {
+                status,
+                retry_after: if status == 429 {
+                    err.retry_after_secs()
+                } else {
+                    None
+                },
+                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
+                message: err.message,
+            },
+            _ if status >= 500 => ApiError::BadGateway {
+                message: format!(
+                    "Gemini failed (HTTP {status} {}): {}",
+                    err.status, err.message
+                ),
+                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
+            },
+            // Other client statuses (409, 413, ...) are passed through as invalid requests.
+            _ => ApiError::InvalidRequest {
+                message: err.message,
+                param: None,
+                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
+            },
+        }
+    }
+
+    /// The error Gemini wrote into a stream after its 200 (a bare JSON error object).
+    pub fn from_stream_error(text: &str) -> ApiError {
+        match serde_json::from_str::<gemini::ErrorResponse>(text.trim()) {
+            Ok(e) => {
+                let status = if e.error.code == 0 { 500 } else { e.error.code };
+                ApiError::from_upstream(status, text.trim().as_bytes())
+            }
+            Err(_) => ApiError::BadGateway {
+                message: "The upstream stream contained data that is not an SSE event.".to_owned(),
+                code: Some("upstream_error".to_owned()),
+            },
+        }
+    }
+}
+
+impl From<TranslateError> for ApiError {
+    fn from(err: TranslateError) -> Self {
+        match err {
+            TranslateError::InvalidRequest {
+                message,
+                param,
+                code,
+            } => ApiError::InvalidRequest {
+                message,
+                param,
+                code: code.map(str::to_owned),
+            },
+            TranslateError::UpstreamFormat(_) | TranslateError::StreamIncomplete => {
+                ApiError::BadGateway {
+                    message: err.to_string(),
+                    code: Some("upstream_error".to_owned()),
+                }
+            }
+            TranslateError::UpstreamFinish { reason, message } => ApiError::BadGateway {
+                message,
+                code: Some(reason.to_ascii_lowercase()),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Upstream { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/json");
+        if let ApiError::Upstream {
+            retry_after: Some(secs),
+            ..
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        response.body(self.envelope())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn upstream_429_keeps_status_and_retry_after() {
+        let body = json!({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}});
+        let err = ApiError::from_upstream(429, body.to_string().as_bytes());
+        let resp = err.error_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "7");
+        let env: Value = serde_json::from_slice(&err.envelope()).unwrap();
+        assert_eq!(
+            env,
+            json!({"error": {"message": "Quota exceeded", "type": "rate_limit_error", "param": null, "code": "resource_exhausted"}})
+        );
+    }
+
+    #[test]
+    fn html_and_5xx_become_502() {
+        assert_eq!(
+            ApiError::from_upstream(502, b"<html>bad gateway</html>").status_code(),
+            502
+        );
+        let body = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
+        let err = ApiError::from_upstream(503, body.to_string().as_bytes());
+        assert_eq!(err.status_code(), 502);
+        assert!(err.to_string().contains("overloaded"));
+    }
+
+    #[test]
+    fn invalid_key_is_401() {
+        let body = json!({"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}});
+        assert_eq!(
+            ApiError::from_upstream(400, body.to_string().as_bytes()).status_code(),
+            401
+        );
+    }
+}

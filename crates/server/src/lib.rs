@@ -1,0 +1,21 @@
+//! Pollux's HTTP server: an actix-web app exposing the OpenAI Chat Completions API, backed
+//! by Gemini's `generateContent` / `streamGenerateContent` through an awc client.
+//!
+//! - [`config`]: flags and environment.
+//! - [`app`]: routes, shared state, binding.
+//! - [`routes`]: request handlers.
+//! - [`upstream`]: the Gemini client.
+//! - [`error`]: the one error type and its HTTP mapping.
+//! - [`signatures`]: the thought-signature memory.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod signatures;
+mod sse;
+pub mod upstream;
+
+pub use app::{bind, configure};
+pub use config::Config;
+pub use error::ApiError;

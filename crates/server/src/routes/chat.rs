@@ -1,0 +1,311 @@
+//! `POST /v1/chat/completions`, plain and streaming.
+//!
+//! A stream is answered 200 only after Gemini answered 2xx *and* its first event was read
+//! and translated; any failure before that is an ordinary error response. After the 200, a
+//! failure becomes one in-band `data: {"error": ...}` event and the stream ends. When the
+//! client goes away, actix drops the response stream, which drops the upstream response
+//! and closes that connection: nothing keeps reading from Gemini.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
+use pollux_translate::openai::{ChatCompletionChunk, ChatCompletionRequest};
+use pollux_translate::request::model_id;
+use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
+use pollux_translate::{
+    to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, StreamTranslator,
+    TranslateError,
+};
+
+use super::body::read_limited;
+use crate::app::Shared;
+use crate::error::ApiError;
+use crate::signatures::SignatureCache;
+use crate::sse;
+use crate::upstream::{Upstream, UpstreamResponse};
+
+/// Random tool-call ids for calls Gemini did not name.
+struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn tool_call_id(&mut self) -> String {
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        format!("call_{}", &uuid[..24])
+    }
+}
+
+pub async fn completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
+    let chat = ChatCompletionRequest::from_slice(&body)?;
+    let client_model = match chat.model.as_deref() {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => {
+            return Err(ApiError::InvalidRequest {
+                message: "You must provide a model parameter.".to_owned(),
+                param: Some("model".to_owned()),
+                code: Some("missing_model".to_owned()),
+            })
+        }
+    };
+    let model = model_id(&client_model);
+    check_model_id(model)?;
+    let key = upstream.key_for(req.headers())?;
+
+    let translated = to_gemini(
+        &chat,
+        &RequestOptions {
+            model,
+            legacy_schemas: false,
+            signatures: &shared.signatures,
+        },
+    )?;
+    let upstream_body = serde_json::to_vec(&translated.body).map_err(|e| ApiError::BadGateway {
+        message: format!("Could not encode the upstream request: {e}"),
+        code: None,
+    })?;
+    let ctx = ResponseContext {
+        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        model: client_model.clone(),
+        names: translated.names,
+        n: translated.n,
+    };
+    log::debug!("chat completion: model={model} stream={}", chat.is_stream());
+
+    if chat.is_stream() {
+        let url = format!(
+            "{}?alt=sse",
+            upstream.model_url(model, "streamGenerateContent")
+        );
+        let response = upstream.post_json(&url, &key, upstream_body).await?;
+        if !response.status().is_success() {
+            return Err(upstream.error_from(response).await);
+        }
+        let stream = StreamRun {
+            events: UpstreamEvents::new(response, shared.config.stream_idle_timeout()),
+            translator: StreamTranslator::new(ctx, chat.include_usage()),
+            shared: shared.clone(),
+        };
+        stream.respond().await
+    } else {
+        let url = upstream.model_url(model, "generateContent");
+        let mut response = upstream.post_json(&url, &key, upstream_body).await?;
+        if !response.status().is_success() {
+            return Err(upstream.error_from(response).await);
+        }
+        let bytes = upstream.read_body(&mut response).await?;
+        let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?;
+        let completion = to_openai(parsed, &ctx, &mut RandomIds)?;
+        for choice in &completion.choices {
+            for call in &choice.message.tool_calls {
+                remember(&shared.signatures, &call.id, call.extra_content.as_ref());
+            }
+        }
+        Ok(HttpResponse::Ok().json(completion))
+    }
+}
+
+/// Model ids go into the upstream URL path: allow only the characters model names use.
+fn check_model_id(model: &str) -> Result<(), ApiError> {
+    let ok = !model.is_empty()
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest {
+            message: format!("Invalid model name '{model}'."),
+            param: Some("model".to_owned()),
+            code: Some("invalid_model".to_owned()),
+        })
+    }
+}
+
+fn remember(
+    cache: &SignatureCache,
+    id: &str,
+    extra: Option<&pollux_translate::openai::ExtraContent>,
+) {
+    if let Some(sig) = extra.and_then(|e| e.thought_signature()) {
+        cache.insert(id, sig);
+    }
+}
+
+/// Upstream SSE items, read with an idle timeout between network reads.
+struct UpstreamEvents {
+    body: UpstreamResponse,
+    decoder: SseDecoder,
+    idle: Duration,
+    ended: bool,
+}
+
+impl UpstreamEvents {
+    fn new(body: UpstreamResponse, idle: Duration) -> Self {
+        UpstreamEvents {
+            body,
+            decoder: SseDecoder::new(),
+            idle,
+            ended: false,
+        }
+    }
+
+    /// The next complete item; `Ok(None)` once the upstream closed the stream.
+    async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
+        loop {
+            if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
+                return Ok(Some(item));
+            }
+            if self.ended {
+                return self.decoder.finish().map_err(sse_error);
+            }
+            match actix_web::rt::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    return Err(ApiError::GatewayTimeout(format!(
+                        "The upstream sent nothing for {} seconds.",
+                        self.idle.as_secs()
+                    )))
+                }
+                Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    return Err(ApiError::BadGateway {
+                        message: format!("The upstream connection was lost mid-stream: {e}"),
+                        code: Some("upstream_disconnected".to_owned()),
+                    })
+                }
+                Ok(Some(Ok(bytes))) => self.decoder.push(&bytes),
+            }
+        }
+    }
+}
+
+fn sse_error(e: pollux_translate::sse::SseError) -> ApiError {
+    ApiError::BadGateway {
+        message: format!("The upstream stream is malformed: {e}"),
+        code: Some("upstream_error".to_owned()),
+    }
+}
+
+/// One streamed completion: the upstream events, the translator, and where signatures go.
+struct StreamRun {
+    events: UpstreamEvents,
+    translator: StreamTranslator,
+    shared: web::Data<Shared>,
+}
+
+impl StreamRun {
+    /// Translates one upstream item into client chunks.
+    fn translate(&mut self, item: SseItem) -> Result<Vec<ChatCompletionChunk>, ApiError> {
+        match item {
+            SseItem::Event(event) => {
+                let parsed = parse_event(&event)?;
+                let chunks = self.translator.on_event(parsed, &mut RandomIds)?;
+                for chunk in &chunks {
+                    for choice in &chunk.choices {
+                        for call in &choice.delta.tool_calls {
+                            remember(
+                                &self.shared.signatures,
+                                &call.id,
+                                call.extra_content.as_ref(),
+                            );
+                        }
+                    }
+                }
+                Ok(chunks)
+            }
+            // Gemini writes a failure after the 200 as a bare JSON error object.
+            SseItem::Stray(text) => Err(ApiError::from_stream_error(&text)),
+        }
+    }
+
+    /// Reads and translates up to the first chunk, then answers 200 with the rest streamed.
+    async fn respond(mut self) -> Result<HttpResponse, ApiError> {
+        let mut first = Vec::new();
+        while first.is_empty() {
+            match self.events.next().await? {
+                Some(item) => first = self.translate(item)?,
+                None => {
+                    // Nothing translatable arrived: the stream ended before it began.
+                    self.translator.finish()?;
+                    break;
+                }
+            }
+        }
+        let body = async_stream::stream! {
+            for chunk in &first {
+                yield Ok::<_, actix_web::Error>(sse::event(chunk));
+            }
+            loop {
+                let item = match self.events.next().await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    // Once every choice has finished, a late failure costs the client nothing.
+                    Err(_) if self.translator.is_done() => break,
+                    Err(e) => {
+                        yield Ok(sse::raw_event(&e.envelope()));
+                        return;
+                    }
+                };
+                if self.translator.is_done() && matches!(item, SseItem::Stray(_)) {
+                    break;
+                }
+                match self.translate(item) {
+                    Ok(chunks) => {
+                        for chunk in &chunks {
+                            yield Ok(sse::event(chunk));
+                        }
+                    }
+                    Err(e) => {
+                        yield Ok(sse::raw_event(&e.envelope()));
+                        return;
+                    }
+                }
+            }
+            match self.translator.finish() {
+                Ok(usage) => {
+                    if let Some(chunk) = usage {
+                        yield Ok(sse::event(&chunk));
+                    }
+                    yield Ok(sse::DONE);
+                }
+                Err(e) => yield Ok(sse::raw_event(&ApiError::from(e).envelope())),
+            }
+        };
+        Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-accel-buffering", "no"))
+            .streaming(body))
+    }
+}
+
+/// Parses one upstream event. Gemini may also frame an error as a `data:` event.
+fn parse_event(event: &SseEvent) -> Result<GenerateContentResponse, ApiError> {
+    let parsed: GenerateContentResponse = serde_json::from_str(&event.data)
+        .map_err(|e| TranslateError::UpstreamFormat(format!("bad stream event: {e}")))?;
+    if parsed.candidates.is_empty()
+        && parsed.prompt_feedback.is_none()
+        && event.data.contains("\"error\"")
+    {
+        if let Ok(err) = serde_json::from_str::<ErrorResponse>(&event.data) {
+            let status = if err.error.code == 0 {
+                500
+            } else {
+                err.error.code
+            };
+            return Err(ApiError::from_upstream(status, event.data.as_bytes()));
+        }
+    }
+    Ok(parsed)
+}

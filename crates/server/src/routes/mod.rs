@@ -1,0 +1,4 @@
+//! Request handlers, one module per API surface.
+
+mod body;
+pub mod chat;

@@ -1,0 +1,29 @@
+//! Writing Server-Sent Events to the client: `data: <json>\n\n` frames and the final
+//! `data: [DONE]`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+pub const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
+
+/// Frames one serializable value as an SSE `data:` event.
+pub fn event<T: Serialize>(value: &T) -> Bytes {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_slice(b"data: ");
+    let mut writer = buf.writer();
+    if serde_json::to_writer(&mut writer, value).is_err() {
+        return Bytes::from_static(b"data: {\"error\":{\"message\":\"internal serialization error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n");
+    }
+    let mut buf = writer.into_inner();
+    buf.put_slice(b"\n\n");
+    buf.freeze()
+}
+
+/// Frames pre-serialized JSON (an error envelope) as an SSE `data:` event.
+pub fn raw_event(json: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(json.len() + 8);
+    buf.put_slice(b"data: ");
+    buf.put_slice(json);
+    buf.put_slice(b"\n\n");
+    buf.freeze()
+}

@@ -1,0 +1,188 @@
+//! Test harness: `mock-gemini` plus a real Pollux server on ephemeral loopback ports, and
+//! an awc client with helpers for plain, raw and streamed calls. Both servers stop when the
+//! harness is dropped.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::HeaderMap;
+use futures_util::StreamExt;
+use mock_gemini::MockGemini;
+use pollux_server::Config;
+use serde_json::Value;
+
+pub type Error = Box<dyn std::error::Error>;
+
+pub struct Pollux {
+    pub mock: MockGemini,
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pollux {
+    pub fn start() -> Result<Pollux, Error> {
+        Pollux::start_with(|_, _| {})
+    }
+
+    /// Starts with the test defaults, then lets the caller adjust the config (the second
+    /// argument is the mock's base URL).
+    pub fn start_with(adjust: impl FnOnce(&mut Config, &str)) -> Result<Pollux, Error> {
+        let mock = MockGemini::start()?;
+        let mut config = Config::defaults();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.upstream = mock.base_url();
+        config.api_key = Some("test-key".to_owned());
+        config.workers = 1;
+        adjust(&mut config, &mock.base_url());
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix_rt::System::new();
+            system.block_on(async move {
+                match pollux_server::bind(config) {
+                    Ok((server, addr)) => {
+                        let _ = tx.send(Ok((addr, server.handle())));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10))??;
+        Ok(Pollux {
+            mock,
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn client() -> awc::Client {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, HeaderMap, Value), Error> {
+        self.post_raw(path, serde_json::to_vec(body)?).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, HeaderMap, Value), Error> {
+        let mut resp = Self::client()
+            .post(self.url(path))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body)
+            .await?;
+        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+        let json = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes)))?;
+        Ok((resp.status().as_u16(), resp.headers().clone(), json))
+    }
+
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Result<(u16, HeaderMap, Value), Error> {
+        let mut req = Self::client().post(self.url(path));
+        if let Some(key) = key {
+            req = req.insert_header(("authorization", format!("Bearer {key}")));
+        }
+        let mut resp = req.send_json(body).await?;
+        let bytes = resp.body().await?;
+        Ok((
+            resp.status().as_u16(),
+            resp.headers().clone(),
+            serde_json::from_slice(&bytes)?,
+        ))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, HeaderMap, Value), Error> {
+        let mut resp = Self::client().get(self.url(path)).send().await?;
+        let bytes = resp.body().await?;
+        Ok((
+            resp.status().as_u16(),
+            resp.headers().clone(),
+            serde_json::from_slice(&bytes)?,
+        ))
+    }
+
+    /// Posts a streaming request and returns the `data:` payloads of every event.
+    pub async fn stream(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, HeaderMap, Vec<String>), Error> {
+        let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
+        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+        let text = std::str::from_utf8(&bytes)?;
+        let events = text
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                e.strip_prefix("data: ")
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("not an SSE data event: {e:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((resp.status().as_u16(), resp.headers().clone(), events))
+    }
+
+    /// Starts a stream, reads its first bytes, then drops the connection.
+    pub async fn stream_then_drop(&self, path: &str, body: &Value) -> Result<(), Error> {
+        let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
+        assert_eq!(resp.status().as_u16(), 200);
+        let first = resp.next().await.ok_or("stream ended at once")??;
+        assert!(!first.is_empty());
+        drop(resp);
+        Ok(())
+    }
+}
+
+impl Drop for Pollux {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // Stop without waiting for a grace period; the server thread then ends.
+        let stopper = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(handle.stop(false));
+        });
+        let _ = stopper.join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Asserts a body Pollux returned matches the OpenAI spec's schema of that name.
+pub fn assert_openai(schema: &str, value: &Value) {
+    let errors = mock_gemini::oracle::openai_errors(schema, value);
+    assert!(
+        errors.is_empty(),
+        "not a valid {schema}: {errors:?}\n{value:#}"
+    );
+}
+
+/// Asserts a body Pollux sent upstream is a valid Gemini `GenerateContentRequest`.
+pub fn assert_gemini_request(value: &Value) {
+    let errors = mock_gemini::oracle::gemini_errors("GenerateContentRequest", value);
+    assert!(
+        errors.is_empty(),
+        "not a valid GenerateContentRequest: {errors:?}\n{value:#}"
+    );
+}

@@ -1,0 +1,10 @@
+//! Gemini `generateContent` wire types, named as the v1beta REST reference names them
+//! (<https://ai.google.dev/api/generate-content>). Requests are written strictly (the real
+//! API rejects unknown fields, so every outbound `Option` is skipped when unset); responses
+//! are read leniently (gateways add fields the protos lack, and enums grow).
+
+mod request;
+mod response;
+
+pub use request::*;
+pub use response::*;

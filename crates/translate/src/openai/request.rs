@@ -1,0 +1,320 @@
+//! Inbound `POST /v1/chat/completions` body.
+
+use serde::Deserialize;
+
+use crate::TranslateError;
+
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// Optional here so a configured default model can apply; mapping refuses a missing one.
+    #[serde(default)]
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// Legacy (pre-tools) function calling.
+    #[serde(default)]
+    pub functions: Option<Vec<FunctionDefinition>>,
+    #[serde(default)]
+    pub function_call: Option<FunctionCallChoice>,
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
+}
+
+impl ChatCompletionRequest {
+    /// Parses a request body, naming the offending field in the error (`param`).
+    pub fn from_slice(body: &[u8]) -> Result<Self, TranslateError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let param = (path != "." && !path.is_empty()).then_some(path);
+            let message = if inner.is_syntax() || inner.is_eof() {
+                format!("We could not parse the JSON body of your request: {inner}")
+            } else {
+                match &param {
+                    Some(p) => format!("Invalid value for '{p}': {inner}"),
+                    None => format!("Invalid request body: {inner}"),
+                }
+            };
+            TranslateError::InvalidRequest {
+                message,
+                param,
+                code: Some(if inner.is_syntax() || inner.is_eof() {
+                    "invalid_json"
+                } else {
+                    "invalid_value"
+                }),
+            }
+        })
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// A conversation message, tagged by `role`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Message {
+    System(InstructionMessage),
+    Developer(InstructionMessage),
+    User(UserMessage),
+    Assistant(AssistantMessage),
+    Tool(ToolMessage),
+    /// Legacy result of a `function_call`.
+    Function(FunctionMessage),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstructionMessage {
+    pub content: Content,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserMessage {
+    pub content: Content,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AssistantMessage {
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub refusal: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default)]
+    pub function_call: Option<FunctionCall>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolMessage {
+    pub content: Content,
+    pub tool_call_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionMessage {
+    pub name: String,
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// Message content: a plain string or an array of typed parts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+    },
+    InputAudio {
+        input_audio: InputAudio,
+    },
+    File {
+        file: FileRef,
+    },
+    Refusal {
+        refusal: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InputAudio {
+    pub data: String,
+    pub format: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FileRef {
+    #[serde(default)]
+    pub file_data: Option<String>,
+    #[serde(default)]
+    pub file_id: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+/// A tool call in an assistant message of the history.
+#[derive(Debug, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(default)]
+    pub function: FunctionCall,
+    #[serde(default)]
+    pub extra_content: Option<ExtraContent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FunctionCall {
+    #[serde(default)]
+    pub name: String,
+    /// JSON text as the model produced it; may be `""`.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// Google's extension slot on OpenAI objects (the shape Google's own OpenAI endpoint uses).
+#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq)]
+pub struct ExtraContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google: Option<GoogleExtra>,
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq)]
+pub struct GoogleExtra {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+}
+
+impl ExtraContent {
+    pub fn signature(sig: String) -> Self {
+        ExtraContent {
+            google: Some(GoogleExtra {
+                thought_signature: Some(sig),
+            }),
+        }
+    }
+
+    pub fn thought_signature(&self) -> Option<&str> {
+        self.google.as_ref()?.thought_signature.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    #[serde(default)]
+    pub function: Option<FunctionDefinition>,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionDefinition {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A JSON Schema object; kept as a tree because it is cleaned before sending.
+    #[serde(default)]
+    pub parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+/// `"none" | "auto" | "required" | {"type":"function","function":{"name":..}}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    Mode(String),
+    Named(NamedToolChoice),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NamedToolChoice {
+    pub function: FunctionName,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionName {
+    pub name: String,
+}
+
+/// Legacy `function_call`: `"none" | "auto" | {"name": ..}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FunctionCallChoice {
+    Mode(String),
+    Named(FunctionName),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+}

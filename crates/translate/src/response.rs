@@ -1,0 +1,461 @@
+//! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the pieces the stream
+//! state machine shares with it: finish reasons, usage arithmetic and tool-call mapping.
+//!
+//! <https://ai.google.dev/api/generate-content#generatecontentresponse> →
+//! <https://platform.openai.com/docs/api-reference/chat/object>.
+
+use crate::gemini::{self, FinishReason as GeminiFinish};
+use crate::names::ToolNames;
+use crate::openai::{self, ExtraContent, FinishReason};
+use crate::TranslateError;
+
+/// Source of ids for tool calls Gemini did not name. Kept outside the crate so translation
+/// stays deterministic: the server passes a random source, tests a counter.
+pub trait IdSource {
+    fn tool_call_id(&mut self) -> String;
+}
+
+/// Deterministic ids (`call_1`, `call_2`, ...) for tests and golden files.
+#[derive(Debug, Default)]
+pub struct SequentialIds(pub u64);
+
+impl IdSource for SequentialIds {
+    fn tool_call_id(&mut self) -> String {
+        self.0 += 1;
+        format!("call_{}", self.0)
+    }
+}
+
+/// Everything the response needs that Gemini does not provide.
+pub struct ResponseContext {
+    /// `chatcmpl-...`, shared by every chunk of a stream.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model name exactly as the client sent it.
+    pub model: String,
+    pub names: ToolNames,
+    /// Number of choices the client asked for.
+    pub n: u32,
+}
+
+/// Maps a complete (non-streamed) Gemini answer.
+pub fn to_openai(
+    resp: gemini::GenerateContentResponse,
+    ctx: &ResponseContext,
+    ids: &mut dyn IdSource,
+) -> Result<openai::ChatCompletion, TranslateError> {
+    let usage = resp.usage_metadata.map(|u| usage(&u));
+    if resp.candidates.is_empty() {
+        let reason = resp
+            .prompt_feedback
+            .as_ref()
+            .and_then(|f| f.block_reason.clone())
+            .ok_or_else(|| {
+                TranslateError::UpstreamFormat("the response has no candidates".to_owned())
+            })?;
+        return Ok(openai::ChatCompletion {
+            id: ctx.id.clone(),
+            object: "chat.completion",
+            created: ctx.created,
+            model: ctx.model.clone(),
+            choices: (0..ctx.n.max(1))
+                .map(|index| blocked_choice(index, &reason))
+                .collect(),
+            usage,
+        });
+    }
+
+    let mut choices = Vec::with_capacity(resp.candidates.len());
+    for candidate in resp.candidates {
+        let index = candidate.index.unwrap_or(0);
+        check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+        let mut message = openai::ResponseMessage::default();
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        for part in candidate.content.into_iter().flat_map(|c| c.parts) {
+            match classify(part) {
+                PartOut::Text(t) => text.push_str(&t),
+                PartOut::Thought(t) => reasoning.push_str(&t),
+                PartOut::Call(call, signature) => {
+                    message
+                        .tool_calls
+                        .push(tool_call(call, signature, &ctx.names, ids));
+                }
+                PartOut::Nothing => {}
+            }
+        }
+        let finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
+        if !text.is_empty() || message.tool_calls.is_empty() {
+            message.content = Some(text);
+        }
+        if finish == FinishReason::ContentFilter && message.content.as_deref() == Some("") {
+            message.content = None;
+            message.refusal = Some(filter_message(candidate.finish_reason));
+        }
+        message.reasoning_content = (!reasoning.is_empty()).then_some(reasoning);
+        choices.push(openai::Choice {
+            index,
+            message,
+            finish_reason: finish,
+            logprobs: candidate.logprobs_result.as_ref().map(logprobs),
+        });
+    }
+    choices.sort_by_key(|c| c.index);
+    Ok(openai::ChatCompletion {
+        id: ctx.id.clone(),
+        object: "chat.completion",
+        created: ctx.created,
+        model: ctx.model.clone(),
+        choices,
+        usage,
+    })
+}
+
+fn blocked_choice(index: u32, reason: &str) -> openai::Choice {
+    openai::Choice {
+        index,
+        message: openai::ResponseMessage {
+            refusal: Some(format!(
+                "The prompt was blocked by Gemini (blockReason: {reason})."
+            )),
+            ..Default::default()
+        },
+        finish_reason: FinishReason::ContentFilter,
+        logprobs: None,
+    }
+}
+
+/// What one Gemini part contributes to the answer.
+pub(crate) enum PartOut {
+    Text(String),
+    Thought(String),
+    Call(gemini::FunctionCall, Option<String>),
+    Nothing,
+}
+
+pub(crate) fn classify(part: gemini::Part) -> PartOut {
+    let thought = part.is_thought();
+    if let Some(call) = part.function_call {
+        return PartOut::Call(call, part.thought_signature);
+    }
+    match part.text {
+        Some(t) if thought => PartOut::Thought(t),
+        Some(t) => PartOut::Text(t),
+        None => PartOut::Nothing,
+    }
+}
+
+/// One Gemini function call as an OpenAI tool call, the signature riding in `extra_content`.
+pub(crate) fn tool_call(
+    call: gemini::FunctionCall,
+    signature: Option<String>,
+    names: &ToolNames,
+    ids: &mut dyn IdSource,
+) -> openai::ToolCallOut {
+    let id = match call.id {
+        Some(id) if !id.is_empty() => id,
+        _ => ids.tool_call_id(),
+    };
+    let arguments = call
+        .args
+        .map(|a| a.get().to_owned())
+        .unwrap_or_else(|| "{}".to_owned());
+    openai::ToolCallOut {
+        id,
+        kind: "function",
+        function: openai::FunctionCallOut {
+            name: names.to_client(&call.name).to_owned(),
+            arguments,
+        },
+        extra_content: signature.map(ExtraContent::signature),
+    }
+}
+
+/// Finish reasons that leave the client nothing it could use become errors rather than an
+/// empty `stop` (see docs/mapping.md).
+pub(crate) fn check_finish(
+    reason: Option<GeminiFinish>,
+    message: Option<&str>,
+) -> Result<(), TranslateError> {
+    let (name, what) = match reason {
+        Some(GeminiFinish::MalformedFunctionCall) => (
+            "MALFORMED_FUNCTION_CALL",
+            "Gemini produced a malformed function call",
+        ),
+        Some(GeminiFinish::UnexpectedToolCall) => (
+            "UNEXPECTED_TOOL_CALL",
+            "Gemini called a tool that was not offered",
+        ),
+        Some(GeminiFinish::TooManyToolCalls) => (
+            "TOO_MANY_TOOL_CALLS",
+            "Gemini made more tool calls than it may in one turn",
+        ),
+        Some(GeminiFinish::MissingThoughtSignature) => (
+            "MISSING_THOUGHT_SIGNATURE",
+            "Gemini reported a missing thought signature",
+        ),
+        _ => return Ok(()),
+    };
+    let message = match message {
+        Some(m) if !m.is_empty() => format!("{what} (finishReason {name}): {m}"),
+        _ => format!("{what} (finishReason {name}); retrying the request usually helps."),
+    };
+    Err(TranslateError::UpstreamFinish {
+        reason: name.to_owned(),
+        message,
+    })
+}
+
+/// Gemini's finish reason in OpenAI's vocabulary. Any returned tool call makes it
+/// `tool_calls`, since Gemini says `STOP` after calling functions.
+pub fn finish_reason(reason: Option<GeminiFinish>, has_tool_calls: bool) -> FinishReason {
+    use GeminiFinish as G;
+    match reason {
+        Some(G::MaxTokens) => FinishReason::Length,
+        Some(
+            G::Safety
+            | G::Recitation
+            | G::Blocklist
+            | G::ProhibitedContent
+            | G::Spii
+            | G::ImageSafety
+            | G::ImageProhibitedContent
+            | G::ImageRecitation
+            | G::Language,
+        ) => FinishReason::ContentFilter,
+        _ if has_tool_calls => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+fn filter_message(reason: Option<GeminiFinish>) -> String {
+    format!(
+        "Gemini stopped the answer for content reasons (finishReason {}).",
+        match reason {
+            Some(r) => format!("{r:?}"),
+            None => "unknown".to_owned(),
+        }
+    )
+}
+
+/// Usage in OpenAI's terms: thinking counts as completion (it is billed as output), tool-use
+/// prompt tokens count as prompt, cached tokens are a part of the prompt.
+pub fn usage(u: &gemini::UsageMetadata) -> openai::Usage {
+    let prompt = u.prompt_token_count + u.tool_use_prompt_token_count;
+    let completion = u.candidates_token_count + u.thoughts_token_count;
+    openai::Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        prompt_tokens_details: openai::PromptTokensDetails {
+            cached_tokens: u.cached_content_token_count,
+        },
+        completion_tokens_details: openai::CompletionTokensDetails {
+            reasoning_tokens: u.thoughts_token_count,
+        },
+    }
+}
+
+/// `logprobsResult` → `choices[].logprobs`. Gemini lists the top candidates per position;
+/// `bytes` are the token's UTF-8 bytes, as OpenAI gives them.
+pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
+    let content = result
+        .chosen_candidates
+        .iter()
+        .enumerate()
+        .map(|(i, chosen)| openai::TokenLogprob {
+            token: chosen.token.clone(),
+            logprob: chosen.log_probability,
+            bytes: chosen.token.as_bytes().to_vec(),
+            top_logprobs: result
+                .top_candidates
+                .get(i)
+                .map(|top| {
+                    top.candidates
+                        .iter()
+                        .map(|c| openai::TopLogprob {
+                            token: c.token.clone(),
+                            logprob: c.log_probability,
+                            bytes: c.token.as_bytes().to_vec(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    openai::ChoiceLogprobs {
+        content,
+        refusal: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn map(resp: Value) -> Result<Value, TranslateError> {
+        let names = ToolNames::default();
+        let ctx = ResponseContext {
+            id: "chatcmpl-test".to_owned(),
+            created: 1_700_000_000,
+            model: "gemini-2.5-flash".to_owned(),
+            names,
+            n: 1,
+        };
+        let resp: gemini::GenerateContentResponse = serde_json::from_value(resp).unwrap();
+        let out = to_openai(resp, &ctx, &mut SequentialIds::default())?;
+        Ok(serde_json::to_value(out).unwrap())
+    }
+
+    #[test]
+    fn text_answer_with_thoughts_and_seed_doc_usage() {
+        let out = map(json!({
+            "candidates": [{"content": {"role": "model", "parts": [
+                {"text": "Thinking...", "thought": true},
+                {"text": "Quantum "}, {"text": "mechanics."}
+            ]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 153, "thoughtsTokenCount": 869,
+                "totalTokenCount": 1027, "trafficType": "ON_DEMAND"},
+            "modelVersion": "gemini-2.5-flash", "createTime": "2025-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000,
+                "model": "gemini-2.5-flash",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Quantum mechanics.",
+                    "refusal": null, "reasoning_content": "Thinking..."}, "finish_reason": "stop", "logprobs": null}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 1022, "total_tokens": 1027,
+                    "prompt_tokens_details": {"cached_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 869}}
+            })
+        );
+    }
+
+    #[test]
+    fn finish_reasons() {
+        let f = |r: &str| {
+            let out = map(
+                json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": r}]}),
+            )
+            .unwrap();
+            out["choices"][0]["finish_reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(f("STOP"), "stop");
+        assert_eq!(f("MAX_TOKENS"), "length");
+        for r in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+            "IMAGE_SAFETY",
+            "LANGUAGE",
+        ] {
+            assert_eq!(f(r), "content_filter", "{r}");
+        }
+        assert_eq!(f("OTHER"), "stop");
+        assert_eq!(f("SOMETHING_NEW_2027"), "stop");
+    }
+
+    #[test]
+    fn safety_stop_without_content_is_a_refusal() {
+        let out = map(json!({"candidates": [{"finishReason": "SAFETY"}]})).unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+        assert!(out["choices"][0]["message"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("Safety"));
+    }
+
+    #[test]
+    fn blocked_prompt_is_content_filter_with_refusal() {
+        let out = map(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}})).unwrap();
+        assert_eq!(out["choices"][0]["finish_reason"], "content_filter");
+        assert!(out["choices"][0]["message"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("SAFETY"));
+        assert_eq!(out["usage"]["prompt_tokens"], 3);
+        assert!(matches!(
+            map(json!({})),
+            Err(TranslateError::UpstreamFormat(_))
+        ));
+    }
+
+    #[test]
+    fn tool_calls_get_ids_signatures_and_tool_calls_finish() {
+        let out = map(json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"text": "Let me check."},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2ln"},
+            {"functionCall": {"id": "g-2", "name": "get_weather", "args": {"city": "Rome"}}}
+        ]}, "finishReason": "STOP"}]}))
+        .unwrap();
+        let msg = &out["choices"][0]["message"];
+        assert_eq!(msg["content"], "Let me check.");
+        assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            msg["tool_calls"],
+            json!([
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+                 "extra_content": {"google": {"thought_signature": "c2ln"}}},
+                {"id": "g-2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
+            ])
+        );
+    }
+
+    #[test]
+    fn calls_only_answer_has_null_content() {
+        let out = map(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "f"}}]}, "finishReason": "STOP"}]})).unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(
+            out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{}"
+        );
+    }
+
+    #[test]
+    fn malformed_function_call_is_an_error_not_an_empty_stop() {
+        let e = map(json!({"candidates": [{"finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": "Malformed function call: print(x"}]})).unwrap_err();
+        match e {
+            TranslateError::UpstreamFinish { reason, message } => {
+                assert_eq!(reason, "MALFORMED_FUNCTION_CALL");
+                assert!(message.contains("print(x"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn several_candidates_keep_their_index() {
+        let out = map(json!({"candidates": [
+            {"content": {"parts": [{"text": "b"}]}, "finishReason": "STOP", "index": 1},
+            {"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}
+        ]}))
+        .unwrap();
+        assert_eq!(out["choices"][0]["index"], 0);
+        assert_eq!(out["choices"][0]["message"]["content"], "a");
+        assert_eq!(out["choices"][1]["message"]["content"], "b");
+    }
+
+    #[test]
+    fn logprobs_are_mapped() {
+        let out = map(json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP",
+            "logprobsResult": {"chosenCandidates": [{"token": "Hi", "logProbability": -0.1}],
+                "topCandidates": [{"candidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "Hey", "logProbability": -2.5}]}]}}]}))
+        .unwrap();
+        assert_eq!(
+            out["choices"][0]["logprobs"],
+            json!({"content": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105],
+            "top_logprobs": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105]}, {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]}]}],
+            "refusal": null})
+        );
+    }
+}

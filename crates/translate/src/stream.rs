@@ -1,0 +1,379 @@
+//! The streaming state machine: one Gemini SSE event in, zero or more
+//! `chat.completion.chunk`s out, and [`StreamTranslator::finish`] at end of stream.
+//!
+//! It owns the streaming rules of `docs/streaming.md`: the role only in a choice's first
+//! chunk, tool-call indices counted across the whole stream (Gemini sends each call whole,
+//! one per event, always at part 0), exactly one `finish_reason` per choice, usage from the
+//! last event (Gemini's counts are cumulative), and an error when the upstream ends without
+//! a finish reason (Gemini sends no `[DONE]`; `finishReason` marks the end).
+
+use crate::gemini;
+use crate::openai::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
+use crate::response::{self, check_finish, classify, IdSource, PartOut, ResponseContext};
+use crate::TranslateError;
+
+/// Per-choice progress.
+#[derive(Debug, Default, Clone)]
+struct ChoiceState {
+    started: bool,
+    tool_calls: u32,
+    finished: bool,
+}
+
+pub struct StreamTranslator {
+    ctx: ResponseContext,
+    include_usage: bool,
+    choices: Vec<ChoiceState>,
+    usage: Option<openai::Usage>,
+}
+
+impl StreamTranslator {
+    pub fn new(ctx: ResponseContext, include_usage: bool) -> Self {
+        let n = ctx.n.max(1) as usize;
+        StreamTranslator {
+            ctx,
+            include_usage,
+            choices: vec![ChoiceState::default(); n],
+            usage: None,
+        }
+    }
+
+    /// Translates one upstream event. An `Err` is a failure to report in-band; the stream
+    /// must end after it.
+    pub fn on_event(
+        &mut self,
+        event: gemini::GenerateContentResponse,
+        ids: &mut dyn IdSource,
+    ) -> Result<Vec<ChatCompletionChunk>, TranslateError> {
+        if let Some(u) = &event.usage_metadata {
+            self.usage = Some(response::usage(u));
+        }
+        let mut out = Vec::new();
+        if event.candidates.is_empty() {
+            if let Some(reason) = event.prompt_feedback.and_then(|f| f.block_reason) {
+                for index in 0..self.choices.len() {
+                    let delta = Delta {
+                        refusal: Some(format!(
+                            "The prompt was blocked by Gemini (blockReason: {reason})."
+                        )),
+                        ..Delta::default()
+                    };
+                    self.push_delta(&mut out, index as u32, delta);
+                    self.push_finish(&mut out, index as u32, openai::FinishReason::ContentFilter);
+                }
+            }
+            // An event with only usage (or nothing) carries no delta.
+            return Ok(out);
+        }
+        for candidate in event.candidates {
+            let index = candidate.index.unwrap_or(0);
+            let Some(state) = self.choices.get(index as usize) else {
+                return Err(TranslateError::UpstreamFormat(format!(
+                    "candidate index {index} is beyond the {} choices asked for",
+                    self.choices.len()
+                )));
+            };
+            if state.finished {
+                continue;
+            }
+            check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+            let mut delta = Delta::default();
+            let mut tool_calls = state.tool_calls;
+            for part in candidate.content.into_iter().flat_map(|c| c.parts) {
+                match classify(part) {
+                    PartOut::Text(t) if !t.is_empty() => {
+                        delta.content.get_or_insert_with(String::new).push_str(&t)
+                    }
+                    PartOut::Thought(t) if !t.is_empty() => delta
+                        .reasoning_content
+                        .get_or_insert_with(String::new)
+                        .push_str(&t),
+                    PartOut::Call(call, signature) => {
+                        let call = response::tool_call(call, signature, &self.ctx.names, ids);
+                        delta.tool_calls.push(openai::ToolCallChunk {
+                            index: tool_calls,
+                            id: call.id,
+                            kind: call.kind,
+                            function: call.function,
+                            extra_content: call.extra_content,
+                        });
+                        tool_calls += 1;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(state) = self.choices.get_mut(index as usize) {
+                state.tool_calls = tool_calls;
+            }
+            let has_delta = delta.content.is_some()
+                || delta.reasoning_content.is_some()
+                || !delta.tool_calls.is_empty();
+            if has_delta {
+                self.push_delta(&mut out, index, delta);
+            }
+            if let Some(reason) = candidate.finish_reason {
+                let finish = response::finish_reason(Some(reason), tool_calls > 0);
+                self.push_finish(&mut out, index, finish);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the stream: an error when a choice never finished, else the usage chunk if
+    /// the client asked for one.
+    pub fn finish(&mut self) -> Result<Option<ChatCompletionChunk>, TranslateError> {
+        if self.choices.iter().any(|c| !c.finished) {
+            return Err(TranslateError::StreamIncomplete);
+        }
+        if !self.include_usage {
+            return Ok(None);
+        }
+        let mut chunk = self.chunk(Vec::new());
+        chunk.usage = UsageField::Some(self.usage.unwrap_or_default());
+        Ok(Some(chunk))
+    }
+
+    /// True once every choice has its finish reason.
+    pub fn is_done(&self) -> bool {
+        self.choices.iter().all(|c| c.finished)
+    }
+
+    fn push_delta(&mut self, out: &mut Vec<ChatCompletionChunk>, index: u32, mut delta: Delta) {
+        if let Some(state) = self.choices.get_mut(index as usize) {
+            if !state.started {
+                state.started = true;
+                delta.role = Some(openai::Role::Assistant);
+                if delta.content.is_none() && delta.refusal.is_none() {
+                    // OpenAI's first chunk always carries `content: ""` beside the role.
+                    delta.content = Some(String::new());
+                }
+            }
+        }
+        out.push(self.chunk(vec![ChunkChoice {
+            index,
+            delta,
+            finish_reason: None,
+            logprobs: None,
+        }]));
+    }
+
+    fn push_finish(
+        &mut self,
+        out: &mut Vec<ChatCompletionChunk>,
+        index: u32,
+        finish: openai::FinishReason,
+    ) {
+        let started = self
+            .choices
+            .get(index as usize)
+            .is_some_and(|state| state.started);
+        if !started {
+            self.push_delta(out, index, Delta::default());
+        }
+        if let Some(state) = self.choices.get_mut(index as usize) {
+            state.finished = true;
+        }
+        out.push(self.chunk(vec![ChunkChoice {
+            index,
+            delta: Delta::default(),
+            finish_reason: Some(finish),
+            logprobs: None,
+        }]));
+    }
+
+    fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.ctx.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.ctx.created,
+            model: self.ctx.model.clone(),
+            choices,
+            usage: if self.include_usage {
+                UsageField::Null
+            } else {
+                UsageField::Absent
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::names::ToolNames;
+    use crate::response::SequentialIds;
+    use serde_json::{json, Value};
+
+    fn translator(n: u32, include_usage: bool) -> StreamTranslator {
+        StreamTranslator::new(
+            ResponseContext {
+                id: "chatcmpl-s".to_owned(),
+                created: 1,
+                model: "gemini-3-pro-preview".to_owned(),
+                names: ToolNames::default(),
+                n,
+            },
+            include_usage,
+        )
+    }
+
+    fn run(t: &mut StreamTranslator, events: &[Value]) -> Result<Vec<Value>, TranslateError> {
+        let mut ids = SequentialIds::default();
+        let mut out = Vec::new();
+        for e in events {
+            let e: gemini::GenerateContentResponse = serde_json::from_value(e.clone()).unwrap();
+            for c in t.on_event(e, &mut ids)? {
+                out.push(serde_json::to_value(c).unwrap());
+            }
+        }
+        if let Some(c) = t.finish()? {
+            out.push(serde_json::to_value(c).unwrap());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn text_stream_with_usage() {
+        let mut t = translator(1, true);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}], "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}}),
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "lo"}]}, "index": 0}], "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7}}),
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 3, "thoughtsTokenCount": 4, "totalTokenCount": 12}}),
+        ]).unwrap();
+        let deltas: Vec<Value> = out
+            .iter()
+            .map(|c| {
+                c["choices"]
+                    .get(0)
+                    .map(|c| c["delta"].clone())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        assert_eq!(
+            deltas,
+            vec![
+                json!({"role": "assistant", "content": "Hel"}),
+                json!({"content": "lo"}),
+                json!({}),
+                Value::Null
+            ]
+        );
+        assert_eq!(out[2]["choices"][0]["finish_reason"], "stop");
+        assert!(out[..3]
+            .iter()
+            .all(|c| c["usage"].is_null() && c.as_object().unwrap().contains_key("usage")));
+        assert_eq!(out[3]["choices"], json!([]));
+        assert_eq!(out[3]["usage"]["completion_tokens"], 7);
+        assert_eq!(out[3]["usage"]["total_tokens"], 12);
+    }
+
+    #[test]
+    fn no_usage_field_without_include_usage() {
+        let mut t = translator(1, false);
+        let out = run(&mut t, &[json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]})]).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|c| c.get("usage").is_none()));
+    }
+
+    #[test]
+    fn tool_calls_get_stable_indices_across_events() {
+        let mut t = translator(1, false);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"text": "Checking."}]}}]}),
+            json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "w", "args": {"c": "Paris"}}, "thoughtSignature": "c2ln"}]}}]}),
+            json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "w", "args": {"c": "Rome"}}}]}}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": ""}]}, "finishReason": "STOP"}]}),
+        ]).unwrap();
+        assert_eq!(
+            out[1]["choices"][0]["delta"]["tool_calls"],
+            json!([{"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "w", "arguments": "{\"c\":\"Paris\"}"}, "extra_content": {"google": {"thought_signature": "c2ln"}}}])
+        );
+        assert_eq!(out[2]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
+        assert_eq!(
+            out[2]["choices"][0]["delta"]["tool_calls"][0]["id"],
+            "call_2"
+        );
+        assert_eq!(out[3]["choices"][0]["finish_reason"], "tool_calls");
+        let finishes = out
+            .iter()
+            .filter(|c| !c["choices"][0]["finish_reason"].is_null())
+            .count();
+        assert_eq!(finishes, 1);
+    }
+
+    #[test]
+    fn thoughts_go_to_reasoning_content() {
+        let mut t = translator(1, false);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"text": "hmm", "thought": true}]}}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": "answer"}]}, "finishReason": "STOP"}]}),
+        ]).unwrap();
+        assert_eq!(
+            out[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": "", "reasoning_content": "hmm"})
+        );
+        assert_eq!(out[1]["choices"][0]["delta"], json!({"content": "answer"}));
+    }
+
+    #[test]
+    fn stream_without_finish_reason_is_an_error() {
+        let mut t = translator(1, true);
+        let e = run(
+            &mut t,
+            &[json!({"candidates": [{"content": {"parts": [{"text": "cut"}]}}]})],
+        )
+        .unwrap_err();
+        assert_eq!(e, TranslateError::StreamIncomplete);
+    }
+
+    #[test]
+    fn blocked_prompt_in_stream() {
+        let mut t = translator(1, false);
+        let out = run(
+            &mut t,
+            &[json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})],
+        )
+        .unwrap();
+        assert_eq!(out[0]["choices"][0]["delta"]["role"], "assistant");
+        assert!(out[0]["choices"][0]["delta"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("PROHIBITED_CONTENT"));
+        assert_eq!(out[1]["choices"][0]["finish_reason"], "content_filter");
+    }
+
+    #[test]
+    fn several_choices_finish_independently() {
+        let mut t = translator(2, false);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"text": "a"}]}, "index": 0}, {"content": {"parts": [{"text": "b"}]}, "index": 1}]}),
+            json!({"candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP", "index": 0}, {"finishReason": "MAX_TOKENS", "index": 1}]}),
+        ]).unwrap();
+        let finishes: Vec<(u64, String)> = out
+            .iter()
+            .filter_map(|c| {
+                let ch = &c["choices"][0];
+                ch["finish_reason"]
+                    .as_str()
+                    .map(|f| (ch["index"].as_u64().unwrap(), f.to_owned()))
+            })
+            .collect();
+        assert_eq!(
+            finishes,
+            vec![(0, "stop".to_owned()), (1, "length".to_owned())]
+        );
+    }
+
+    #[test]
+    fn malformed_call_mid_stream_is_an_error() {
+        let mut t = translator(1, false);
+        let e = run(
+            &mut t,
+            &[json!({"candidates": [{"finishReason": "MALFORMED_FUNCTION_CALL"}]})],
+        )
+        .unwrap_err();
+        assert!(matches!(e, TranslateError::UpstreamFinish { .. }));
+    }
+}
