@@ -616,3 +616,26 @@ fn binary_prints_its_url_and_serves() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn stop_does_not_wait_for_hung_requests() -> TestResult {
+    let mock = MockGemini::start()?;
+    mock.push(Scenario::HangBeforeHead);
+    let event = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "x"}]}, "index": 0}]});
+    mock.push(Scenario::stream(vec![
+        StreamStep::Event(event),
+        StreamStep::Hang,
+    ]));
+    let _head = raw_post(&mock, FLASH, &hello())?;
+    let mut body = raw_post(&mock, FLASH_SSE, &hello())?;
+    let mut buf = [0u8; 1024];
+    assert!(body.read(&mut buf)? > 0);
+    let start = Instant::now();
+    drop(mock);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
