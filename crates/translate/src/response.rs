@@ -159,7 +159,7 @@ pub(crate) fn tool_call(
     };
     let arguments = call
         .args
-        .map(|a| a.get().to_owned())
+        .map(|a| compact_json(a.get()))
         .unwrap_or_else(|| "{}".to_owned());
     openai::ToolCallOut {
         id,
@@ -170,6 +170,39 @@ pub(crate) fn tool_call(
         },
         extra_content: signature.map(ExtraContent::signature),
     }
+}
+
+/// Removes insignificant whitespace from valid JSON text without parsing it into a tree.
+/// Gemini's REST front end pretty-prints plain responses while its stream events are compact;
+/// clients should see the same compact `arguments` either way.
+pub(crate) fn compact_json(json: &str) -> String {
+    if !json
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Finish reasons that leave the client nothing it could use become errors rather than an
@@ -409,6 +442,15 @@ mod tests {
                 {"id": "g-2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
             ])
         );
+    }
+
+    #[test]
+    fn pretty_arguments_are_compacted_but_strings_kept() {
+        assert_eq!(
+            compact_json("{\n  \"a b\": \"x \\\" y\",\n  \"n\": [1, 2]\n}"),
+            "{\"a b\":\"x \\\" y\",\"n\":[1,2]}"
+        );
+        assert_eq!(compact_json("{\"a\":1}"), "{\"a\":1}");
     }
 
     #[test]
