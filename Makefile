@@ -1,0 +1,61 @@
+# Pollux developer commands. `make run` starts the server; `make test` runs every test.
+# Needs only a Rust toolchain, python3 (3.11+, with venv/pip) and node 20 + npm.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+DEMO_PORT ?= 8080
+
+.PHONY: help run test test-rust test-clients demo fmt lint clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+run: ## Build (release) and start pollux with default settings (see docs/configuration.md).
+	$(CARGO) run --release -p pollux-server --bin pollux
+
+test: ## Every test: fmt check, clippy, cargo tests, then the client compatibility suites.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory test-clients
+
+test-rust: ## Only the Rust tests.
+	$(CARGO) test --workspace
+
+test-clients: ## Only the client suites (Python and Node openai SDKs against mock-gemini).
+	$(CARGO) build -p pollux-server -p mock-gemini
+	tests/clients/run.sh
+
+demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:$(DEMO_PORT) in front of mock-gemini.
+	$(CARGO) build --release -p pollux-server -p mock-gemini
+	work=$$(mktemp -d); \
+	target=$${CARGO_TARGET_DIR:-target}; \
+	"$$target/release/mock-gemini" --listen 127.0.0.1:0 >"$$work/mock.out" & mock=$$!; \
+	pollux=""; \
+	stop() { kill $$mock $$pollux 2>/dev/null || true; wait $$mock $$pollux 2>/dev/null || true; rm -rf "$$work"; }; \
+	trap 'stop; echo; echo "demo stopped"; exit 0' INT TERM; trap stop EXIT; \
+	for _ in $$(seq 100); do url=$$(sed -n 's/^mock-gemini listening on //p' "$$work/mock.out"); [[ -n "$$url" ]] && break; sleep 0.1; done; \
+	[[ -n "$$url" ]] || { echo "mock-gemini did not start" >&2; exit 1; }; \
+	GEMINI_API_KEY=demo-key "$$target/release/pollux" --listen 127.0.0.1:$(DEMO_PORT) --upstream "$$url" & pollux=$$!; \
+	for _ in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null && break; kill -0 $$pollux 2>/dev/null || exit 1; sleep 0.1; done; \
+	echo; \
+	echo "Pollux is listening on http://127.0.0.1:$(DEMO_PORT) in front of mock-gemini ($$url)."; \
+	echo "The mock answers 'mock-gemini says: <your last message>'. Try:"; \
+	echo; \
+	echo "  curl -s http://127.0.0.1:$(DEMO_PORT)/v1/chat/completions -H 'content-type: application/json' \\"; \
+	echo "    -d '{\"model\":\"gemini-2.5-flash\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, Pollux!\"}]}'"; \
+	echo; \
+	echo "Press Ctrl-C to stop both."; \
+	wait $$pollux
+
+fmt: ## Format the Rust code.
+	$(CARGO) fmt --all
+
+lint: ## fmt check and clippy, as `make test` runs them.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean: ## Remove build output and the client suites' installed packages.
+	$(CARGO) clean
+	rm -rf tests/clients/.venv tests/clients/node/node_modules

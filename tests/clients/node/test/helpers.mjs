@@ -1,0 +1,56 @@
+// Shared helpers for the Node `openai` SDK suite: the mock-gemini control API, scenario
+// builders and clients. tests/clients/run.sh passes MOCK_URL, POLLUX_URL and
+// POLLUX_NOKEY_URL in the environment.
+import OpenAI from 'openai';
+
+export const MOCK_URL = process.env.MOCK_URL;
+export const POLLUX_URL = process.env.POLLUX_URL;
+export const POLLUX_NOKEY_URL = process.env.POLLUX_NOKEY_URL;
+export const SERVER_KEY = 'test-key';
+
+if (!MOCK_URL || !POLLUX_URL || !POLLUX_NOKEY_URL) {
+  throw new Error('run these tests through tests/clients/run.sh (MOCK_URL/POLLUX_URL unset)');
+}
+
+async function control(method, path, body) {
+  const res = await fetch(MOCK_URL + path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`mock ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export const mock = {
+  reset: () => control('POST', '/_mock/reset', {}),
+  /** Queue scenarios, answered in order by the next model requests. */
+  push: (...scenarios) => control('POST', '/_mock/scenarios', scenarios),
+  /** Every upstream request so far, each with its body parsed into `json`. */
+  requests: async () =>
+    (await control('GET', '/_mock/requests')).map((r) => ({
+      ...r,
+      json: r.body ? JSON.parse(r.body) : null,
+    })),
+};
+
+/** A text answer; streamed, one event per piece. */
+export const text = (...pieces) => ({
+  kind: 'answer',
+  chunks: pieces.map((p) => [{ text: p }]),
+});
+
+/** Parallel function calls; streamed, one event per call. */
+export const calls = (...namedArgs) => ({
+  kind: 'answer',
+  chunks: namedArgs.map(([name, args]) => [{ functionCall: { name, args } }]),
+});
+
+export const geminiError = (status, code, message, details) => ({
+  kind: 'json',
+  status,
+  body: { error: { code: status, message, status: code, ...(details ? { details } : {}) } },
+});
+
+export const client = (opts = {}) =>
+  new OpenAI({ baseURL: POLLUX_URL, apiKey: 'sk-ignored', maxRetries: 0, timeout: 20_000, ...opts });

@@ -1,0 +1,166 @@
+"""Fixtures for the Python `openai` SDK suite.
+
+`tests/clients/run.sh` starts mock-gemini and two Pollux processes and passes their addresses
+in the environment: MOCK_URL, POLLUX_URL (Pollux with GEMINI_API_KEY set), POLLUX_NOKEY_URL
+(Pollux forwarding each client's bearer key). Every test starts from a reset mock, scripts
+the Gemini answers it needs through the mock's HTTP control API, and may read back what
+Pollux sent upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from typing import Any
+
+import openai
+import pytest
+
+MOCK_URL = os.environ.get("MOCK_URL", "")
+POLLUX_URL = os.environ.get("POLLUX_URL", "")
+POLLUX_NOKEY_URL = os.environ.get("POLLUX_NOKEY_URL", "")
+
+# The key Pollux is started with (run.sh), i.e. what the mock must receive.
+SERVER_KEY = "test-key"
+
+
+class Mock:
+    """The mock-gemini control API: scenarios in, recorded upstream requests out."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def reset(self) -> None:
+        self._call("POST", "/_mock/reset", {})
+
+    def push(self, *scenarios: dict[str, Any]) -> None:
+        """Queue scenarios, answered in order by the next model requests."""
+        self._call("POST", "/_mock/scenarios", list(scenarios))
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every upstream request so far, each with its body parsed into `json`."""
+        out = self._call("GET", "/_mock/requests")
+        for r in out:
+            try:
+                r["json"] = json.loads(r["body"]) if r["body"] else None
+            except ValueError:
+                r["json"] = None
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_mock/stats")
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r["json"] for r in self.requests()]
+
+
+# --- scenario builders (JSON form documented in crates/mock-gemini/src/scenario.rs) ---------
+
+
+def text(*pieces: str, finish_reason: str = "STOP") -> dict[str, Any]:
+    """A text answer; streamed, one event per piece."""
+    return {
+        "kind": "answer",
+        "chunks": [[{"text": p}] for p in pieces],
+        "finish_reason": finish_reason,
+    }
+
+
+def calls(*named_args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """Parallel function calls; streamed, one event per call as Gemini sends them."""
+    return {
+        "kind": "answer",
+        "chunks": [[{"functionCall": {"name": n, "args": a}}] for n, a in named_args],
+    }
+
+
+def gemini_error(status: int, code: str, message: str, details: list | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": status, "message": message, "status": code}
+    if details:
+        error["details"] = details
+    return {"kind": "json", "status": status, "body": {"error": error}}
+
+
+def response(parts: list[dict[str, Any]], usage: dict[str, Any], finish: str = "STOP") -> dict[str, Any]:
+    """One whole `GenerateContentResponse` body."""
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": finish,
+                "index": 0,
+            }
+        ],
+        "usageMetadata": usage,
+    }
+
+
+# The seed document's usage: Gemini counts thoughts apart from candidates; OpenAI's
+# completion_tokens include them.
+SEED_USAGE = {
+    "promptTokenCount": 5,
+    "candidatesTokenCount": 153,
+    "thoughtsTokenCount": 869,
+    "totalTokenCount": 1027,
+}
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_configured() -> None:
+    if not (MOCK_URL and POLLUX_URL and POLLUX_NOKEY_URL):
+        pytest.exit("run these tests through tests/clients/run.sh (MOCK_URL/POLLUX_URL unset)", 2)
+
+
+@pytest.fixture
+def mock() -> Mock:
+    m = Mock(MOCK_URL)
+    m.reset()
+    return m
+
+
+@pytest.fixture
+def client() -> openai.OpenAI:
+    with openai.OpenAI(base_url=POLLUX_URL, api_key="sk-ignored", max_retries=0, timeout=20) as c:
+        yield c
+
+
+@pytest.fixture
+def aclient() -> openai.AsyncOpenAI:
+    # Each async test drives its own event loop with asyncio.run; the client is made per test.
+    return openai.AsyncOpenAI(base_url=POLLUX_URL, api_key="sk-ignored", max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def nokey_url() -> str:
+    return POLLUX_NOKEY_URL
+
+
+# --- counts for run.sh's summary -------------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = os.environ.get("CLIENT_COUNTS")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not path or reporter is None:
+        return
+    stats = reporter.stats
+    passed = len(stats.get("passed", [])) + len(stats.get("xpassed", []))
+    failed = len(stats.get("failed", [])) + len(stats.get("error", []))
+    skipped = len(stats.get("skipped", [])) + len(stats.get("xfailed", []))
+    with open(path, "w") as f:
+        f.write(f"{passed} {failed} {skipped}\n")

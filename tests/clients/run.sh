@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Client compatibility suites: real, unmodified OpenAI client libraries (Python and Node)
+# driving Pollux, with mock-gemini scripted per test as the upstream.
+#
+# Starts on ephemeral loopback ports:
+#   - mock-gemini                       (MOCK_URL)
+#   - pollux with GEMINI_API_KEY set    (POLLUX_URL)          the usual deployment
+#   - pollux without a key              (POLLUX_NOKEY_URL)    client bearer forwarded to Gemini
+# runs each suite against them, stops them by PID on exit, prints one summary line per client
+# and a closing `N passed, N failed` line, and exits non-zero on any failure.
+#
+# Uses target/debug/{pollux,mock-gemini} when they exist (`make test` has just built them) and
+# runs `cargo build -p pollux-server -p mock-gemini` only when they do not. Override with
+# POLLUX_BIN / MOCK_BIN. Select suites with CLIENTS="python node" (default: both).
+# Extra arguments are passed to pytest (e.g. `-k stream -x`). CLIENTS_INSTALL_ONLY=1 only
+# installs the client packages (.ci/run does that first).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+POLLUX_BIN=${POLLUX_BIN:-$TARGET_DIR/debug/pollux}
+MOCK_BIN=${MOCK_BIN:-$TARGET_DIR/debug/mock-gemini}
+CLIENTS=${CLIENTS:-python node}
+PYTHON=${PYTHON:-python3}
+VENV="$HERE/.venv"
+
+log() { printf '[clients] %s\n' "$*" >&2; }
+
+# --- client dependencies ----------------------------------------------------------------------
+# The venv is rebuilt when requirements.txt changes (its hash is kept inside the venv).
+ensure_venv() {
+    local want have=""
+    want=$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)
+    [[ -f "$VENV/.requirements.sha256" ]] && have=$(cat "$VENV/.requirements.sha256")
+    if [[ ! -x "$VENV/bin/python" || "$want" != "$have" ]]; then
+        log "installing Python client packages into tests/clients/.venv"
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+            -r "$HERE/requirements.txt"
+        echo "$want" >"$VENV/.requirements.sha256"
+    fi
+}
+
+# node_modules is reinstalled (npm ci) when package-lock.json changes.
+ensure_node_modules() {
+    local dir="$HERE/node" want have=""
+    want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    [[ -f "$dir/node_modules/.lock.sha256" ]] && have=$(cat "$dir/node_modules/.lock.sha256")
+    if [[ ! -d "$dir/node_modules" || "$want" != "$have" ]]; then
+        log "installing Node client packages (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        echo "$want" >"$dir/node_modules/.lock.sha256"
+    fi
+}
+
+for client in $CLIENTS; do
+    case $client in
+        python) ensure_venv ;;
+        node) ensure_node_modules ;;
+        *) log "unknown client '$client' in CLIENTS"; exit 2 ;;
+    esac
+done
+if [[ -n "${CLIENTS_INSTALL_ONLY:-}" ]]; then
+    log "client packages ready"
+    exit 0
+fi
+
+# --- binaries -------------------------------------------------------------------------------
+if [[ ! -x "$POLLUX_BIN" || ! -x "$MOCK_BIN" ]]; then
+    log "building pollux and mock-gemini (debug)"
+    (cd "$ROOT" && cargo build -p pollux-server -p mock-gemini)
+fi
+
+
+# --- servers ----------------------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pollux-clients.XXXXXX")
+PIDS=()
+cleanup() {
+    local status=$?
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $status -ne 0 && -z "${KEEP_LOGS:-}" ]]; then
+        for f in "$WORK"/*.log; do
+            [[ -s "$f" ]] || continue
+            log "--- last lines of $(basename "$f") ---"
+            tail -n 30 "$f" >&2
+        done
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_port PID PORT NAME: until 127.0.0.1:PORT accepts a connection (10 s at most).
+wait_for_port() {
+    local pid=$1 port=$2 name=$3
+    for _ in $(seq 1 200); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited before it listened"
+            return 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    log "$name did not listen on 127.0.0.1:$port within 10 s"
+    return 1
+}
+
+# mock-gemini picks its own port and prints it.
+"$MOCK_BIN" --listen 127.0.0.1:0 >"$WORK/mock-gemini.out" 2>"$WORK/mock-gemini.log" &
+PIDS+=($!)
+MOCK_PID=$!
+MOCK_URL=""
+for _ in $(seq 1 200); do
+    MOCK_URL=$(sed -n 's/^mock-gemini listening on \(http:\/\/[0-9.:]*\)$/\1/p' "$WORK/mock-gemini.out")
+    [[ -n "$MOCK_URL" ]] && break
+    kill -0 "$MOCK_PID" 2>/dev/null || { log "mock-gemini exited"; exit 1; }
+    sleep 0.05
+done
+[[ -n "$MOCK_URL" ]] || { log "mock-gemini printed no address"; exit 1; }
+
+# start_pollux NAME KEY: sets STARTED_URL. KEY empty means "no GEMINI_API_KEY" (bearer
+# forwarding). Not called in $(...): the PID must reach PIDS in this shell.
+start_pollux() {
+    local name=$1 key=$2 port pid
+    port=$(free_port)
+    if [[ -n "$key" ]]; then
+        env -u GEMINI_BASE_URL GEMINI_API_KEY="$key" RUST_LOG="${RUST_LOG:-info}" \
+            "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" >"$WORK/$name.log" 2>&1 &
+    else
+        env -u GEMINI_API_KEY -u GEMINI_BASE_URL RUST_LOG="${RUST_LOG:-info}" \
+            "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" >"$WORK/$name.log" 2>&1 &
+    fi
+    pid=$!
+    PIDS+=("$pid")
+    wait_for_port "$pid" "$port" "$name"
+    STARTED_URL="http://127.0.0.1:$port"
+}
+
+start_pollux pollux test-key
+POLLUX_BASE=$STARTED_URL
+start_pollux pollux-nokey ""
+POLLUX_NOKEY_BASE=$STARTED_URL
+export MOCK_URL
+export POLLUX_URL="$POLLUX_BASE/v1"
+export POLLUX_NOKEY_URL="$POLLUX_NOKEY_BASE/v1"
+# The SDKs must never reach a real endpoint, whatever the caller's environment says.
+export OPENAI_API_KEY=unused-by-tests OPENAI_BASE_URL="$POLLUX_URL"
+unset OPENAI_ORG_ID OPENAI_PROJECT_ID HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+log "mock-gemini $MOCK_URL, pollux $POLLUX_BASE, pollux (no key) $POLLUX_NOKEY_BASE"
+
+# --- suites -----------------------------------------------------------------------------------
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+TOTAL_SKIPPED=0
+SUMMARY=()
+
+# record NAME PASSED FAILED SKIPPED EXIT: a suite that failed without counting a failure
+# (it crashed, or ran nothing) counts as one failure.
+record() {
+    local name=$1 passed=$2 failed=$3 skipped=$4 status=$5
+    if [[ $status -ne 0 && $failed -eq 0 ]]; then
+        failed=1
+    fi
+    if [[ $((passed + failed)) -eq 0 ]]; then
+        log "$name ran no test"
+        failed=1
+    fi
+    TOTAL_PASSED=$((TOTAL_PASSED + passed))
+    TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
+    SUMMARY+=("$(printf '%-34s %s passed, %s failed, %s skipped' "$name" "$passed" "$failed" "$skipped")")
+}
+
+run_python() {
+    local version counts status=0
+    version=$("$VENV/bin/python" -c 'import openai; print(openai.__version__)')
+    log "python openai $version"
+    (cd "$HERE/python" && CLIENT_COUNTS="$WORK/python.counts" \
+        "$VENV/bin/python" -m pytest -p no:cacheprovider "$@") || status=$?
+    # pytest exits 5 when it collected nothing: that is a failure here, counted by record.
+    counts=$(cat "$WORK/python.counts" 2>/dev/null || echo "0 0 0")
+    # shellcheck disable=SC2086
+    record "python openai $version" $counts "$status"
+}
+
+run_node() {
+    local version status=0 out="$WORK/node.out" passed failed skipped
+    version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$HERE/node/node_modules/openai/package.json")
+    log "node openai $version"
+    (cd "$HERE/node" && node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs) \
+        2>&1 | tee "$out" || status=$?
+    # The spec reporter closes with lines like "ℹ pass 9", "ℹ fail 0", "ℹ skipped 0".
+    passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$out" | tail -n1)
+    failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$out" | tail -n1)
+    skipped=$(sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' "$out" | tail -n1)
+    record "node openai $version" "${passed:-0}" "${failed:-0}" "${skipped:-0}" "$status"
+}
+
+for client in $CLIENTS; do
+    case $client in
+        python) run_python "$@" ;;
+        node) run_node ;;
+    esac
+done
+
+echo
+echo "client compatibility summary:"
+for line in "${SUMMARY[@]}"; do
+    echo "  $line"
+done
+if [[ $TOTAL_SKIPPED -gt 0 ]]; then
+    echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"
+else
+    echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+fi
+[[ $TOTAL_FAILED -eq 0 ]]
