@@ -1,0 +1,142 @@
+//! Content parts that carry media: data URLs, Gemini-reachable URIs, audio and files.
+
+use crate::gemini::{self, Part};
+use crate::TranslateError;
+
+/// Files API ids (`files/abc`) become full URIs; full URIs pass as they are.
+pub(super) fn files_api_uri(id: &str) -> String {
+    if id.contains("://") {
+        id.to_owned()
+    } else {
+        let id = id.strip_prefix("files/").unwrap_or(id);
+        format!("https://generativelanguage.googleapis.com/v1beta/files/{id}")
+    }
+}
+
+pub(super) fn audio_mime(format: &str) -> Option<&'static str> {
+    Some(match format {
+        "wav" => "audio/wav",
+        "mp3" => "audio/mp3",
+        "aiff" => "audio/aiff",
+        "aac" => "audio/aac",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "pcm16" | "pcm" => "audio/pcm",
+        _ => return None,
+    })
+}
+
+/// A media reference: `data:` URLs are inlined (the base64 payload passes through
+/// untouched), Gemini-reachable URIs become `fileData`, other URLs must be fetched by the
+/// server before translation.
+pub(super) fn media_part(
+    url: &str,
+    filename: Option<&str>,
+    param: impl Fn() -> String,
+) -> Result<Part, TranslateError> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (meta, data) = rest.split_once(',').ok_or_else(|| {
+            TranslateError::invalid(
+                format!("{}: malformed data URL (no comma).", param()),
+                param(),
+            )
+        })?;
+        let mime = meta.strip_suffix(";base64").ok_or_else(|| {
+            TranslateError::invalid(
+                format!("{}: only base64 data URLs are supported.", param()),
+                param(),
+            )
+        })?;
+        let mime = if mime.is_empty() {
+            filename
+                .and_then(mime_from_filename)
+                .unwrap_or("application/octet-stream")
+        } else {
+            mime
+        };
+        if !looks_like_base64(data) {
+            return Err(TranslateError::invalid(
+                format!("{}: the data URL payload is not valid base64.", param()),
+                param(),
+            ));
+        }
+        return Ok(Part {
+            inline_data: Some(gemini::Blob {
+                mime_type: mime.to_owned(),
+                data: data.to_owned(),
+            }),
+            ..Part::default()
+        });
+    }
+    if is_gemini_uri(url) {
+        return Ok(Part {
+            file_data: Some(gemini::FileData {
+                mime_type: guess_uri_mime(url),
+                file_uri: url.to_owned(),
+            }),
+            ..Part::default()
+        });
+    }
+    Err(TranslateError::InvalidRequest {
+        message: format!(
+            "{}: media URLs must be data: URLs, Gemini Files API URIs, gs:// or YouTube URLs.",
+            param()
+        ),
+        param: Some(param()),
+        code: Some("unsupported_media_url"),
+    })
+}
+
+/// URIs Gemini fetches itself.
+pub fn is_gemini_uri(url: &str) -> bool {
+    url.starts_with("gs://")
+        || url.starts_with("https://generativelanguage.googleapis.com/")
+        || url.starts_with("https://www.youtube.com/")
+        || url.starts_with("https://youtube.com/")
+        || url.starts_with("https://youtu.be/")
+}
+
+fn guess_uri_mime(url: &str) -> Option<String> {
+    if url.contains("youtube.com/") || url.contains("youtu.be/") {
+        return Some("video/*".to_owned());
+    }
+    mime_from_filename(url).map(str::to_owned)
+}
+
+fn mime_from_filename(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit('.').next()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "txt" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" => "text/html",
+        "json" => "application/json",
+        "wav" => "audio/wav",
+        "mp3" => "audio/mp3",
+        "mp4" => "video/mp4",
+        _ => return None,
+    })
+}
+
+/// A cheap check (one pass, no decode) that a payload is standard base64.
+fn looks_like_base64(data: &str) -> bool {
+    let bytes = data.as_bytes();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
+        return false;
+    }
+    let body = bytes.len()
+        - bytes
+            .iter()
+            .rev()
+            .take(2)
+            .take_while(|&&b| b == b'=')
+            .count();
+    bytes[..body]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}

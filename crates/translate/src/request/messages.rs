@@ -1,0 +1,360 @@
+//! The conversation: `messages` → `systemInstruction` + `contents`, including tool-call
+//! history, tool results and thought signatures.
+
+use serde_json::value::RawValue;
+
+use crate::capabilities::Family;
+use crate::gemini::{self, Content, Part, Role};
+use crate::names::ToolNames;
+use crate::openai::{self, ContentPart, Message};
+use crate::TranslateError;
+
+use super::media::{audio_mime, files_api_uri, media_part};
+use super::{RequestOptions, SKIP_SIGNATURE};
+
+/// Builds the content list, merging consecutive turns of the same role.
+struct Conversation {
+    contents: Vec<Content>,
+}
+
+impl Conversation {
+    fn push(&mut self, role: Role, parts: Vec<Part>) {
+        if parts.is_empty() {
+            return;
+        }
+        match self.contents.last_mut() {
+            Some(last) if last.role == Some(role) => last.parts.extend(parts),
+            _ => self.contents.push(Content {
+                role: Some(role),
+                parts,
+            }),
+        }
+    }
+}
+
+/// A tool call of the history, remembered so its result can be named.
+struct PendingCall {
+    id: String,
+    gemini_name: String,
+    /// Gemini's own call id, echoed on the matching `functionResponse`.
+    upstream_id: Option<String>,
+}
+
+pub(super) fn map_messages(
+    messages: &[Message],
+    names: &mut ToolNames,
+    family: Family,
+    opts: &RequestOptions<'_>,
+) -> Result<(Option<Content>, Vec<Content>), TranslateError> {
+    let mut system_parts = Vec::new();
+    let mut conv = Conversation {
+        contents: Vec::new(),
+    };
+    let mut calls: Vec<PendingCall> = Vec::new();
+    let mut leading = true;
+
+    for (i, message) in messages.iter().enumerate() {
+        match message {
+            Message::System(m) | Message::Developer(m) => {
+                let parts = text_parts(&m.content, i)?;
+                if leading {
+                    system_parts.extend(parts);
+                } else {
+                    // A late instruction stays where it was said, as user text.
+                    conv.push(Role::User, parts);
+                }
+                continue;
+            }
+            Message::User(m) => {
+                let parts = user_parts(&m.content, i)?;
+                conv.push(Role::User, parts);
+            }
+            Message::Assistant(m) => {
+                let mut parts = match &m.content {
+                    Some(c) => text_parts(c, i)?,
+                    None => Vec::new(),
+                };
+                if let Some(call) = &m.function_call {
+                    let id = format!("legacy_{i}");
+                    parts.push(function_call_part(
+                        &id,
+                        &call.name,
+                        &call.arguments,
+                        None,
+                        true,
+                        family,
+                        opts,
+                        names,
+                        &mut calls,
+                        i,
+                    )?);
+                }
+                for (k, call) in m.tool_calls.iter().flatten().enumerate() {
+                    let signature = call
+                        .extra_content
+                        .as_ref()
+                        .and_then(|e| e.thought_signature())
+                        .map(str::to_owned);
+                    parts.push(function_call_part(
+                        &call.id,
+                        &call.function.name,
+                        &call.function.arguments,
+                        signature,
+                        k == 0,
+                        family,
+                        opts,
+                        names,
+                        &mut calls,
+                        i,
+                    )?);
+                }
+                if parts.is_empty() {
+                    // An assistant turn with nothing in it carries no meaning for Gemini.
+                    leading = false;
+                    continue;
+                }
+                conv.push(Role::Model, parts);
+            }
+            Message::Tool(m) => {
+                let Some(call) = calls.iter().find(|c| c.id == m.tool_call_id) else {
+                    return Err(TranslateError::invalid(
+                        format!(
+                            "messages[{i}]: tool_call_id '{}' does not match any tool call of an earlier assistant message.",
+                            m.tool_call_id
+                        ),
+                        format!("messages[{i}].tool_call_id"),
+                    ));
+                };
+                let text = joined_text(&m.content, i)?;
+                conv.push(
+                    Role::User,
+                    vec![function_response_part(
+                        call.gemini_name.clone(),
+                        call.upstream_id.clone(),
+                        &text,
+                    )?],
+                );
+            }
+            Message::Function(m) => {
+                let text = match &m.content {
+                    Some(c) => joined_text(c, i)?,
+                    None => String::new(),
+                };
+                let name = names.register(&m.name);
+                conv.push(Role::User, vec![function_response_part(name, None, &text)?]);
+            }
+        }
+        leading = false;
+    }
+
+    // Gemini expects the conversation to open with a user turn; a history that starts with
+    // the model (e.g. a replayed tool call) gets a minimal user turn in front.
+    if conv.contents.first().map(|c| c.role) == Some(Some(Role::Model)) {
+        conv.contents.insert(
+            0,
+            Content {
+                role: Some(Role::User),
+                parts: vec![Part::text("Continue.")],
+            },
+        );
+    }
+    if conv.contents.is_empty() {
+        return Err(TranslateError::invalid(
+            "The conversation has no user or assistant content to send: add a non-empty user message.",
+            "messages",
+        ));
+    }
+    let system = (!system_parts.is_empty()).then_some(Content {
+        role: None,
+        parts: system_parts,
+    });
+    Ok((system, conv.contents))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn function_call_part(
+    id: &str,
+    client_name: &str,
+    arguments: &str,
+    signature: Option<String>,
+    first_of_step: bool,
+    family: Family,
+    opts: &RequestOptions<'_>,
+    names: &mut ToolNames,
+    calls: &mut Vec<PendingCall>,
+    index: usize,
+) -> Result<Part, TranslateError> {
+    let args = parse_arguments(arguments).ok_or_else(|| {
+        TranslateError::invalid(
+            format!("messages[{index}]: the arguments of tool call '{id}' are not a JSON object."),
+            format!("messages[{index}].tool_calls"),
+        )
+    })?;
+    let gemini_name = names.register(client_name);
+    let upstream_id = upstream_call_id(id);
+    let signature = signature
+        .or_else(|| opts.signatures.signature_for(id))
+        .or_else(|| {
+            (first_of_step && family.requires_thought_signatures())
+                .then(|| SKIP_SIGNATURE.to_owned())
+        });
+    calls.push(PendingCall {
+        id: id.to_owned(),
+        gemini_name: gemini_name.clone(),
+        upstream_id: upstream_id.clone(),
+    });
+    Ok(Part {
+        function_call: Some(gemini::FunctionCall {
+            id: upstream_id,
+            name: gemini_name,
+            args: Some(args),
+        }),
+        thought_signature: signature,
+        ..Part::default()
+    })
+}
+
+/// Ids Pollux generates start with `call_`; any other id came from Gemini and is echoed.
+fn upstream_call_id(id: &str) -> Option<String> {
+    (!id.starts_with("call_") && !id.starts_with("legacy_") && !id.is_empty())
+        .then(|| id.to_owned())
+}
+
+/// Validates tool-call arguments as a JSON object without re-serializing them.
+fn parse_arguments(arguments: &str) -> Option<Box<RawValue>> {
+    let trimmed = arguments.trim();
+    if trimmed.is_empty() {
+        return RawValue::from_string("{}".to_owned()).ok();
+    }
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Box<RawValue>>(trimmed).ok()
+}
+
+/// A tool result becomes the `response` object: a JSON object as is, anything else wrapped.
+fn function_response_part(
+    name: String,
+    id: Option<String>,
+    text: &str,
+) -> Result<Part, TranslateError> {
+    let trimmed = text.trim();
+    let response = if trimmed.starts_with('{') {
+        serde_json::from_str::<Box<RawValue>>(trimmed).ok()
+    } else {
+        None
+    };
+    let response = match response {
+        Some(raw) => raw,
+        None => {
+            let value = match serde_json::from_str::<serde_json::Value>(trimmed) {
+                Ok(v) if !trimmed.is_empty() => v,
+                _ => serde_json::Value::String(text.to_owned()),
+            };
+            let wrapped = serde_json::json!({ "result": value });
+            serde_json::value::to_raw_value(&wrapped)
+                .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?
+        }
+    };
+    Ok(Part {
+        function_response: Some(gemini::FunctionResponse { id, name, response }),
+        ..Part::default()
+    })
+}
+
+/// Text of a message whose content may only be text (system, assistant, tool).
+fn text_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+    match content {
+        openai::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
+        openai::Content::Parts(parts) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for (k, part) in parts.iter().enumerate() {
+                match part {
+                    ContentPart::Text { text } => out.extend(non_empty_text(text)),
+                    ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
+                    _ => {
+                        return Err(TranslateError::invalid(
+                            format!("messages[{index}].content[{k}]: only text parts are allowed in this message."),
+                            format!("messages[{index}].content[{k}].type"),
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn joined_text(content: &openai::Content, index: usize) -> Result<String, TranslateError> {
+    match content {
+        openai::Content::Text(t) => Ok(t.clone()),
+        openai::Content::Parts(_) => Ok(text_parts(content, index)?
+            .into_iter()
+            .filter_map(|p| p.text)
+            .collect::<Vec<_>>()
+            .join("")),
+    }
+}
+
+/// Gemini rejects empty text parts, so they are never sent.
+fn non_empty_text(text: &str) -> Option<Part> {
+    (!text.is_empty()).then(|| Part::text(text))
+}
+
+fn user_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+    let parts = match content {
+        openai::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
+        openai::Content::Parts(parts) => parts,
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (k, part) in parts.iter().enumerate() {
+        let param = || format!("messages[{index}].content[{k}]");
+        match part {
+            ContentPart::Text { text } => out.extend(non_empty_text(text)),
+            ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
+            ContentPart::ImageUrl { image_url } => {
+                out.push(media_part(&image_url.url, None, param)?)
+            }
+            ContentPart::InputAudio { input_audio } => {
+                let mime = audio_mime(&input_audio.format).ok_or_else(|| {
+                    TranslateError::invalid(
+                        format!("Unsupported audio format '{}'.", input_audio.format),
+                        format!("{}.input_audio.format", param()),
+                    )
+                })?;
+                out.push(Part {
+                    inline_data: Some(gemini::Blob {
+                        mime_type: mime.to_owned(),
+                        data: input_audio.data.clone(),
+                    }),
+                    ..Part::default()
+                });
+            }
+            ContentPart::File { file } => {
+                if let Some(data) = &file.file_data {
+                    out.push(media_part(data, file.filename.as_deref(), param)?);
+                } else if let Some(id) = &file.file_id {
+                    out.push(Part {
+                        file_data: Some(gemini::FileData {
+                            mime_type: None,
+                            file_uri: files_api_uri(id),
+                        }),
+                        ..Part::default()
+                    });
+                } else {
+                    return Err(TranslateError::invalid(
+                        "A file part needs 'file_data' or 'file_id'.",
+                        format!("{}.file", param()),
+                    ));
+                }
+            }
+            ContentPart::Unknown => {
+                return Err(TranslateError::invalid(
+                    format!("{}: unsupported content part type.", param()),
+                    format!("{}.type", param()),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
