@@ -161,6 +161,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stats = reporter.stats
     passed = len(stats.get("passed", [])) + len(stats.get("xpassed", []))
     failed = len(stats.get("failed", [])) + len(stats.get("error", []))
-    skipped = len(stats.get("skipped", [])) + len(stats.get("xfailed", []))
+    skipped = len(stats.get("skipped", []))
+    xfailed = len(stats.get("xfailed", []))
     with open(path, "w") as f:
-        f.write(f"{passed} {failed} {skipped}\n")
+        f.write(f"{passed} {failed} {skipped} {xfailed}\n")

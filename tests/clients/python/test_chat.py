@@ -41,7 +41,8 @@ def test_sync_plain_chat_content_finish_and_usage(client, mock):
     assert sent["json"]["contents"] == [
         {"role": "user", "parts": [{"text": "Explain quantum mechanics."}]}
     ]
-    assert sent["json"]["generationConfig"] == {"temperature": 0.7, "maxOutputTokens": 256}
+    config = sent["json"]["generationConfig"]
+    assert (config["temperature"], config["maxOutputTokens"]) == (0.7, 256)
 
 
 def test_async_plain_chat(aclient, mock):
