@@ -67,9 +67,10 @@ async fn plain_text_chat_round_trip() -> TestResult {
         sent["systemInstruction"],
         json!({"parts": [{"text": "Be brief."}]})
     );
+    // Thinking counts inside max_tokens: half of it stays for the answer (docs/mapping.md).
     assert_eq!(
         sent["generationConfig"],
-        json!({"temperature": 0.7, "maxOutputTokens": 1024})
+        json!({"temperature": 0.7, "maxOutputTokens": 1024, "thinkingConfig": {"thinkingBudget": 512}})
     );
     Ok(())
 }

@@ -23,6 +23,6 @@ pub mod sse;
 pub mod stream;
 
 pub use error::TranslateError;
-pub use request::{to_gemini, RequestOptions, SignatureSource, Translated};
+pub use request::{to_gemini, MediaSource, RequestOptions, SignatureSource, Translated};
 pub use response::{to_openai, IdSource, ResponseContext};
 pub use stream::StreamTranslator;

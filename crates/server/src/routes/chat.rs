@@ -61,9 +61,8 @@ pub async fn completions(
     let translated = to_gemini(
         &chat,
         &RequestOptions {
-            model,
-            legacy_schemas: false,
             signatures: &shared.signatures,
+            ..RequestOptions::new(model)
         },
     )?;
     let upstream_body = serde_json::to_vec(&translated.body).map_err(|e| ApiError::BadGateway {

@@ -206,6 +206,14 @@ pub struct GenerationConfig {
     pub logprobs: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_config: Option<ThinkingConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_modalities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_resolution: Option<&'static str>,
+    /// Fields a client passed through `extra_body.google.generation_config`, unchecked:
+    /// Gemini itself answers 400 for a name it does not know.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl GenerationConfig {
@@ -225,6 +233,9 @@ impl GenerationConfig {
             && self.response_logprobs.is_none()
             && self.logprobs.is_none()
             && self.thinking_config.is_none()
+            && self.response_modalities.is_empty()
+            && self.media_resolution.is_none()
+            && self.extra.is_empty()
     }
 }
 

@@ -49,34 +49,92 @@ pub struct ChatCompletionRequest {
     pub logprobs: Option<bool>,
     #[serde(default)]
     pub top_logprobs: Option<u32>,
+    /// Any value turns on Gemini's Google Search grounding.
+    #[serde(default)]
+    pub web_search_options: Option<serde_json::Value>,
+    /// Gemini-only knobs, as the OpenAI SDKs' `extra_body={"google": {...}}` sends them.
+    #[serde(default)]
+    pub google: Option<GoogleOptions>,
+    /// The same knobs nested the way Google's own OpenAI endpoint documents them:
+    /// `{"extra_body": {"google": {...}}}`.
+    #[serde(default)]
+    pub extra_body: Option<ExtraBody>,
+}
+
+impl ChatCompletionRequest {
+    /// The Gemini-only options from either spelling (`google` wins over `extra_body.google`).
+    pub fn google_options(&self) -> Option<&GoogleOptions> {
+        self.google
+            .as_ref()
+            .or_else(|| self.extra_body.as_ref()?.google.as_ref())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ExtraBody {
+    #[serde(default)]
+    pub google: Option<GoogleOptions>,
+}
+
+/// `extra_body.google`: Gemini settings OpenAI has no field for.
+#[derive(Debug, Default, Deserialize)]
+pub struct GoogleOptions {
+    /// Gemini `safetySettings`, passed through as written.
+    #[serde(default)]
+    pub safety_settings: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    pub thinking_config: Option<GoogleThinkingConfig>,
+    #[serde(default)]
+    pub cached_content: Option<String>,
+    #[serde(default)]
+    pub response_modalities: Option<Vec<String>>,
+    /// Further `generationConfig` fields (snake_case or camelCase), passed through.
+    #[serde(default)]
+    pub generation_config: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GoogleThinkingConfig {
+    #[serde(default, alias = "thinkingBudget")]
+    pub thinking_budget: Option<i32>,
+    #[serde(default, alias = "includeThoughts")]
+    pub include_thoughts: Option<bool>,
+    #[serde(default, alias = "thinkingLevel")]
+    pub thinking_level: Option<String>,
+}
+
+/// Parses a JSON request body, naming the offending field in the error (`param`). Shared by
+/// every inbound OpenAI body.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let param = (path != "." && !path.is_empty()).then_some(path);
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("We could not parse the JSON body of your request: {inner}")
+        } else {
+            match &param {
+                Some(p) => format!("Invalid value for '{p}': {inner}"),
+                None => format!("Invalid request body: {inner}"),
+            }
+        };
+        TranslateError::InvalidRequest {
+            message,
+            param,
+            code: Some(if inner.is_syntax() || inner.is_eof() {
+                "invalid_json"
+            } else {
+                "invalid_value"
+            }),
+        }
+    })
 }
 
 impl ChatCompletionRequest {
     /// Parses a request body, naming the offending field in the error (`param`).
     pub fn from_slice(body: &[u8]) -> Result<Self, TranslateError> {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let param = (path != "." && !path.is_empty()).then_some(path);
-            let message = if inner.is_syntax() || inner.is_eof() {
-                format!("We could not parse the JSON body of your request: {inner}")
-            } else {
-                match &param {
-                    Some(p) => format!("Invalid value for '{p}': {inner}"),
-                    None => format!("Invalid request body: {inner}"),
-                }
-            };
-            TranslateError::InvalidRequest {
-                message,
-                param,
-                code: Some(if inner.is_syntax() || inner.is_eof() {
-                    "invalid_json"
-                } else {
-                    "invalid_value"
-                }),
-            }
-        })
+        parse_body(body)
     }
 
     pub fn is_stream(&self) -> bool {

@@ -3,6 +3,8 @@
 use crate::gemini::{self, Part};
 use crate::TranslateError;
 
+use super::MediaSource;
+
 /// Files API ids (`files/abc`) become full URIs; full URIs pass as they are.
 pub(super) fn files_api_uri(id: &str) -> String {
     if id.contains("://") {
@@ -32,6 +34,7 @@ pub(super) fn audio_mime(format: &str) -> Option<&'static str> {
 pub(super) fn media_part(
     url: &str,
     filename: Option<&str>,
+    media: &dyn MediaSource,
     param: impl Fn() -> String,
 ) -> Result<Part, TranslateError> {
     if let Some(rest) = url.strip_prefix("data:") {
@@ -77,9 +80,18 @@ pub(super) fn media_part(
             ..Part::default()
         });
     }
+    if let Some((mime, data)) = media.fetched(url) {
+        return Ok(Part {
+            inline_data: Some(gemini::Blob {
+                mime_type: mime.to_owned(),
+                data: data.to_owned(),
+            }),
+            ..Part::default()
+        });
+    }
     Err(TranslateError::InvalidRequest {
         message: format!(
-            "{}: media URLs must be data: URLs, Gemini Files API URIs, gs:// or YouTube URLs.",
+            "{}: media URLs must be data: URLs, Gemini Files API URIs, gs:// or YouTube URLs (fetching http(s) URLs is turned off).",
             param()
         ),
         param: Some(param()),
@@ -139,4 +151,37 @@ fn looks_like_base64(data: &str) -> bool {
     bytes[..body]
         .iter()
         .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// A remote media URL in the request that the server must fetch before translation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMedia<'a> {
+    pub url: &'a str,
+    /// `messages[i].content[k]`, for error messages.
+    pub param: String,
+}
+
+/// Lists the `http(s)` image URLs of user messages that Gemini cannot fetch itself.
+pub fn remote_media(req: &crate::openai::ChatCompletionRequest) -> Vec<RemoteMedia<'_>> {
+    use crate::openai::{Content, ContentPart, Message};
+    let mut out = Vec::new();
+    for (i, message) in req.messages.iter().enumerate() {
+        let Message::User(m) = message else { continue };
+        let Content::Parts(parts) = &m.content else {
+            continue;
+        };
+        for (k, part) in parts.iter().enumerate() {
+            if let ContentPart::ImageUrl { image_url } = part {
+                let url = image_url.url.as_str();
+                if (url.starts_with("http://") || url.starts_with("https://")) && !is_gemini_uri(url)
+                {
+                    out.push(RemoteMedia {
+                        url,
+                        param: format!("messages[{i}].content[{k}]"),
+                    });
+                }
+            }
+        }
+    }
+    out
 }

@@ -3,14 +3,14 @@
 
 use serde_json::value::RawValue;
 
-use crate::capabilities::Family;
+use crate::capabilities::Capabilities;
 use crate::gemini::{self, Content, Part, Role};
 use crate::names::ToolNames;
 use crate::openai::{self, ContentPart, Message};
 use crate::TranslateError;
 
 use super::media::{audio_mime, files_api_uri, media_part};
-use super::{RequestOptions, SKIP_SIGNATURE};
+use super::{MediaSource, RequestOptions, SKIP_SIGNATURE};
 
 /// Builds the content list, merging consecutive turns of the same role.
 struct Conversation {
@@ -43,7 +43,7 @@ struct PendingCall {
 pub(super) fn map_messages(
     messages: &[Message],
     names: &mut ToolNames,
-    family: Family,
+    caps: &Capabilities,
     opts: &RequestOptions<'_>,
 ) -> Result<(Option<Content>, Vec<Content>), TranslateError> {
     let mut system_parts = Vec::new();
@@ -66,7 +66,7 @@ pub(super) fn map_messages(
                 continue;
             }
             Message::User(m) => {
-                let parts = user_parts(&m.content, i)?;
+                let parts = user_parts(&m.content, i, opts.media)?;
                 conv.push(Role::User, parts);
             }
             Message::Assistant(m) => {
@@ -82,7 +82,7 @@ pub(super) fn map_messages(
                         &call.arguments,
                         None,
                         true,
-                        family,
+                        caps,
                         opts,
                         names,
                         &mut calls,
@@ -101,7 +101,7 @@ pub(super) fn map_messages(
                         &call.function.arguments,
                         signature,
                         k == 0,
-                        family,
+                        caps,
                         opts,
                         names,
                         &mut calls,
@@ -178,7 +178,7 @@ fn function_call_part(
     arguments: &str,
     signature: Option<String>,
     first_of_step: bool,
-    family: Family,
+    caps: &Capabilities,
     opts: &RequestOptions<'_>,
     names: &mut ToolNames,
     calls: &mut Vec<PendingCall>,
@@ -195,7 +195,7 @@ fn function_call_part(
     let signature = signature
         .or_else(|| opts.signatures.signature_for(id))
         .or_else(|| {
-            (first_of_step && family.requires_thought_signatures())
+            (first_of_step && caps.thought_signatures)
                 .then(|| SKIP_SIGNATURE.to_owned())
         });
     calls.push(PendingCall {
@@ -301,7 +301,11 @@ fn non_empty_text(text: &str) -> Option<Part> {
     (!text.is_empty()).then(|| Part::text(text))
 }
 
-fn user_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+fn user_parts(
+    content: &openai::Content,
+    index: usize,
+    media: &dyn MediaSource,
+) -> Result<Vec<Part>, TranslateError> {
     let parts = match content {
         openai::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
         openai::Content::Parts(parts) => parts,
@@ -313,7 +317,7 @@ fn user_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, Tran
             ContentPart::Text { text } => out.extend(non_empty_text(text)),
             ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
             ContentPart::ImageUrl { image_url } => {
-                out.push(media_part(&image_url.url, None, param)?)
+                out.push(media_part(&image_url.url, None, media, param)?)
             }
             ContentPart::InputAudio { input_audio } => {
                 let mime = audio_mime(&input_audio.format).ok_or_else(|| {
@@ -332,7 +336,7 @@ fn user_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, Tran
             }
             ContentPart::File { file } => {
                 if let Some(data) = &file.file_data {
-                    out.push(media_part(data, file.filename.as_deref(), param)?);
+                    out.push(media_part(data, file.filename.as_deref(), media, param)?);
                 } else if let Some(id) = &file.file_id {
                     out.push(Part {
                         file_data: Some(gemini::FileData {

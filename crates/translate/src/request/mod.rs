@@ -14,15 +14,17 @@ mod messages;
 mod tests;
 mod tools;
 
-pub use media::is_gemini_uri;
+pub use media::{is_gemini_uri, remote_media, RemoteMedia};
 
-use crate::capabilities::Family;
+use serde_json::value::RawValue;
+
+use crate::capabilities::{Capabilities, SchemaFlavour};
 use crate::gemini;
 use crate::names::ToolNames;
 use crate::openai;
 use crate::TranslateError;
 
-use generation::map_generation_config;
+use generation::{map_generation_config, ParamPolicy};
 use messages::map_messages;
 use tools::{map_tool_choice, map_tools};
 
@@ -45,13 +47,49 @@ impl SignatureSource for () {
     }
 }
 
+/// Media the server fetched before translation (remote `http(s)` URLs), by URL.
+pub trait MediaSource {
+    /// The fetched payload as `(mime type, base64 data)`.
+    fn fetched(&self, url: &str) -> Option<(&str, &str)>;
+}
+
+/// Nothing fetched: remote URLs are refused.
+impl MediaSource for () {
+    fn fetched(&self, _: &str) -> Option<(&str, &str)> {
+        None
+    }
+}
+
 /// Per-request settings that do not come from the client body.
 pub struct RequestOptions<'a> {
     /// The upstream model id, without the `models/` prefix.
     pub model: &'a str,
-    /// Send tool and response schemas in Google's legacy OpenAPI-subset form.
+    /// What the model accepts; `None` uses the built-in table.
+    pub capabilities: Option<&'a Capabilities>,
+    /// Send tool and response schemas in Google's legacy OpenAPI-subset form regardless of
+    /// the model (for upstreams that only take the legacy form).
     pub legacy_schemas: bool,
+    /// Refuse (400) instead of dropping parameters the model cannot take.
+    pub strict_params: bool,
     pub signatures: &'a dyn SignatureSource,
+    pub media: &'a dyn MediaSource,
+    /// Server-wide `safetySettings` used when the client sends none.
+    pub default_safety_settings: Option<&'a RawValue>,
+}
+
+impl<'a> RequestOptions<'a> {
+    /// Options with every default: built-in capabilities, lenient parameters, no memory.
+    pub fn new(model: &'a str) -> Self {
+        RequestOptions {
+            model,
+            capabilities: None,
+            legacy_schemas: false,
+            strict_params: false,
+            signatures: &(),
+            media: &(),
+            default_safety_settings: None,
+        }
+    }
 }
 
 /// The Gemini body plus what the response side needs to undo the mapping.
@@ -62,8 +100,10 @@ pub struct Translated {
     pub names: ToolNames,
     /// Stop sequences beyond Gemini's limit, enforced by Pollux on the answer.
     pub extra_stops: Vec<String>,
-    /// Number of choices the client asked for.
+    /// Number of choices the answer will have.
     pub n: u32,
+    /// Parameters dropped because the model cannot take them (for `x-pollux-dropped-params`).
+    pub dropped: Vec<String>,
 }
 
 /// Strips the `models/` prefix some clients copy from Gemini's model names.
@@ -82,27 +122,58 @@ pub fn to_gemini(
             "messages",
         ));
     }
-    let family = Family::of(opts.model);
+    let builtin;
+    let mut caps = match opts.capabilities {
+        Some(c) => c,
+        None => {
+            builtin = Capabilities::builtin(opts.model);
+            &builtin
+        }
+    };
+    let forced;
+    if opts.legacy_schemas && caps.schema != SchemaFlavour::Legacy {
+        forced = Capabilities {
+            schema: SchemaFlavour::Legacy,
+            ..caps.clone()
+        };
+        caps = &forced;
+    }
+    let mut policy = ParamPolicy {
+        model: opts.model,
+        strict: opts.strict_params,
+        dropped: Vec::new(),
+    };
     let mut names = ToolNames::default();
-    let tools = map_tools(req, &mut names, opts.legacy_schemas)?;
+    let mut tools = map_tools(req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
     let tool_config = map_tool_choice(req, &names, !tools.is_empty())?;
-    let (system_instruction, contents) = map_messages(&req.messages, &mut names, family, opts)?;
-    let (generation_config, extra_stops) = map_generation_config(req, opts.legacy_schemas)?;
-    let n = req.n.unwrap_or(1);
+    if req.web_search_options.is_some() {
+        tools.push(gemini::Tool {
+            google_search: Some(gemini::Empty {}),
+            ..Default::default()
+        });
+    }
+    let (system_instruction, contents) = map_messages(&req.messages, &mut names, caps, opts)?;
+    let generation = map_generation_config(req, caps, &mut policy)?;
+    let google = req.google_options();
+    let safety_settings = match google.and_then(|g| g.safety_settings.as_ref()) {
+        Some(s) => Some(s.clone()),
+        None => opts.default_safety_settings.map(ToOwned::to_owned),
+    };
 
     let body = gemini::GenerateContentRequest {
         contents,
         system_instruction,
         tools,
         tool_config,
-        safety_settings: None,
-        cached_content: None,
-        generation_config,
+        safety_settings,
+        cached_content: google.and_then(|g| g.cached_content.clone()),
+        generation_config: generation.config,
     };
     Ok(Translated {
         body,
         names,
-        extra_stops,
-        n,
+        extra_stops: generation.extra_stops,
+        n: generation.n,
+        dropped: policy.dropped,
     })
 }
