@@ -71,6 +71,9 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
             .configure(configure)
             .default_service(web::to(not_found))
     })
+    // A client that closes its connection mid-stream must end the stream (and with it the
+    // upstream request) at once, not at the next write: treat a read EOF as a disconnect.
+    .h1_allow_half_closed(false)
     .shutdown_timeout(30);
     if workers > 0 {
         server = server.workers(workers);

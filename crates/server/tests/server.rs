@@ -489,3 +489,26 @@ async fn gemini_error_event_inside_a_200_stream() -> TestResult {
     assert_openai("ErrorResponse", &out);
     Ok(())
 }
+
+#[actix_rt::test]
+async fn client_disconnect_while_upstream_is_silent_drops_it_at_once() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::stream(vec![
+        StreamStep::Event(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "first"}]}, "index": 0}]})),
+        StreamStep::Delay(20_000),
+        StreamStep::Event(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "late"}]}, "finishReason": "STOP", "index": 0}]})),
+    ]));
+    let mut body = chat("hi");
+    body["stream"] = json!(true);
+    p.stream_then_drop("/v1/chat/completions", &body).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while p.mock.cancelled_streams() == 0 && std::time::Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        p.mock.cancelled_streams(),
+        1,
+        "noticed long before the upstream's next event"
+    );
+    Ok(())
+}
