@@ -27,9 +27,9 @@ test-clients: ## Only the client suites (Python and Node openai SDKs against moc
 	$(CARGO) build -p pollux-server -p mock-gemini
 	tests/clients/run.sh
 
-demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:$(DEMO_PORT) in front of mock-gemini.
+demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:8080 (DEMO_PORT) in front of mock-gemini.
 	$(CARGO) build --release -p pollux-server -p mock-gemini
-	work=$$(mktemp -d); \
+	@work=$$(mktemp -d); \
 	target=$${CARGO_TARGET_DIR:-target}; \
 	"$$target/release/mock-gemini" --listen 127.0.0.1:0 >"$$work/mock.out" & mock=$$!; \
 	pollux=""; \
