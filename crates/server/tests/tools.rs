@@ -437,9 +437,13 @@ async fn legacy_functions_fields_map_like_tools() -> TestResult {
         sent["toolConfig"]["functionCallingConfig"],
         json!({"mode": "ANY", "allowedFunctionNames": ["get_weather"]})
     );
+    // The legacy API answers in its own shape: one `function_call`, finish `function_call`.
+    assert_openai("CreateChatCompletionResponse", &out);
     assert_eq!(
-        out["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        out["choices"][0]["message"]["function_call"]["name"],
         "get_weather"
     );
+    assert_eq!(out["choices"][0]["finish_reason"], "function_call");
+    assert!(out["choices"][0]["message"].get("tool_calls").is_none());
     Ok(())
 }

@@ -43,7 +43,11 @@ pub enum Thinking {
     /// The model does not think (or takes no controls).
     None,
     /// `thinkingBudget` in tokens within `[min, max]`; `0` turns thinking off when allowed.
-    Budget { min: i32, max: i32, can_disable: bool },
+    Budget {
+        min: i32,
+        max: i32,
+        can_disable: bool,
+    },
     /// `thinkingLevel`, one of the listed values (lowest first).
     Level { levels: Vec<String> },
 }
@@ -161,11 +165,21 @@ mod tests {
     #[test]
     fn builtin_table() {
         let pro = Capabilities::builtin("gemini-2.5-pro");
-        assert_eq!(pro.thinking, Thinking::Budget { min: 128, max: 32768, can_disable: false });
+        assert_eq!(
+            pro.thinking,
+            Thinking::Budget {
+                min: 128,
+                max: 32768,
+                can_disable: false
+            }
+        );
         assert!(!pro.penalties);
         let g3 = Capabilities::builtin("gemini-3-pro-preview");
         assert!(!g3.multiple_candidates && g3.thought_signatures);
-        assert_eq!(Capabilities::builtin("gemini-2.0-flash").schema, SchemaFlavour::Legacy);
+        assert_eq!(
+            Capabilities::builtin("gemini-2.0-flash").schema,
+            SchemaFlavour::Legacy
+        );
         assert!(Capabilities::builtin("gemini-2.0-flash").penalties);
         // Entries can be written in configuration.
         let json = serde_json::to_string(&g3).unwrap();

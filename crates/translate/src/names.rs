@@ -31,9 +31,22 @@ pub struct ToolNames {
     to_gemini: HashMap<String, String>,
     /// Gemini name → client name, for every registered name.
     to_client: HashMap<String, String>,
+    /// The client declared its tools with the legacy `functions` field, so calls go back
+    /// as `function_call` (one per answer) rather than `tool_calls`.
+    legacy_functions: bool,
 }
 
 impl ToolNames {
+    /// Marks the request as using the legacy `functions` / `function_call` API.
+    pub fn set_legacy_functions(&mut self) {
+        self.legacy_functions = true;
+    }
+
+    /// True when calls must be answered as a legacy `function_call`.
+    pub fn legacy_functions(&self) -> bool {
+        self.legacy_functions
+    }
+
     /// Registers a client name, returning the Gemini name: unchanged when already valid,
     /// otherwise rewritten as the module docs describe. Registering a name again returns the
     /// name it got the first time.

@@ -85,8 +85,17 @@ pub fn to_openai(
                 PartOut::Nothing => {}
             }
         }
-        let finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
-        if !text.is_empty() || message.tool_calls.is_empty() {
+        let mut finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
+        if ctx.names.legacy_functions() && !message.tool_calls.is_empty() {
+            // The legacy API has room for one call per answer: the first one.
+            let first = message.tool_calls.swap_remove(0);
+            message.tool_calls.clear();
+            message.function_call = Some(first.function);
+            if finish == FinishReason::ToolCalls {
+                finish = FinishReason::FunctionCall;
+            }
+        }
+        if !text.is_empty() || (message.tool_calls.is_empty() && message.function_call.is_none()) {
             message.content = Some(text);
         }
         if finish == FinishReason::ContentFilter && message.content.as_deref() == Some("") {
@@ -265,10 +274,7 @@ pub fn finish_reason(reason: Option<GeminiFinish>, has_tool_calls: bool) -> Fini
 fn filter_message(reason: Option<GeminiFinish>) -> String {
     format!(
         "Gemini stopped the answer for content reasons (finishReason {}).",
-        match reason {
-            Some(r) => format!("{r:?}"),
-            None => "unknown".to_owned(),
-        }
+        reason.map_or("unknown", GeminiFinish::as_str)
     )
 }
 
@@ -405,7 +411,7 @@ mod tests {
         assert!(out["choices"][0]["message"]["refusal"]
             .as_str()
             .unwrap()
-            .contains("Safety"));
+            .contains("finishReason SAFETY"));
     }
 
     #[test]
@@ -451,6 +457,34 @@ mod tests {
             "{\"a b\":\"x \\\" y\",\"n\":[1,2]}"
         );
         assert_eq!(compact_json("{\"a\":1}"), "{\"a\":1}");
+    }
+
+    #[test]
+    fn legacy_functions_answer_with_function_call() {
+        let mut names = ToolNames::default();
+        names.register("lookup");
+        names.set_legacy_functions();
+        let ctx = ResponseContext {
+            id: "c".to_owned(),
+            created: 1,
+            model: "m".to_owned(),
+            names,
+            n: 1,
+        };
+        let resp: gemini::GenerateContentResponse =
+            serde_json::from_value(json!({"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "lookup", "args": {"q": "x"}}}]}, "finishReason": "STOP"}]}))
+            .unwrap();
+        let out =
+            serde_json::to_value(to_openai(resp, &ctx, &mut SequentialIds::default()).unwrap())
+                .unwrap();
+        assert_eq!(out["choices"][0]["finish_reason"], "function_call");
+        assert_eq!(
+            out["choices"][0]["message"]["function_call"],
+            json!({"name": "lookup", "arguments": "{\"q\":\"x\"}"})
+        );
+        assert!(out["choices"][0]["message"].get("tool_calls").is_none());
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
     }
 
     #[test]

@@ -88,6 +88,14 @@ impl StreamTranslator {
                         .reasoning_content
                         .get_or_insert_with(String::new)
                         .push_str(&t),
+                    PartOut::Call(call, signature) if self.ctx.names.legacy_functions() => {
+                        // The legacy API carries one call per answer: the first one.
+                        if tool_calls == 0 {
+                            let call = response::tool_call(call, signature, &self.ctx.names, ids);
+                            delta.function_call = Some(call.function);
+                        }
+                        tool_calls += 1;
+                    }
                     PartOut::Call(call, signature) => {
                         let call = response::tool_call(call, signature, &self.ctx.names, ids);
                         delta.tool_calls.push(openai::ToolCallChunk {
@@ -107,12 +115,16 @@ impl StreamTranslator {
             }
             let has_delta = delta.content.is_some()
                 || delta.reasoning_content.is_some()
-                || !delta.tool_calls.is_empty();
+                || !delta.tool_calls.is_empty()
+                || delta.function_call.is_some();
             if has_delta {
                 self.push_delta(&mut out, index, delta);
             }
             if let Some(reason) = candidate.finish_reason {
-                let finish = response::finish_reason(Some(reason), tool_calls > 0);
+                let mut finish = response::finish_reason(Some(reason), tool_calls > 0);
+                if finish == openai::FinishReason::ToolCalls && self.ctx.names.legacy_functions() {
+                    finish = openai::FinishReason::FunctionCall;
+                }
                 self.push_finish(&mut out, index, finish);
             }
         }
@@ -131,6 +143,11 @@ impl StreamTranslator {
         let mut chunk = self.chunk(Vec::new());
         chunk.usage = UsageField::Some(self.usage.unwrap_or_default());
         Ok(Some(chunk))
+    }
+
+    /// The usage of the latest event that carried `usageMetadata`, if any.
+    pub fn usage(&self) -> Option<&openai::Usage> {
+        self.usage.as_ref()
     }
 
     /// True once every choice has its finish reason.
@@ -301,6 +318,39 @@ mod tests {
             .filter(|c| !c["choices"][0]["finish_reason"].is_null())
             .count();
         assert_eq!(finishes, 1);
+    }
+
+    #[test]
+    fn legacy_functions_stream_one_function_call() {
+        let mut names = ToolNames::default();
+        names.register("lookup");
+        names.set_legacy_functions();
+        let mut t = StreamTranslator::new(
+            ResponseContext {
+                id: "c".to_owned(),
+                created: 1,
+                model: "m".to_owned(),
+                names,
+                n: 1,
+            },
+            false,
+        );
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "lookup", "args": {"q": "x"}}}]}}]}),
+            json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "lookup", "args": {"q": "y"}}}]}, "finishReason": "STOP"}]}),
+        ]).unwrap();
+        assert_eq!(
+            out[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": "",
+            "function_call": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}})
+        );
+        assert_eq!(
+            out.last().unwrap()["choices"][0]["finish_reason"],
+            "function_call"
+        );
+        assert!(out
+            .iter()
+            .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
     }
 
     #[test]

@@ -58,20 +58,7 @@ const GATEWAY_EXTRAS: &[&[&str]] = &[&["createTime"], &["usageMetadata", "traffi
 /// Scenarios whose fixtures hold the correct output that the crate does not produce yet,
 /// with the bug in one line. The runner asserts they still fail, so a fix is noticed and the
 /// entry removed.
-const EXPECTED_FAILURES: &[(&str, &str)] = &[
-    (
-        "safety_finish",
-        "bug: the refusal names the finish reason by its Rust variant (`Safety`) instead of Gemini's wire value (`SAFETY`)",
-    ),
-    (
-        "tool_results_out_of_order",
-        "bug: functionResponse parts follow the order of the tool messages, not the order of the calls",
-    ),
-    (
-        "legacy_functions_response",
-        "gap: a request using legacy `functions` gets `message.tool_calls` and finish_reason `tool_calls` back instead of `message.function_call` and `function_call`",
-    ),
-];
+const EXPECTED_FAILURES: &[(&str, &str)] = &[];
 
 macro_rules! golden {
     ($($name:ident),* $(,)?) => {

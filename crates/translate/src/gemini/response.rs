@@ -67,6 +67,34 @@ pub enum FinishReason {
     Unknown,
 }
 
+impl FinishReason {
+    /// The wire name, as Gemini spells it (`Unknown` stands for any value this build lacks).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::FinishReasonUnspecified => "FINISH_REASON_UNSPECIFIED",
+            FinishReason::Stop => "STOP",
+            FinishReason::MaxTokens => "MAX_TOKENS",
+            FinishReason::Safety => "SAFETY",
+            FinishReason::Recitation => "RECITATION",
+            FinishReason::Language => "LANGUAGE",
+            FinishReason::Other => "OTHER",
+            FinishReason::Blocklist => "BLOCKLIST",
+            FinishReason::ProhibitedContent => "PROHIBITED_CONTENT",
+            FinishReason::Spii => "SPII",
+            FinishReason::MalformedFunctionCall => "MALFORMED_FUNCTION_CALL",
+            FinishReason::ImageSafety => "IMAGE_SAFETY",
+            FinishReason::ImageProhibitedContent => "IMAGE_PROHIBITED_CONTENT",
+            FinishReason::ImageRecitation => "IMAGE_RECITATION",
+            FinishReason::ImageOther => "IMAGE_OTHER",
+            FinishReason::NoImage => "NO_IMAGE",
+            FinishReason::UnexpectedToolCall => "UNEXPECTED_TOOL_CALL",
+            FinishReason::TooManyToolCalls => "TOO_MANY_TOOL_CALLS",
+            FinishReason::MissingThoughtSignature => "MISSING_THOUGHT_SIGNATURE",
+            FinishReason::Unknown => "UNKNOWN",
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptFeedback {

@@ -33,6 +33,8 @@ pub enum FinishReason {
     Length,
     ToolCalls,
     ContentFilter,
+    /// Legacy `functions` API: the model called a function.
+    FunctionCall,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -44,6 +46,9 @@ pub struct ResponseMessage {
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallOut>,
+    /// Legacy `functions` API: the one call of this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallOut>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -165,6 +170,9 @@ pub struct Delta {
     pub refusal: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallChunk>,
+    /// Legacy `functions` API: the call, whole, in one delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallOut>,
 }
 
 #[derive(Debug, Serialize)]

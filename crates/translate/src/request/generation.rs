@@ -147,7 +147,10 @@ pub(super) fn map_generation_config(
         if caps.media_resolution {
             config.media_resolution = Some(resolution);
         } else {
-            policy.drop_param("image_url.detail", "the model has no media resolution setting")?;
+            policy.drop_param(
+                "image_url.detail",
+                "the model has no media resolution setting",
+            )?;
         }
     }
 
@@ -156,7 +159,8 @@ pub(super) fn map_generation_config(
     config.thinking_config = thinking_config(req, google, caps, max_tokens, policy)?;
     if let Some(g) = google {
         if let Some(modalities) = &g.response_modalities {
-            config.response_modalities = modalities.iter().map(|m| m.to_ascii_uppercase()).collect();
+            config.response_modalities =
+                modalities.iter().map(|m| m.to_ascii_uppercase()).collect();
         }
         for (key, value) in g.generation_config.iter().flatten() {
             config.extra.insert(camel_case(key), value.clone());

@@ -173,7 +173,8 @@ pub fn remote_media(req: &crate::openai::ChatCompletionRequest) -> Vec<RemoteMed
         for (k, part) in parts.iter().enumerate() {
             if let ContentPart::ImageUrl { image_url } = part {
                 let url = image_url.url.as_str();
-                if (url.starts_with("http://") || url.starts_with("https://")) && !is_gemini_uri(url)
+                if (url.starts_with("http://") || url.starts_with("https://"))
+                    && !is_gemini_uri(url)
                 {
                     out.push(RemoteMedia {
                         url,

@@ -53,7 +53,14 @@ pub(super) fn map_messages(
     let mut calls: Vec<PendingCall> = Vec::new();
     let mut leading = true;
 
+    // Results of one step, held until the step ends so they go out in call order (Gemini
+    // matches responses to calls; clients may answer them in any order).
+    let mut results: Vec<(usize, Part)> = Vec::new();
+
     for (i, message) in messages.iter().enumerate() {
+        if !matches!(message, Message::Tool(_)) && !results.is_empty() {
+            flush_results(&mut conv, &mut results);
+        }
         match message {
             Message::System(m) | Message::Developer(m) => {
                 let parts = text_parts(&m.content, i)?;
@@ -116,7 +123,11 @@ pub(super) fn map_messages(
                 conv.push(Role::Model, parts);
             }
             Message::Tool(m) => {
-                let Some(call) = calls.iter().find(|c| c.id == m.tool_call_id) else {
+                let Some((order, call)) = calls
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.id == m.tool_call_id)
+                else {
                     return Err(TranslateError::invalid(
                         format!(
                             "messages[{i}]: tool_call_id '{}' does not match any tool call of an earlier assistant message.",
@@ -126,14 +137,14 @@ pub(super) fn map_messages(
                     ));
                 };
                 let text = joined_text(&m.content, i)?;
-                conv.push(
-                    Role::User,
-                    vec![function_response_part(
+                results.push((
+                    order,
+                    function_response_part(
                         call.gemini_name.clone(),
                         call.upstream_id.clone(),
                         &text,
-                    )?],
-                );
+                    )?,
+                ));
             }
             Message::Function(m) => {
                 let text = match &m.content {
@@ -146,6 +157,7 @@ pub(super) fn map_messages(
         }
         leading = false;
     }
+    flush_results(&mut conv, &mut results);
 
     // Gemini expects the conversation to open with a user turn; a history that starts with
     // the model (e.g. a replayed tool call) gets a minimal user turn in front.
@@ -171,6 +183,15 @@ pub(super) fn map_messages(
     Ok((system, conv.contents))
 }
 
+/// Appends a step's tool results as one user turn, in the order of their calls.
+fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
+    results.sort_by_key(|(order, _)| *order);
+    conv.push(
+        Role::User,
+        results.drain(..).map(|(_, part)| part).collect(),
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 fn function_call_part(
     id: &str,
@@ -194,10 +215,7 @@ fn function_call_part(
     let upstream_id = upstream_call_id(id);
     let signature = signature
         .or_else(|| opts.signatures.signature_for(id))
-        .or_else(|| {
-            (first_of_step && caps.thought_signatures)
-                .then(|| SKIP_SIGNATURE.to_owned())
-        });
+        .or_else(|| (first_of_step && caps.thought_signatures).then(|| SKIP_SIGNATURE.to_owned()));
     calls.push(PendingCall {
         id: id.to_owned(),
         gemini_name: gemini_name.clone(),

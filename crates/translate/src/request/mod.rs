@@ -145,6 +145,11 @@ pub fn to_gemini(
     };
     let mut names = ToolNames::default();
     let mut tools = map_tools(req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
+    if req.tools.as_ref().is_none_or(Vec::is_empty)
+        && req.functions.as_ref().is_some_and(|f| !f.is_empty())
+    {
+        names.set_legacy_functions();
+    }
     let tool_config = map_tool_choice(req, &names, !tools.is_empty())?;
     if req.web_search_options.is_some() {
         tools.push(gemini::Tool {

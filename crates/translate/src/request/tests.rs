@@ -51,12 +51,15 @@ fn system_user_assistant_and_merging() {
 
 #[test]
 fn parameters_map_to_generation_config() {
-    let out = translate_for("gemini-2.0-flash", json!({
-        "model": "m", "messages": [{"role": "user", "content": "x"}],
-        "temperature": 0.5, "top_p": 0.9, "max_tokens": 10, "max_completion_tokens": 20,
-        "stop": ["a", "b", "c", "d", "e", "f"], "seed": 7, "presence_penalty": 0.1,
-        "frequency_penalty": -0.1, "n": 2, "user": "u1", "store": true, "metadata": {"k": "v"}
-    }))
+    let out = translate_for(
+        "gemini-2.0-flash",
+        json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "temperature": 0.5, "top_p": 0.9, "max_tokens": 10, "max_completion_tokens": 20,
+            "stop": ["a", "b", "c", "d", "e", "f"], "seed": 7, "presence_penalty": 0.1,
+            "frequency_penalty": -0.1, "n": 2, "user": "u1", "store": true, "metadata": {"k": "v"}
+        }),
+    )
     .unwrap();
     assert_eq!(
         out["generationConfig"],
@@ -315,22 +318,36 @@ fn translated(model: &str, body: Value, strict: bool) -> Result<Translated, Tran
 
 fn user(extra: Value) -> Value {
     let mut body = json!({"messages": [{"role": "user", "content": "x"}]});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     body
 }
 
 #[test]
 fn unsupported_params_are_dropped_and_reported_or_refused_in_strict_mode() {
-    let body = user(json!({"presence_penalty": 0.5, "frequency_penalty": 0.0, "n": 2, "logprobs": true}));
+    let body =
+        user(json!({"presence_penalty": 0.5, "frequency_penalty": 0.0, "n": 2, "logprobs": true}));
     let out = translated("gemini-3-pro-preview", body.clone(), false).unwrap();
     assert_eq!(out.dropped, vec!["presence_penalty", "n", "logprobs"]);
     assert_eq!(out.n, 1);
     let config = serde_json::to_value(&out.body.generation_config).unwrap();
     assert_eq!(config, json!({}));
     let e = translated("gemini-3-pro-preview", body, true).unwrap_err();
-    assert!(matches!(e, TranslateError::InvalidRequest { code: Some("unsupported_parameter"), .. }));
+    assert!(matches!(
+        e,
+        TranslateError::InvalidRequest {
+            code: Some("unsupported_parameter"),
+            ..
+        }
+    ));
     assert_eq!(param_of(e).as_deref(), Some("presence_penalty"));
-    let ok = translated("gemini-2.0-flash", user(json!({"presence_penalty": 0.5})), true).unwrap();
+    let ok = translated(
+        "gemini-2.0-flash",
+        user(json!({"presence_penalty": 0.5})),
+        true,
+    )
+    .unwrap();
     assert!(ok.dropped.is_empty());
 }
 
@@ -340,19 +357,66 @@ fn reasoning_effort_maps_to_budget_or_level_never_both() {
         let out = translated(model, user(extra), false).unwrap();
         serde_json::to_value(&out.body.generation_config).unwrap()["thinkingConfig"].clone()
     };
-    assert_eq!(thinking("gemini-2.5-flash", json!({"reasoning_effort": "low"})), json!({"includeThoughts": true, "thinkingBudget": 1024}));
-    assert_eq!(thinking("gemini-2.5-flash", json!({"reasoning_effort": "medium"})), json!({"includeThoughts": true, "thinkingBudget": 8192}));
-    assert_eq!(thinking("gemini-2.5-flash", json!({"reasoning_effort": "high"})), json!({"includeThoughts": true, "thinkingBudget": 24576}));
-    assert_eq!(thinking("gemini-2.5-flash", json!({"reasoning_effort": "none"})), json!({"thinkingBudget": 0}));
+    assert_eq!(
+        thinking("gemini-2.5-flash", json!({"reasoning_effort": "low"})),
+        json!({"includeThoughts": true, "thinkingBudget": 1024})
+    );
+    assert_eq!(
+        thinking("gemini-2.5-flash", json!({"reasoning_effort": "medium"})),
+        json!({"includeThoughts": true, "thinkingBudget": 8192})
+    );
+    assert_eq!(
+        thinking("gemini-2.5-flash", json!({"reasoning_effort": "high"})),
+        json!({"includeThoughts": true, "thinkingBudget": 24576})
+    );
+    assert_eq!(
+        thinking("gemini-2.5-flash", json!({"reasoning_effort": "none"})),
+        json!({"thinkingBudget": 0})
+    );
     // 2.5 Pro cannot stop thinking and tops out at 32768.
-    assert_eq!(thinking("gemini-2.5-pro", json!({"reasoning_effort": "none"})), json!({"includeThoughts": true, "thinkingBudget": 128}));
-    assert_eq!(thinking("gemini-3-pro-preview", json!({"reasoning_effort": "medium"})), json!({"includeThoughts": true, "thinkingLevel": "high"}));
-    assert_eq!(thinking("gemini-3-pro-preview", json!({"reasoning_effort": "minimal"})), json!({"includeThoughts": true, "thinkingLevel": "low"}));
-    assert_eq!(thinking("gemini-3-flash-preview", json!({"reasoning_effort": "minimal"})), json!({"includeThoughts": true, "thinkingLevel": "minimal"}));
-    assert_eq!(thinking("gemini-2.5-flash", json!({})), Value::Null, "dynamic thinking left alone");
-    let out = translated("gemini-2.0-flash", user(json!({"reasoning_effort": "high"})), false).unwrap();
+    assert_eq!(
+        thinking("gemini-2.5-pro", json!({"reasoning_effort": "none"})),
+        json!({"includeThoughts": true, "thinkingBudget": 128})
+    );
+    assert_eq!(
+        thinking(
+            "gemini-3-pro-preview",
+            json!({"reasoning_effort": "medium"})
+        ),
+        json!({"includeThoughts": true, "thinkingLevel": "high"})
+    );
+    assert_eq!(
+        thinking(
+            "gemini-3-pro-preview",
+            json!({"reasoning_effort": "minimal"})
+        ),
+        json!({"includeThoughts": true, "thinkingLevel": "low"})
+    );
+    assert_eq!(
+        thinking(
+            "gemini-3-flash-preview",
+            json!({"reasoning_effort": "minimal"})
+        ),
+        json!({"includeThoughts": true, "thinkingLevel": "minimal"})
+    );
+    assert_eq!(
+        thinking("gemini-2.5-flash", json!({})),
+        Value::Null,
+        "dynamic thinking left alone"
+    );
+    let out = translated(
+        "gemini-2.0-flash",
+        user(json!({"reasoning_effort": "high"})),
+        false,
+    )
+    .unwrap();
     assert_eq!(out.dropped, vec!["reasoning_effort"]);
-    let e = translated("gemini-2.5-flash", user(json!({"reasoning_effort": "extreme"})), false).unwrap_err();
+    let e = translated(
+        "gemini-2.5-flash",
+        user(json!({"reasoning_effort": "extreme"})),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("reasoning_effort"));
 }
 
@@ -365,8 +429,14 @@ fn small_max_tokens_caps_thinking_inside_the_limit() {
     let c = thinking("gemini-2.5-flash", json!({"max_tokens": 2000}));
     assert_eq!(c["thinkingConfig"], json!({"thinkingBudget": 1000}));
     assert_eq!(c["maxOutputTokens"], 2000);
-    let c = thinking("gemini-2.5-flash", json!({"max_tokens": 2000, "reasoning_effort": "high"}));
-    assert_eq!(c["thinkingConfig"], json!({"includeThoughts": true, "thinkingBudget": 1000}));
+    let c = thinking(
+        "gemini-2.5-flash",
+        json!({"max_tokens": 2000, "reasoning_effort": "high"}),
+    );
+    assert_eq!(
+        c["thinkingConfig"],
+        json!({"includeThoughts": true, "thinkingBudget": 1000})
+    );
     // Too small to think at all: flash stops thinking, Pro thinks its minimum.
     let c = thinking("gemini-2.5-flash-lite", json!({"max_tokens": 100}));
     assert_eq!(c["thinkingConfig"], json!({"thinkingBudget": 0}));
@@ -385,24 +455,47 @@ fn google_extras_pass_through_in_both_spellings() {
         "response_modalities": ["text", "image"],
         "generation_config": {"top_k": 40, "responseMimeType": "text/plain"}
     });
-    for body in [user(json!({"google": extras.clone()})), user(json!({"extra_body": {"google": extras.clone()}}))] {
+    for body in [
+        user(json!({"google": extras.clone()})),
+        user(json!({"extra_body": {"google": extras.clone()}})),
+    ] {
         let out = translated("gemini-2.5-flash", body, false).unwrap();
         let sent = serde_json::to_value(&out.body).unwrap();
-        assert_eq!(sent["safetySettings"], json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]));
+        assert_eq!(
+            sent["safetySettings"],
+            json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}])
+        );
         assert_eq!(sent["cachedContent"], "cachedContents/abc");
-        assert_eq!(sent["generationConfig"], json!({
-            "thinkingConfig": {"thinkingBudget": 512, "includeThoughts": true},
-            "responseModalities": ["TEXT", "IMAGE"], "topK": 40, "responseMimeType": "text/plain"
-        }));
+        assert_eq!(
+            sent["generationConfig"],
+            json!({
+                "thinkingConfig": {"thinkingBudget": 512, "includeThoughts": true},
+                "responseModalities": ["TEXT", "IMAGE"], "topK": 40, "responseMimeType": "text/plain"
+            })
+        );
     }
 }
 
 #[test]
 fn default_safety_settings_apply_when_the_client_sends_none() {
-    let req = openai::ChatCompletionRequest::from_slice(user(json!({})).to_string().as_bytes()).unwrap();
-    let defaults = RawValue::from_string(r#"[{"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_ONLY_HIGH"}]"#.to_owned()).unwrap();
-    let out = to_gemini(&req, &RequestOptions { default_safety_settings: Some(&defaults), ..RequestOptions::new("gemini-2.5-flash") }).unwrap();
-    assert_eq!(serde_json::to_value(&out.body).unwrap()["safetySettings"][0]["threshold"], "BLOCK_ONLY_HIGH");
+    let req =
+        openai::ChatCompletionRequest::from_slice(user(json!({})).to_string().as_bytes()).unwrap();
+    let defaults = RawValue::from_string(
+        r#"[{"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_ONLY_HIGH"}]"#.to_owned(),
+    )
+    .unwrap();
+    let out = to_gemini(
+        &req,
+        &RequestOptions {
+            default_safety_settings: Some(&defaults),
+            ..RequestOptions::new("gemini-2.5-flash")
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&out.body).unwrap()["safetySettings"][0]["threshold"],
+        "BLOCK_ONLY_HIGH"
+    );
 }
 
 #[test]
@@ -410,21 +503,34 @@ fn web_search_and_media_resolution() {
     let body = json!({"web_search_options": {}, "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]}]});
-    let out = serde_json::to_value(translated("gemini-2.5-flash", body, false).unwrap().body).unwrap();
+    let out =
+        serde_json::to_value(translated("gemini-2.5-flash", body, false).unwrap().body).unwrap();
     assert_eq!(out["tools"], json!([{"googleSearch": {}}]));
-    assert_eq!(out["generationConfig"]["mediaResolution"], "MEDIA_RESOLUTION_LOW");
+    assert_eq!(
+        out["generationConfig"]["mediaResolution"],
+        "MEDIA_RESOLUTION_LOW"
+    );
 }
 
 #[test]
 fn legacy_models_get_the_openapi_schema_subset() {
-    let body = user(json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+    let body = user(
+        json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
         "type": "object", "properties": {"a": {"type": ["string", "null"]}}, "additionalProperties": false}}}],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object", "properties": {"b": {"const": "x"}}}}}}));
-    let out = serde_json::to_value(translated("gemini-2.0-flash", body, false).unwrap().body).unwrap();
+        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object", "properties": {"b": {"const": "x"}}}}}}),
+    );
+    let out =
+        serde_json::to_value(translated("gemini-2.0-flash", body, false).unwrap().body).unwrap();
     let decl = &out["tools"][0]["functionDeclarations"][0];
     assert!(decl.get("parametersJsonSchema").is_none());
-    assert_eq!(decl["parameters"]["properties"]["a"], json!({"type": "STRING", "nullable": true}));
-    assert_eq!(out["generationConfig"]["responseSchema"]["properties"]["b"]["enum"], json!(["x"]));
+    assert_eq!(
+        decl["parameters"]["properties"]["a"],
+        json!({"type": "STRING", "nullable": true})
+    );
+    assert_eq!(
+        out["generationConfig"]["responseSchema"]["properties"]["b"]["enum"],
+        json!(["x"])
+    );
 }
 
 #[test]
@@ -440,10 +546,25 @@ fn remote_media_urls_are_listed_and_fetched_payloads_inlined() {
         {"type": "image_url", "image_url": {"url": "gs://b/x.png"}}]}]});
     let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes()).unwrap();
     let remote = remote_media(&req);
-    assert_eq!(remote, vec![RemoteMedia { url: "https://example.com/cat.png", param: "messages[0].content[0]".to_owned() }]);
-    let out = to_gemini(&req, &RequestOptions { media: &Fetched, ..RequestOptions::new("gemini-2.5-flash") }).unwrap();
-    assert_eq!(serde_json::to_value(&out.body).unwrap()["contents"][0]["parts"][0],
-        json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}));
+    assert_eq!(
+        remote,
+        vec![RemoteMedia {
+            url: "https://example.com/cat.png",
+            param: "messages[0].content[0]".to_owned()
+        }]
+    );
+    let out = to_gemini(
+        &req,
+        &RequestOptions {
+            media: &Fetched,
+            ..RequestOptions::new("gemini-2.5-flash")
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&out.body).unwrap()["contents"][0]["parts"][0],
+        json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
+    );
     let e = to_gemini(&req, &RequestOptions::new("gemini-2.5-flash")).unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("messages[0].content[0]"));
 }
