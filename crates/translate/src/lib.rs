@@ -20,6 +20,7 @@ pub mod request;
 pub mod response;
 pub mod schema;
 pub mod sse;
+pub mod stops;
 pub mod stream;
 
 pub use error::TranslateError;

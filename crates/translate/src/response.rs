@@ -7,6 +7,7 @@
 use crate::gemini::{self, FinishReason as GeminiFinish};
 use crate::names::ToolNames;
 use crate::openai::{self, ExtraContent, FinishReason};
+use crate::stops::StopScanner;
 use crate::TranslateError;
 
 /// Source of ids for tool calls Gemini did not name. Kept outside the crate so translation
@@ -37,6 +38,8 @@ pub struct ResponseContext {
     pub names: ToolNames,
     /// Number of choices the client asked for.
     pub n: u32,
+    /// Stop sequences beyond Gemini's five, enforced on the answer (`Translated::extra_stops`).
+    pub extra_stops: Vec<String>,
 }
 
 /// Maps a complete (non-streamed) Gemini answer.
@@ -86,6 +89,15 @@ pub fn to_openai(
             }
         }
         let mut finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
+        if !ctx.extra_stops.is_empty() {
+            let (cut, stopped) = StopScanner::cut(&ctx.extra_stops, &text);
+            if stopped {
+                // Output after a stop sequence never happened, calls included.
+                text = cut;
+                message.tool_calls.clear();
+                finish = FinishReason::Stop;
+            }
+        }
         if ctx.names.legacy_functions() && !message.tool_calls.is_empty() {
             // The legacy API has room for one call per answer: the first one.
             let first = message.tool_calls.swap_remove(0);
@@ -271,7 +283,7 @@ pub fn finish_reason(reason: Option<GeminiFinish>, has_tool_calls: bool) -> Fini
     }
 }
 
-fn filter_message(reason: Option<GeminiFinish>) -> String {
+pub(crate) fn filter_message(reason: Option<GeminiFinish>) -> String {
     format!(
         "Gemini stopped the answer for content reasons (finishReason {}).",
         reason.map_or("unknown", GeminiFinish::as_str)
@@ -343,6 +355,7 @@ mod tests {
             model: "gemini-2.5-flash".to_owned(),
             names,
             n: 1,
+            extra_stops: Vec::new(),
         };
         let resp: gemini::GenerateContentResponse = serde_json::from_value(resp).unwrap();
         let out = to_openai(resp, &ctx, &mut SequentialIds::default())?;
@@ -470,6 +483,7 @@ mod tests {
             model: "m".to_owned(),
             names,
             n: 1,
+            extra_stops: Vec::new(),
         };
         let resp: gemini::GenerateContentResponse =
             serde_json::from_value(json!({"candidates": [{"content": {"parts": [
@@ -485,6 +499,27 @@ mod tests {
         );
         assert!(out["choices"][0]["message"].get("tool_calls").is_none());
         assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+    }
+
+    #[test]
+    fn extra_stop_sequences_cut_the_plain_answer() {
+        let ctx = ResponseContext {
+            id: "c".to_owned(),
+            created: 1,
+            model: "m".to_owned(),
+            names: ToolNames::default(),
+            n: 1,
+            extra_stops: vec!["six".to_owned(), "END".to_owned()],
+        };
+        let resp: gemini::GenerateContentResponse =
+            serde_json::from_value(json!({"candidates": [{"content": {"parts": [
+            {"text": "one two END three six"}]}, "finishReason": "MAX_TOKENS"}]}))
+            .unwrap();
+        let out =
+            serde_json::to_value(to_openai(resp, &ctx, &mut SequentialIds::default()).unwrap())
+                .unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], "one two ");
+        assert_eq!(out["choices"][0]["finish_reason"], "stop");
     }
 
     #[test]

@@ -10,14 +10,19 @@
 use crate::gemini;
 use crate::openai::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
 use crate::response::{self, check_finish, classify, IdSource, PartOut, ResponseContext};
+use crate::stops::StopScanner;
 use crate::TranslateError;
 
 /// Per-choice progress.
 #[derive(Debug, Default, Clone)]
 struct ChoiceState {
     started: bool,
+    /// Any text (or refusal) was sent for this choice.
+    wrote_text: bool,
     tool_calls: u32,
     finished: bool,
+    /// Stop sequences beyond Gemini's five, enforced here.
+    stops: StopScanner,
 }
 
 pub struct StreamTranslator {
@@ -30,10 +35,14 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(ctx: ResponseContext, include_usage: bool) -> Self {
         let n = ctx.n.max(1) as usize;
+        let state = ChoiceState {
+            stops: StopScanner::new(ctx.extra_stops.clone()),
+            ..ChoiceState::default()
+        };
         StreamTranslator {
             ctx,
             include_usage,
-            choices: vec![ChoiceState::default(); n],
+            choices: vec![state; n],
             usage: None,
         }
     }
@@ -58,7 +67,7 @@ impl StreamTranslator {
                         )),
                         ..Delta::default()
                     };
-                    self.push_delta(&mut out, index as u32, delta);
+                    self.push_delta(&mut out, index as u32, delta, None);
                     self.push_finish(&mut out, index as u32, openai::FinishReason::ContentFilter);
                 }
             }
@@ -77,12 +86,24 @@ impl StreamTranslator {
                 continue;
             }
             check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+            let logprobs = candidate.logprobs_result.as_ref().map(response::logprobs);
             let mut delta = Delta::default();
             let mut tool_calls = state.tool_calls;
+            let mut stops = std::mem::take(&mut self.choices[index as usize].stops);
             for part in candidate.content.into_iter().flat_map(|c| c.parts) {
                 match classify(part) {
                     PartOut::Text(t) if !t.is_empty() => {
-                        delta.content.get_or_insert_with(String::new).push_str(&t)
+                        let visible = stops.push(&t);
+                        if !visible.is_empty() {
+                            delta
+                                .content
+                                .get_or_insert_with(String::new)
+                                .push_str(&visible);
+                        }
+                        if stops.stopped() {
+                            // Everything after the stop sequence is discarded, calls included.
+                            break;
+                        }
                     }
                     PartOut::Thought(t) if !t.is_empty() => delta
                         .reasoning_content
@@ -110,21 +131,48 @@ impl StreamTranslator {
                     _ => {}
                 }
             }
+            let stopped = stops.stopped();
+            let finish = match candidate.finish_reason {
+                _ if stopped => Some(openai::FinishReason::Stop),
+                Some(reason) => {
+                    // The end: text held back for a possible stop sequence is plain text.
+                    let held = stops.flush();
+                    if !held.is_empty() {
+                        delta
+                            .content
+                            .get_or_insert_with(String::new)
+                            .push_str(&held);
+                    }
+                    let mut finish = response::finish_reason(Some(reason), tool_calls > 0);
+                    if finish == openai::FinishReason::ToolCalls
+                        && self.ctx.names.legacy_functions()
+                    {
+                        finish = openai::FinishReason::FunctionCall;
+                    }
+                    Some(finish)
+                }
+                None => None,
+            };
+            let wrote_text = delta.content.is_some();
             if let Some(state) = self.choices.get_mut(index as usize) {
                 state.tool_calls = tool_calls;
+                state.stops = stops;
+                state.wrote_text |= wrote_text;
+                if finish == Some(openai::FinishReason::ContentFilter) && !state.wrote_text {
+                    // Stopped for content before any text: say why, as the plain answer does.
+                    delta.refusal = Some(response::filter_message(candidate.finish_reason));
+                    state.wrote_text = true;
+                }
             }
             let has_delta = delta.content.is_some()
                 || delta.reasoning_content.is_some()
+                || delta.refusal.is_some()
                 || !delta.tool_calls.is_empty()
                 || delta.function_call.is_some();
             if has_delta {
-                self.push_delta(&mut out, index, delta);
+                self.push_delta(&mut out, index, delta, logprobs);
             }
-            if let Some(reason) = candidate.finish_reason {
-                let mut finish = response::finish_reason(Some(reason), tool_calls > 0);
-                if finish == openai::FinishReason::ToolCalls && self.ctx.names.legacy_functions() {
-                    finish = openai::FinishReason::FunctionCall;
-                }
+            if let Some(finish) = finish {
                 self.push_finish(&mut out, index, finish);
             }
         }
@@ -155,7 +203,13 @@ impl StreamTranslator {
         self.choices.iter().all(|c| c.finished)
     }
 
-    fn push_delta(&mut self, out: &mut Vec<ChatCompletionChunk>, index: u32, mut delta: Delta) {
+    fn push_delta(
+        &mut self,
+        out: &mut Vec<ChatCompletionChunk>,
+        index: u32,
+        mut delta: Delta,
+        logprobs: Option<openai::ChoiceLogprobs>,
+    ) {
         if let Some(state) = self.choices.get_mut(index as usize) {
             if !state.started {
                 state.started = true;
@@ -170,7 +224,7 @@ impl StreamTranslator {
             index,
             delta,
             finish_reason: None,
-            logprobs: None,
+            logprobs,
         }]));
     }
 
@@ -185,7 +239,7 @@ impl StreamTranslator {
             .get(index as usize)
             .is_some_and(|state| state.started);
         if !started {
-            self.push_delta(out, index, Delta::default());
+            self.push_delta(out, index, Delta::default(), None);
         }
         if let Some(state) = self.choices.get_mut(index as usize) {
             state.finished = true;
@@ -230,6 +284,7 @@ mod tests {
                 model: "gemini-3-pro-preview".to_owned(),
                 names: ToolNames::default(),
                 n,
+                extra_stops: Vec::new(),
             },
             include_usage,
         )
@@ -332,6 +387,7 @@ mod tests {
                 model: "m".to_owned(),
                 names,
                 n: 1,
+                extra_stops: Vec::new(),
             },
             false,
         );
@@ -351,6 +407,99 @@ mod tests {
         assert!(out
             .iter()
             .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
+    }
+
+    /// A sixth stop sequence split across events at every position: the client never sees
+    /// text past it, the choice finishes with `stop`, and later events change nothing.
+    #[test]
+    fn extra_stop_sequences_split_across_events() {
+        let text = "The answer is 42. DONE and more text";
+        for at in 1..text.len() {
+            let mut t = StreamTranslator::new(
+                ResponseContext {
+                    id: "c".to_owned(),
+                    created: 1,
+                    model: "m".to_owned(),
+                    names: ToolNames::default(),
+                    n: 1,
+                    extra_stops: vec!["DONE".to_owned()],
+                },
+                false,
+            );
+            let event = |t: &str, finish: Option<&str>| {
+                let mut c = json!({"content": {"parts": [{"text": t}]}});
+                if let Some(f) = finish {
+                    c["finishReason"] = json!(f);
+                }
+                json!({"candidates": [c]})
+            };
+            let out = run(
+                &mut t,
+                &[
+                    event(&text[..at], None),
+                    event(&text[at..], None),
+                    event(" tail", Some("STOP")),
+                ],
+            )
+            .unwrap();
+            let content: String = out
+                .iter()
+                .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+                .collect();
+            assert_eq!(content, "The answer is 42. ", "split at {at}");
+            let finishes: Vec<&Value> = out
+                .iter()
+                .map(|c| &c["choices"][0]["finish_reason"])
+                .filter(|f| !f.is_null())
+                .collect();
+            assert_eq!(finishes, vec![&json!("stop")], "split at {at}");
+        }
+    }
+
+    #[test]
+    fn held_back_text_is_flushed_at_the_end() {
+        let mut t = StreamTranslator::new(
+            ResponseContext {
+                id: "c".to_owned(),
+                created: 1,
+                model: "m".to_owned(),
+                names: ToolNames::default(),
+                n: 1,
+                extra_stops: vec!["DONE".to_owned()],
+            },
+            false,
+        );
+        let out = run(&mut t, &[json!({"candidates": [{"content": {"parts": [{"text": "almost DON"}]}, "finishReason": "MAX_TOKENS"}]})]).unwrap();
+        let content: String = out
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(content, "almost DON");
+        assert_eq!(out.last().unwrap()["choices"][0]["finish_reason"], "length");
+    }
+
+    #[test]
+    fn streamed_logprobs_and_safety_refusal() {
+        let mut t = translator(1, false);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "logprobsResult": {"chosenCandidates": [{"token": "Hi", "logProbability": -0.5}], "topCandidates": []}}]}),
+            json!({"candidates": [{"finishReason": "STOP"}]}),
+        ]).unwrap();
+        assert_eq!(
+            out[0]["choices"][0]["logprobs"]["content"][0]["token"],
+            "Hi"
+        );
+        let mut t = translator(1, false);
+        let out = run(
+            &mut t,
+            &[json!({"candidates": [{"finishReason": "SAFETY"}]})],
+        )
+        .unwrap();
+        assert!(out[0]["choices"][0]["delta"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("SAFETY"));
+        assert_eq!(out[1]["choices"][0]["finish_reason"], "content_filter");
     }
 
     #[test]

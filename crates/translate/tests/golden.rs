@@ -246,6 +246,7 @@ fn run(dir: &Path, update: bool) -> Result<(), Failure> {
         model: client_model.clone(),
         names,
         n: translated.n,
+        extra_stops: translated.extra_stops.clone(),
     };
 
     if let Ok(upstream) = std::fs::read_to_string(dir.join("upstream_response.json")) {

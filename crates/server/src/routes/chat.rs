@@ -78,6 +78,7 @@ pub async fn completions(
         model: client_model.clone(),
         names: translated.names,
         n: translated.n,
+        extra_stops: translated.extra_stops,
     };
     log::debug!("chat completion: model={model} stream={}", chat.is_stream());
 
