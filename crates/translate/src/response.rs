@@ -76,9 +76,28 @@ pub fn to_openai(
         let mut message = openai::ResponseMessage::default();
         let mut text = String::new();
         let mut reasoning = String::new();
-        for part in candidate.content.into_iter().flat_map(|c| c.parts) {
+        // Where each answer part's text starts in `text`, for grounding offsets.
+        let mut part_starts = Vec::new();
+        for (part_index, part) in candidate
+            .content
+            .into_iter()
+            .flat_map(|c| c.parts)
+            .enumerate()
+        {
             match classify(part) {
-                PartOut::Text(t) => text.push_str(&t),
+                PartOut::Text(t) => {
+                    part_starts.push((part_index, text.len()));
+                    text.push_str(&t);
+                }
+                PartOut::Media(blob) if blob.mime_type.starts_with("audio/") => {
+                    message.audio = Some(openai::AudioOut {
+                        id: format!("audio_{}", ctx.id),
+                        data: blob.data,
+                        expires_at: ctx.created + 3600,
+                        transcript: String::new(),
+                    });
+                }
+                PartOut::Media(blob) => message.images.push(image_out(&blob)),
                 PartOut::Thought(t) => reasoning.push_str(&t),
                 PartOut::Call(call, signature) => {
                     message
@@ -87,6 +106,9 @@ pub fn to_openai(
                 }
                 PartOut::Nothing => {}
             }
+        }
+        if let Some(grounding) = &candidate.grounding_metadata {
+            message.annotations = annotations(grounding, &text, &part_starts);
         }
         let mut finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
         if !ctx.extra_stops.is_empty() {
@@ -152,6 +174,8 @@ pub(crate) enum PartOut {
     Text(String),
     Thought(String),
     Call(gemini::FunctionCall, Option<String>),
+    /// Generated media (`inlineData` in an answer).
+    Media(gemini::Blob),
     Nothing,
 }
 
@@ -160,11 +184,68 @@ pub(crate) fn classify(part: gemini::Part) -> PartOut {
     if let Some(call) = part.function_call {
         return PartOut::Call(call, part.thought_signature);
     }
+    if let Some(blob) = part.inline_data {
+        return PartOut::Media(blob);
+    }
     match part.text {
         Some(t) if thought => PartOut::Thought(t),
         Some(t) => PartOut::Text(t),
         None => PartOut::Nothing,
     }
+}
+
+/// A generated image as a data URL.
+pub(crate) fn image_out(blob: &gemini::Blob) -> openai::ImageOut {
+    openai::ImageOut {
+        kind: "image_url",
+        image_url: openai::ImageUrlOut {
+            url: format!("data:{};base64,{}", blob.mime_type, blob.data),
+        },
+    }
+}
+
+/// Google Search grounding → `url_citation` annotations. Gemini's segments are byte offsets
+/// within one part; OpenAI's indices are character offsets into the whole content.
+fn annotations(
+    grounding: &gemini::GroundingMetadata,
+    text: &str,
+    part_starts: &[(usize, usize)],
+) -> Vec<openai::Annotation> {
+    let char_index = |byte: usize| {
+        let byte = byte.min(text.len());
+        text.char_indices().take_while(|(i, _)| *i < byte).count()
+    };
+    let mut out = Vec::new();
+    for support in &grounding.grounding_supports {
+        let Some(segment) = &support.segment else {
+            continue;
+        };
+        let base = part_starts
+            .iter()
+            .find(|(index, _)| *index == segment.part_index)
+            .map_or(0, |(_, start)| *start);
+        let start = char_index(base + segment.start_index);
+        let end = char_index(base + segment.end_index);
+        for &chunk in &support.grounding_chunk_indices {
+            let Some(web) = grounding
+                .grounding_chunks
+                .get(chunk)
+                .and_then(|c| c.web.as_ref())
+            else {
+                continue;
+            };
+            out.push(openai::Annotation {
+                kind: "url_citation",
+                url_citation: openai::UrlCitation {
+                    start_index: start,
+                    end_index: end,
+                    url: web.uri.clone(),
+                    title: web.title.clone(),
+                },
+            });
+        }
+    }
+    out
 }
 
 /// One Gemini function call as an OpenAI tool call, the signature riding in `extra_content`.
@@ -520,6 +601,46 @@ mod tests {
                 .unwrap();
         assert_eq!(out["choices"][0]["message"]["content"], "one two ");
         assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    }
+
+    #[test]
+    fn grounding_becomes_url_citations_with_char_offsets() {
+        // "Café " is 6 bytes but 5 chars: offsets must be converted.
+        let out = map(json!({"candidates": [{"content": {"parts": [{"text": "Café "}, {"text": "Pollux is a star."}]},
+            "finishReason": "STOP",
+            "groundingMetadata": {
+                "webSearchQueries": ["pollux star"],
+                "groundingChunks": [{"web": {"uri": "https://example.org/pollux", "title": "example.org"}}],
+                "groundingSupports": [{"segment": {"partIndex": 1, "startIndex": 0, "endIndex": 17, "text": "Pollux is a star."},
+                    "groundingChunkIndices": [0], "confidenceScores": [0.9]}]
+            }}]}))
+        .unwrap();
+        assert_eq!(
+            out["choices"][0]["message"]["annotations"],
+            json!([{"type": "url_citation", "url_citation": {
+            "start_index": 5, "end_index": 22, "url": "https://example.org/pollux", "title": "example.org"}}])
+        );
+        let content = out["choices"][0]["message"]["content"].as_str().unwrap();
+        assert_eq!(
+            content.chars().skip(5).take(17).collect::<String>(),
+            "Pollux is a star."
+        );
+    }
+
+    #[test]
+    fn generated_images_and_audio_are_returned() {
+        let out = map(json!({"candidates": [{"content": {"parts": [
+            {"text": "Here it is."},
+            {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+            {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}}]}, "finishReason": "STOP"}]}))
+        .unwrap();
+        let msg = &out["choices"][0]["message"];
+        assert_eq!(
+            msg["images"],
+            json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}])
+        );
+        assert_eq!(msg["audio"]["data"], "UklGRg==");
+        assert_eq!(msg["content"], "Here it is.");
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl StreamTranslator {
                             break;
                         }
                     }
+                    PartOut::Media(blob) => delta.images.push(response::image_out(&blob)),
                     PartOut::Thought(t) if !t.is_empty() => delta
                         .reasoning_content
                         .get_or_insert_with(String::new)
@@ -167,6 +168,7 @@ impl StreamTranslator {
             let has_delta = delta.content.is_some()
                 || delta.reasoning_content.is_some()
                 || delta.refusal.is_some()
+                || !delta.images.is_empty()
                 || !delta.tool_calls.is_empty()
                 || delta.function_call.is_some();
             if has_delta {

@@ -3,7 +3,6 @@
 //! `Unknown` catch-all, because the real API grows and gateways add fields.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::Content;
 
@@ -37,7 +36,54 @@ pub struct Candidate {
     #[serde(default)]
     pub logprobs_result: Option<LogprobsResult>,
     #[serde(default)]
-    pub grounding_metadata: Option<Box<RawValue>>,
+    pub grounding_metadata: Option<GroundingMetadata>,
+}
+
+/// Google Search grounding: the sources and which answer segments they support.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingMetadata {
+    #[serde(default)]
+    pub grounding_chunks: Vec<GroundingChunk>,
+    #[serde(default)]
+    pub grounding_supports: Vec<GroundingSupport>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingChunk {
+    #[serde(default)]
+    pub web: Option<WebSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSource {
+    #[serde(default)]
+    pub uri: String,
+    #[serde(default)]
+    pub title: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundingSupport {
+    #[serde(default)]
+    pub segment: Option<Segment>,
+    #[serde(default)]
+    pub grounding_chunk_indices: Vec<usize>,
+}
+
+/// A span of one part's text. Indices are UTF-8 byte offsets within that part.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Segment {
+    #[serde(default)]
+    pub part_index: usize,
+    #[serde(default)]
+    pub start_index: usize,
+    #[serde(default)]
+    pub end_index: usize,
 }
 
 /// Why a candidate stopped. The list grows; `Unknown` keeps new values from failing a parse.

@@ -49,6 +49,53 @@ pub struct ResponseMessage {
     /// Legacy `functions` API: the one call of this answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCallOut>,
+    /// Web sources from Google Search grounding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
+    /// Images the model generated, as data URLs (OpenAI has no field for these; the shape is
+    /// the one OpenRouter and others use, see docs/mapping.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageOut>,
+    /// Audio the model generated, in OpenAI's `message.audio` shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioOut>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Annotation {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub url_citation: UrlCitation,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UrlCitation {
+    /// Character (not byte) offsets into `content`.
+    pub start_index: usize,
+    pub end_index: usize,
+    pub url: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImageOut {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub image_url: ImageUrlOut,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImageUrlOut {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AudioOut {
+    pub id: String,
+    /// Base64 audio as Gemini returned it.
+    pub data: String,
+    pub expires_at: u64,
+    pub transcript: String,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -173,6 +220,9 @@ pub struct Delta {
     /// Legacy `functions` API: the call, whole, in one delta.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCallOut>,
+    /// Generated images, as in [`ResponseMessage::images`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageOut>,
 }
 
 #[derive(Debug, Serialize)]
