@@ -10,6 +10,9 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+use crate::observe::Observe;
+use crate::resilience::Limiter;
 use crate::routes;
 use crate::signatures::SignatureCache;
 use crate::upstream::Upstream;
@@ -18,6 +21,9 @@ use crate::upstream::Upstream;
 pub struct Shared {
     pub config: Config,
     pub signatures: SignatureCache,
+    pub metrics: Arc<Metrics>,
+    /// The cap on upstream requests in flight, across all workers.
+    pub limiter: Limiter,
 }
 
 impl Shared {
@@ -26,13 +32,21 @@ impl Shared {
             config.signature_cache_size,
             Duration::from_secs(config.signature_ttl_secs),
         );
-        Arc::new(Shared { config, signatures })
+        let metrics = Arc::new(Metrics::default());
+        let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
+        Arc::new(Shared {
+            config,
+            signatures,
+            metrics,
+            limiter,
+        })
     }
 }
 
 /// Registers every route. Per-worker state (the upstream client) must already be in
 /// `app_data`; see [`bind`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::endpoint));
     for path in ["/v1/chat/completions", "/chat/completions"] {
         cfg.service(
             web::resource(path)
@@ -60,12 +74,14 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     install_crypto_provider();
     let listen = config.listen;
     let workers = config.workers;
+    let grace = config.shutdown_grace_secs;
     let shared = Shared::new(config);
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
         let upstream = web::Data::new(Upstream::new(&data.config));
         App::new()
+            .wrap(Observe::new(data.metrics.clone()))
             .app_data(data.clone())
             .app_data(upstream)
             .configure(configure)
@@ -74,7 +90,8 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     // A client that closes its connection mid-stream must end the stream (and with it the
     // upstream request) at once, not at the next write: treat a read EOF as a disconnect.
     .h1_allow_half_closed(false)
-    .shutdown_timeout(30);
+    // SIGTERM/SIGINT: stop accepting, let running requests and streams finish this long.
+    .shutdown_timeout(grace);
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -39,6 +39,24 @@ pub struct Config {
     #[arg(long, env = "POLLUX_STREAM_IDLE_TIMEOUT", default_value_t = 300)]
     pub stream_idle_timeout_secs: u64,
 
+    /// Overall cap, in seconds, on one request including its whole stream (0 = no cap).
+    #[arg(long, env = "POLLUX_REQUEST_TIMEOUT", default_value_t = 900)]
+    pub request_timeout_secs: u64,
+
+    /// Seconds of silence on a running stream before Pollux sends an SSE `: keep-alive`
+    /// comment (0 = never).
+    #[arg(long, env = "POLLUX_KEEPALIVE", default_value_t = 15)]
+    pub keepalive_secs: u64,
+
+    /// Seconds running requests and streams get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "POLLUX_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Upstream requests (streams included) in flight at once; beyond it clients get 429
+    /// (0 = unlimited).
+    #[arg(long, env = "POLLUX_MAX_CONCURRENT_UPSTREAM", default_value_t = 1024)]
+    pub max_concurrent_upstream: usize,
+
     /// Largest accepted request body in bytes (inline images make requests tens of MB).
     #[arg(long, env = "POLLUX_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -70,6 +88,10 @@ impl Config {
             connect_timeout_secs: 10,
             response_timeout_secs: 600,
             stream_idle_timeout_secs: 300,
+            request_timeout_secs: 900,
+            keepalive_secs: 15,
+            shutdown_grace_secs: 30,
+            max_concurrent_upstream: 1024,
             max_body_bytes: 64 * 1024 * 1024,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             workers: 0,
@@ -88,6 +110,16 @@ impl Config {
 
     pub fn stream_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.stream_idle_timeout_secs)
+    }
+
+    /// The overall cap on one request, if any.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_secs > 0).then(|| Duration::from_secs(self.request_timeout_secs))
+    }
+
+    /// The keep-alive interval of streams, if any.
+    pub fn keepalive(&self) -> Option<Duration> {
+        (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs))
     }
 
     /// The upstream base without a trailing slash.
@@ -128,6 +160,13 @@ mod tests {
         assert_eq!(parsed.listen, defaults.listen);
         assert_eq!(parsed.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(parsed.response_timeout_secs, defaults.response_timeout_secs);
+        assert_eq!(parsed.request_timeout_secs, defaults.request_timeout_secs);
+        assert_eq!(parsed.keepalive_secs, defaults.keepalive_secs);
+        assert_eq!(parsed.shutdown_grace_secs, defaults.shutdown_grace_secs);
+        assert_eq!(
+            parsed.max_concurrent_upstream,
+            defaults.max_concurrent_upstream
+        );
     }
 
     #[test]

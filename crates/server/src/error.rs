@@ -44,6 +44,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     GatewayTimeout(String),
+    /// `--max-concurrent-upstream` requests are already in flight; refused, not queued.
+    #[error("Too many requests in flight ({limit} at once); please retry shortly.")]
+    ConcurrencyLimit { limit: usize },
 }
 
 impl ApiError {
@@ -64,6 +67,7 @@ impl ApiError {
             },
             ApiError::BadGateway { .. } => "upstream_error",
             ApiError::GatewayTimeout(_) => "timeout_error",
+            ApiError::ConcurrencyLimit { .. } => "rate_limit_error",
         }
     }
 
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
+            ApiError::ConcurrencyLimit { .. } => Some("concurrency_limit"),
         }
     }
 
@@ -206,6 +211,7 @@ impl ResponseError for ApiError {
             }
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -218,6 +224,9 @@ impl ResponseError for ApiError {
         } = self
         {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let ApiError::ConcurrencyLimit { .. } = self {
+            response.insert_header((header::RETRY_AFTER, "1"));
         }
         response.body(self.envelope())
     }

@@ -7,10 +7,16 @@
 //! - [`upstream`]: the Gemini client.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`signatures`]: the thought-signature memory.
+//! - [`metrics`]: counters and histograms, `GET /metrics`.
+//! - [`observe`]: request ids, the access log, the overhead header.
+//! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
 
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod observe;
+pub mod resilience;
 pub mod routes;
 pub mod signatures;
 mod sse;

@@ -1,10 +1,13 @@
 //! Writing Server-Sent Events to the client: `data: <json>\n\n` frames and the final
-//! `data: [DONE]`.
+//! `data: [DONE]`, and the `: keep-alive` comment.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
 pub const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
+
+/// An SSE comment: clients ignore it, proxies see the connection is alive.
+pub const KEEP_ALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
 /// Frames one serializable value as an SSE `data:` event.
 pub fn event<T: Serialize>(value: &T) -> Bytes {

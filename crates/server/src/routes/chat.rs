@@ -5,6 +5,10 @@
 //! failure becomes one in-band `data: {"error": ...}` event and the stream ends. When the
 //! client goes away, actix drops the response stream, which drops the upstream response
 //! and closes that connection: nothing keeps reading from Gemini.
+//!
+//! Every upstream call holds a concurrency slot and runs under the overall deadline
+//! ([`crate::resilience`]); a stream's body is wrapped for keep-alives. Timings, model and
+//! tokens go to the request's [`Trace`] for the access log and metrics.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +26,8 @@ use pollux_translate::{
 use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
+use crate::observe::Trace;
+use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
 use crate::sse;
 use crate::upstream::{Upstream, UpstreamResponse};
@@ -42,6 +48,8 @@ pub async fn completions(
     shared: web::Data<Shared>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let trace = Trace::of(&req);
     let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
     let chat = ChatCompletionRequest::from_slice(&body)?;
     let client_model = match chat.model.as_deref() {
@@ -56,6 +64,7 @@ pub async fn completions(
     };
     let model = model_id(&client_model);
     check_model_id(model)?;
+    trace.set_model(model);
     let key = upstream.key_for(req.headers())?;
 
     let translated = to_gemini(
@@ -81,32 +90,58 @@ pub async fn completions(
         extra_stops: translated.extra_stops,
     };
     log::debug!("chat completion: model={model} stream={}", chat.is_stream());
+    let permit = shared.limiter.acquire()?;
+    trace.upstream_sent(chat.is_stream());
 
     if chat.is_stream() {
         let url = format!(
             "{}?alt=sse",
             upstream.model_url(model, "streamGenerateContent")
         );
-        let response = upstream.post_json(&url, &key, upstream_body).await?;
-        if !response.status().is_success() {
-            return Err(upstream.error_from(response).await);
-        }
+        let response = deadline
+            .within(async {
+                let response = upstream.post_json(&url, &key, upstream_body).await?;
+                if !response.status().is_success() {
+                    return Err(upstream.error_from(response).await);
+                }
+                Ok(response)
+            })
+            .await?;
         let stream = StreamRun {
             events: UpstreamEvents::new(response, shared.config.stream_idle_timeout()),
             translator: StreamTranslator::new(ctx, chat.include_usage()),
             shared: shared.clone(),
+            trace: trace.clone(),
         };
-        stream.respond().await
+        let lease = StreamLease {
+            permit,
+            deadline,
+            keepalive: shared.config.keepalive(),
+            metrics: shared.metrics.clone(),
+            trace: trace.clone(),
+        };
+        let response = deadline.within(stream.respond(lease)).await?;
+        trace.upstream_first_event();
+        Ok(response)
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let mut response = upstream.post_json(&url, &key, upstream_body).await?;
-        if !response.status().is_success() {
-            return Err(upstream.error_from(response).await);
-        }
-        let bytes = upstream.read_body(&mut response).await?;
+        let bytes = deadline
+            .within(async {
+                let mut response = upstream.post_json(&url, &key, upstream_body).await?;
+                if !response.status().is_success() {
+                    return Err(upstream.error_from(response).await);
+                }
+                upstream.read_body(&mut response).await
+            })
+            .await?;
+        trace.upstream_answered();
+        drop(permit);
         let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?;
         let completion = to_openai(parsed, &ctx, &mut RandomIds)?;
+        if let Some(usage) = &completion.usage {
+            trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
+        }
         for choice in &completion.choices {
             for call in &choice.message.tool_calls {
                 remember(&shared.signatures, &call.id, call.extra_content.as_ref());
@@ -202,6 +237,7 @@ struct StreamRun {
     events: UpstreamEvents,
     translator: StreamTranslator,
     shared: web::Data<Shared>,
+    trace: Trace,
 }
 
 impl StreamRun {
@@ -230,7 +266,7 @@ impl StreamRun {
     }
 
     /// Reads and translates up to the first chunk, then answers 200 with the rest streamed.
-    async fn respond(mut self) -> Result<HttpResponse, ApiError> {
+    async fn respond(mut self, lease: StreamLease) -> Result<HttpResponse, ApiError> {
         let mut first = Vec::new();
         while first.is_empty() {
             match self.events.next().await? {
@@ -272,6 +308,9 @@ impl StreamRun {
                     }
                 }
             }
+            if let Some(usage) = self.translator.usage() {
+                self.trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
+            }
             match self.translator.finish() {
                 Ok(usage) => {
                     if let Some(chunk) = usage {
@@ -286,7 +325,7 @@ impl StreamRun {
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
-            .streaming(body))
+            .streaming(lease.wrap(body)))
     }
 }
 

@@ -1,0 +1,405 @@
+//! Per-request observability, as one actix middleware ([`Observe`]): the request id
+//! (`x-request-id`, the client's if sane, else generated), the `x-pollux-overhead-us` header,
+//! one access-log line per request, and the request-level metrics.
+//!
+//! Handlers report what only they know (model, upstream timings, tokens) through the
+//! request's [`Trace`], a cheap handle the middleware puts in the request extensions. The
+//! log line and the metrics are written when the response *body* ends or is dropped, not when
+//! the handler returns, so a stream is logged once, with its whole duration and its tokens,
+//! and a client that goes away mid-stream is logged as `end=gone`.
+//!
+//! Overhead is the time until the response head was ready minus the time spent waiting on
+//! Gemini: for a plain request the whole upstream exchange, for a stream the wait for its
+//! first event (Pollux answers 200 only after that event).
+//!
+//! The access line goes to the `pollux::access` log target at `info`; `RUST_LOG` selects it
+//! (`RUST_LOG=info,pollux::access=off` silences it). It never carries a key or message
+//! content; those appear, if at all, only at `debug` in other targets.
+
+use std::cell::{Cell, RefCell};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage, HttpRequest};
+use bytes::Bytes;
+
+use crate::metrics::{Finished, Metrics};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const OVERHEAD: HeaderName = HeaderName::from_static("x-pollux-overhead-us");
+
+/// The longest client request id kept.
+const MAX_ID_LEN: usize = 128;
+
+/// What a handler reports about its request. Clones share one record.
+#[derive(Debug, Clone, Default)]
+pub struct Trace(Rc<TraceState>);
+
+#[derive(Debug, Default)]
+struct TraceState {
+    model: RefCell<Option<String>>,
+    stream: Cell<bool>,
+    upstream_sent: Cell<Option<Instant>>,
+    /// Time spent waiting on the upstream before the response head was ready.
+    upstream_wait: Cell<Option<Duration>>,
+    first_event: Cell<Option<Duration>>,
+    upstream_total: Cell<Option<Duration>>,
+    tokens: Cell<Option<(u64, u64)>>,
+}
+
+impl Trace {
+    /// The trace of this request; a detached one when the app runs without [`Observe`].
+    pub fn of(req: &HttpRequest) -> Trace {
+        req.extensions().get::<Trace>().cloned().unwrap_or_default()
+    }
+
+    pub fn set_model(&self, model: &str) {
+        *self.0.model.borrow_mut() = Some(model.to_owned());
+    }
+
+    /// The upstream request is about to go out.
+    pub fn upstream_sent(&self, stream: bool) {
+        self.0.stream.set(stream);
+        self.0.upstream_sent.set(Some(Instant::now()));
+    }
+
+    fn since_sent(&self) -> Option<Duration> {
+        self.0.upstream_sent.get().map(|t| t.elapsed())
+    }
+
+    /// A plain request has its whole upstream answer.
+    pub fn upstream_answered(&self) {
+        if let Some(d) = self.since_sent() {
+            self.0.upstream_wait.set(Some(d));
+            self.0.upstream_total.set(Some(d));
+        }
+    }
+
+    /// A stream has its first upstream event, and is about to answer 200.
+    pub fn upstream_first_event(&self) {
+        if let Some(d) = self.since_sent() {
+            self.0.upstream_wait.set(Some(d));
+            self.0.first_event.set(Some(d));
+        }
+    }
+
+    /// A stream's upstream ended (or was cut off by the overall cap).
+    pub fn upstream_finished(&self) {
+        if self.0.upstream_total.get().is_none() {
+            self.0.upstream_total.set(self.since_sent());
+        }
+    }
+
+    pub fn set_usage(&self, prompt: u64, completion: u64) {
+        self.0.tokens.set(Some((prompt, completion)));
+    }
+
+    /// Called when the handler has answered: an upstream exchange it started but recorded
+    /// no answer for failed (error status, timeout, bad body), and it ended about now.
+    fn settle(&self) -> Duration {
+        if self.0.upstream_wait.get().is_none() && self.0.upstream_sent.get().is_some() {
+            self.upstream_answered();
+        }
+        self.0.upstream_wait.get().unwrap_or_default()
+    }
+}
+
+/// The client's request id when it is a sane token, else a fresh one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    let sane = |s: &&str| {
+        !s.is_empty()
+            && s.len() <= MAX_ID_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(sane)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// The middleware; register it with `App::wrap`.
+pub struct Observe {
+    metrics: Arc<Metrics>,
+}
+
+impl Observe {
+    pub fn new(metrics: Arc<Metrics>) -> Observe {
+        Observe { metrics }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Observe
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<Logged>;
+    type Error = Error;
+    type Transform = ObserveService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ObserveService {
+            service: Rc::new(service),
+            metrics: self.metrics.clone(),
+        }))
+    }
+}
+
+pub struct ObserveService<S> {
+    service: Rc<S>,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> Service<ServiceRequest> for ObserveService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<Logged>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id(req.headers());
+        let trace = Trace::default();
+        req.extensions_mut().insert(trace.clone());
+        let method = req.method().to_string();
+        let metrics = self.metrics.clone();
+        let service = self.service.clone();
+        Box::pin(async move {
+            // actix turns handler and extractor errors into responses before they reach us;
+            // an error that still escapes is logged here and answered by actix.
+            let mut res = match service.call(req).await {
+                Ok(res) => res.map_into_boxed_body(),
+                Err(e) => {
+                    let access = Access {
+                        id,
+                        method,
+                        route: "unmatched".to_owned(),
+                        status: e.as_response_error().status_code().as_u16(),
+                        started,
+                        overhead: started.elapsed(),
+                        trace,
+                        metrics,
+                    };
+                    access.finish(End::Failed);
+                    return Err(e);
+                }
+            };
+            let overhead = started.elapsed().saturating_sub(trace.settle());
+            metrics.record_overhead(overhead);
+            let headers = res.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                headers.insert(REQUEST_ID, v);
+            }
+            headers.insert(OVERHEAD, HeaderValue::from(overhead.as_micros() as u64));
+            let access = Access {
+                id,
+                method,
+                route: res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_owned()),
+                status: res.status().as_u16(),
+                started,
+                overhead,
+                trace,
+                metrics,
+            };
+            Ok(res.map_body(|_, body| Logged {
+                body,
+                access: Some(access),
+            }))
+        })
+    }
+}
+
+/// Everything the access line needs, kept until the body ends.
+struct Access {
+    id: String,
+    method: String,
+    route: String,
+    status: u16,
+    started: Instant,
+    overhead: Duration,
+    trace: Trace,
+    metrics: Arc<Metrics>,
+}
+
+/// How a response body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Every byte was handed to the connection.
+    Complete,
+    /// The body failed while being written.
+    Failed,
+    /// Dropped before its end: the client went away (or the server stopped).
+    Gone,
+}
+
+impl Access {
+    fn finish(self, end: End) {
+        let state = &self.trace.0;
+        let model = state.model.borrow().clone();
+        let tokens = state.tokens.get();
+        let done = Finished {
+            route: &self.route,
+            model: model.as_deref(),
+            status: self.status,
+            duration: self.started.elapsed(),
+            upstream: state.upstream_total.get(),
+            first_event: state.first_event.get(),
+            prompt_tokens: tokens.map(|t| t.0),
+            completion_tokens: tokens.map(|t| t.1),
+        };
+        self.metrics.record(&done);
+        log::info!(target: "pollux::access", "{}", self.line(&done, end));
+    }
+
+    /// `id method route model=.. status=.. ...` in logfmt-like `key=value` pairs.
+    fn line(&self, done: &Finished<'_>, end: End) -> String {
+        let ms = |d: Option<Duration>| {
+            d.map_or_else(
+                || "-".to_owned(),
+                |d| format!("{:.1}", d.as_secs_f64() * 1e3),
+            )
+        };
+        let n = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+        format!(
+            "{} {} {} model={} status={} stream={} duration_ms={} upstream_ms={} first_event_ms={} overhead_us={} tokens_in={} tokens_out={} end={}",
+            self.id,
+            self.method,
+            self.route,
+            done.model.unwrap_or("-"),
+            done.status,
+            self.trace.0.stream.get(),
+            ms(Some(done.duration)),
+            ms(done.upstream),
+            ms(done.first_event),
+            self.overhead.as_micros(),
+            n(done.prompt_tokens),
+            n(done.completion_tokens),
+            match end {
+                End::Complete => "complete",
+                End::Failed => "failed",
+                End::Gone => "gone",
+            },
+        )
+    }
+}
+
+/// A response body that writes the access line when it ends or is dropped.
+pub struct Logged {
+    body: BoxBody,
+    access: Option<Access>,
+}
+
+impl Logged {
+    fn finish(&mut self, end: End) {
+        if let Some(access) = self.access.take() {
+            access.finish(end);
+        }
+    }
+}
+
+impl MessageBody for Logged {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_next(cx);
+        match &polled {
+            Poll::Ready(None) => this.finish(End::Complete),
+            Poll::Ready(Some(Err(_))) => this.finish(End::Failed),
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        // A body actix never needed to poll (empty, or a HEAD answer) is complete.
+        let end = match self.body.size() {
+            BodySize::None | BodySize::Sized(0) => End::Complete,
+            _ => End::Gone,
+        };
+        self.finish(end);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_kept_only_when_sane() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123_X.y:z"));
+        assert_eq!(request_id(&h), "abc-123_X.y:z");
+        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert!(request_id(&h).starts_with("req_"));
+        h.insert(REQUEST_ID, HeaderValue::from_str(&"a".repeat(129)).unwrap());
+        assert!(request_id(&h).starts_with("req_"));
+        assert!(request_id(&HeaderMap::new()).starts_with("req_"));
+    }
+
+    #[test]
+    fn access_line_names_every_field_and_no_content() {
+        let trace = Trace::default();
+        trace.set_model("gemini-2.5-flash");
+        trace.upstream_sent(true);
+        trace.upstream_first_event();
+        trace.upstream_finished();
+        trace.set_usage(12, 34);
+        let access = Access {
+            id: "req_1".to_owned(),
+            method: "POST".to_owned(),
+            route: "/v1/chat/completions".to_owned(),
+            status: 200,
+            started: Instant::now(),
+            overhead: Duration::from_micros(250),
+            trace,
+            metrics: Arc::new(Metrics::default()),
+        };
+        let done = Finished {
+            route: "/v1/chat/completions",
+            model: Some("gemini-2.5-flash"),
+            status: 200,
+            duration: Duration::from_millis(1500),
+            upstream: Some(Duration::from_millis(1400)),
+            first_event: Some(Duration::from_millis(300)),
+            prompt_tokens: Some(12),
+            completion_tokens: Some(34),
+        };
+        assert_eq!(
+            access.line(&done, End::Gone),
+            "req_1 POST /v1/chat/completions model=gemini-2.5-flash status=200 stream=true \
+             duration_ms=1500.0 upstream_ms=1400.0 first_event_ms=300.0 overhead_us=250 \
+             tokens_in=12 tokens_out=34 end=gone"
+        );
+    }
+}

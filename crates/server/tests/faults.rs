@@ -1,0 +1,788 @@
+//! Fault and resilience tests: a real Pollux in front of `mock-gemini` scripted to misbehave
+//! (refused connections, hangs, resets, bad JSON, errors inside a 200, 429s, HTML pages),
+//! slow and vanishing clients, the concurrency cap, keep-alives, the overall deadline,
+//! `/metrics`, request ids, and SIGTERM on the real `pollux` binary.
+//!
+//! Each test asserts what the client sees and that nothing is left behind: the open-stream
+//! gauge and the upstream in-flight gauge read 0 on `/metrics` afterwards. Everything runs on
+//! 127.0.0.1 with ephemeral ports and short, configured timeouts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mock_gemini::{MockGemini, Scenario, StreamStep};
+use serde_json::{json, Value};
+use support::{assert_openai, Pollux};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn chat(content: &str) -> Value {
+    json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": content}]})
+}
+
+fn stream_chat(content: &str) -> Value {
+    let mut body = chat(content);
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    body
+}
+
+fn text_event(text: &str) -> StreamStep {
+    StreamStep::Event(
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}]}),
+    )
+}
+
+fn final_event(text: &str) -> StreamStep {
+    StreamStep::Event(json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6}
+    }))
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// `/metrics` as text.
+async fn metrics(p: &Pollux) -> Result<String, Box<dyn std::error::Error>> {
+    let mut resp = client().get(p.url("/metrics")).send().await?;
+    assert_eq!(resp.status(), 200);
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    let bytes = resp.body().await?;
+    Ok(String::from_utf8(bytes.to_vec())?)
+}
+
+/// The value of an unlabelled sample.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits (bounded) until no stream is open and no upstream slot is held.
+async fn assert_clean(p: &Pollux) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = metrics(p).await?;
+        let open = sample(&text, "pollux_open_streams");
+        let in_flight = sample(&text, "pollux_upstream_in_flight");
+        if open == Some(0.0) && in_flight == Some(0.0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            panic!("left behind: open_streams={open:?} upstream_in_flight={in_flight:?}");
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A whole streamed body as text (keep-alive comments included).
+async fn raw_stream(
+    p: &Pollux,
+    body: &Value,
+) -> Result<(u16, awc::http::header::HeaderMap, String), Box<dyn std::error::Error>> {
+    let mut resp = client()
+        .post(p.url("/v1/chat/completions"))
+        .send_json(body)
+        .await?;
+    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+    Ok((
+        resp.status().as_u16(),
+        resp.headers().clone(),
+        String::from_utf8(bytes.to_vec())?,
+    ))
+}
+
+/// The `data:` payloads of an SSE text, comments skipped.
+fn data_events(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts the stream ended with exactly one in-band error (and no `[DONE]`); returns it.
+fn assert_error_event(text: &str) -> Value {
+    let events = data_events(text);
+    assert!(
+        !events.iter().any(|e| e == "[DONE]"),
+        "no [DONE] after an error: {text}"
+    );
+    let errors: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("{\"error\""))
+        .collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert_eq!(
+        events.last(),
+        errors.first().copied(),
+        "the error is last: {text}"
+    );
+    let err: Value = serde_json::from_str(errors[0]).unwrap();
+    assert_openai("ErrorResponse", &err);
+    err
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstream faults before the stream starts.
+
+#[actix_rt::test]
+async fn upstream_refusing_connections_is_502() -> TestResult {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let p = Pollux::start_with(|c, _| c.upstream = format!("http://127.0.0.1:{port}"))?;
+    for body in [chat("hi"), stream_chat("hi")] {
+        let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 502, "{out}");
+        assert_eq!(out["error"]["code"], "upstream_unreachable");
+        assert_openai("ErrorResponse", &out);
+    }
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn connect_timeout_is_504() -> TestResult {
+    // A listener with a backlog of 1 that never accepts: once its queue is full the kernel
+    // drops further SYNs, so connecting hangs until Pollux's connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind("127.0.0.1:0".parse()?)?;
+    let listener = socket.listen(1)?;
+    let addr = listener.local_addr()?;
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            fillers.push(s);
+        }
+    }
+    let p = Pollux::start_with(|c, _| {
+        c.upstream = format!("http://{addr}");
+        c.connect_timeout_secs = 1;
+    })?;
+    let started = Instant::now();
+    let (status, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 504, "{out}");
+    assert_eq!(out["error"]["code"], "upstream_timeout");
+    assert_openai("ErrorResponse", &out);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(fillers);
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn upstream_hanging_before_headers_is_504() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.response_timeout_secs = 1)?;
+    for body in [chat("hi"), stream_chat("hi")] {
+        p.mock.push(Scenario::HangBeforeHead);
+        let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 504, "{out}");
+        assert_eq!(out["error"]["type"], "timeout_error");
+        assert_openai("ErrorResponse", &out);
+    }
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn silence_before_the_first_event_is_504_not_a_started_stream() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.stream_idle_timeout_secs = 1)?;
+    p.mock.push(Scenario::stream(vec![
+        StreamStep::Delay(2500),
+        final_event("late"),
+    ]));
+    let (status, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(status, 504, "{out}");
+    assert_eq!(out["error"]["code"], "upstream_timeout");
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn truncated_or_invalid_json_is_502() -> TestResult {
+    let p = Pollux::start()?;
+    // A plain answer cut off mid-JSON.
+    p.mock.push(Scenario::Raw {
+        status: 200,
+        content_type: "application/json; charset=UTF-8".to_owned(),
+        body: "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"cut".to_owned(),
+        headers: Default::default(),
+        delay_ms: 0,
+    });
+    let (status, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 502, "{out}");
+    assert_openai("ErrorResponse", &out);
+    // A stream whose only event is cut off: nothing was promised, so a plain 502.
+    p.mock.push(Scenario::stream(vec![StreamStep::Raw(
+        "data: {\"candidates\": [{\"content\"".to_owned(),
+    )]));
+    let (status, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(status, 502, "{out}");
+    assert_openai("ErrorResponse", &out);
+    // A stream whose first event is not JSON.
+    p.mock.push(Scenario::stream(vec![StreamStep::Raw(
+        "data: {not json}\r\n\r\n".to_owned(),
+    )]));
+    let (status, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(status, 502, "{out}");
+    assert_openai("ErrorResponse", &out);
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn rate_limited_upstream_keeps_retry_after() -> TestResult {
+    let p = Pollux::start()?;
+    for body in [chat("hi"), stream_chat("hi")] {
+        p.mock.push(Scenario::rate_limited(7));
+        let (status, headers, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 429, "{out}");
+        assert_eq!(headers.get("retry-after").unwrap(), "7");
+        assert_eq!(out["error"]["type"], "rate_limit_error");
+        assert_openai("ErrorResponse", &out);
+    }
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn html_502_page_is_an_openai_error() -> TestResult {
+    let p = Pollux::start()?;
+    for body in [chat("hi"), stream_chat("hi")] {
+        p.mock.push(Scenario::html(502));
+        let (status, headers, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 502, "{out}");
+        assert_eq!(out["error"]["type"], "upstream_error");
+        assert!(!out["error"]["message"].as_str().unwrap().contains("<html"));
+        assert!(headers.get("x-request-id").is_some());
+        assert_openai("ErrorResponse", &out);
+    }
+    assert_clean(&p).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstream faults after the 200: one in-band error event, then the end.
+
+#[actix_rt::test]
+async fn upstream_hanging_mid_stream_times_out_in_band() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.stream_idle_timeout_secs = 1)?;
+    p.mock
+        .push(Scenario::stream(vec![text_event("a"), StreamStep::Hang]));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    let err = assert_error_event(&text);
+    assert_eq!(err["error"]["code"], "upstream_timeout");
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn slow_gap_mid_stream_times_out_in_band() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.stream_idle_timeout_secs = 1)?;
+    p.mock.push(Scenario::stream(vec![
+        text_event("a"),
+        StreamStep::Delay(2500),
+        final_event("b"),
+    ]));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        assert_error_event(&text)["error"]["code"],
+        "upstream_timeout"
+    );
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn upstream_reset_mid_stream_is_an_error_event() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::stream(vec![
+        text_event("a"),
+        text_event("b"),
+        StreamStep::Cut,
+    ]));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    let events = data_events(&text);
+    assert!(events[0].contains("\"a\""), "{text}");
+    assert_error_event(&text);
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn truncated_or_invalid_json_mid_stream_is_an_error_event() -> TestResult {
+    let p = Pollux::start()?;
+    for bad in [
+        "data: {\"candidates\": [{\"content\"",
+        "data: {not json}\r\n\r\n",
+    ] {
+        p.mock.push(Scenario::stream(vec![
+            text_event("a"),
+            StreamStep::Raw(bad.to_owned()),
+        ]));
+        let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+        assert_eq!(status, 200);
+        let err = assert_error_event(&text);
+        assert_eq!(err["error"]["type"], "upstream_error", "{text}");
+    }
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn error_event_inside_a_200_stream() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::text_then_error(
+        &["partial ", "answer"],
+        500,
+        "INTERNAL",
+        "Internal error encountered.",
+    ));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    let err = assert_error_event(&text);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Internal error"));
+    assert_clean(&p).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients.
+
+#[actix_rt::test]
+async fn client_disconnect_mid_stream_releases_everything() -> TestResult {
+    let p = Pollux::start()?;
+    let mut steps = vec![text_event("tick")];
+    for _ in 0..200 {
+        steps.push(StreamStep::Delay(50));
+        steps.push(text_event("tick"));
+    }
+    p.mock.push(Scenario::stream(steps));
+    p.stream_then_drop("/v1/chat/completions", &stream_chat("hi"))
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.mock.cancelled_streams() == 0 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.mock.cancelled_streams(), 1, "the upstream saw the close");
+    assert_eq!(p.mock.open_streams(), 0);
+    assert_clean(&p).await
+}
+
+/// A raw HTTP/1.1 request on a socket with a tiny receive buffer, so the kernel cannot
+/// absorb what Pollux writes while the test does not read.
+async fn slow_client(addr: SocketAddr, body: &Value) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut stream = socket.connect(addr).await?;
+    let body = serde_json::to_vec(body)?;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    Ok(stream)
+}
+
+#[actix_rt::test]
+async fn slow_reader_does_not_make_pollux_read_upstream_ahead() -> TestResult {
+    let p = Pollux::start()?;
+    // ~24 MB of upstream events: far more than the socket buffers on the way can hold.
+    let piece = "x".repeat(8 * 1024);
+    let mut steps: Vec<StreamStep> = (0..3000).map(|_| text_event(&piece)).collect();
+    steps.push(final_event("end"));
+    p.mock.push(Scenario::stream(steps));
+    let mut client = slow_client(p.addr, &stream_chat("hi")).await?;
+    let mut first = vec![0u8; 1024];
+    let n = client.read(&mut first).await?;
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+
+    // The client reads nothing for a while: Pollux must stall, and with it the upstream.
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        p.mock.open_streams(),
+        1,
+        "the upstream stream is still unfinished while the client is not reading"
+    );
+    let text = metrics(&p).await?;
+    assert_eq!(sample(&text, "pollux_open_streams"), Some(1.0));
+
+    // Then it reads everything, and the stream completes normally.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), client.read_to_end(&mut rest)).await??;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.contains("data: [DONE]"), "the stream completed");
+    assert_eq!(p.mock.open_streams(), 0);
+    assert_clean(&p).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Keep-alive, the overall cap, the concurrency cap.
+
+#[actix_rt::test]
+async fn keepalive_comments_fill_a_slow_stream_after_the_200() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.keepalive_secs = 1)?;
+    p.mock.push(Scenario::stream(vec![
+        // Before the first event nothing is sent at all: the 200 waits for it.
+        StreamStep::Delay(1500),
+        text_event("a"),
+        StreamStep::Delay(2500),
+        final_event("b"),
+    ]));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    assert!(
+        text.starts_with("data: "),
+        "no keep-alive before the 200: {text}"
+    );
+    let keepalives = text.matches(": keep-alive\n\n").count();
+    assert!(keepalives >= 1, "{text}");
+    let events = data_events(&text);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let a = text.find("\"a\"").unwrap();
+    let ka = text.find(": keep-alive").unwrap();
+    let b = text.find("\"b\"").unwrap();
+    assert!(a < ka && ka < b, "the keep-alive sits in the gap: {text}");
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn overall_cap_is_504_before_the_stream_and_an_event_after() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.request_timeout_secs = 1)?;
+
+    // Plain: the upstream is slow to answer.
+    p.mock.push(Scenario::Json {
+        status: 200,
+        body: json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "slow"}]}, "finishReason": "STOP", "index": 0}]}),
+        headers: Default::default(),
+        delay_ms: 3000,
+    });
+    let (status, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 504, "{out}");
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("overall time limit"));
+
+    // Stream, before its first event.
+    p.mock.push(Scenario::stream(vec![
+        StreamStep::Delay(3000),
+        final_event("x"),
+    ]));
+    let (status, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(status, 504, "{out}");
+
+    // Stream, after the 200: events keep coming, but the whole exceeds the cap.
+    let mut steps = vec![text_event("t")];
+    for _ in 0..20 {
+        steps.push(StreamStep::Delay(200));
+        steps.push(text_event("t"));
+    }
+    steps.push(final_event("end"));
+    p.mock.push(Scenario::stream(steps));
+    let (status, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    let err = assert_error_event(&text);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("overall time limit"));
+    assert_clean(&p).await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.mock.open_streams() > 0 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.mock.open_streams(), 0, "the upstream stream was dropped");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn concurrency_cap_answers_429_instead_of_queueing() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.max_concurrent_upstream = 1)?;
+    p.mock
+        .push(Scenario::stream(vec![text_event("a"), StreamStep::Hang]));
+    let mut held = client()
+        .post(p.url("/v1/chat/completions"))
+        .send_json(&stream_chat("hold"))
+        .await?;
+    assert_eq!(held.status(), 200);
+    let first = held.next().await.ok_or("stream ended")??;
+    assert!(!first.is_empty());
+
+    let (status, headers, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 429, "{out}");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    assert_eq!(out["error"]["type"], "rate_limit_error");
+    assert_eq!(out["error"]["code"], "concurrency_limit");
+    assert_openai("ErrorResponse", &out);
+    assert_eq!(
+        p.mock.request_count(),
+        1,
+        "the refused request never went upstream"
+    );
+    let text = metrics(&p).await?;
+    assert_eq!(sample(&text, "pollux_upstream_in_flight"), Some(1.0));
+    assert_eq!(
+        sample(&text, "pollux_concurrency_rejections_total"),
+        Some(1.0)
+    );
+
+    drop(held);
+    assert_clean(&p).await?;
+    let (status, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 200, "the slot is free again: {out}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Observability.
+
+#[actix_rt::test]
+async fn request_ids_and_overhead_headers_on_every_answer() -> TestResult {
+    let p = Pollux::start()?;
+    let mut resp = client()
+        .post(p.url("/v1/chat/completions"))
+        .insert_header(("x-request-id", "trace-42"))
+        .send_json(&chat("hi"))
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.body().await?;
+    assert_eq!(resp.headers().get("x-request-id").unwrap(), "trace-42");
+    let overhead: u64 = resp
+        .headers()
+        .get("x-pollux-overhead-us")
+        .unwrap()
+        .to_str()?
+        .parse()?;
+    assert!(overhead < 60_000_000);
+
+    // An insane client id is replaced; errors and unknown routes get headers too.
+    for (path, id) in [("/v1/chat/completions", "has spaces in it"), ("/nope", "x")] {
+        let mut resp = client()
+            .post(p.url(path))
+            .insert_header(("x-request-id", id))
+            .send_body("{")
+            .await?;
+        let _ = resp.body().await?;
+        assert!(resp.status().is_client_error());
+        let got = resp.headers().get("x-request-id").unwrap().to_str()?;
+        if id == "x" {
+            assert_eq!(got, "x");
+        } else {
+            assert!(got.starts_with("req_"), "{got}");
+        }
+        assert!(resp.headers().get("x-pollux-overhead-us").is_some());
+    }
+    let (_, headers, _) = p.stream("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert!(headers.get("x-request-id").is_some());
+    assert!(headers.get("x-pollux-overhead-us").is_some());
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn metrics_count_requests_tokens_and_latencies() -> TestResult {
+    let p = Pollux::start()?;
+    let (status, _, _) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 200);
+    p.mock
+        .push(Scenario::stream(vec![text_event("a"), final_event("b")]));
+    let (status, _, events) = p.stream("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    p.mock
+        .push(Scenario::error(404, "NOT_FOUND", "models/x is not found."));
+    let (status, _, _) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(status, 404);
+
+    // The access record of a stream is written when its body ends; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = metrics(&p).await?;
+        if text.contains("status=\"200\"} 2") || Instant::now() > deadline {
+            break text;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    let route = "route=\"/v1/chat/completions\",model=\"gemini-2.5-flash\"";
+    assert!(
+        text.contains(&format!(
+            "pollux_requests_total{{{route},status=\"200\"}} 2"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "pollux_requests_total{{{route},status=\"404\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("pollux_tokens_total{model=\"gemini-2.5-flash\",kind=\"prompt\"}"));
+    assert!(text.contains("pollux_tokens_total{model=\"gemini-2.5-flash\",kind=\"completion\"}"));
+    assert!(text.contains("pollux_time_to_first_token_seconds_count{model=\"gemini-2.5-flash\"} 1"));
+    assert!(
+        text.contains("pollux_upstream_latency_seconds_count{model=\"gemini-2.5-flash\"} 3"),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "pollux_upstream_retries_total"), Some(0.0));
+    assert_eq!(sample(&text, "pollux_key_cooldowns_total"), Some(0.0));
+    assert!(sample(&text, "pollux_overhead_seconds_count").unwrap() >= 3.0);
+    // Every sample line belongs to a declared metric.
+    let declared: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            declared.iter().any(|d| line.starts_with(d)),
+            "undeclared sample: {line}"
+        );
+    }
+    assert_clean(&p).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Graceful shutdown of the real binary.
+
+/// The `pollux` binary, started against `mock`; returns it with the address it printed.
+fn spawn_pollux(
+    mock: &MockGemini,
+    grace_secs: u64,
+) -> Result<(Child, SocketAddr), Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollux"))
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--upstream", &mock.base_url(), "--api-key", "test-key"])
+        .args(["--shutdown-grace-secs", &grace_secs.to_string()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(20))?.parse()?;
+    Ok((child, addr))
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[actix_rt::test]
+async fn sigterm_lets_streams_in_flight_finish_then_exits_0() -> TestResult {
+    let mock = MockGemini::start()?;
+    let (mut child, addr) = spawn_pollux(&mock, 10)?;
+    let mut steps = vec![text_event("before")];
+    for _ in 0..6 {
+        steps.push(StreamStep::Delay(250));
+        steps.push(text_event("during"));
+    }
+    steps.push(final_event("after"));
+    mock.push(Scenario::stream(steps));
+
+    let http = client();
+    let mut resp = http
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .insert_header(("connection", "close"))
+        .send_json(&stream_chat("hi"))
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let first = resp.next().await.ok_or("stream ended")??;
+    assert!(!first.is_empty());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(killed.success());
+    let signalled = Instant::now();
+
+    // New connections are refused while the stream in flight carries on.
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    let mut rest = first.to_vec();
+    while let Some(chunk) = resp.next().await {
+        rest.extend_from_slice(&chunk?);
+    }
+    let text = String::from_utf8(rest)?;
+    assert!(text.contains("after"), "{text}");
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "the stream completed: {text}"
+    );
+    drop(resp);
+    drop(http);
+
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let status = status.ok_or("pollux did not exit within the grace period")?;
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn sigterm_cuts_streams_that_outlive_the_grace_period() -> TestResult {
+    let mock = MockGemini::start()?;
+    let (mut child, addr) = spawn_pollux(&mock, 1)?;
+    mock.push(Scenario::stream(vec![
+        text_event("forever"),
+        StreamStep::Hang,
+    ]));
+    let mut resp = client()
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .send_json(&stream_chat("hi"))
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.next().await.ok_or("stream ended")??;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let status = wait_exit(&mut child, Duration::from_secs(8));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let status = status.ok_or("pollux did not exit after its grace period")?;
+    assert!(status.success(), "{status:?}");
+    // The upstream saw its stream dropped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mock.open_streams() > 0 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mock.open_streams(), 0);
+    Ok(())
+}
