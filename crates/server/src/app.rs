@@ -75,15 +75,19 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let listen = config.listen;
     let workers = config.workers;
     let grace = config.shutdown_grace_secs;
+    let media_policy =
+        crate::media::MediaPolicy::from_config(&config).map_err(std::io::Error::other)?;
     let shared = Shared::new(config);
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
         let upstream = web::Data::new(Upstream::new(&data.config));
+        let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
         App::new()
             .wrap(Observe::new(data.metrics.clone()))
             .app_data(data.clone())
             .app_data(upstream)
+            .app_data(media)
             .configure(configure)
             .default_service(web::to(not_found))
     })

@@ -76,6 +76,34 @@ pub struct Config {
     /// Seconds a remembered thought signature stays valid.
     #[arg(long, env = "POLLUX_SIGNATURE_TTL", default_value_t = 3600)]
     pub signature_ttl_secs: u64,
+
+    /// Download `http(s)` image URLs of chat requests and inline them (`off`: such URLs are
+    /// refused with a 400). See `docs/media.md`.
+    #[arg(long, env = "POLLUX_MEDIA_FETCH", action = clap::ArgAction::Set, num_args = 0..=1,
+        default_value_t = true, default_missing_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub media_fetch: bool,
+
+    /// Seconds one image fetch may take, redirects and body included.
+    #[arg(long, env = "POLLUX_MEDIA_FETCH_TIMEOUT", default_value_t = 10)]
+    pub media_fetch_timeout_secs: u64,
+
+    /// Largest fetched image in bytes.
+    #[arg(long, env = "POLLUX_MEDIA_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub media_max_bytes: usize,
+
+    /// Redirects followed per image fetch.
+    #[arg(long, env = "POLLUX_MEDIA_MAX_REDIRECTS", default_value_t = 3)]
+    pub media_max_redirects: usize,
+
+    /// Hosts, IP addresses or CIDR networks image fetches may reach even though the SSRF
+    /// guard refuses them (loopback, private, link-local, ...), comma-separated.
+    #[arg(
+        long = "media-allow-hosts",
+        env = "POLLUX_MEDIA_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub media_allow_hosts: Vec<String>,
 }
 
 impl Config {
@@ -97,6 +125,11 @@ impl Config {
             workers: 0,
             signature_cache_size: 10_000,
             signature_ttl_secs: 3600,
+            media_fetch: true,
+            media_fetch_timeout_secs: 10,
+            media_max_bytes: 20 * 1024 * 1024,
+            media_max_redirects: 3,
+            media_allow_hosts: Vec::new(),
         }
     }
 
@@ -138,6 +171,7 @@ impl Config {
         if self.api_key.as_deref() == Some("") {
             return Err("GEMINI_API_KEY is set but empty".to_owned());
         }
+        crate::media::AllowList::parse(&self.media_allow_hosts)?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! - [`upstream`]: the Gemini client.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`signatures`]: the thought-signature memory.
+//! - [`media`]: fetching remote images of chat requests, behind an SSRF guard.
 //! - [`metrics`]: counters and histograms, `GET /metrics`.
 //! - [`observe`]: request ids, the access log, the overhead header.
 //! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod media;
 pub mod metrics;
 pub mod observe;
 pub mod resilience;

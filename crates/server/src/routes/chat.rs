@@ -26,6 +26,7 @@ use pollux_translate::{
 use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
+use crate::media::MediaFetcher;
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
@@ -47,6 +48,7 @@ pub async fn completions(
     payload: web::Payload,
     shared: web::Data<Shared>,
     upstream: web::Data<Upstream>,
+    media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
@@ -66,11 +68,15 @@ pub async fn completions(
     check_model_id(model)?;
     trace.set_model(model);
     let key = upstream.key_for(req.headers())?;
+    // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
+    // within the overall deadline however many there are.
+    let fetched = deadline.within(media.fetch_all(&chat)).await?;
 
     let translated = to_gemini(
         &chat,
         &RequestOptions {
             signatures: &shared.signatures,
+            media: &fetched,
             ..RequestOptions::new(model)
         },
     )?;
