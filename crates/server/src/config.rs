@@ -104,6 +104,20 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub media_allow_hosts: Vec<String>,
+
+    /// Refuse (400 `unsupported_parameter`) instead of dropping parameters the model cannot
+    /// take; dropped ones are otherwise listed in `x-pollux-dropped-params`.
+    #[arg(long, env = "POLLUX_STRICT_PARAMS")]
+    pub strict_params: bool,
+
+    /// Send tool and response schemas in Google's legacy OpenAPI-subset form for every model
+    /// (for upstreams that do not take `parametersJsonSchema` / `responseJsonSchema`).
+    #[arg(long, env = "POLLUX_LEGACY_SCHEMAS")]
+    pub legacy_schemas: bool,
+
+    /// Default Gemini `safetySettings` (a JSON array) for requests that send none.
+    #[arg(long, env = "POLLUX_SAFETY_SETTINGS")]
+    pub safety_settings: Option<String>,
 }
 
 impl Config {
@@ -130,6 +144,9 @@ impl Config {
             media_max_bytes: 20 * 1024 * 1024,
             media_max_redirects: 3,
             media_allow_hosts: Vec::new(),
+            strict_params: false,
+            legacy_schemas: false,
+            safety_settings: None,
         }
     }
 
@@ -172,6 +189,17 @@ impl Config {
             return Err("GEMINI_API_KEY is set but empty".to_owned());
         }
         crate::media::AllowList::parse(&self.media_allow_hosts)?;
+        if let Some(settings) = &self.safety_settings {
+            match serde_json::from_str::<serde_json::Value>(settings) {
+                Ok(serde_json::Value::Array(_)) => {}
+                _ => {
+                    return Err(
+                        "--safety-settings / POLLUX_SAFETY_SETTINGS must be a JSON array of Gemini safety settings"
+                            .to_owned(),
+                    )
+                }
+            }
+        }
         Ok(())
     }
 }

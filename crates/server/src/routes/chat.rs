@@ -72,14 +72,19 @@ pub async fn completions(
     // within the overall deadline however many there are.
     let fetched = deadline.within(media.fetch_all(&chat)).await?;
 
+    let safety = default_safety_settings(&shared.config)?;
     let translated = to_gemini(
         &chat,
         &RequestOptions {
             signatures: &shared.signatures,
             media: &fetched,
+            strict_params: shared.config.strict_params,
+            legacy_schemas: shared.config.legacy_schemas,
+            default_safety_settings: safety.as_deref(),
             ..RequestOptions::new(model)
         },
     )?;
+    let dropped = translated.dropped.join(", ");
     let upstream_body = serde_json::to_vec(&translated.body).map_err(|e| ApiError::BadGateway {
         message: format!("Could not encode the upstream request: {e}"),
         code: None,
@@ -128,7 +133,7 @@ pub async fn completions(
         };
         let response = deadline.within(stream.respond(lease)).await?;
         trace.upstream_first_event();
-        Ok(response)
+        Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
         let bytes = deadline
@@ -153,8 +158,36 @@ pub async fn completions(
                 remember(&shared.signatures, &call.id, call.extra_content.as_ref());
             }
         }
-        Ok(HttpResponse::Ok().json(completion))
+        Ok(with_dropped(HttpResponse::Ok().json(completion), &dropped))
     }
+}
+
+/// Names the parameters the model could not take, so a lenient drop is never silent.
+fn with_dropped(mut response: HttpResponse, dropped: &str) -> HttpResponse {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(dropped) {
+        if !dropped.is_empty() {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("x-pollux-dropped-params"),
+                value,
+            );
+        }
+    }
+    response
+}
+
+/// The configured default `safetySettings`, checked at startup (`Config::validate`).
+fn default_safety_settings(
+    config: &crate::config::Config,
+) -> Result<Option<Box<serde_json::value::RawValue>>, ApiError> {
+    config
+        .safety_settings
+        .as_ref()
+        .map(|s| serde_json::value::RawValue::from_string(s.clone()))
+        .transpose()
+        .map_err(|e| ApiError::BadGateway {
+            message: format!("The configured safety settings are not valid JSON: {e}"),
+            code: Some("configuration_error".to_owned()),
+        })
 }
 
 /// Model ids go into the upstream URL path: allow only the characters model names use.
