@@ -14,11 +14,16 @@ help: ## List the targets.
 run: ## Build (release) and start pollux with default settings (see docs/configuration.md).
 	$(CARGO) run --release -p pollux-server --bin pollux
 
+# Every step runs even when an earlier one failed, so one run reports everything; the target
+# fails at the end if any step did.
 test: ## Every test: fmt check, clippy, cargo tests, then the client compatibility suites.
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory test-clients
+	@failed=(); \
+	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
+	step $(CARGO) fmt --all -- --check; \
+	step $(CARGO) clippy --workspace --all-targets -- -D warnings; \
+	step $(CARGO) test --workspace; \
+	step $(MAKE) --no-print-directory test-clients; \
+	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
 
 test-rust: ## Only the Rust tests.
 	$(CARGO) test --workspace
@@ -31,14 +36,16 @@ demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:8080 (DEMO_PORT) i
 	$(CARGO) build --release -p pollux-server -p mock-gemini
 	@work=$$(mktemp -d); \
 	target=$${CARGO_TARGET_DIR:-target}; \
+	: >"$$work/mock.out"; \
 	"$$target/release/mock-gemini" --listen 127.0.0.1:0 >"$$work/mock.out" & mock=$$!; \
 	pollux=""; \
 	stop() { kill $$mock $$pollux 2>/dev/null || true; wait $$mock $$pollux 2>/dev/null || true; rm -rf "$$work"; }; \
 	trap 'stop; echo; echo "demo stopped"; exit 0' INT TERM; trap stop EXIT; \
-	for _ in $$(seq 100); do url=$$(sed -n 's/^mock-gemini listening on //p' "$$work/mock.out"); [[ -n "$$url" ]] && break; sleep 0.1; done; \
+	for _ in $$(seq 100); do url=$$(sed -n 's/^mock-gemini listening on //p' "$$work/mock.out" || true); [[ -n "$$url" ]] && break; sleep 0.1; done; \
 	[[ -n "$$url" ]] || { echo "mock-gemini did not start" >&2; exit 1; }; \
 	GEMINI_API_KEY=demo-key "$$target/release/pollux" --listen 127.0.0.1:$(DEMO_PORT) --upstream "$$url" & pollux=$$!; \
 	for _ in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null && break; kill -0 $$pollux 2>/dev/null || exit 1; sleep 0.1; done; \
+	sleep 0.2; kill -0 $$pollux 2>/dev/null || { echo "pollux did not start (is port $(DEMO_PORT) free?)" >&2; exit 1; }; \
 	echo; \
 	echo "Pollux is listening on http://127.0.0.1:$(DEMO_PORT) in front of mock-gemini ($$url)."; \
 	echo "The mock answers 'mock-gemini says: <your last message>'. Try:"; \

@@ -124,13 +124,15 @@ wait_for_port() {
     return 1
 }
 
-# mock-gemini picks its own port and prints it.
+# mock-gemini picks its own port and prints it. The file exists before the mock starts: the
+# redirection happens in the background child, possibly after the first read below.
+: >"$WORK/mock-gemini.out"
 "$MOCK_BIN" --listen 127.0.0.1:0 >"$WORK/mock-gemini.out" 2>"$WORK/mock-gemini.log" &
 PIDS+=($!)
 MOCK_PID=$!
 MOCK_URL=""
 for _ in $(seq 1 200); do
-    MOCK_URL=$(sed -n 's/^mock-gemini listening on \(http:\/\/[0-9.:]*\)$/\1/p' "$WORK/mock-gemini.out")
+    MOCK_URL=$(sed -n 's/^mock-gemini listening on \(http:\/\/[0-9.:]*\)$/\1/p' "$WORK/mock-gemini.out" || true)
     [[ -n "$MOCK_URL" ]] && break
     kill -0 "$MOCK_PID" 2>/dev/null || { log "mock-gemini exited"; exit 1; }
     sleep 0.05
