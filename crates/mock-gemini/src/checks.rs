@@ -94,7 +94,7 @@ pub fn request(body: &[u8], schema: bool) -> Result<Value, Rejection> {
     Ok(value)
 }
 
-fn schema_rejection(violations: &[Violation]) -> Rejection {
+pub(crate) fn schema_rejection(violations: &[Violation]) -> Rejection {
     let lines: Vec<(String, String)> = violations
         .iter()
         .map(|v| {

@@ -21,7 +21,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod body;
+pub mod catalog;
 mod checks;
+mod keyrules;
 pub mod oracle;
 mod record;
 mod render;
@@ -30,6 +32,7 @@ mod server;
 pub mod signatures;
 
 pub use checks::Rejection;
+pub use keyrules::KeyRule;
 pub use record::RecordedRequest;
 pub use scenario::{Scenario, StreamStep};
 pub use server::{MockConfig, MockGemini};

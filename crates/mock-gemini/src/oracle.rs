@@ -137,7 +137,12 @@ pub(crate) struct Violation {
 /// Violations of a `GenerateContentRequest` body, for the mock's request check. Unknown fields
 /// are reported one per name, as Gemini does.
 pub(crate) fn request_violations(value: &Value) -> Result<Vec<Violation>, String> {
-    let v = validator(Doc::Gemini, "GenerateContentRequest")?;
+    violations("GenerateContentRequest", value)
+}
+
+/// Violations of `value` against `$defs/<def_name>`, unknown fields one per name.
+pub(crate) fn violations(def_name: &str, value: &Value) -> Result<Vec<Violation>, String> {
+    let v = validator(Doc::Gemini, def_name)?;
     let mut out = Vec::new();
     for e in v.iter_errors(value) {
         let path = split_pointer(e.instance_path.as_str());

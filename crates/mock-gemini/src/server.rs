@@ -8,7 +8,7 @@
 //! - `GET /_mock/stats`: `{"request_count", "open_streams", "cancelled_streams", "queued_scenarios"}`;
 //! - `POST /_mock/reset`: forget scenarios, requests, counters and signatures.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +25,9 @@ use futures_util::Stream;
 use serde_json::{json, Value};
 
 use crate::body::{response_id, sse_frame, ReplyContext};
+use crate::catalog;
 use crate::checks::{self, Rejection};
+use crate::keyrules::KeyRule;
 use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
 use crate::render::{self, Plan};
 use crate::scenario::{Scenario, StreamStep};
@@ -50,6 +52,8 @@ pub struct MockConfig {
     pub record: bool,
     /// The largest request body accepted.
     pub body_limit: usize,
+    /// The largest `models.list` page served, whatever `pageSize` asks (Gemini caps at 1000).
+    pub max_page_size: usize,
 }
 
 impl Default for MockConfig {
@@ -63,6 +67,7 @@ impl Default for MockConfig {
             chunk_delay_ms: 0,
             record: true,
             body_limit: 64 * 1024 * 1024,
+            max_page_size: 1000,
         }
     }
 }
@@ -76,6 +81,10 @@ struct Shared {
     request_count: AtomicUsize,
     streams: Arc<StreamCounters>,
     signatures: Signatures,
+    /// The `models.list` catalog (Gemini `Model` objects).
+    models: RwLock<Vec<Value>>,
+    /// Scripted behaviour per API key.
+    key_rules: Mutex<HashMap<String, KeyRule>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +111,15 @@ impl Shared {
         self.request_count.store(0, Ordering::SeqCst);
         self.streams.reset_cancelled();
         self.signatures.clear();
+        lock(&self.key_rules).clear();
+        *self.models.write().unwrap_or_else(PoisonError::into_inner) = catalog::default_models();
+    }
+
+    fn models(&self) -> Vec<Value> {
+        self.models
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn stats(&self) -> Value {
@@ -152,6 +170,8 @@ impl MockGemini {
             request_count: AtomicUsize::new(0),
             streams: Arc::new(StreamCounters::default()),
             signatures: Signatures::default(),
+            models: RwLock::new(catalog::default_models()),
+            key_rules: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(shared.clone());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -253,7 +273,27 @@ impl MockGemini {
             .unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// Forget scenarios, requests, counters and issued signatures.
+    /// Replace the `models.list` catalog (Gemini `Model` objects, in list order).
+    pub fn set_models(&self, models: Vec<Value>) {
+        *self
+            .shared
+            .models
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = models;
+    }
+
+    /// Script every call made with `key` (see [`KeyRule`]) until [`MockGemini::clear_key`].
+    pub fn script_key(&self, key: &str, rule: KeyRule) {
+        lock(&self.shared.key_rules).insert(key.to_owned(), rule);
+    }
+
+    /// Let `key` work normally again.
+    pub fn clear_key(&self, key: &str) {
+        lock(&self.shared.key_rules).remove(key);
+    }
+
+    /// Forget scenarios, requests, counters, issued signatures and key rules; restore the
+    /// default model catalog.
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -287,7 +327,9 @@ fn configure(cfg: &mut web::ServiceConfig) {
             .route("/scenarios", web::post().to(push_scenarios))
             .route("/requests", web::get().to(list_requests))
             .route("/stats", web::get().to(stats))
-            .route("/reset", web::post().to(reset)),
+            .route("/reset", web::post().to(reset))
+            .route("/models", web::put().to(put_models))
+            .route("/keys", web::post().to(put_key_rule)),
     )
     .default_service(web::to(model_call));
 }
@@ -315,6 +357,45 @@ async fn list_requests(shared: web::Data<Shared>) -> HttpResponse {
 
 async fn stats(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(shared.stats())
+}
+
+/// `PUT /_mock/models`: a JSON array of Gemini `Model` objects becomes the catalog.
+async fn put_models(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    match serde_json::from_slice::<Vec<Value>>(&body) {
+        Ok(models) => {
+            let count = models.len();
+            *shared
+                .models
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = models;
+            HttpResponse::Ok().json(json!({ "models": count }))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": format!("bad models: {e}") })),
+    }
+}
+
+/// `POST /_mock/keys`: `{"key": "...", "rule": {"kind": "rate_limited", "retry_delay_secs": 5}}`
+/// or `{"key": "...", "rule": null}` to clear.
+async fn put_key_rule(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        key: String,
+        rule: Option<KeyRule>,
+    }
+    match serde_json::from_slice::<Body>(&body) {
+        Ok(Body {
+            key,
+            rule: Some(rule),
+        }) => {
+            lock(&shared.key_rules).insert(key, rule);
+            HttpResponse::Ok().json(json!({ "scripted": true }))
+        }
+        Ok(Body { key, rule: None }) => {
+            lock(&shared.key_rules).remove(&key);
+            HttpResponse::Ok().json(json!({ "scripted": false }))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": format!("bad key rule: {e}") })),
+    }
 }
 
 async fn reset(shared: web::Data<Shared>) -> HttpResponse {
@@ -385,6 +466,16 @@ async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
     if config.delay_ms > 0 {
         actix_rt::time::sleep(Duration::from_millis(config.delay_ms)).await;
     }
+    let query = query_pairs(req.query_string());
+    if let Some(key) = request_key(&req, &query) {
+        let rule = lock(&shared.key_rules).get(key).cloned();
+        if let Some(rule) = rule {
+            return reject(&rule.rejection(key));
+        }
+    }
+    if let Some(response) = catalog_call(&req, &body, &shared, &config, parsed.as_ref(), &query) {
+        return response;
+    }
     let target = match parsed {
         Some((model, rpc)) if rpc == "generateContent" || rpc == "streamGenerateContent" => {
             Target {
@@ -433,17 +524,7 @@ fn answer(
     target: Target,
 ) -> Result<Plan, Rejection> {
     let query = query_pairs(req.query_string());
-    let key = req
-        .headers()
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == "key")
-                .map(|(_, v)| v.as_str())
-        });
-    checks::api_key(key, &config.invalid_key)?;
+    checks::api_key(request_key(req, &query), &config.invalid_key)?;
     if target.stream && !query.iter().any(|(k, v)| k == "alt" && v == "sse") {
         // Real Gemini streams a JSON array here; Pollux never asks for it, so the mock refuses
         // rather than fake a format nobody tests.
@@ -475,6 +556,52 @@ fn answer(
         target.stream,
         &shared.signatures,
     ))
+}
+
+/// The API key of a request: the `x-goog-api-key` header, else the `key` query parameter.
+fn request_key<'a>(req: &'a HttpRequest, query: &'a [(String, String)]) -> Option<&'a str> {
+    req.headers()
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k == "key")
+                .map(|(_, v)| v.as_str())
+        })
+}
+
+/// `models.list`, `models.get` and the embedding RPCs; `None` for every other path.
+fn catalog_call(
+    req: &HttpRequest,
+    body: &Bytes,
+    shared: &Shared,
+    config: &MockConfig,
+    parsed: Option<&(String, String)>,
+    query: &[(String, String)],
+) -> Option<HttpResponse> {
+    const MARK: &str = "/v1beta/models";
+    let path = req.path();
+    let tail = &path[path.rfind(MARK)? + MARK.len()..];
+    let is_get = req.method() == Method::GET;
+    let result = match (parsed, tail) {
+        (None, "" | "/") if is_get => checks::api_key(request_key(req, query), &config.invalid_key)
+            .and_then(|()| catalog::list(&shared.models(), query, config.max_page_size)),
+        (None, tail) if is_get => {
+            let id = tail.strip_prefix('/').filter(|id| !id.contains('/'))?;
+            checks::api_key(request_key(req, query), &config.invalid_key)
+                .and_then(|()| catalog::get(&shared.models(), id))
+        }
+        (Some((model, rpc)), _) if req.method() == Method::POST && catalog::is_embed_rpc(rpc) => {
+            checks::api_key(request_key(req, query), &config.invalid_key)
+                .and_then(|()| catalog::embed(&shared.models(), model, rpc, body, config.validate))
+        }
+        _ => return None,
+    };
+    Some(match result {
+        Ok(value) => whole(200, render::JSON, render::pretty(&value), &BTreeMap::new()),
+        Err(r) => reject(&r),
+    })
 }
 
 fn reject(r: &Rejection) -> HttpResponse {

@@ -10,10 +10,12 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::keys::Keys;
 use crate::metrics::{self, Metrics};
 use crate::observe::Observe;
 use crate::resilience::Limiter;
 use crate::routes;
+use crate::routes::models::ModelCache;
 use crate::signatures::SignatureCache;
 use crate::upstream::Upstream;
 
@@ -24,6 +26,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The cap on upstream requests in flight, across all workers.
     pub limiter: Limiter,
+    /// Client keys and the upstream key pool (cooldowns are shared by all workers).
+    pub keys: Arc<Keys>,
+    /// Fetched Gemini model lists.
+    pub models: ModelCache,
 }
 
 impl Shared {
@@ -34,11 +40,15 @@ impl Shared {
         );
         let metrics = Arc::new(Metrics::default());
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
+        let keys = Arc::new(Keys::from_config(&config));
+        let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
         Arc::new(Shared {
             config,
             signatures,
             metrics,
             limiter,
+            keys,
+            models,
         })
     }
 }
@@ -47,6 +57,7 @@ impl Shared {
 /// `app_data`; see [`bind`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics::endpoint));
+    routes::service::register(cfg);
     for path in ["/v1/chat/completions", "/chat/completions"] {
         cfg.service(
             web::resource(path)
@@ -72,6 +83,8 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// the address it listens on. The caller runs the returned future.
 pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     install_crypto_provider();
+    // Never serve the upstream key to the network by accident, whoever calls bind.
+    crate::keys::check_exposure(&config).map_err(std::io::Error::other)?;
     let listen = config.listen;
     let workers = config.workers;
     let grace = config.shutdown_grace_secs;
@@ -81,10 +94,11 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
-        let upstream = web::Data::new(Upstream::new(&data.config));
+        let upstream = web::Data::new(Upstream::with_keys(&data.config, data.keys.clone()));
         let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
         App::new()
             .wrap(Observe::new(data.metrics.clone()))
+            .wrap(routes::service::cors(&data.config))
             .app_data(data.clone())
             .app_data(upstream)
             .app_data(media)

@@ -77,6 +77,64 @@ pub struct Config {
     #[arg(long, env = "POLLUX_SIGNATURE_TTL", default_value_t = 3600)]
     pub signature_ttl_secs: u64,
 
+    /// A TOML config file; flags and environment override it (see `docs/configuration.md`).
+    #[arg(long, env = "POLLUX_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+
+    /// More Gemini API keys for the upstream pool, used round-robin (comma-separated).
+    #[arg(
+        long = "api-keys",
+        env = "GEMINI_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Keys clients must present (`Authorization: Bearer`), plain or `sha256:<hex>`
+    /// (comma-separated). Needs an upstream key.
+    #[arg(
+        long = "client-keys",
+        env = "POLLUX_CLIENT_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub client_keys: Vec<String>,
+
+    /// Serve the upstream key to anyone on a non-loopback address without client keys.
+    #[arg(long, env = "POLLUX_ALLOW_OPEN_RELAY", action = clap::ArgAction::Set,
+        num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub allow_open_relay: bool,
+
+    /// Seconds a key answered 429 without a `RetryInfo` delay rests before reuse.
+    #[arg(long, env = "POLLUX_KEY_COOLDOWN", default_value_t = 60)]
+    pub key_cooldown_secs: u64,
+
+    /// Model used when a request names none.
+    #[arg(long, env = "POLLUX_DEFAULT_MODEL")]
+    pub default_model: Option<String>,
+
+    /// A model alias `NAME=GEMINI_MODEL`, e.g. `gpt-4o=gemini-2.5-pro` (repeatable; the
+    /// environment takes them comma-separated).
+    #[arg(long = "alias", env = "POLLUX_MODEL_ALIASES", value_delimiter = ',')]
+    pub aliases: Vec<String>,
+
+    /// Seconds a fetched model list is reused.
+    #[arg(long, env = "POLLUX_MODELS_CACHE_TTL", default_value_t = 300)]
+    pub models_cache_secs: u64,
+
+    /// List every Gemini model in `/v1/models`, not only those serving chat or embeddings.
+    #[arg(long, env = "POLLUX_LIST_ALL_MODELS", action = clap::ArgAction::Set,
+        num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    pub list_all_models: bool,
+
+    /// Browser origins allowed by CORS (comma-separated; `*` for any). Empty: no CORS.
+    #[arg(
+        long = "cors-origins",
+        env = "POLLUX_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
     /// Download `http(s)` image URLs of chat requests and inline them (`off`: such URLs are
     /// refused with a 400). See `docs/media.md`.
     #[arg(long, env = "POLLUX_MEDIA_FETCH", action = clap::ArgAction::Set, num_args = 0..=1,
@@ -139,6 +197,16 @@ impl Config {
             workers: 0,
             signature_cache_size: 10_000,
             signature_ttl_secs: 3600,
+            config: None,
+            api_keys: Vec::new(),
+            client_keys: Vec::new(),
+            allow_open_relay: false,
+            key_cooldown_secs: 60,
+            default_model: None,
+            aliases: Vec::new(),
+            models_cache_secs: 300,
+            list_all_models: false,
+            cors_origins: Vec::new(),
             media_fetch: true,
             media_fetch_timeout_secs: 10,
             media_max_bytes: 20 * 1024 * 1024,
@@ -188,6 +256,7 @@ impl Config {
         if self.api_key.as_deref() == Some("") {
             return Err("GEMINI_API_KEY is set but empty".to_owned());
         }
+        self.validate_service()?;
         crate::media::AllowList::parse(&self.media_allow_hosts)?;
         if let Some(settings) = &self.safety_settings {
             match serde_json::from_str::<serde_json::Value>(settings) {

@@ -7,14 +7,18 @@
 //! - [`upstream`]: the Gemini client.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`signatures`]: the thought-signature memory.
+//! - [`keys`]: client keys and the upstream key pool.
 //! - [`media`]: fetching remote images of chat requests, behind an SSRF guard.
+//! - [`config_file`]: the TOML config file and the service settings' checks.
 //! - [`metrics`]: counters and histograms, `GET /metrics`.
 //! - [`observe`]: request ids, the access log, the overhead header.
 //! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
 
 pub mod app;
 pub mod config;
+pub mod config_file;
 pub mod error;
+pub mod keys;
 pub mod media;
 pub mod metrics;
 pub mod observe;

@@ -1,28 +1,56 @@
 //! The connection to Gemini: one `awc::Client` per worker (it is not `Send`), URL building
 //! under a base that may carry a path prefix, and the API key, which only ever travels in
 //! the `x-goog-api-key` header (never in a URL, never in a log line).
+//!
+//! With Pollux's own key pool ([`crate::keys`]) one call may try several keys: a 429 or an
+//! `API_KEY_INVALID` answer moves the request to the next key, which is possible because
+//! nothing has been sent to the client yet ([`Upstream::send`]).
 
-use actix_web::http::header::{self, HeaderMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use awc::error::{ConnectError, SendRequestError};
 use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
+use pollux_translate::gemini;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::keys::{fingerprint, presented_key, Credentials, Keys};
 
 /// Per-worker upstream client.
 pub struct Upstream {
     client: Client,
     base: String,
-    api_key: Option<String>,
+    keys: Arc<Keys>,
     max_body: usize,
+}
+
+/// The outcome of [`Upstream::send`].
+pub enum Sent {
+    /// A response head; the body is still to be read (any status).
+    Head(UpstreamResponse),
+    /// A refusal whose body was read to decide about the key (429, 400/401/403).
+    Refused {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
 }
 
 /// What the upstream answered before its body.
 pub type UpstreamResponse = ClientResponse;
 
 impl Upstream {
+    /// A client with its own key pool (built from `config`).
     pub fn new(config: &Config) -> Upstream {
+        Upstream::with_keys(config, Arc::new(Keys::from_config(config)))
+    }
+
+    /// A client sharing `keys` (the pool's cooldowns) with the other workers.
+    pub fn with_keys(config: &Config, keys: Arc<Keys>) -> Upstream {
         let connector = Connector::new()
             .timeout(config.connect_timeout())
             .limit(256);
@@ -34,7 +62,7 @@ impl Upstream {
         Upstream {
             client,
             base: config.upstream_base().to_owned(),
-            api_key: config.api_key.clone(),
+            keys,
             max_body: config.max_upstream_body_bytes,
         }
     }
@@ -44,42 +72,109 @@ impl Upstream {
         format!("{}/v1beta/models/{model}:{method}", self.base)
     }
 
-    /// The key to send: the configured one, else the client's bearer token.
-    pub fn key_for(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        if let Some(key) = &self.api_key {
-            return Ok(key.clone());
-        }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
-        match bearer {
-            Some(key) => Ok(key.to_owned()),
-            None => Err(ApiError::Unauthorized(
-                "No API key provided: send your Gemini API key as 'Authorization: Bearer <key>', or start Pollux with GEMINI_API_KEY set.".to_owned(),
-            )),
-        }
+    /// `{base}`, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
-    /// POSTs a JSON body and returns once the response head has arrived.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Authorizes a request by the key it presented (see [`Keys::authorize`]).
+    pub fn key_for(&self, headers: &HeaderMap) -> Result<Credentials, ApiError> {
+        self.keys.authorize(presented_key(headers))
+    }
+
+    /// POSTs a JSON body and returns once the response head has arrived. A refusal read
+    /// while choosing keys comes back as the error it maps to.
     pub async fn post_json(
         &self,
         url: &str,
-        key: &str,
-        body: Vec<u8>,
+        key: &Credentials,
+        body: impl Into<Bytes>,
     ) -> Result<UpstreamResponse, ApiError> {
-        self.client
-            .post(url)
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .insert_header(("x-goog-api-key", key))
-            .send_body(body)
-            .await
-            .map_err(send_error)
+        let json = [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )];
+        match self
+            .send(Method::POST, url, key, &json, body.into())
+            .await?
+        {
+            Sent::Head(response) => Ok(response),
+            Sent::Refused { status, body, .. } => {
+                Err(ApiError::from_upstream(status.as_u16(), &body))
+            }
+        }
+    }
+
+    /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
+    /// one reported invalid leaves the rotation, and either way the next key is tried while
+    /// there is one. A client's own key is tried once.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        key: &Credentials,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Sent, ApiError> {
+        let request = |key: &str| {
+            let mut req = self.client.request(method.clone(), url);
+            for (name, value) in headers {
+                req = req.insert_header((name.clone(), value.clone()));
+            }
+            req.insert_header(("x-goog-api-key", key))
+                .send_body(body.clone())
+        };
+        if let Credentials::Client(own) = key {
+            return Ok(Sent::Head(request(own).await.map_err(send_error)?));
+        }
+        let pool = self.keys.pool();
+        let order = pool.attempt_order().map_err(|_| no_keys())?;
+        let mut rate_limited = None;
+        for (attempt, index) in order.iter().copied().enumerate() {
+            let more = attempt + 1 < order.len();
+            let mut response = request(pool.key(index)).await.map_err(send_error)?;
+            let status = response.status();
+            if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
+                return Ok(Sent::Head(response));
+            }
+            let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+            let error = serde_json::from_slice::<gemini::ErrorResponse>(&body).ok();
+            let refused = Sent::Refused {
+                status,
+                headers: response.headers().clone(),
+                body,
+            };
+            let invalid = error
+                .as_ref()
+                .is_some_and(|e| e.error.reason() == Some("API_KEY_INVALID"));
+            if invalid {
+                pool.invalid(index);
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let delay = error
+                    .as_ref()
+                    .and_then(|e| e.error.retry_after_secs())
+                    .map(Duration::from_secs);
+                pool.rate_limited(index, delay);
+                if more {
+                    log::info!(
+                        "retrying with the next upstream key after a 429 on {}",
+                        fingerprint(pool.key(index))
+                    );
+                    rate_limited = Some(refused);
+                    continue;
+                }
+            }
+            return Ok(refused);
+        }
+        // The last key tried was invalid: answer with an earlier key's 429 if there was one;
+        // otherwise every key was invalid, the operator's problem and not the client's.
+        rate_limited.ok_or_else(no_keys)
     }
 
     /// Reads a whole (non-streamed) upstream body within the configured limit.
@@ -101,6 +196,15 @@ impl Upstream {
             Ok(body) => ApiError::from_upstream(status, &body),
             Err(_) => ApiError::from_upstream(status, b""),
         }
+    }
+}
+
+/// No key of the pool can be used: every one was reported invalid.
+fn no_keys() -> ApiError {
+    ApiError::BadGateway {
+        message: "Pollux has no valid upstream API key left: Gemini rejected every configured key."
+            .to_owned(),
+        code: Some("upstream_keys_invalid".to_owned()),
     }
 }
 

@@ -10,10 +10,13 @@
 //! - [`response`] maps a `GenerateContentResponse` to a `chat.completion`.
 //! - [`stream`] is the state machine turning Gemini SSE events into `chat.completion.chunk`s.
 //! - [`sse`] decodes Server-Sent Events from raw bytes.
+//! - [`models`] and [`embeddings`] map the model list and embeddings.
 
 pub mod capabilities;
+pub mod embeddings;
 mod error;
 pub mod gemini;
+pub mod models;
 pub mod names;
 pub mod openai;
 pub mod request;

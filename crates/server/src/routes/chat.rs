@@ -16,7 +16,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
 use pollux_translate::openai::{ChatCompletionChunk, ChatCompletionRequest};
-use pollux_translate::request::model_id;
 use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
 use pollux_translate::{
     to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, StreamTranslator,
@@ -54,17 +53,10 @@ pub async fn completions(
     let trace = Trace::of(&req);
     let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
     let chat = ChatCompletionRequest::from_slice(&body)?;
-    let client_model = match chat.model.as_deref() {
-        Some(m) if !m.is_empty() => m.to_owned(),
-        _ => {
-            return Err(ApiError::InvalidRequest {
-                message: "You must provide a model parameter.".to_owned(),
-                param: Some("model".to_owned()),
-                code: Some("missing_model".to_owned()),
-            })
-        }
-    };
-    let model = model_id(&client_model);
+    // The default model and aliases apply; responses echo the name the client used.
+    let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
+    let client_model = resolved.client;
+    let model = resolved.gemini.as_str();
     check_model_id(model)?;
     trace.set_model(model);
     let key = upstream.key_for(req.headers())?;

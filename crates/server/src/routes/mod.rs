@@ -1,4 +1,10 @@
 //! Request handlers, one module per API surface.
 
 mod body;
+mod call;
 pub mod chat;
+pub mod embeddings;
+pub mod health;
+pub mod models;
+pub mod native;
+pub mod service;

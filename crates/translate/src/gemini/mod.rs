@@ -3,8 +3,12 @@
 //! API rejects unknown fields, so every outbound `Option` is skipped when unset); responses
 //! are read leniently (gateways add fields the protos lack, and enums grow).
 
+mod embeddings;
+mod models;
 mod request;
 mod response;
 
+pub use embeddings::*;
+pub use models::*;
 pub use request::*;
 pub use response::*;

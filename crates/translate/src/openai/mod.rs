@@ -4,8 +4,12 @@
 //! `docs/mapping.md`). Responses are written exactly: absent and `null` are different things
 //! to strict clients, and the tests assert which is which.
 
+mod embeddings;
+mod models;
 mod request;
 mod response;
 
+pub use embeddings::*;
+pub use models::*;
 pub use request::*;
 pub use response::*;

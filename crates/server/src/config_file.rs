@@ -1,0 +1,500 @@
+//! The TOML config file and the rules that join it to flags and environment.
+//!
+//! Precedence is flags > environment > file > defaults. The file is flat: each key is the
+//! name of a setting (`listen`, `api_keys`, `response_timeout_secs`, ... — the long flag with
+//! `_` for `-` also works), so every flag, including ones added later, can be set from the
+//! file without a second list to keep in sync. A file value is applied only to settings that
+//! neither a flag nor the environment set (clap's `ArgMatches::value_source` says which), by
+//! handing it to clap as if it were a flag: it goes through the very parser, and the very
+//! checks, a flag goes through. Arrays become repeated values; a table (`[aliases]`) becomes
+//! `NAME=VALUE` entries. An unknown key or a bad value is an error naming the key and file.
+//!
+//! This module also holds the checks and derived values of the service settings (key pool,
+//! client keys, aliases, CORS) and the redacted listing `pollux check-config` prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches};
+
+use crate::config::Config;
+use crate::keys::{fingerprint, parse_digest};
+
+/// Args of the command line that are not settings.
+const NOT_SETTINGS: &[&str] = &["help", "version", "config"];
+
+/// A parsed command line with its config file applied.
+#[derive(Debug)]
+pub struct Loaded<P> {
+    pub value: P,
+    matches: ArgMatches,
+    from_file: BTreeSet<String>,
+    file: Option<String>,
+}
+
+/// Why loading failed.
+#[derive(Debug)]
+pub enum LoadError {
+    /// clap's own answer (also `--help` and `--version`): print it with `exit()`.
+    Cli(clap::Error),
+    /// A problem with the file, naming the file and key.
+    File(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Cli(e) => write!(f, "{e}"),
+            LoadError::File(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Parses `args` (program name first) as `P`, applying the config file that `--config` /
+/// `POLLUX_CONFIG` names, if any.
+pub fn load<P: CommandFactory + FromArgMatches>(
+    args: Vec<OsString>,
+) -> Result<Loaded<P>, LoadError> {
+    let command = P::command();
+    let first = command
+        .clone()
+        .try_get_matches_from(&args)
+        .map_err(LoadError::Cli)?;
+    let path = config_path(&first);
+    let (mut synthesized, from_file) = match &path {
+        Some(path) => file_args(&command, &first, Path::new(path))?,
+        None => (Vec::new(), BTreeSet::new()),
+    };
+    // File values go right after the program name, before any subcommand.
+    let mut full: Vec<OsString> = args.iter().take(1).cloned().collect();
+    full.append(&mut synthesized);
+    full.extend(args.iter().skip(1).cloned());
+    let matches = command
+        .try_get_matches_from(&full)
+        .map_err(LoadError::Cli)?;
+    let value = P::from_arg_matches(&matches).map_err(LoadError::Cli)?;
+    Ok(Loaded {
+        value,
+        matches,
+        from_file,
+        file: path,
+    })
+}
+
+/// The `--config` value, at the top level or inside a subcommand (it is a global arg).
+fn config_path(matches: &ArgMatches) -> Option<String> {
+    let here = matches
+        .try_get_one::<std::path::PathBuf>("config")
+        .ok()
+        .flatten()
+        .map(|p| p.display().to_string());
+    here.or_else(|| matches.subcommand().and_then(|(_, sub)| config_path(sub)))
+}
+
+fn was_set_outside_file(matches: &ArgMatches, id: &str) -> bool {
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+/// The file's values as command-line arguments, for settings not set by flag or environment.
+fn file_args(
+    command: &clap::Command,
+    matches: &ArgMatches,
+    path: &Path,
+) -> Result<(Vec<OsString>, BTreeSet<String>), LoadError> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::File(format!("config file {shown}: cannot read it: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| LoadError::File(format!("config file {shown}: not valid TOML: {e}")))?;
+    let mut out = Vec::new();
+    let mut from_file = BTreeSet::new();
+    for (key, value) in &table {
+        let wanted = key.replace('-', "_");
+        let arg = command
+            .get_arguments()
+            .find(|a| {
+                let id = a.get_id().as_str();
+                !NOT_SETTINGS.contains(&id)
+                    && (id == wanted || a.get_long().is_some_and(|l| l.replace('-', "_") == wanted))
+            })
+            .ok_or_else(|| {
+                LoadError::File(format!(
+                    "config file {shown}: unknown key '{key}' (see docs/configuration.md)"
+                ))
+            })?;
+        let id = arg.get_id().as_str();
+        let Some(long) = arg.get_long() else {
+            continue;
+        };
+        let args = value_args(long, arg.get_action(), value).map_err(|problem| {
+            LoadError::File(format!("config file {shown}: key '{key}': {problem}"))
+        })?;
+        // Check the value alone, so an error names the key rather than a flag.
+        let mut probe: Vec<OsString> = vec![command.get_name().into()];
+        probe.extend(args.iter().cloned());
+        if let Err(e) = command.clone().try_get_matches_from(probe) {
+            return Err(LoadError::File(format!(
+                "config file {shown}: key '{key}': {}",
+                first_line(&e)
+            )));
+        }
+        if was_set_outside_file(matches, id) {
+            continue;
+        }
+        from_file.insert(id.to_owned());
+        out.extend(args);
+    }
+    Ok((out, from_file))
+}
+
+/// clap's message without the `error: ` prefix and the usage hint.
+fn first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
+}
+
+/// One TOML value as `--long=...` arguments.
+fn value_args(
+    long: &str,
+    action: &ArgAction,
+    value: &toml::Value,
+) -> Result<Vec<OsString>, String> {
+    let scalar = |v: &toml::Value| -> Result<String, String> {
+        match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(format!(
+                "expected a string, number or boolean, got {}",
+                other.type_str()
+            )),
+        }
+    };
+    let flag = |v: String| OsString::from(format!("--{long}={v}"));
+    match (action, value) {
+        (ArgAction::SetTrue, toml::Value::Boolean(b)) => Ok(if *b {
+            vec![OsString::from(format!("--{long}"))]
+        } else {
+            Vec::new()
+        }),
+        (ArgAction::SetTrue | ArgAction::SetFalse, other) => {
+            Err(format!("expected true or false, got {}", other.type_str()))
+        }
+        (ArgAction::Append, toml::Value::Array(items)) => {
+            items.iter().map(|v| scalar(v).map(flag)).collect()
+        }
+        (ArgAction::Append, toml::Value::Table(entries)) => entries
+            .iter()
+            .map(|(k, v)| scalar(v).map(|v| flag(format!("{k}={v}"))))
+            .collect(),
+        (_, toml::Value::Array(_) | toml::Value::Table(_)) => {
+            Err(format!("expected a single value, got {}", value.type_str()))
+        }
+        (_, v) => Ok(vec![flag(scalar(v)?)]),
+    }
+}
+
+impl<P> Loaded<P> {
+    /// Every setting with its effective value and where it came from, one `key = value  #
+    /// source` line each; secrets (the args whose env values clap hides) appear only as key
+    /// fingerprints.
+    pub fn describe(&self, command: &clap::Command) -> String {
+        let mut out = String::new();
+        if let Some(file) = &self.file {
+            out.push_str(&format!("# config file: {file}\n"));
+        }
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if NOT_SETTINGS.contains(&id) {
+                continue;
+            }
+            let values: Vec<String> = self
+                .matches
+                .get_raw(id)
+                .map(|vals| {
+                    vals.map(|v| v.to_string_lossy().into_owned())
+                        .flat_map(|v| match arg.get_value_delimiter() {
+                            Some(d) => v.split(d).map(str::to_owned).collect::<Vec<_>>(),
+                            None => vec![v],
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let secret = arg.is_hide_env_values_set();
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    if secret {
+                        format!("\"<redacted {}>\"", fingerprint(v))
+                    } else if v.parse::<i64>().is_ok() || v == "true" || v == "false" {
+                        v.clone()
+                    } else {
+                        serde_json::Value::String(v.clone()).to_string()
+                    }
+                })
+                .collect();
+            let rendered = match (arg.get_action(), shown.len()) {
+                (ArgAction::Append, _) => format!("[{}]", shown.join(", ")),
+                (_, 0) => "# (unset)".to_owned(),
+                _ => shown.join(", "),
+            };
+            let source = if self.from_file.contains(id) {
+                "file"
+            } else {
+                match self.matches.value_source(id) {
+                    Some(ValueSource::CommandLine) => "flag",
+                    Some(ValueSource::EnvVariable) => "env",
+                    Some(ValueSource::DefaultValue) => "default",
+                    _ => "unset",
+                }
+            };
+            if rendered.starts_with('#') {
+                out.push_str(&format!("# {id} (unset)\n"));
+            } else {
+                out.push_str(&format!("{id} = {rendered}  # {source}\n"));
+            }
+        }
+        out
+    }
+}
+
+impl Config {
+    /// The upstream key pool: `api_key` first, then `api_keys`, without duplicates or blanks.
+    pub fn pool_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for key in self.api_key.iter().chain(&self.api_keys) {
+            let key = key.trim();
+            if !key.is_empty() && !keys.iter().any(|k| k == key) {
+                keys.push(key.to_owned());
+            }
+        }
+        keys
+    }
+
+    /// `aliases` as a map (entries are `NAME=MODEL`; [`Config::validate`] refuses others).
+    pub fn alias_map(&self) -> BTreeMap<String, String> {
+        self.aliases
+            .iter()
+            .filter_map(|a| a.split_once('='))
+            .map(|(name, model)| {
+                let model = model.trim();
+                (
+                    name.trim().to_owned(),
+                    model.strip_prefix("models/").unwrap_or(model).to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The checks of the service settings, each error naming its setting.
+    pub(crate) fn validate_service(&self) -> Result<(), String> {
+        if self.api_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err("api_keys: an entry is empty".to_owned());
+        }
+        for (i, key) in self.client_keys.iter().enumerate() {
+            if key.trim().is_empty() {
+                return Err(format!("client_keys: entry {} is empty", i + 1));
+            }
+            if let Some(hexed) = key.strip_prefix("sha256:") {
+                if parse_digest(hexed).is_none() {
+                    return Err(format!(
+                        "client_keys: entry {} starts with 'sha256:' but is not followed by 64 hex digits",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        for alias in &self.aliases {
+            let ok = alias
+                .split_once('=')
+                .is_some_and(|(n, m)| !n.trim().is_empty() && valid_model(m.trim()));
+            if !ok {
+                return Err(format!(
+                    "aliases: '{alias}' is not NAME=GEMINI_MODEL (e.g. gpt-4o=gemini-2.5-pro)"
+                ));
+            }
+        }
+        if let Some(model) = &self.default_model {
+            if !valid_model(model) {
+                return Err(format!("default_model: '{model}' is not a model name"));
+            }
+        }
+        for origin in &self.cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/'));
+            if !ok {
+                return Err(format!(
+                    "cors_origins: '{origin}' is not an origin like https://app.example.com (or *)"
+                ));
+            }
+        }
+        crate::keys::check_exposure(self)
+    }
+}
+
+/// A Gemini model id as it may appear in a URL path.
+pub fn valid_model(model: &str) -> bool {
+    let id = model.strip_prefix("models/").unwrap_or(model);
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn file(text: &str) -> tempfile_lite::TempFile {
+        tempfile_lite::TempFile::new(text)
+    }
+
+    /// A tiny temp file helper: no extra dev-dependency for one use.
+    mod tempfile_lite {
+        pub struct TempFile(pub std::path::PathBuf);
+        impl TempFile {
+            pub fn new(text: &str) -> TempFile {
+                let path = std::env::temp_dir().join(format!(
+                    "pollux-config-test-{}.toml",
+                    uuid::Uuid::new_v4().simple()
+                ));
+                std::fs::write(&path, text).unwrap();
+                TempFile(path)
+            }
+        }
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave() {
+        let f = file(
+            "listen = \"127.0.0.1:9000\"\nresponse_timeout_secs = 5\napi_keys = [\"a\", \"b\"]\n\
+             allow_open_relay = true\n[aliases]\ngpt-4o = \"gemini-2.5-pro\"\n",
+        );
+        let path = f.0.display().to_string();
+        let loaded: Loaded<Config> = load(args(&[
+            "pollux",
+            "--config",
+            &path,
+            "--response-timeout-secs",
+            "7",
+        ]))
+        .unwrap();
+        let c = &loaded.value;
+        assert_eq!(c.listen.port(), 9000, "file beats default");
+        assert_eq!(c.response_timeout_secs, 7, "flag beats file");
+        assert_eq!(c.api_keys, ["a", "b"]);
+        assert!(c.allow_open_relay);
+        assert_eq!(c.alias_map()["gpt-4o"], "gemini-2.5-pro");
+        let described = loaded.describe(&Config::command());
+        assert!(
+            described.contains("listen = \"127.0.0.1:9000\"  # file"),
+            "{described}"
+        );
+        assert!(
+            described.contains("response_timeout_secs = 7  # flag"),
+            "{described}"
+        );
+        assert!(
+            described.contains("api_keys = [\"<redacted "),
+            "{described}"
+        );
+        assert!(!described.contains("\"a\""), "{described}");
+    }
+
+    #[test]
+    fn bad_file_values_name_the_key() {
+        for (text, needle) in [
+            ("listen = \"nowhere\"\n", "key 'listen'"),
+            ("bogus = 1\n", "unknown key 'bogus'"),
+            ("workers = \"many\"\n", "key 'workers'"),
+            ("api_keys = { a = 1 }\nlisten = [1]\n", "key 'listen'"),
+            ("listen = ", "not valid TOML"),
+        ] {
+            let f = file(text);
+            let path = f.0.display().to_string();
+            let err = load::<Config>(args(&["pollux", "--config", &path])).unwrap_err();
+            let LoadError::File(message) = err else {
+                panic!("{text}: not a file error: {err}");
+            };
+            assert!(message.contains(needle), "{text}: {message}");
+            assert!(message.contains(&path), "{message}");
+        }
+        let err = load::<Config>(args(&["pollux", "--config", "/nonexistent/pollux.toml"]));
+        assert!(matches!(err, Err(LoadError::File(m)) if m.contains("cannot read")));
+    }
+
+    #[test]
+    fn service_settings_are_checked() {
+        let mut c = Config::defaults();
+        assert!(c.validate().is_ok());
+        c.client_keys = vec!["sha256:xyz".to_owned()];
+        c.api_key = Some("k".to_owned());
+        assert!(c.validate().unwrap_err().starts_with("client_keys:"));
+        c.client_keys = vec![format!("sha256:{}", "0".repeat(64))];
+        assert!(c.validate().is_ok());
+        c.aliases = vec!["gpt-4o".to_owned()];
+        assert!(c.validate().unwrap_err().starts_with("aliases:"));
+        c.aliases = vec!["gpt-4o=models/gemini-2.5-pro".to_owned()];
+        assert!(c.validate().is_ok());
+        assert_eq!(c.alias_map()["gpt-4o"], "gemini-2.5-pro");
+        c.default_model = Some("bad model".to_owned());
+        assert!(c.validate().unwrap_err().starts_with("default_model:"));
+        c.default_model = None;
+        c.cors_origins = vec!["app.example.com".to_owned()];
+        assert!(c.validate().unwrap_err().starts_with("cors_origins:"));
+        c.api_key = Some(" k ".to_owned());
+        c.api_keys = vec!["k".to_owned(), "j".to_owned()];
+        assert_eq!(c.pool_keys(), ["k", "j"]);
+    }
+
+    #[test]
+    fn clap_parses_the_new_flags() {
+        let c = Config::try_parse_from([
+            "pollux",
+            "--api-keys",
+            "a,b",
+            "--alias",
+            "x=gemini-2.5-flash",
+            "--allow-open-relay",
+            "--cors-origins",
+            "*",
+        ])
+        .unwrap();
+        assert_eq!(c.api_keys, ["a", "b"]);
+        assert!(c.allow_open_relay);
+        assert_eq!(c.cors_origins, ["*"]);
+        let d = Config::defaults();
+        assert_eq!(
+            Config::try_parse_from(["pollux"])
+                .unwrap()
+                .models_cache_secs,
+            d.models_cache_secs
+        );
+        assert_eq!(
+            Config::try_parse_from(["pollux"])
+                .unwrap()
+                .key_cooldown_secs,
+            d.key_cooldown_secs
+        );
+    }
+}

@@ -1,0 +1,412 @@
+//! Who may call Pollux, and with which Gemini key it calls upstream.
+//!
+//! - **Client keys** ([`ClientKeys`]): the keys clients present as `Authorization: Bearer`
+//!   (or `x-goog-api-key` on the native routes). Configured plain or as `sha256:<hex>`; both
+//!   are kept only as SHA-256 digests and a presented key is compared, digest to digest, in
+//!   constant time against every configured one.
+//! - **The upstream key pool** ([`KeyPool`]): Pollux's own Gemini keys, used round-robin. A key
+//!   answered 429 cools down for the delay of Gemini's `RetryInfo` (or the configured
+//!   default) and is skipped while another key is usable; a key Gemini reports as
+//!   `API_KEY_INVALID` leaves the rotation for the life of the process. Keys are logged only
+//!   by [`fingerprint`].
+//!
+//! The policy ([`Keys::authorize`]): with client keys configured, a request must present one
+//! and is served from the pool. With neither client keys nor a pool, the client's own key is
+//! the Gemini key. With a pool and no client keys anyone who can reach Pollux spends the pool,
+//! so [`check_exposure`] refuses a non-loopback listen address unless the operator opted in.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderMap};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// The first 8 hex digits of the key's SHA-256: enough to tell keys apart in a log, useless
+/// for recovering one.
+pub fn fingerprint(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes())[..4])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an authorized request calls Gemini with.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// The client's own key, forwarded as the Gemini key.
+    Client(String),
+    /// A key from Pollux's pool, picked per attempt.
+    Pool,
+}
+
+impl Credentials {
+    /// A stable name for per-credential caches that never holds the key itself.
+    pub fn cache_id(&self) -> String {
+        match self {
+            Credentials::Client(key) => hex(&Sha256::digest(key.as_bytes())),
+            Credentials::Pool => "pool".to_owned(),
+        }
+    }
+}
+
+/// The key a client presented: `Authorization: Bearer <key>`, else `x-goog-api-key`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let goog = || headers.get("x-goog-api-key").and_then(|v| v.to_str().ok());
+    bearer
+        .or_else(goog)
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Client keys and the upstream pool, shared by every worker.
+#[derive(Debug)]
+pub struct Keys {
+    clients: ClientKeys,
+    pool: KeyPool,
+}
+
+impl Keys {
+    pub fn from_config(config: &Config) -> Keys {
+        Keys {
+            clients: ClientKeys::new(&config.client_keys),
+            pool: KeyPool::new(
+                config.pool_keys(),
+                Duration::from_secs(config.key_cooldown_secs),
+            ),
+        }
+    }
+
+    pub fn pool(&self) -> &KeyPool {
+        &self.pool
+    }
+
+    /// Applies the policy to the key a request presented.
+    pub fn authorize(&self, presented: Option<&str>) -> Result<Credentials, ApiError> {
+        if !self.clients.is_empty() {
+            return match presented {
+                Some(key) if self.clients.contains(key) => Ok(Credentials::Pool),
+                Some(_) => Err(ApiError::Unauthorized(
+                    "Incorrect API key provided.".to_owned(),
+                )),
+                None => Err(ApiError::Unauthorized(
+                    "No API key provided: send your Pollux key as 'Authorization: Bearer <key>'."
+                        .to_owned(),
+                )),
+            };
+        }
+        if !self.pool.is_empty() {
+            return Ok(Credentials::Pool);
+        }
+        match presented {
+            Some(key) => Ok(Credentials::Client(key.to_owned())),
+            None => Err(ApiError::Unauthorized(
+                "No API key provided: send your Gemini API key as 'Authorization: Bearer <key>', or start Pollux with GEMINI_API_KEY set.".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Configured client keys, as SHA-256 digests.
+#[derive(Debug, Default)]
+pub struct ClientKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ClientKeys {
+    /// `entries` are plain keys or `sha256:<64 hex digits>`; a malformed hash (which
+    /// [`Config::validate`] reports) matches nothing.
+    pub fn new(entries: &[String]) -> ClientKeys {
+        let digests = entries
+            .iter()
+            .map(|e| match e.strip_prefix("sha256:") {
+                Some(hexed) => parse_digest(hexed).unwrap_or([0; 32]),
+                None => Sha256::digest(e.as_bytes()).into(),
+            })
+            .collect();
+        ClientKeys { digests }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Whether `presented` is a configured key. Every digest is compared, each in constant
+    /// time, so the time taken says nothing about how much of a key was right, nor which.
+    pub fn contains(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = subtle::Choice::from(0);
+        for d in &self.digests {
+            found |= d.ct_eq(&digest);
+        }
+        found.into()
+    }
+}
+
+/// 64 hex digits into a digest.
+pub fn parse_digest(hexed: &str) -> Option<[u8; 32]> {
+    let bytes = hexed.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KeyState {
+    Ready,
+    CoolingUntil(Instant),
+    Invalid,
+}
+
+/// Pollux's own Gemini keys.
+#[derive(Debug)]
+pub struct KeyPool {
+    keys: Vec<String>,
+    states: Mutex<Vec<KeyState>>,
+    next: AtomicUsize,
+    default_cooldown: Duration,
+}
+
+/// Why no key of the pool can be tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolExhausted;
+
+impl KeyPool {
+    pub fn new(keys: Vec<String>, default_cooldown: Duration) -> KeyPool {
+        let states = Mutex::new(vec![KeyState::Ready; keys.len()]);
+        KeyPool {
+            keys,
+            states,
+            next: AtomicUsize::new(0),
+            default_cooldown,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn states(&self) -> std::sync::MutexGuard<'_, Vec<KeyState>> {
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keys still in rotation (not reported invalid).
+    pub fn valid_count(&self) -> usize {
+        self.states()
+            .iter()
+            .filter(|s| **s != KeyState::Invalid)
+            .count()
+    }
+
+    /// The keys to try for one request, best first: the usable ones in round-robin order.
+    /// When every valid key is cooling down, the one whose cooldown ends first is tried
+    /// anyway: Gemini's quotas are often per model, so a key cooling after a 429 on one model
+    /// may well serve another, and Gemini is the judge of that.
+    pub fn attempt_order(&self) -> Result<Vec<usize>, PoolExhausted> {
+        let n = self.keys.len();
+        if n == 0 {
+            return Err(PoolExhausted);
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = Instant::now();
+        let mut states = self.states();
+        let mut usable = Vec::with_capacity(n);
+        let mut soonest: Option<(Instant, usize)> = None;
+        for i in (start..start + n).map(|i| i % n) {
+            match states[i] {
+                KeyState::Ready => usable.push(i),
+                KeyState::CoolingUntil(until) if until <= now => {
+                    states[i] = KeyState::Ready;
+                    usable.push(i);
+                }
+                KeyState::CoolingUntil(until) => {
+                    if soonest.is_none_or(|(t, _)| until < t) {
+                        soonest = Some((until, i));
+                    }
+                }
+                KeyState::Invalid => {}
+            }
+        }
+        match (usable.is_empty(), soonest) {
+            (false, _) => Ok(usable),
+            (true, Some((_, i))) => Ok(vec![i]),
+            (true, None) => Err(PoolExhausted),
+        }
+    }
+
+    pub fn key(&self, index: usize) -> &str {
+        self.keys.get(index).map_or("", String::as_str)
+    }
+
+    /// Gemini answered 429 to this key: rest it for `delay` (Gemini's `RetryInfo`) or the
+    /// configured default.
+    pub fn rate_limited(&self, index: usize, delay: Option<Duration>) {
+        let delay = delay.unwrap_or(self.default_cooldown);
+        if let Some(state) = self.states().get_mut(index) {
+            if *state != KeyState::Invalid {
+                *state = KeyState::CoolingUntil(Instant::now() + delay);
+            }
+        }
+        log::info!(
+            "upstream key {} rate limited; cooling down for {}s",
+            fingerprint(self.key(index)),
+            delay.as_secs()
+        );
+    }
+
+    /// Gemini reported this key invalid: out of rotation for good.
+    pub fn invalid(&self, index: usize) {
+        if let Some(state) = self.states().get_mut(index) {
+            *state = KeyState::Invalid;
+        }
+        log::warn!(
+            "upstream key {} was rejected by Gemini as invalid (API_KEY_INVALID); removed from rotation, {} key(s) left",
+            fingerprint(self.key(index)),
+            self.valid_count()
+        );
+    }
+}
+
+/// Refuses to serve the pool to the network without client keys, unless told to.
+pub fn check_exposure(config: &Config) -> Result<(), String> {
+    let pool = !config.pool_keys().is_empty();
+    if pool
+        && config.client_keys.is_empty()
+        && !config.listen.ip().is_loopback()
+        && !config.allow_open_relay
+    {
+        return Err(format!(
+            "listen: refusing to listen on {} with an upstream Gemini key and no client keys: \
+             anyone who can reach this address would spend your key. Set client_keys \
+             (--client-keys / POLLUX_CLIENT_KEYS), listen on 127.0.0.1, or pass \
+             --allow-open-relay (allow_open_relay = true) if this is really what you want.",
+            config.listen
+        ));
+    }
+    if !config.client_keys.is_empty() && !pool {
+        return Err(
+            "client_keys: client keys are set but there is no upstream key to serve them with; \
+             set GEMINI_API_KEY or GEMINI_API_KEYS (api_key / api_keys)."
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn pool(n: usize) -> KeyPool {
+        KeyPool::new(
+            (0..n).map(|i| format!("key-{i}")).collect(),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn round_robin_skips_cooling_and_invalid_keys() {
+        let p = pool(3);
+        assert_eq!(p.attempt_order().unwrap(), [0, 1, 2]);
+        assert_eq!(p.attempt_order().unwrap(), [1, 2, 0]);
+        p.rate_limited(2, Some(Duration::from_secs(30)));
+        p.invalid(0);
+        assert_eq!(p.attempt_order().unwrap(), [1]);
+        assert_eq!(p.valid_count(), 2);
+        p.rate_limited(1, Some(Duration::from_secs(10)));
+        // Everything cooling: the soonest one is still tried.
+        assert_eq!(p.attempt_order().unwrap(), [1]);
+        p.invalid(1);
+        p.invalid(2);
+        assert_eq!(p.attempt_order(), Err(PoolExhausted));
+    }
+
+    #[test]
+    fn cooldown_expires() {
+        let p = pool(2);
+        p.rate_limited(0, Some(Duration::ZERO));
+        let order = p.attempt_order().unwrap();
+        assert_eq!(order.len(), 2);
+    }
+
+    #[test]
+    fn client_keys_plain_and_hashed() {
+        let hashed = format!("sha256:{}", hex(&Sha256::digest(b"hashed-secret")));
+        let keys = ClientKeys::new(&["plain-secret".to_owned(), hashed]);
+        assert!(keys.contains("plain-secret"));
+        assert!(keys.contains("hashed-secret"));
+        assert!(!keys.contains("plain-secre"));
+        assert!(!keys.contains(""));
+        assert!(!ClientKeys::new(&["sha256:nothex".to_owned()]).contains("sha256:nothex"));
+    }
+
+    #[test]
+    fn fingerprint_is_short_and_not_the_key() {
+        let fp = fingerprint("AIzaSyExampleExampleExample");
+        assert_eq!(fp.len(), 8);
+        assert!(!"AIzaSyExampleExampleExample".contains(&fp));
+        assert_eq!(parse_digest(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_digest("abc"), None);
+    }
+
+    #[test]
+    fn policy() {
+        let mut c = Config::defaults();
+        let open = Keys::from_config(&c);
+        assert!(matches!(open.authorize(Some("k")), Ok(Credentials::Client(k)) if k == "k"));
+        assert!(open.authorize(None).is_err());
+        c.api_key = Some("upstream".to_owned());
+        let pooled = Keys::from_config(&c);
+        assert!(matches!(pooled.authorize(None), Ok(Credentials::Pool)));
+        c.client_keys = vec!["client".to_owned()];
+        let guarded = Keys::from_config(&c);
+        assert!(matches!(
+            guarded.authorize(Some("client")),
+            Ok(Credentials::Pool)
+        ));
+        assert!(guarded.authorize(Some("upstream")).is_err());
+        assert!(guarded.authorize(None).is_err());
+    }
+
+    #[test]
+    fn exposure() {
+        let mut c = Config::defaults();
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(
+            check_exposure(&c).is_ok(),
+            "no upstream key: nothing to spend"
+        );
+        c.api_key = Some("k".to_owned());
+        assert!(check_exposure(&c).unwrap_err().starts_with("listen:"));
+        c.allow_open_relay = true;
+        assert!(check_exposure(&c).is_ok());
+        c.allow_open_relay = false;
+        c.client_keys = vec!["c".to_owned()];
+        assert!(check_exposure(&c).is_ok());
+        c.api_key = None;
+        assert!(check_exposure(&c).unwrap_err().starts_with("client_keys:"));
+        c.listen = "127.0.0.1:8080".parse().unwrap();
+        c.client_keys.clear();
+        c.api_keys = vec!["a".to_owned()];
+        assert!(check_exposure(&c).is_ok());
+    }
+}

@@ -1,0 +1,28 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (its configuration is valid and it
+//! still has a usable upstream key when it relies on its own), for orchestrators' probes.
+//! Neither needs a key nor calls Gemini.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::app::Shared;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
+    let pool = shared.keys.pool();
+    let problem = match shared.config.validate() {
+        Err(e) => Some(e),
+        Ok(()) if !pool.is_empty() && pool.valid_count() == 0 => {
+            Some("every upstream key was rejected by Gemini as invalid".to_owned())
+        }
+        Ok(()) => None,
+    };
+    match problem {
+        None => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Some(reason) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not_ready", "reason": reason })),
+    }
+}

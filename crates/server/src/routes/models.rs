@@ -1,0 +1,232 @@
+//! `GET /v1/models` and `GET /v1/models/{id}` from Gemini's `models.list` (every page), plus
+//! the model names of every request: aliases and the default model ([`resolve`]).
+//!
+//! A fetched list is kept per credential (the pool, or the digest of a client's own key:
+//! different Gemini keys may see different models) for `models_cache_secs`. The cache is
+//! per process; replicas each keep their own, which costs one list call per replica and
+//! TTL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use pollux_translate::gemini::{ListModelsResponse, Model};
+use pollux_translate::models::{find, to_openai_list, ListOptions};
+
+use super::call::gemini_json;
+use crate::app::Shared;
+use crate::config::Config;
+use crate::config_file::valid_model;
+use crate::error::ApiError;
+use crate::keys::Credentials;
+use crate::resilience::Deadline;
+use crate::upstream::Upstream;
+
+/// More pages than this means a broken `nextPageToken`, not a long list.
+const MAX_PAGES: usize = 100;
+/// Distinct credentials remembered at once (client keys in pass-through mode).
+const MAX_ENTRIES: usize = 1024;
+
+/// A fetched list and when it was fetched.
+type Entry = (Instant, Arc<Vec<Model>>);
+
+/// Fetched model lists by credential.
+#[derive(Debug)]
+pub struct ModelCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl ModelCache {
+    pub fn new(ttl: Duration) -> ModelCache {
+        ModelCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Vec<Model>>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, models)| models.clone())
+    }
+
+    fn put(&self, id: String, models: Arc<Vec<Model>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_ENTRIES {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(id, (Instant::now(), models));
+    }
+}
+
+/// The model a request names, as the client named it and as Gemini knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Echoed in responses.
+    pub client: String,
+    /// The Gemini model id, without `models/`.
+    pub gemini: String,
+}
+
+/// Applies the default model and the aliases to the `model` of a request.
+pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, ApiError> {
+    let client = match requested.map(str::trim) {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => config
+            .default_model
+            .clone()
+            .ok_or_else(|| ApiError::InvalidRequest {
+                message: "You must provide a model parameter.".to_owned(),
+                param: Some("model".to_owned()),
+                code: Some("missing_model".to_owned()),
+            })?,
+    };
+    let id = client.strip_prefix("models/").unwrap_or(&client);
+    let gemini = config
+        .alias_map()
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| id.to_owned());
+    if !valid_model(&gemini) {
+        return Err(ApiError::InvalidRequest {
+            message: format!("Invalid model name '{client}'."),
+            param: Some("model".to_owned()),
+            code: Some("invalid_model".to_owned()),
+        });
+    }
+    Ok(Resolved { client, gemini })
+}
+
+fn options<'a>(
+    config: &Config,
+    aliases: &'a std::collections::BTreeMap<String, String>,
+) -> ListOptions<'a> {
+    ListOptions {
+        aliases,
+        include_all: config.list_all_models,
+        // Gemini publishes no creation dates; 0 rather than an invented one.
+        created: 0,
+    }
+}
+
+/// Every model the credential can see, from the cache or every page of `models.list`.
+async fn all_models(
+    shared: &Shared,
+    upstream: &Upstream,
+    key: &Credentials,
+) -> Result<Arc<Vec<Model>>, ApiError> {
+    let id = key.cache_id();
+    if let Some(models) = shared.models.get(&id) {
+        return Ok(models);
+    }
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let _permit = shared.limiter.acquire()?;
+    let mut models = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut url = format!("{}/v1beta/models?pageSize=1000", upstream.base());
+        if let Some(t) = &token {
+            url.push_str("&pageToken=");
+            url.push_str(&url_encode(t));
+        }
+        let page: ListModelsResponse = deadline
+            .within(gemini_json(upstream, &url, key, None))
+            .await?;
+        models.extend(page.models);
+        token = page.next_page_token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            let models = Arc::new(models);
+            shared.models.put(id, models.clone());
+            return Ok(models);
+        }
+    }
+    Err(ApiError::BadGateway {
+        message: format!("The upstream model list did not end after {MAX_PAGES} pages."),
+        code: Some("upstream_error".to_owned()),
+    })
+}
+
+/// Percent-encodes a page token for a query string.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn list(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, ApiError> {
+    let key = upstream.key_for(req.headers())?;
+    let models = all_models(&shared, &upstream, &key).await?;
+    let aliases = shared.config.alias_map();
+    Ok(HttpResponse::Ok().json(to_openai_list(&models, &options(&shared.config, &aliases))))
+}
+
+pub async fn get(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, ApiError> {
+    let key = upstream.key_for(req.headers())?;
+    let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    let models = all_models(&shared, &upstream, &key).await?;
+    let aliases = shared.config.alias_map();
+    match find(&models, &id, &options(&shared.config, &aliases)) {
+        Some(model) => Ok(HttpResponse::Ok().json(model)),
+        None => Err(ApiError::NotFound(format!(
+            "The model '{id}' does not exist or you do not have access to it."
+        ))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_applies_default_and_aliases() {
+        let mut c = Config::defaults();
+        assert!(resolve(&c, None).is_err());
+        assert!(resolve(&c, Some("")).is_err());
+        c.default_model = Some("gemini-2.5-flash".to_owned());
+        c.aliases = vec!["gpt-4o=gemini-2.5-pro".to_owned()];
+        assert_eq!(
+            resolve(&c, None).unwrap(),
+            Resolved {
+                client: "gemini-2.5-flash".into(),
+                gemini: "gemini-2.5-flash".into()
+            }
+        );
+        assert_eq!(
+            resolve(&c, Some("gpt-4o")).unwrap(),
+            Resolved {
+                client: "gpt-4o".into(),
+                gemini: "gemini-2.5-pro".into()
+            }
+        );
+        assert_eq!(
+            resolve(&c, Some("models/gemini-3-pro-preview"))
+                .unwrap()
+                .gemini,
+            "gemini-3-pro-preview"
+        );
+        assert!(resolve(&c, Some("../x")).is_err());
+        assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+    }
+}
