@@ -4,8 +4,10 @@
 #
 # Starts on ephemeral loopback ports:
 #   - mock-gemini                       (MOCK_URL)
-#   - pollux with GEMINI_API_KEY set    (POLLUX_URL)          the usual deployment
-#   - pollux without a key              (POLLUX_NOKEY_URL)    client bearer forwarded to Gemini
+#   - pollux with GEMINI_API_KEY set    (POLLUX_URL)          the usual deployment; may fetch
+#                                                             images from 127.0.0.1
+#   - pollux without a key              (POLLUX_NOKEY_URL)    client bearer forwarded to Gemini;
+#                                                             default SSRF guard
 # runs each suite against them, stops them by PID on exit, prints one summary line per client
 # and a closing `N passed, N failed` line, and exits non-zero on any failure.
 #
@@ -139,25 +141,31 @@ for _ in $(seq 1 200); do
 done
 [[ -n "$MOCK_URL" ]] || { log "mock-gemini printed no address"; exit 1; }
 
-# start_pollux NAME KEY: sets STARTED_URL. KEY empty means "no GEMINI_API_KEY" (bearer
-# forwarding). Not called in $(...): the PID must reach PIDS in this shell.
+# start_pollux NAME KEY [FLAG...]: sets STARTED_URL. KEY empty means "no GEMINI_API_KEY"
+# (bearer forwarding). Not called in $(...): the PID must reach PIDS in this shell. Settings
+# from the caller's environment (POLLUX_*, GEMINI_*) are not inherited.
 start_pollux() {
     local name=$1 key=$2 port pid
+    shift 2
     port=$(free_port)
+    local -a clean_env=(env)
+    while IFS='=' read -r var _; do
+        clean_env+=(-u "$var")
+    done < <(env | grep -E '^(POLLUX|GEMINI)_[A-Z_]*=' || true)
     if [[ -n "$key" ]]; then
-        env -u GEMINI_BASE_URL GEMINI_API_KEY="$key" RUST_LOG="${RUST_LOG:-info}" \
-            "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" >"$WORK/$name.log" 2>&1 &
-    else
-        env -u GEMINI_API_KEY -u GEMINI_BASE_URL RUST_LOG="${RUST_LOG:-info}" \
-            "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" >"$WORK/$name.log" 2>&1 &
+        clean_env+=(GEMINI_API_KEY="$key")
     fi
+    "${clean_env[@]}" RUST_LOG="${RUST_LOG:-info}" \
+        "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" "$@" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_for_port "$pid" "$port" "$name"
     STARTED_URL="http://127.0.0.1:$port"
 }
 
-start_pollux pollux test-key
+# The keyed Pollux may fetch image URLs from loopback (the tests serve images on 127.0.0.1);
+# the other keeps the default SSRF guard, which refuses them.
+start_pollux pollux test-key --media-allow-hosts 127.0.0.1
 POLLUX_BASE=$STARTED_URL
 start_pollux pollux-nokey ""
 POLLUX_NOKEY_BASE=$STARTED_URL

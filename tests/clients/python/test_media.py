@@ -1,9 +1,12 @@
 """Multimodal input: images (data URLs), PDFs (`file` parts) and audio (`input_audio`) reach
-Gemini as `inlineData` with the right MIME types, their base64 untouched."""
+Gemini as `inlineData` with the right MIME types, their base64 untouched; `http(s)` image URLs
+are fetched by Pollux (from a loopback server here) behind its SSRF guard."""
 
 from __future__ import annotations
 
 import base64
+import http.server
+import threading
 
 import openai
 import pytest
@@ -91,12 +94,88 @@ def test_all_media_in_one_streamed_message(client, mock):
     assert mimes == ["image/png", "application/pdf", "audio/mp3"]
 
 
-def test_remote_image_url_is_refused_clearly(client, mock):
+# --- remote images: Pollux downloads them (docs/media.md) --------------------------------------
+
+
+@pytest.fixture
+def image_server():
+    """A loopback HTTP server: /cat.png (image/png), /page.html (text/html), /moved -> /cat.png.
+    Yields its base URL and the list of paths it was asked for."""
+    hits: list[str] = []
+    png = base64.b64decode(PNG)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            hits.append(self.path)
+            if self.path == "/cat.png":
+                self._send(200, "image/png", png)
+            elif self.path == "/page.html":
+                self._send(200, "text/html; charset=utf-8", b"<html>not an image</html>")
+            elif self.path == "/moved":
+                self.send_response(302)
+                self.send_header("location", "/cat.png")
+                self.send_header("content-length", "0")
+                self.end_headers()
+            else:
+                self._send(404, "text/plain", b"not found")
+
+        def _send(self, status, content_type, body):
+            self.send_response(status)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def image_message(url):
+    return [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]}]
+
+
+def test_remote_image_url_is_fetched_and_inlined(client, mock, image_server):
+    base, hits = image_server
+    mock.push(text("A cat."))
+    completion = client.chat.completions.create(
+        model="gemini-2.5-flash", messages=image_message(f"{base}/moved"))
+    assert completion.choices[0].message.content == "A cat."
+    assert hits == ["/moved", "/cat.png"], "the redirect was followed"
+    assert user_parts(mock) == [
+        {"text": "What is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": PNG}},
+    ]
+
+
+def test_remote_url_that_is_not_an_image_is_refused(client, mock, image_server):
+    base, _ = image_server
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="gemini-2.5-flash",
-            messages=[{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}],
-        )
-    assert info.value.param and info.value.param.startswith("messages[0].content[0]")
+            model="gemini-2.5-flash", messages=image_message(f"{base}/page.html"))
+    err = info.value
+    assert err.code == "image_fetch_failed"
+    assert err.param == "messages[0].content[1]"
+    assert mock.requests() == [], "nothing went upstream"
+
+
+def test_ssrf_guard_refuses_loopback_by_default(nokey_url, mock, image_server):
+    base, hits = image_server
+    with openai.OpenAI(base_url=nokey_url, api_key="client-key", max_retries=0) as c:
+        with pytest.raises(openai.BadRequestError) as info:
+            c.chat.completions.create(
+                model="gemini-2.5-flash", messages=image_message(f"{base}/cat.png"))
+    assert info.value.code == "image_fetch_failed"
+    assert hits == [], "the guard refused before connecting"
     assert mock.requests() == []
