@@ -155,7 +155,8 @@ start_pollux() {
     if [[ -n "$key" ]]; then
         clean_env+=(GEMINI_API_KEY="$key")
     fi
-    "${clean_env[@]}" RUST_LOG="${RUST_LOG:-info}" \
+    # Retries off: each test scripts exactly the upstream answers it expects.
+    "${clean_env[@]}" POLLUX_MAX_RETRIES=0 RUST_LOG="${RUST_LOG:-info}" \
         "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" "$@" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

@@ -94,7 +94,9 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
-        let upstream = web::Data::new(Upstream::with_keys(&data.config, data.keys.clone()));
+        let upstream = web::Data::new(
+            Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
+        );
         let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
         App::new()
             .wrap(Observe::new(data.metrics.clone()))

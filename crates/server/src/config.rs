@@ -57,6 +57,20 @@ pub struct Config {
     #[arg(long, env = "POLLUX_MAX_CONCURRENT_UPSTREAM", default_value_t = 1024)]
     pub max_concurrent_upstream: usize,
 
+    /// Times a failed upstream request (429, 500, 503, connection refused) is repeated before
+    /// the client hears of it; only ever before anything was sent to the client.
+    #[arg(long, env = "POLLUX_MAX_RETRIES", default_value_t = 2)]
+    pub max_retries: u32,
+
+    /// First retry backoff in milliseconds, doubled for each further retry, with jitter.
+    #[arg(long, env = "POLLUX_RETRY_BASE_MS", default_value_t = 250)]
+    pub retry_base_ms: u64,
+
+    /// Longest single wait before a retry, in seconds; a 429 asking for longer is passed to
+    /// the client with `Retry-After`.
+    #[arg(long, env = "POLLUX_RETRY_MAX_DELAY", default_value_t = 10)]
+    pub retry_max_delay_secs: u64,
+
     /// Largest accepted request body in bytes (inline images make requests tens of MB).
     #[arg(long, env = "POLLUX_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -192,6 +206,9 @@ impl Config {
             keepalive_secs: 15,
             shutdown_grace_secs: 30,
             max_concurrent_upstream: 1024,
+            max_retries: 2,
+            retry_base_ms: 250,
+            retry_max_delay_secs: 10,
             max_body_bytes: 64 * 1024 * 1024,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             workers: 0,

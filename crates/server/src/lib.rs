@@ -13,6 +13,7 @@
 //! - [`metrics`]: counters and histograms, `GET /metrics`.
 //! - [`observe`]: request ids, the access log, the overhead header.
 //! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
+//! - [`retry`]: when and how long to wait before repeating a failed upstream request.
 
 pub mod app;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod media;
 pub mod metrics;
 pub mod observe;
 pub mod resilience;
+pub mod retry;
 pub mod routes;
 pub mod signatures;
 mod sse;

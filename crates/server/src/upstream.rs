@@ -19,6 +19,8 @@ use pollux_translate::gemini;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keys::{fingerprint, presented_key, Credentials, Keys};
+use crate::metrics::Metrics;
+use crate::retry::{Failure, RetryPolicy};
 
 /// Per-worker upstream client.
 pub struct Upstream {
@@ -26,6 +28,8 @@ pub struct Upstream {
     base: String,
     keys: Arc<Keys>,
     max_body: usize,
+    retry: RetryPolicy,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The outcome of [`Upstream::send`].
@@ -64,7 +68,15 @@ impl Upstream {
             base: config.upstream_base().to_owned(),
             keys,
             max_body: config.max_upstream_body_bytes,
+            retry: RetryPolicy::from_config(config),
+            metrics: None,
         }
+    }
+
+    /// Counts retries and key cooldowns in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Upstream {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// `{base}/v1beta/models/{model}:{method}`.
@@ -112,7 +124,45 @@ impl Upstream {
     /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
     /// one reported invalid leaves the rotation, and either way the next key is tried while
     /// there is one. A client's own key is tried once.
+    ///
+    /// A failure a repeat can fix (429 within the retry policy, 500, 503, a refused
+    /// connection) is retried with backoff (see [`crate::retry`]) — safe because nothing has
+    /// reached the client yet.
     pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        key: &Credentials,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Sent, ApiError> {
+        let mut retry = 0;
+        loop {
+            let outcome = self
+                .send_with_keys(method.clone(), url, key, headers, body.clone())
+                .await;
+            let Some(failure) = retryable(&outcome) else {
+                return outcome;
+            };
+            let Some(wait) = self.retry.delay(retry, failure) else {
+                return outcome;
+            };
+            log::info!(
+                "upstream attempt {} failed ({failure:?}); retrying in {} ms",
+                retry + 1,
+                wait.as_millis()
+            );
+            if let Some(metrics) = &self.metrics {
+                metrics.retried();
+            }
+            // Dropping a failed response head closes its connection before the wait.
+            drop(outcome);
+            actix_web::rt::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    async fn send_with_keys(
         &self,
         method: Method,
         url: &str,
@@ -129,7 +179,17 @@ impl Upstream {
                 .send_body(body.clone())
         };
         if let Credentials::Client(own) = key {
-            return Ok(Sent::Head(request(own).await.map_err(send_error)?));
+            let mut response = request(own).await.map_err(send_error)?;
+            if response.status() != StatusCode::TOO_MANY_REQUESTS {
+                return Ok(Sent::Head(response));
+            }
+            // Read now so the retry policy can see Gemini's RetryInfo.
+            let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+            return Ok(Sent::Refused {
+                status: response.status(),
+                headers: response.headers().clone(),
+                body,
+            });
         }
         let pool = self.keys.pool();
         let order = pool.attempt_order().map_err(|_| no_keys())?;
@@ -161,6 +221,9 @@ impl Upstream {
                     .and_then(|e| e.error.retry_after_secs())
                     .map(Duration::from_secs);
                 pool.rate_limited(index, delay);
+                if let Some(metrics) = &self.metrics {
+                    metrics.key_cooled_down();
+                }
                 if more {
                     log::info!(
                         "retrying with the next upstream key after a 429 on {}",
@@ -196,6 +259,31 @@ impl Upstream {
             Ok(body) => ApiError::from_upstream(status, &body),
             Err(_) => ApiError::from_upstream(status, b""),
         }
+    }
+}
+
+/// Whether an outcome is worth repeating, and how it failed.
+fn retryable(outcome: &Result<Sent, ApiError>) -> Option<Failure> {
+    match outcome {
+        Err(ApiError::BadGateway { code, .. })
+            if code.as_deref() == Some("upstream_unreachable") =>
+        {
+            Some(Failure::Connect)
+        }
+        Ok(Sent::Head(response)) if matches!(response.status().as_u16(), 500 | 503) => {
+            Some(Failure::Unavailable)
+        }
+        Ok(Sent::Refused { status, body, .. }) if *status == StatusCode::TOO_MANY_REQUESTS => {
+            let error = serde_json::from_slice::<gemini::ErrorResponse>(body).ok();
+            Some(Failure::RateLimited {
+                retry_after: error
+                    .as_ref()
+                    .and_then(|e| e.error.retry_after_secs())
+                    .map(Duration::from_secs),
+                daily: error.as_ref().is_some_and(|e| e.error.is_daily_quota()),
+            })
+        }
+        _ => None,
     }
 }
 

@@ -39,6 +39,8 @@ impl Pollux {
         config.upstream = mock.base_url();
         config.api_key = Some("test-key".to_owned());
         config.workers = 1;
+        // Tests script each upstream answer; retries are switched on where they are tested.
+        config.max_retries = 0;
         adjust(&mut config, &mock.base_url());
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
