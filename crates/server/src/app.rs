@@ -18,6 +18,7 @@ use crate::routes;
 use crate::routes::models::ModelCache;
 use crate::signatures::SignatureCache;
 use crate::upstream::Upstream;
+use pollux_translate::capabilities::CapabilityTable;
 
 /// State shared by every worker.
 pub struct Shared {
@@ -30,6 +31,8 @@ pub struct Shared {
     pub keys: Arc<Keys>,
     /// Fetched Gemini model lists.
     pub models: ModelCache,
+    /// What each model accepts (built in, with the configured overrides).
+    pub capabilities: CapabilityTable,
 }
 
 impl Shared {
@@ -42,6 +45,8 @@ impl Shared {
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
         let keys = Arc::new(Keys::from_config(&config));
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
+        // `Config::validate` has already refused a table that does not parse.
+        let capabilities = config.capability_table().unwrap_or_default();
         Arc::new(Shared {
             config,
             signatures,
@@ -49,6 +54,7 @@ impl Shared {
             limiter,
             keys,
             models,
+            capabilities,
         })
     }
 }

@@ -187,6 +187,12 @@ pub struct Config {
     #[arg(long, env = "POLLUX_LEGACY_SCHEMAS")]
     pub legacy_schemas: bool,
 
+    /// Overrides of the built-in model capability table, as JSON: model-id prefix → the
+    /// fields to change, e.g. `{"gemini-2.5-flash": {"penalties": true}}` (see
+    /// docs/mapping.md, "Model capabilities").
+    #[arg(long, env = "POLLUX_MODEL_CAPABILITIES")]
+    pub model_capabilities: Option<String>,
+
     /// Default Gemini `safetySettings` (a JSON array) for requests that send none.
     #[arg(long, env = "POLLUX_SAFETY_SETTINGS")]
     pub safety_settings: Option<String>,
@@ -232,6 +238,18 @@ impl Config {
             strict_params: false,
             legacy_schemas: false,
             safety_settings: None,
+            model_capabilities: None,
+        }
+    }
+
+    /// The model capability table with the configured overrides.
+    pub fn capability_table(
+        &self,
+    ) -> Result<pollux_translate::capabilities::CapabilityTable, String> {
+        match &self.model_capabilities {
+            Some(json) => pollux_translate::capabilities::CapabilityTable::from_json(json)
+                .map_err(|e| format!("--model-capabilities / POLLUX_MODEL_CAPABILITIES: {e}")),
+            None => Ok(Default::default()),
         }
     }
 
@@ -275,6 +293,7 @@ impl Config {
         }
         self.validate_service()?;
         crate::media::AllowList::parse(&self.media_allow_hosts)?;
+        self.capability_table()?;
         if let Some(settings) = &self.safety_settings {
             match serde_json::from_str::<serde_json::Value>(settings) {
                 Ok(serde_json::Value::Array(_)) => {}

@@ -289,3 +289,26 @@ async fn configured_safety_defaults_and_legacy_schemas() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_rt::test]
+async fn capability_overrides_from_configuration() -> TestResult {
+    let p = Pollux::start_with(|c, _| {
+        c.model_capabilities = Some(r#"{"gemini-2.5-flash": {"penalties": true}}"#.to_owned());
+    })?;
+    p.mock.push(Scenario::text("ok"));
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
+        "presence_penalty": 0.5});
+    let (status, headers, out) = p.post("/v1/chat/completions", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert!(headers.get("x-pollux-dropped-params").is_none());
+    assert_eq!(
+        p.mock.requests()[0].json()?["generationConfig"]["presencePenalty"],
+        0.5
+    );
+
+    let mut bad = pollux_server::Config::defaults();
+    bad.model_capabilities = Some(r#"{"gemini-2.5-flash": {"penalty": true}}"#.to_owned());
+    let err = bad.validate().unwrap_err();
+    assert!(err.contains("POLLUX_MODEL_CAPABILITIES"), "{err}");
+    Ok(())
+}

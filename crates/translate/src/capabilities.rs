@@ -148,6 +148,81 @@ impl Capabilities {
     }
 }
 
+/// A partial [`Capabilities`] from configuration: only the fields it names change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityPatch {
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
+    #[serde(default)]
+    pub penalties: Option<bool>,
+    #[serde(default)]
+    pub multiple_candidates: Option<bool>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub media_resolution: Option<bool>,
+    #[serde(default)]
+    pub schema: Option<SchemaFlavour>,
+    #[serde(default)]
+    pub thought_signatures: Option<bool>,
+}
+
+impl CapabilityPatch {
+    fn apply(&self, caps: &mut Capabilities) {
+        if let Some(t) = &self.thinking {
+            caps.thinking = t.clone();
+        }
+        let flags = [
+            (self.penalties, &mut caps.penalties),
+            (self.multiple_candidates, &mut caps.multiple_candidates),
+            (self.logprobs, &mut caps.logprobs),
+            (self.media_resolution, &mut caps.media_resolution),
+            (self.thought_signatures, &mut caps.thought_signatures),
+        ];
+        for (value, field) in flags {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        if let Some(s) = self.schema {
+            caps.schema = s;
+        }
+    }
+}
+
+/// The built-in table plus operators' overrides, keyed by model-id prefix:
+/// `{"gemini-2.5-flash": {"penalties": true}, "gemini-3": {"thinking": {"kind": "none"}}}`.
+/// Every override whose key starts the model id applies, shorter keys first, so a specific
+/// model's entry wins over its family's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapabilityTable {
+    overrides: Vec<(String, CapabilityPatch)>,
+}
+
+impl CapabilityTable {
+    /// Parses overrides from JSON (an object of model-id prefix → partial capabilities).
+    pub fn from_json(json: &str) -> Result<CapabilityTable, String> {
+        let map: std::collections::BTreeMap<String, CapabilityPatch> =
+            serde_json::from_str(json).map_err(|e| format!("invalid model capabilities: {e}"))?;
+        let mut overrides: Vec<(String, CapabilityPatch)> = map.into_iter().collect();
+        overrides.sort_by_key(|(prefix, _)| prefix.len());
+        Ok(CapabilityTable { overrides })
+    }
+
+    /// What `model` accepts: the built-in entry with every matching override applied.
+    pub fn resolve(&self, model: &str) -> Capabilities {
+        let id = model.rsplit('/').next().unwrap_or(model);
+        let mut caps = Capabilities::builtin(id);
+        for (prefix, patch) in &self.overrides {
+            if id.starts_with(prefix.as_str()) {
+                patch.apply(&mut caps);
+            }
+        }
+        caps
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +235,32 @@ mod tests {
         assert_eq!(Family::of("gemini-2.0-flash"), Family::Other);
         assert!(Family::Gemini3.requires_thought_signatures());
         assert!(!Family::Gemini25.requires_thought_signatures());
+    }
+
+    #[test]
+    fn overrides_apply_by_prefix_most_specific_last() {
+        let table = CapabilityTable::from_json(
+            r#"{"gemini-2.5": {"penalties": true, "logprobs": false},
+                "gemini-2.5-flash": {"logprobs": true, "schema": "legacy"},
+                "gemini-3": {"thinking": {"kind": "none"}}}"#,
+        )
+        .unwrap();
+        let flash = table.resolve("gemini-2.5-flash");
+        assert!(flash.penalties && flash.logprobs);
+        assert_eq!(flash.schema, SchemaFlavour::Legacy);
+        let pro = table.resolve("models/gemini-2.5-pro");
+        assert!(pro.penalties && !pro.logprobs);
+        assert_eq!(pro.schema, SchemaFlavour::JsonSchema);
+        assert_eq!(
+            table.resolve("gemini-3-pro-preview").thinking,
+            Thinking::None
+        );
+        assert_eq!(
+            table.resolve("gemini-2.0-flash"),
+            Capabilities::builtin("gemini-2.0-flash")
+        );
+        assert!(CapabilityTable::from_json(r#"{"x": {"penalty": true}}"#).is_err());
+        assert!(CapabilityTable::from_json("[]").is_err());
     }
 
     #[test]

@@ -65,11 +65,13 @@ pub async fn completions(
     let fetched = deadline.within(media.fetch_all(&chat)).await?;
 
     let safety = default_safety_settings(&shared.config)?;
+    let capabilities = shared.capabilities.resolve(model);
     let translated = to_gemini(
         &chat,
         &RequestOptions {
             signatures: &shared.signatures,
             media: &fetched,
+            capabilities: Some(&capabilities),
             strict_params: shared.config.strict_params,
             legacy_schemas: shared.config.legacy_schemas,
             default_safety_settings: safety.as_deref(),
