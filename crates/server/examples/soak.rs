@@ -163,6 +163,12 @@ async fn run(bin: &str, total: usize) -> Result<bool, Error> {
         100.0 * drift / start_rss.max(1) as f64
     );
     println!("open streams {open}, upstream in flight {in_flight}");
+    for line in text.lines().filter(|l| {
+        l.starts_with("pollux_requests_total")
+            || l.starts_with("pollux_upstream_latency_seconds_count")
+    }) {
+        println!("  {line}");
+    }
     Ok(failures.get() == 0 && open == "0" && in_flight == "0")
 }
 
