@@ -52,6 +52,8 @@ struct TraceState {
     first_event: Cell<Option<Duration>>,
     upstream_total: Cell<Option<Duration>>,
     tokens: Cell<Option<(u64, u64)>>,
+    /// A stream ended with an in-band error event after its 200.
+    failed_in_band: Cell<bool>,
 }
 
 impl Trace {
@@ -95,6 +97,11 @@ impl Trace {
         if self.0.upstream_total.get().is_none() {
             self.0.upstream_total.set(self.since_sent());
         }
+    }
+
+    /// The stream's 200 went out, but it ended with an in-band error event.
+    pub fn failed_in_band(&self) {
+        self.0.failed_in_band.set(true);
     }
 
     pub fn set_usage(&self, prompt: u64, completion: u64) {
@@ -241,6 +248,17 @@ struct Access {
     metrics: Arc<Metrics>,
 }
 
+impl End {
+    /// A body sent whole whose stream carried an in-band error still failed.
+    fn after(self, failed_in_band: bool) -> End {
+        if self == End::Complete && failed_in_band {
+            End::Failed
+        } else {
+            self
+        }
+    }
+}
+
 /// How a response body ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -255,6 +273,7 @@ enum End {
 impl Access {
     fn finish(self, end: End) {
         let state = &self.trace.0;
+        let end = end.after(state.failed_in_band.get());
         let model = state.model.borrow().clone();
         let tokens = state.tokens.get();
         let done = Finished {
@@ -353,6 +372,14 @@ impl Drop for Logged {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn a_stream_with_an_in_band_error_is_logged_as_failed() {
+        assert_eq!(End::Complete.after(true), End::Failed);
+        assert_eq!(End::Complete.after(false), End::Complete);
+        assert_eq!(End::Gone.after(true), End::Gone);
+    }
+
     use super::*;
 
     #[test]

@@ -322,6 +322,7 @@ impl StreamRun {
                     // Once every choice has finished, a late failure costs the client nothing.
                     Err(_) if self.translator.is_done() => break,
                     Err(e) => {
+                        self.trace.failed_in_band();
                         yield Ok(sse::raw_event(&e.envelope()));
                         return;
                     }
@@ -336,6 +337,7 @@ impl StreamRun {
                         }
                     }
                     Err(e) => {
+                        self.trace.failed_in_band();
                         yield Ok(sse::raw_event(&e.envelope()));
                         return;
                     }
@@ -351,7 +353,10 @@ impl StreamRun {
                     }
                     yield Ok(sse::DONE);
                 }
-                Err(e) => yield Ok(sse::raw_event(&ApiError::from(e).envelope())),
+                Err(e) => {
+                    self.trace.failed_in_band();
+                    yield Ok(sse::raw_event(&ApiError::from(e).envelope()));
+                }
             }
         };
         Ok(HttpResponse::Ok()
