@@ -5,9 +5,9 @@
 # Starts on ephemeral loopback ports:
 #   - mock-gemini                       (MOCK_URL)
 #   - pollux with GEMINI_API_KEY set    (POLLUX_URL)          the usual deployment; may fetch
-#                                                             images from 127.0.0.1
+#                                                             images from 127.0.0.1; no retries
 #   - pollux without a key              (POLLUX_NOKEY_URL)    client bearer forwarded to Gemini;
-#                                                             default SSRF guard
+#                                                             default SSRF guard and retries
 # runs each suite against them, stops them by PID on exit, prints one summary line per client
 # and a closing `N passed, N failed` line, and exits non-zero on any failure.
 #
@@ -156,7 +156,7 @@ start_pollux() {
         clean_env+=(GEMINI_API_KEY="$key")
     fi
     # Retries off: each test scripts exactly the upstream answers it expects.
-    "${clean_env[@]}" POLLUX_MAX_RETRIES=0 RUST_LOG="${RUST_LOG:-info}" \
+    "${clean_env[@]}" RUST_LOG="${RUST_LOG:-info}" \
         "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" "$@" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -164,9 +164,10 @@ start_pollux() {
     STARTED_URL="http://127.0.0.1:$port"
 }
 
-# The keyed Pollux may fetch image URLs from loopback (the tests serve images on 127.0.0.1);
-# the other keeps the default SSRF guard, which refuses them.
-start_pollux pollux test-key --media-allow-hosts 127.0.0.1
+# The keyed Pollux may fetch image URLs from loopback (the tests serve images on 127.0.0.1) and
+# does not retry upstream failures, so that each error test scripts exactly one failure. The
+# other keeps the defaults: the SSRF guard refuses loopback, failures are retried.
+start_pollux pollux test-key --media-allow-hosts 127.0.0.1 --max-retries 0
 POLLUX_BASE=$STARTED_URL
 start_pollux pollux-nokey ""
 POLLUX_NOKEY_BASE=$STARTED_URL
