@@ -53,6 +53,9 @@ pub async fn completions(
     let trace = Trace::of(&req);
     let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
     let chat = ChatCompletionRequest::from_slice(&body)?;
+    // The parsed request owns its strings: free the raw body (it may be tens of MB of
+    // inline media) before building more copies.
+    drop(body);
     // The default model and aliases apply; responses echo the name the client used.
     let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
     let client_model = resolved.client;
@@ -83,6 +86,10 @@ pub async fn completions(
         message: format!("Could not encode the upstream request: {e}"),
         code: None,
     })?;
+    // Only the encoded body goes on: free the other copies of any media now.
+    drop(translated.body);
+    let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
+    drop(chat);
     let ctx = ResponseContext {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: SystemTime::now()
@@ -94,11 +101,11 @@ pub async fn completions(
         n: translated.n,
         extra_stops: translated.extra_stops,
     };
-    log::debug!("chat completion: model={model} stream={}", chat.is_stream());
+    log::debug!("chat completion: model={model} stream={stream}");
     let permit = shared.limiter.acquire()?;
-    trace.upstream_sent(chat.is_stream());
+    trace.upstream_sent(stream);
 
-    if chat.is_stream() {
+    if stream {
         let url = format!(
             "{}?alt=sse",
             upstream.model_url(model, "streamGenerateContent")
@@ -114,7 +121,7 @@ pub async fn completions(
             .await?;
         let stream = StreamRun {
             events: UpstreamEvents::new(response, shared.config.stream_idle_timeout()),
-            translator: StreamTranslator::new(ctx, chat.include_usage()),
+            translator: StreamTranslator::new(ctx, include_usage),
             shared: shared.clone(),
             trace: trace.clone(),
         };
