@@ -28,7 +28,7 @@ test: ## Every test: fmt check, clippy, cargo tests, then the client compatibili
 test-rust: ## Only the Rust tests.
 	$(CARGO) test --workspace
 
-test-clients: ## Only the client suites (Python and Node openai SDKs against mock-gemini).
+test-clients: ## Only the client suites (openai SDKs, LangChain, Agents SDK, Vercel AI SDK against mock-gemini).
 	$(CARGO) build -p pollux-server -p mock-gemini
 	tests/clients/run.sh
 

@@ -1,4 +1,5 @@
-"""Fixtures for the Python `openai` SDK suite.
+"""Fixtures for the Python client suites: the `openai` SDK, LangChain (`langchain-openai`,
+test_langchain.py) and the OpenAI Agents SDK (`openai-agents`, test_agents.py).
 
 `tests/clients/run.sh` starts mock-gemini and two Pollux processes and passes their addresses
 in the environment: MOCK_URL, POLLUX_URL (Pollux with GEMINI_API_KEY set), POLLUX_NOKEY_URL
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from importlib.metadata import version
 from typing import Any
 
 import openai
@@ -152,16 +154,33 @@ def nokey_url() -> str:
 
 # --- counts for run.sh's summary -------------------------------------------------------------
 
+# The client library each test module drives (its distribution name); every other module
+# drives the `openai` SDK. run.sh prints one summary line per client.
+CLIENT_OF_MODULE = {
+    "test_langchain.py": "langchain-openai",
+    "test_agents.py": "openai-agents",
+}
+CLIENTS = ["openai", *CLIENT_OF_MODULE.values()]
+
+
+def client_of(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return CLIENT_OF_MODULE.get(module, "openai")
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write `client version passed failed skipped xfailed` per client to $CLIENT_COUNTS."""
     path = os.environ.get("CLIENT_COUNTS")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if not path or reporter is None:
         return
-    stats = reporter.stats
-    passed = len(stats.get("passed", [])) + len(stats.get("xpassed", []))
-    failed = len(stats.get("failed", [])) + len(stats.get("error", []))
-    skipped = len(stats.get("skipped", []))
-    xfailed = len(stats.get("xfailed", []))
+    counts = {name: {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0} for name in CLIENTS}
+    outcome_of = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "failed",
+                  "skipped": "skipped", "xfailed": "xfailed"}
+    for stat, outcome in outcome_of.items():
+        for report in reporter.stats.get(stat, []):
+            counts[client_of(getattr(report, "nodeid", ""))][outcome] += 1
     with open(path, "w") as f:
-        f.write(f"{passed} {failed} {skipped} {xfailed}\n")
+        for name, c in counts.items():
+            numbers = " ".join(str(c[k]) for k in ("passed", "failed", "skipped", "xfailed"))
+            f.write(f"{name} {version(name)} {numbers}\n")
