@@ -101,6 +101,14 @@ golden!(
     malformed_function_call,
     stream_without_finish_reason,
     stream_error_after_start,
+    reasoning_effort_budget,
+    reasoning_effort_level,
+    extra_stop_sequences,
+    stream_extra_stop_sequences,
+    web_search_grounding,
+    google_extras,
+    generated_image,
+    stream_logprobs,
 );
 
 /// A test failure whose message prints as written (a `String` error would print escaped).
