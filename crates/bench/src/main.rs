@@ -1,0 +1,622 @@
+//! `pollux-bench`: the end-to-end load benchmark of `docs/benchmarks.md`.
+//!
+//! In one invocation it starts `mock-gemini` (the upstream, answering instantly, then with a
+//! fixed delay, then holding streams open), starts `pollux` in front of it on one worker
+//! pinned to its own core (and LiteLLM's proxy with `--litellm`), and sends the same request
+//! mix to the mock directly (the floor: the Gemini request Pollux would send) and through each
+//! adapter. It prints, side by side, latency at one request at a time and at a fixed rate
+//! (open loop), time to first token, requests/s at saturation, CPU seconds per 1,000 requests
+//! and resident memory idle and with many open streams, with what each adapter adds to the
+//! direct run. All traffic stays on loopback; every child process is stopped by its PID.
+
+mod http;
+mod load;
+mod procs;
+mod report;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use pollux_translate::openai::ChatCompletionRequest;
+use pollux_translate::{to_gemini, RequestOptions};
+
+use crate::http::Request;
+use crate::load::{HeldStreams, Samples};
+use crate::procs::{Launcher, Server};
+use crate::report::{Table, Value};
+
+/// The 1.5 KB chat the translate micro-benchmarks use too.
+const CHAT: &str = include_str!("../../translate/benches/data/chat_1_5kb.json");
+const MODEL: &str = "gemini-2.5-flash";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("{0}")]
+    Start(String),
+    #[error("workload: {0}")]
+    Workload(String),
+}
+
+/// End-to-end load benchmark: mock-gemini directly versus through Pollux (and LiteLLM).
+#[derive(Debug, Parser)]
+#[command(name = "pollux-bench", version, about)]
+struct Args {
+    /// The pollux binary (default: next to this one).
+    #[arg(long)]
+    pollux: Option<PathBuf>,
+    /// The mock-gemini binary (default: next to this one).
+    #[arg(long)]
+    mock: Option<PathBuf>,
+    /// LiteLLM's `litellm` executable: also run every load through its proxy.
+    #[arg(long)]
+    litellm: Option<PathBuf>,
+    /// Requests measured one at a time, per target and kind, with the instant mock.
+    #[arg(long, default_value_t = 2000)]
+    serial: usize,
+    /// The mock's fixed delay before answering, in the second round.
+    #[arg(long, default_value_t = 10)]
+    delay_ms: u64,
+    /// Requests per second in the open-loop runs.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of each open-loop and saturation run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Connections in the saturation run.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Open-stream levels for the memory run (cumulative).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    streams: Vec<usize>,
+    /// A short run (a fifth of the counts and times) to check the setup.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these rounds (instant, delayed, streams); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not pin processes to cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Where child processes' logs go.
+    #[arg(long, default_value = "target/bench-logs")]
+    log_dir: PathBuf,
+}
+
+/// The request mix, as each kind of target receives it.
+struct Workload {
+    openai_plain: Vec<u8>,
+    openai_stream: Vec<u8>,
+    gemini: Vec<u8>,
+}
+
+impl Workload {
+    fn new() -> Result<Workload, BenchError> {
+        let bad = |e: &dyn std::fmt::Display| BenchError::Workload(e.to_string());
+        let chat = ChatCompletionRequest::from_slice(CHAT.as_bytes()).map_err(|e| bad(&e))?;
+        // The floor gets exactly the body Pollux sends upstream.
+        let translated = to_gemini(&chat, &RequestOptions::new(MODEL)).map_err(|e| bad(&e))?;
+        let gemini = serde_json::to_vec(&translated.body).map_err(|e| bad(&e))?;
+        let mut stream: serde_json::Value = serde_json::from_str(CHAT).map_err(|e| bad(&e))?;
+        if let Some(obj) = stream.as_object_mut() {
+            obj.insert("stream".into(), true.into());
+        }
+        Ok(Workload {
+            openai_plain: CHAT.trim_end().as_bytes().to_vec(),
+            openai_stream: serde_json::to_vec(&stream).map_err(|e| bad(&e))?,
+            gemini,
+        })
+    }
+}
+
+/// One thing measured: the mock itself, or an adapter in front of it.
+struct Target<'a> {
+    name: &'static str,
+    server: &'a Server,
+    plain: Request,
+    stream: Request,
+}
+
+impl<'a> Target<'a> {
+    fn direct(mock: &'a Server, w: &Workload) -> Target<'a> {
+        let key = ["x-goog-api-key: bench-key".to_owned()];
+        Target {
+            name: "direct",
+            server: mock,
+            plain: Request::post_json(
+                mock.addr,
+                &format!("/v1beta/models/{MODEL}:generateContent"),
+                &key,
+                &w.gemini,
+            ),
+            stream: Request::post_json(
+                mock.addr,
+                &format!("/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"),
+                &key,
+                &w.gemini,
+            ),
+        }
+    }
+
+    fn adapter(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
+        let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
+        Target {
+            name,
+            server,
+            plain: Request::post_json(server.addr, "/v1/chat/completions", &auth, &w.openai_plain),
+            stream: Request::post_json(
+                server.addr,
+                "/v1/chat/completions",
+                &auth,
+                &w.openai_stream,
+            ),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+}
+
+struct Plan {
+    serial: usize,
+    serial_delayed: usize,
+    rate: u32,
+    run: Duration,
+    connections: usize,
+    streams: Vec<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pollux-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), BenchError> {
+    let here = std::env::current_exe()?
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = !args.no_pin && cores >= 2 && procs::have_taskset();
+    // The generator and the mock share core 0; the adapter gets core 1 to itself.
+    if pin && !procs::pin_self(0) {
+        eprintln!("pollux-bench: could not pin to core 0; running unpinned");
+    }
+    let launcher = Launcher {
+        mock_bin: args
+            .mock
+            .clone()
+            .unwrap_or_else(|| here.join("mock-gemini")),
+        pollux_bin: args.pollux.clone().unwrap_or_else(|| here.join("pollux")),
+        litellm_bin: args.litellm.clone(),
+        adapter_core: pin.then_some(1),
+        log_dir: args.log_dir.clone(),
+    };
+    let scale = if args.quick { 5 } else { 1 };
+    let plan = Plan {
+        serial: (args.serial / scale).max(50),
+        serial_delayed: (args.serial * 10 / args.delay_ms.max(1) as usize / 10 / scale)
+            .clamp(50, 500),
+        rate: args.rate,
+        run: Duration::from_secs(args.seconds.max(1)) / scale as u32,
+        connections: args.connections,
+        streams: args.streams.clone(),
+    };
+    let workload = Workload::new()?;
+    println!(
+        "pollux-bench: {} cores, {}; pollux {}; request: {} B chat (Gemini body {} B)",
+        cores,
+        if pin {
+            "generator + mock on core 0, adapter on core 1"
+        } else {
+            "unpinned"
+        },
+        launcher.pollux_bin.display(),
+        workload.openai_plain.len(),
+        workload.gemini.len(),
+    );
+    // Other work on the machine shows up in the tails: say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("load average before the run: {}", load.join(" "));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let wanted = |round: &str| args.only.is_empty() || args.only.iter().any(|o| o == round);
+        let rounds = async {
+            if wanted("instant") {
+                instant_round(&launcher, &plan, &workload).await?;
+            }
+            if wanted("delayed") {
+                delayed_round(&launcher, &plan, &workload, args.delay_ms).await?;
+            }
+            if wanted("streams") {
+                streams_round(&launcher, &plan, &workload).await?;
+            }
+            Ok(())
+        };
+        // On ctrl-c or SIGTERM the rounds are dropped, and with them every child process.
+        tokio::select! {
+            r = rounds => r,
+            () = interrupted() => Err(BenchError::Start("interrupted; stopped every child process".into())),
+        }
+    })
+}
+
+#[cfg(unix)]
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn interrupted() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn targets<'a>(
+    mock: &'a Server,
+    pollux: &'a Server,
+    litellm: Option<&'a Server>,
+    w: &Workload,
+) -> Vec<Target<'a>> {
+    let mut out = vec![
+        Target::direct(mock, w),
+        Target::adapter("pollux", pollux, w),
+    ];
+    if let Some(l) = litellm {
+        out.push(Target::adapter("litellm", l, w));
+    }
+    out
+}
+
+async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), BenchError> {
+    let mock = l.mock(0, 0)?;
+    let pollux = l.pollux(mock.addr)?;
+    let litellm = l.litellm(mock.addr)?;
+    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    let mut table = Table::new(
+        "mock answers instantly",
+        targets.iter().map(|t| t.name).collect(),
+    );
+    // Idle memory: freshly started, before any request.
+    table.row(
+        "RSS idle, freshly started (MB)",
+        targets.iter().map(|t| rss_mb(t.server)).collect(),
+        report::Compare::Ratio,
+    );
+    latency_rows(&mut table, &targets, plan.serial, plan.rate, plan.run).await?;
+    let mut rps = Vec::new();
+    let mut cpu = Vec::new();
+    let mut util = Vec::new();
+    let mut errors = Vec::new();
+    for t in &targets {
+        let _ = load::serial(t.addr(), &t.plain, 0, 200).await;
+        let before = t.server.cpu_seconds()?;
+        let s = load::saturate(t.addr(), &t.plain, plan.connections, plan.run).await;
+        let used = t.server.cpu_seconds()? - before;
+        rps.push(Value::num(s.ok() as f64 / s.wall.as_secs_f64()));
+        cpu.push(per_thousand(used, s.ok()));
+        util.push(Value::num(100.0 * used / s.wall.as_secs_f64()));
+        errors.push(Value::num(s.errors as f64));
+    }
+    table.row(
+        &format!("requests/s at saturation ({} conns)", plan.connections),
+        rps,
+        report::Compare::Ratio,
+    );
+    table.row("  errors", errors, report::Compare::None);
+    table.row(
+        "  CPU-s per 1,000 requests (target process)",
+        cpu,
+        report::Compare::Ratio,
+    );
+    table.row(
+        "  target CPU use (% of one core)",
+        util,
+        report::Compare::None,
+    );
+    table.row(
+        "RSS after the runs (MB)",
+        targets.iter().map(|t| rss_mb(t.server)).collect(),
+        report::Compare::Ratio,
+    );
+    table.print();
+    drop(targets);
+    stop_all(mock, pollux, litellm);
+    Ok(())
+}
+
+async fn delayed_round(
+    l: &Launcher,
+    plan: &Plan,
+    w: &Workload,
+    delay_ms: u64,
+) -> Result<(), BenchError> {
+    let mock = l.mock(delay_ms, 0)?;
+    let pollux = l.pollux(mock.addr)?;
+    let litellm = l.litellm(mock.addr)?;
+    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    let mut table = Table::new(
+        &format!("mock answers after {delay_ms} ms"),
+        targets.iter().map(|t| t.name).collect(),
+    );
+    latency_rows(
+        &mut table,
+        &targets,
+        plan.serial_delayed,
+        plan.rate,
+        plan.run,
+    )
+    .await?;
+    table.print();
+    drop(targets);
+    stop_all(mock, pollux, litellm);
+    Ok(())
+}
+
+/// Serial and open-loop latency rows, and CPU per request at the fixed rate.
+async fn latency_rows(
+    table: &mut Table,
+    targets: &[Target<'_>],
+    serial: usize,
+    rate: u32,
+    run: Duration,
+) -> Result<(), BenchError> {
+    let warmup = (serial / 10).max(20);
+    let mut plain = Vec::new();
+    let mut stream = Vec::new();
+    let mut open = Vec::new();
+    let mut open_cpu = Vec::new();
+    for t in targets {
+        plain.push(load::serial(t.addr(), &t.plain, serial, warmup).await?);
+        stream.push(load::serial(t.addr(), &t.stream, serial, warmup).await?);
+        let before = t.server.cpu_seconds()?;
+        let s = load::open_loop(t.addr(), &t.plain, rate, run, 2000).await;
+        open_cpu.push(per_thousand(t.server.cpu_seconds()? - before, s.ok()));
+        open.push(s);
+    }
+    let lat = report::Compare::Added;
+    let us = |v: &[Samples], f: fn(&Samples) -> &Vec<Duration>, q: f64| -> Vec<Value> {
+        v.iter().map(|s| report::percentile_us(f(s), q)).collect()
+    };
+    fn total(s: &Samples) -> &Vec<Duration> {
+        &s.total
+    }
+    fn first(s: &Samples) -> &Vec<Duration> {
+        &s.first
+    }
+    table.row(
+        &format!("one at a time, plain ({serial} req)  p50 µs"),
+        us(&plain, total, 0.50),
+        lat,
+    );
+    table.row("  p99 µs", us(&plain, total, 0.99), lat);
+    table.row("  max µs", us(&plain, total, 1.0), lat);
+    table.row(
+        "  > 40 ms (count)",
+        count_over(&plain, 40),
+        report::Compare::None,
+    );
+    table.row("  errors", errors(&plain), report::Compare::None);
+    table.row(
+        &format!("one at a time, stream ({serial} req)  TTFT p50 µs"),
+        us(&stream, first, 0.50),
+        lat,
+    );
+    table.row("  TTFT p99 µs", us(&stream, first, 0.99), lat);
+    table.row("  whole stream p50 µs", us(&stream, total, 0.50), lat);
+    table.row("  whole stream p99 µs", us(&stream, total, 0.99), lat);
+    table.row(
+        "  > 40 ms (count)",
+        count_over(&stream, 40),
+        report::Compare::None,
+    );
+    table.row("  errors", errors(&stream), report::Compare::None);
+    table.row(
+        &format!(
+            "open loop {rate} req/s for {}s, plain  p50 µs",
+            run.as_secs_f64()
+        ),
+        us(&open, total, 0.50),
+        lat,
+    );
+    table.row("  p99 µs", us(&open, total, 0.99), lat);
+    table.row("  p99.9 µs", us(&open, total, 0.999), lat);
+    table.row("  max µs", us(&open, total, 1.0), lat);
+    table.row("  errors", errors(&open), report::Compare::None);
+    table.row(
+        "  generator timer lateness p99 µs (not counted above)",
+        open.iter()
+            .map(|s| report::percentile_us(&s.lag, 0.99))
+            .collect(),
+        report::Compare::None,
+    );
+    table.row(
+        "  CPU-s per 1,000 requests (target process)",
+        open_cpu,
+        report::Compare::Ratio,
+    );
+    Ok(())
+}
+
+async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), BenchError> {
+    if plan.streams.is_empty() {
+        return Ok(());
+    }
+    // Each stream sends its first event and then waits ten minutes for the next: held open.
+    let mock = l.mock(0, 600_000)?;
+    let pollux = l.pollux(mock.addr)?;
+    let litellm = l.litellm(mock.addr)?;
+    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    // Each stream through an adapter needs a socket in the generator, two in the adapter and
+    // one in the mock, all in processes that share this process's limit.
+    let fd_limit = procs::open_files_limit().unwrap_or(1024) as usize;
+    let mut table = Table::new(
+        "open streams held after their first event (mock pauses 10 min between events)",
+        targets.iter().map(|t| t.name).collect(),
+    );
+    table.row(
+        "RSS idle (MB)",
+        targets.iter().map(|t| rss_mb(t.server)).collect(),
+        report::Compare::Ratio,
+    );
+    for t in &targets {
+        // Warm the process (plain requests: streams would be held), so the rows compare held
+        // streams, not start-up.
+        let _ = load::serial(t.addr(), &t.plain, 0, 50).await;
+    }
+    // A level that does not fit the open-files limit is measured at the largest that does
+    // (a multiple of 500), and labelled so.
+    let fits = (fd_limit.saturating_sub(256) / 2) / 500 * 500;
+    let levels: Vec<usize> = plan.streams.iter().map(|&l| l.min(fits)).collect();
+    for (&asked, &level) in plan.streams.iter().zip(&levels) {
+        if level < asked {
+            eprintln!(
+                "pollux-bench: open-files limit {fd_limit} allows {level} streams, not {asked} (an adapter holds two sockets per stream; raise `ulimit -n`)"
+            );
+        }
+    }
+    let mut rows: Vec<LevelRows> = levels
+        .iter()
+        .map(|&level| LevelRows {
+            level,
+            rss: Vec::new(),
+            failed: Vec::new(),
+            ttft: Vec::new(),
+        })
+        .collect();
+    for t in &targets {
+        let mut held = HeldStreams::new();
+        let began = Instant::now();
+        for row in &mut rows {
+            let level = row.level;
+            let LevelRows {
+                rss, failed, ttft, ..
+            } = row;
+            if 2 * level + 256 > fd_limit {
+                rss.push(Value::Missing);
+                failed.push(Value::Missing);
+                ttft.push(Value::Missing);
+                continue;
+            }
+            let more = level.saturating_sub(held.open() + held.failed);
+            held.first.clear();
+            load::open_streams(
+                t.addr(),
+                &t.stream,
+                more,
+                64,
+                &mut held,
+                Duration::from_secs(120),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss.push(rss_mb(t.server));
+            failed.push(Value::num(held.failed as f64));
+            ttft.push(report::percentile_us(&held.first, 0.99));
+        }
+        eprintln!(
+            "pollux-bench: {}: held {} streams ({} failed) in {:.1}s",
+            t.name,
+            held.open(),
+            held.failed,
+            began.elapsed().as_secs_f64()
+        );
+        held.close_all();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for LevelRows {
+        level,
+        rss,
+        failed,
+        ttft,
+    } in rows
+    {
+        table.row(
+            &format!("RSS with {level} open streams (MB)"),
+            rss,
+            report::Compare::Ratio,
+        );
+        table.row("  failed to open (so far)", failed, report::Compare::None);
+        table.row("  TTFT p99 while opening µs", ttft, report::Compare::Added);
+    }
+    table.print();
+    drop(targets);
+    stop_all(mock, pollux, litellm);
+    Ok(())
+}
+
+/// The figures of one open-stream level, one value per target.
+struct LevelRows {
+    level: usize,
+    rss: Vec<Value>,
+    failed: Vec<Value>,
+    ttft: Vec<Value>,
+}
+
+fn stop_all(mock: Server, pollux: Server, litellm: Option<Server>) {
+    if let Some(l) = litellm {
+        l.stop();
+    }
+    pollux.stop();
+    mock.stop();
+}
+
+fn rss_mb(s: &Server) -> Value {
+    s.rss_bytes()
+        .map_or(Value::Missing, |b| Value::num(b as f64 / (1024.0 * 1024.0)))
+}
+
+fn per_thousand(cpu_seconds: f64, requests: usize) -> Value {
+    if requests == 0 {
+        Value::Missing
+    } else {
+        Value::num(cpu_seconds * 1000.0 / requests as f64)
+    }
+}
+
+fn count_over(samples: &[Samples], ms: u64) -> Vec<Value> {
+    let limit = Duration::from_millis(ms);
+    samples
+        .iter()
+        .map(|s| Value::num(s.total.iter().filter(|d| **d > limit).count() as f64))
+        .collect()
+}
+
+fn errors(samples: &[Samples]) -> Vec<Value> {
+    samples
+        .iter()
+        .map(|s| Value::num(s.errors as f64))
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! Micro-benchmarks of the translation hot path, as the server runs it (see
+//! `docs/benchmarks.md`):
+//!
+//! - `request/*`: an OpenAI chat body in bytes → `ChatCompletionRequest` → Gemini request →
+//!   JSON bytes, for a 1.5 KB chat, a 200 KB tool-using history and a 10 MB inline image, each
+//!   stage alone (`parse`, `translate`, `serialize`) and the whole (`total`);
+//! - `stream_event`: one Gemini SSE event's JSON → `StreamTranslator` → one framed OpenAI chunk;
+//! - `sse_decoder`: the SSE decoder over a 1 MB Gemini stream read in 4 KiB reads.
+//!
+//! Inputs are built here, deterministically; the 1.5 KB chat is `benches/data/chat_1_5kb.json`,
+//! which the end-to-end load benchmark (`crates/bench`) sends too. Run with
+//! `cargo bench -p pollux-translate`.
+
+// Benchmarks are test code: a malformed fixture should stop the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pollux_translate::gemini::GenerateContentResponse;
+use pollux_translate::names::ToolNames;
+use pollux_translate::openai::ChatCompletionRequest;
+use pollux_translate::response::SequentialIds;
+use pollux_translate::sse::{SseDecoder, SseItem};
+use pollux_translate::{to_gemini, RequestOptions, ResponseContext, StreamTranslator};
+use serde_json::{json, Value};
+
+const CHAT_1_5KB: &str = include_str!("data/chat_1_5kb.json");
+
+/// A long agent conversation: a system prompt, 8 tools with JSON Schemas, and rounds of
+/// user → assistant tool call → tool result → assistant text until the body reaches `target`
+/// bytes.
+fn history_with_tools(target: usize) -> Vec<u8> {
+    let tools: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"type": "function", "function": {
+                "name": format!("tool_{i}_lookup"),
+                "description": "Looks up records in the inventory system and returns matching rows with their ids, names, quantities and warehouse locations.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string", "description": "Free-text search."},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "warehouse": {"type": "string", "enum": ["north", "south", "east", "west"]},
+                        "filters": {"type": "array", "items": {"type": "object", "properties": {
+                            "field": {"type": "string"}, "value": {"type": "string"}
+                        }, "required": ["field", "value"]}}
+                    },
+                    "required": ["query"]
+                }
+            }})
+        })
+        .collect();
+    let mut messages = vec![json!({"role": "system", "content":
+        "You are an inventory assistant. Use the tools to answer; never guess stock levels."})];
+    let mut round = 0;
+    loop {
+        let id = format!("call_{round:06}");
+        messages.push(json!({"role": "user", "content": format!(
+            "Round {round}: how many blue widgets of size {} are left in the north warehouse, and where exactly are they stored?", round % 7)}));
+        messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": id, "type": "function", "function": {
+                "name": format!("tool_{}_lookup", round % 8),
+                "arguments": format!("{{\"query\":\"blue widget size {}\",\"limit\":20,\"warehouse\":\"north\"}}", round % 7)
+            }}]}));
+        let rows: Vec<Value> = (0..6)
+            .map(|r| json!({"id": 1000 + r, "name": "blue widget", "qty": r * 3, "bin": format!("N-{r:02}-{round}")}))
+            .collect();
+        messages.push(json!({"role": "tool", "tool_call_id": id,
+            "content": serde_json::to_string(&json!({"rows": rows})).unwrap()}));
+        messages.push(json!({"role": "assistant", "content": format!(
+            "There are {} blue widgets of that size in the north warehouse, in bins N-00 to N-05 (round {round}).", round * 3)}));
+        round += 1;
+        let body = json!({"model": "gemini-2.5-flash", "messages": messages, "tools": tools,
+            "tool_choice": "auto", "temperature": 0.2});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        if bytes.len() >= target {
+            return bytes;
+        }
+    }
+}
+
+/// A chat with one `image_url` data URL whose base64 payload is `payload` bytes long.
+fn image_request(payload: usize) -> Vec<u8> {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data: String = (0..payload)
+        .map(|i| B64[(i * 7 + i / 64) % 64] as char)
+        .collect();
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{data}")}}
+    ]}]});
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// One streamed Gemini event as Gemini writes it: a text delta with cumulative usage.
+fn gemini_event(i: usize, finish: bool) -> String {
+    let mut candidate = json!({"content": {"role": "model", "parts": [{"text": format!(
+        "Sintra is a 40-minute train ride from Rossio and rewards a full day: palaces, gardens \
+         and forest walks ({i}). ")}]}, "index": 0});
+    if finish {
+        candidate["finishReason"] = json!("STOP");
+    }
+    serde_json::to_string(&json!({
+        "candidates": [candidate],
+        "usageMetadata": {"promptTokenCount": 312, "candidatesTokenCount": 24 * (i + 1),
+            "totalTokenCount": 312 + 24 * (i + 1)},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "mAbCdEfGhIjKlMnOpQrStUv"
+    }))
+    .unwrap()
+}
+
+/// A Gemini `streamGenerateContent?alt=sse` body of at least `target` bytes, framed as
+/// Gemini frames it (`data: <json>\r\n\r\n`), the last event finishing.
+fn gemini_stream(target: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(target + 1024);
+    let mut events = 0;
+    while out.len() < target {
+        let event = gemini_event(events, false);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(event.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        events += 1;
+    }
+    out.extend_from_slice(format!("data: {}\r\n\r\n", gemini_event(events, true)).as_bytes());
+    (out, events + 1)
+}
+
+fn context() -> ResponseContext {
+    ResponseContext {
+        id: "chatcmpl-0123456789abcdef0123456789abcdef".to_owned(),
+        created: 1_700_000_000,
+        model: "gemini-2.5-flash".to_owned(),
+        names: ToolNames::default(),
+        n: 1,
+        extra_stops: Vec::new(),
+    }
+}
+
+fn options() -> RequestOptions<'static> {
+    RequestOptions::new("gemini-2.5-flash")
+}
+
+fn bench_requests(c: &mut Criterion) {
+    let cases = [
+        ("chat_1_5kb", CHAT_1_5KB.as_bytes().to_vec()),
+        ("history_200kb_tools", history_with_tools(200 * 1024)),
+        ("image_10mb", image_request(10 * 1024 * 1024)),
+    ];
+    for (name, body) in &cases {
+        let mut group = c.benchmark_group(format!("request/{name}"));
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        if body.len() > 1024 * 1024 {
+            group.sample_size(20);
+        }
+        group.bench_function("parse", |b| {
+            b.iter(|| ChatCompletionRequest::from_slice(black_box(body)).unwrap())
+        });
+        let parsed = ChatCompletionRequest::from_slice(body).unwrap();
+        group.bench_function("translate", |b| {
+            b.iter(|| to_gemini(black_box(&parsed), &options()).unwrap())
+        });
+        let translated = to_gemini(&parsed, &options()).unwrap();
+        group.bench_function("serialize", |b| {
+            b.iter(|| serde_json::to_vec(black_box(&translated.body)).unwrap())
+        });
+        group.bench_function("total", |b| {
+            b.iter(|| {
+                let parsed = ChatCompletionRequest::from_slice(black_box(body)).unwrap();
+                let translated = to_gemini(&parsed, &options()).unwrap();
+                serde_json::to_vec(&translated.body).unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+/// Frames a chunk the way the server's `sse::event` does.
+fn frame<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut out, value).unwrap();
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+fn bench_stream_event(c: &mut Criterion) {
+    let event = gemini_event(3, false);
+    let mut group = c.benchmark_group("stream_event");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse", |b| {
+        b.iter(|| serde_json::from_str::<GenerateContentResponse>(black_box(&event)).unwrap())
+    });
+    // Steady state: one translator past its first chunk, as mid-stream.
+    let mut translator = StreamTranslator::new(context(), true);
+    let mut ids = SequentialIds::default();
+    translator
+        .on_event(
+            serde_json::from_str(&gemini_event(0, false)).unwrap(),
+            &mut ids,
+        )
+        .unwrap();
+    group.bench_function("total", |b| {
+        b.iter(|| {
+            let parsed: GenerateContentResponse = serde_json::from_str(black_box(&event)).unwrap();
+            let chunks = translator.on_event(parsed, &mut ids).unwrap();
+            chunks.iter().map(|c| frame(c).len()).sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+fn bench_sse_decoder(c: &mut Criterion) {
+    let (stream, events) = gemini_stream(1024 * 1024);
+    let mut group = c.benchmark_group("sse_decoder");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function(format!("1mb_{events}_events_4k_reads"), |b| {
+        b.iter(|| {
+            let mut decoder = SseDecoder::new();
+            let mut seen = 0usize;
+            for read in black_box(&stream).chunks(4096) {
+                decoder.push(read);
+                while let Some(item) = decoder.next_item().unwrap() {
+                    if let SseItem::Event(e) = item {
+                        seen += e.data.len();
+                    }
+                }
+            }
+            while decoder.finish().unwrap().is_some() {}
+            seen
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_requests,
+    bench_stream_event,
+    bench_sse_decoder
+);
+criterion_main!(benches);
