@@ -85,6 +85,10 @@ struct Args {
     /// Run only these rounds (instant, delayed, streams); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The core the adapter is pinned to (the generator and the mock run on core 0); `0`
+    /// puts everything on one core, which removes cross-core wake-ups from the comparison.
+    #[arg(long, default_value_t = 1)]
+    adapter_core: u32,
     /// Do not pin processes to cores.
     #[arg(long)]
     no_pin: bool,
@@ -206,7 +210,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             .unwrap_or_else(|| here.join("mock-gemini")),
         pollux_bin: args.pollux.clone().unwrap_or_else(|| here.join("pollux")),
         litellm_bin: args.litellm.clone(),
-        adapter_core: pin.then_some(1),
+        adapter_core: pin.then_some(args.adapter_core),
         log_dir: args.log_dir.clone(),
     };
     let scale = if args.quick { 5 } else { 1 };
@@ -223,10 +227,13 @@ fn run(args: Args) -> Result<(), BenchError> {
     println!(
         "pollux-bench: {} cores, {}; pollux {}; request: {} B chat (Gemini body {} B)",
         cores,
-        if pin {
-            "generator + mock on core 0, adapter on core 1"
+        if !pin {
+            "unpinned".to_owned()
         } else {
-            "unpinned"
+            format!(
+                "generator + mock on core 0, adapter on core {}",
+                args.adapter_core
+            )
         },
         launcher.pollux_bin.display(),
         workload.openai_plain.len(),

@@ -135,6 +135,9 @@ impl Launcher {
         cmd.args(["--listen", &addr.to_string()])
             .args(["--upstream", &format!("http://{upstream}")])
             .args(["--api-key", "bench-key", "--workers", "1"])
+            // The default admission limit (1,024 upstream requests at once) would refuse the
+            // open-stream levels beyond it; an operator expecting that load raises it too.
+            .args(["--max-concurrent-upstream", "100000"])
             .env_remove("GEMINI_API_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -9,8 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_service::{Service, ServiceExt as _};
+use actix_tls::connect::{ConnectError as TcpConnectError, ConnectInfo, Connection};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::Uri;
 use actix_web::http::{Method, StatusCode};
+use actix_web::rt::net::TcpStream;
 use awc::error::{ConnectError, SendRequestError};
 use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
@@ -55,9 +59,12 @@ impl Upstream {
 
     /// A client sharing `keys` (the pool's cooldowns) with the other workers.
     pub fn with_keys(config: &Config, keys: Arc<Keys>) -> Upstream {
+        // No pool limit: every in-flight request (a held stream too) needs its own HTTP/1.1
+        // connection, and awc makes request 257 wait for a free one under a limit of 256.
         let connector = Connector::new()
+            .connector(nodelay_tcp())
             .timeout(config.connect_timeout())
-            .limit(256);
+            .limit(0);
         let client = Client::builder()
             .connector(connector)
             .timeout(config.response_timeout())
@@ -294,6 +301,22 @@ fn no_keys() -> ApiError {
             .to_owned(),
         code: Some("upstream_keys_invalid".to_owned()),
     }
+}
+
+/// awc's TCP connector with Nagle's algorithm off on every upstream connection: awc writes a
+/// request's head and body separately, and neither actix-tls nor awc sets TCP_NODELAY, so a
+/// small body could wait for the ACK of the head (up to the peer's 40 ms delayed ACK).
+fn nodelay_tcp(
+) -> impl Service<ConnectInfo<Uri>, Response = Connection<Uri, TcpStream>, Error = TcpConnectError> + Clone
+{
+    actix_tls::connect::Connector::default()
+        .service()
+        .map(|conn: Connection<Uri, TcpStream>| {
+            if let Err(e) = conn.io_ref().set_nodelay(true) {
+                log::debug!("cannot set TCP_NODELAY on an upstream connection: {e}");
+            }
+            conn
+        })
 }
 
 /// Maps a failure to get a response head. The URL is not included: it names the upstream
