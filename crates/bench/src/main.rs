@@ -109,7 +109,7 @@ impl Workload {
         let bad = |e: &dyn std::fmt::Display| BenchError::Workload(e.to_string());
         let chat = ChatCompletionRequest::from_slice(CHAT.as_bytes()).map_err(|e| bad(&e))?;
         // The floor gets exactly the body Pollux sends upstream.
-        let translated = to_gemini(&chat, &RequestOptions::new(MODEL)).map_err(|e| bad(&e))?;
+        let translated = to_gemini(chat, &RequestOptions::new(MODEL)).map_err(|e| bad(&e))?;
         let gemini = serde_json::to_vec(&translated.body).map_err(|e| bad(&e))?;
         let mut stream: serde_json::Value = serde_json::from_str(CHAT).map_err(|e| bad(&e))?;
         if let Some(obj) = stream.as_object_mut() {

@@ -224,8 +224,9 @@ fn run(dir: &Path, update: bool) -> Result<(), Failure> {
     let request = ChatCompletionRequest::from_slice(&request_bytes)
         .map_err(|e| Failure(format!("request.json does not parse: {e}")))?;
     let client_model = request.model.clone().unwrap_or_default();
+    let include_usage = request.include_usage();
     let translated = to_gemini(
-        &request,
+        request,
         &RequestOptions {
             legacy_schemas: options.legacy_schemas,
             signatures: &options,
@@ -279,7 +280,7 @@ fn run(dir: &Path, update: bool) -> Result<(), Failure> {
     if let Ok(sse) = std::fs::read(dir.join("upstream_stream.sse")) {
         let items = decode_every_way(&sse)?;
         let ctx = context(translated.names.clone());
-        let lines = translate_stream(items, ctx, request.include_usage())?;
+        let lines = translate_stream(items, ctx, include_usage)?;
         checks.compare("response_stream.jsonl", "", &lines)?;
     }
     checks.done()

@@ -55,6 +55,7 @@ pub async fn completions(
     let chat = ChatCompletionRequest::from_slice(&body)?;
     // The parsed request owns its strings: free the raw body (it may be tens of MB of
     // inline media) before building more copies.
+    let body_len = body.len();
     drop(body);
     // The default model and aliases apply; responses echo the name the client used.
     let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
@@ -69,8 +70,10 @@ pub async fn completions(
 
     let safety = default_safety_settings(&shared.config)?;
     let capabilities = shared.capabilities.resolve(model);
+    let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
+    // Translation takes the request by value: inline media move into the Gemini body.
     let translated = to_gemini(
-        &chat,
+        chat,
         &RequestOptions {
             signatures: &shared.signatures,
             media: &fetched,
@@ -82,14 +85,17 @@ pub async fn completions(
         },
     )?;
     let dropped = translated.dropped.join(", ");
-    let upstream_body = serde_json::to_vec(&translated.body).map_err(|e| ApiError::BadGateway {
-        message: format!("Could not encode the upstream request: {e}"),
-        code: None,
+    // Sized from the client's body (the Gemini body is about as large), so encoding a large
+    // media request does not grow the buffer by doubling and copying.
+    let mut upstream_body = Vec::with_capacity(body_len + body_len / 16 + 1024);
+    serde_json::to_writer(&mut upstream_body, &translated.body).map_err(|e| {
+        ApiError::BadGateway {
+            message: format!("Could not encode the upstream request: {e}"),
+            code: None,
+        }
     })?;
-    // Only the encoded body goes on: free the other copies of any media now.
+    // Only the encoded body goes on: free the Gemini request's media now.
     drop(translated.body);
-    let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
-    drop(chat);
     let ctx = ResponseContext {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: SystemTime::now()

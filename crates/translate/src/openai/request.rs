@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::TranslateError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ChatCompletionRequest {
     /// Optional here so a configured default model can apply; mapping refuses a missing one.
     #[serde(default)]
@@ -70,14 +70,14 @@ impl ChatCompletionRequest {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ExtraBody {
     #[serde(default)]
     pub google: Option<GoogleOptions>,
 }
 
 /// `extra_body.google`: Gemini settings OpenAI has no field for.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GoogleOptions {
     /// Gemini `safetySettings`, passed through as written.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct GoogleOptions {
     pub generation_config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GoogleThinkingConfig {
     #[serde(default, alias = "thinkingBudget")]
     pub thinking_budget: Option<i32>,
@@ -149,21 +149,21 @@ impl ChatCompletionRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Stop {
     One(String),
     Many(Vec<String>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: Option<bool>,
 }
 
 /// A conversation message, tagged by `role`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum Message {
     System(InstructionMessage),
@@ -175,17 +175,17 @@ pub enum Message {
     Function(FunctionMessage),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct InstructionMessage {
     pub content: Content,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct UserMessage {
     pub content: Content,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct AssistantMessage {
     #[serde(default)]
     pub content: Option<Content>,
@@ -197,13 +197,13 @@ pub struct AssistantMessage {
     pub function_call: Option<FunctionCall>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ToolMessage {
     pub content: Content,
     pub tool_call_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct FunctionMessage {
     pub name: String,
     #[serde(default)]
@@ -211,14 +211,14 @@ pub struct FunctionMessage {
 }
 
 /// Message content: a plain string or an array of typed parts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     Text {
@@ -240,20 +240,20 @@ pub enum ContentPart {
     Unknown,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ImageUrl {
     pub url: String,
     #[serde(default)]
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct InputAudio {
     pub data: String,
     pub format: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct FileRef {
     #[serde(default)]
     pub file_data: Option<String>,
@@ -264,7 +264,7 @@ pub struct FileRef {
 }
 
 /// A tool call in an assistant message of the history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ToolCall {
     pub id: String,
     #[serde(default)]
@@ -273,7 +273,7 @@ pub struct ToolCall {
     pub extra_content: Option<ExtraContent>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct FunctionCall {
     #[serde(default)]
     pub name: String,
@@ -309,7 +309,7 @@ impl ExtraContent {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Tool {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
@@ -321,7 +321,7 @@ fn function_type() -> String {
     "function".to_owned()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct FunctionDefinition {
     pub name: String,
     #[serde(default)]
@@ -334,32 +334,32 @@ pub struct FunctionDefinition {
 }
 
 /// `"none" | "auto" | "required" | {"type":"function","function":{"name":..}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ToolChoice {
     Mode(String),
     Named(NamedToolChoice),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct NamedToolChoice {
     pub function: FunctionName,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct FunctionName {
     pub name: String,
 }
 
 /// Legacy `function_call`: `"none" | "auto" | {"name": ..}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum FunctionCallChoice {
     Mode(String),
     Named(FunctionName),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
@@ -367,7 +367,7 @@ pub enum ResponseFormat {
     JsonSchema { json_schema: JsonSchemaFormat },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct JsonSchemaFormat {
     #[serde(default)]
     pub name: Option<String>,

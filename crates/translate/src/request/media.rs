@@ -29,10 +29,10 @@ pub(super) fn audio_mime(format: &str) -> Option<&'static str> {
 }
 
 /// A media reference: `data:` URLs are inlined (the base64 payload passes through
-/// untouched), Gemini-reachable URIs become `fileData`, other URLs must be fetched by the
-/// server before translation.
+/// untouched, moved out of the request rather than copied), Gemini-reachable URIs become
+/// `fileData`, other URLs must be fetched by the server before translation.
 pub(super) fn media_part(
-    url: &str,
+    url: &mut String,
     filename: Option<&str>,
     media: &dyn MediaSource,
     param: impl Fn() -> String,
@@ -63,11 +63,13 @@ pub(super) fn media_part(
                 param(),
             ));
         }
+        let mime_type = mime.to_owned();
+        // Keep only the payload of the URL's own buffer: a shift in place, no second copy.
+        let header = url.len() - data.len();
+        let mut data = std::mem::take(url);
+        data.drain(..header);
         return Ok(Part {
-            inline_data: Some(gemini::Blob {
-                mime_type: mime.to_owned(),
-                data: data.to_owned(),
-            }),
+            inline_data: Some(gemini::Blob { mime_type, data }),
             ..Part::default()
         });
     }

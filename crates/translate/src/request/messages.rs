@@ -41,7 +41,7 @@ struct PendingCall {
 }
 
 pub(super) fn map_messages(
-    messages: &[Message],
+    messages: &mut [Message],
     names: &mut ToolNames,
     caps: &Capabilities,
     opts: &RequestOptions<'_>,
@@ -57,7 +57,7 @@ pub(super) fn map_messages(
     // matches responses to calls; clients may answer them in any order).
     let mut results: Vec<(usize, Part)> = Vec::new();
 
-    for (i, message) in messages.iter().enumerate() {
+    for (i, message) in messages.iter_mut().enumerate() {
         if !matches!(message, Message::Tool(_)) && !results.is_empty() {
             flush_results(&mut conv, &mut results);
         }
@@ -73,7 +73,7 @@ pub(super) fn map_messages(
                 continue;
             }
             Message::User(m) => {
-                let parts = user_parts(&m.content, i, opts.media)?;
+                let parts = user_parts(&mut m.content, i, opts.media)?;
                 conv.push(Role::User, parts);
             }
             Message::Assistant(m) => {
@@ -320,7 +320,7 @@ fn non_empty_text(text: &str) -> Option<Part> {
 }
 
 fn user_parts(
-    content: &openai::Content,
+    content: &mut openai::Content,
     index: usize,
     media: &dyn MediaSource,
 ) -> Result<Vec<Part>, TranslateError> {
@@ -329,13 +329,13 @@ fn user_parts(
         openai::Content::Parts(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
-    for (k, part) in parts.iter().enumerate() {
+    for (k, part) in parts.iter_mut().enumerate() {
         let param = || format!("messages[{index}].content[{k}]");
         match part {
             ContentPart::Text { text } => out.extend(non_empty_text(text)),
             ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
             ContentPart::ImageUrl { image_url } => {
-                out.push(media_part(&image_url.url, None, media, param)?)
+                out.push(media_part(&mut image_url.url, None, media, param)?)
             }
             ContentPart::InputAudio { input_audio } => {
                 let mime = audio_mime(&input_audio.format).ok_or_else(|| {
@@ -347,13 +347,14 @@ fn user_parts(
                 out.push(Part {
                     inline_data: Some(gemini::Blob {
                         mime_type: mime.to_owned(),
-                        data: input_audio.data.clone(),
+                        // Moved, not copied: audio can be megabytes.
+                        data: std::mem::take(&mut input_audio.data),
                     }),
                     ..Part::default()
                 });
             }
             ContentPart::File { file } => {
-                if let Some(data) = &file.file_data {
+                if let Some(data) = &mut file.file_data {
                     out.push(media_part(data, file.filename.as_deref(), media, param)?);
                 } else if let Some(id) = &file.file_id {
                     out.push(Part {

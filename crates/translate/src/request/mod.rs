@@ -112,8 +112,11 @@ pub fn model_id(model: &str) -> &str {
 }
 
 /// Maps a chat request to a Gemini request.
+///
+/// The request is taken by value so that media payloads (base64 strings that can be tens of
+/// MB) move into the Gemini body instead of being copied.
 pub fn to_gemini(
-    req: &openai::ChatCompletionRequest,
+    mut req: openai::ChatCompletionRequest,
     opts: &RequestOptions<'_>,
 ) -> Result<Translated, TranslateError> {
     if req.messages.is_empty() {
@@ -144,21 +147,23 @@ pub fn to_gemini(
         dropped: Vec::new(),
     };
     let mut names = ToolNames::default();
-    let mut tools = map_tools(req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
+    let mut tools = map_tools(&req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
     if req.tools.as_ref().is_none_or(Vec::is_empty)
         && req.functions.as_ref().is_some_and(|f| !f.is_empty())
     {
         names.set_legacy_functions();
     }
-    let tool_config = map_tool_choice(req, &names, !tools.is_empty())?;
+    let tool_config = map_tool_choice(&req, &names, !tools.is_empty())?;
     if req.web_search_options.is_some() {
         tools.push(gemini::Tool {
             google_search: Some(gemini::Empty {}),
             ..Default::default()
         });
     }
-    let (system_instruction, contents) = map_messages(&req.messages, &mut names, caps, opts)?;
-    let generation = map_generation_config(req, caps, &mut policy)?;
+    // Generation settings read the messages (image detail), so they go before the messages
+    // give up their media.
+    let generation = map_generation_config(&req, caps, &mut policy)?;
+    let (system_instruction, contents) = map_messages(&mut req.messages, &mut names, caps, opts)?;
     let google = req.google_options();
     let safety_settings = match google.and_then(|g| g.safety_settings.as_ref()) {
         Some(s) => Some(s.clone()),

@@ -10,7 +10,7 @@ fn translate(body: Value) -> Result<Value, TranslateError> {
 fn translate_for(model: &str, body: Value) -> Result<Value, TranslateError> {
     let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
     let opts = RequestOptions::new(model);
-    let out = to_gemini(&req, &opts)?;
+    let out = to_gemini(req, &opts)?;
     Ok(serde_json::to_value(&out.body).unwrap())
 }
 
@@ -215,7 +215,7 @@ fn gemini3_signatures_come_from_extra_content_then_cache_then_skip() {
         signatures: &Cache,
         ..RequestOptions::new("gemini-3-pro-preview")
     };
-    let out = serde_json::to_value(to_gemini(&req, &opts).unwrap().body).unwrap();
+    let out = serde_json::to_value(to_gemini(req, &opts).unwrap().body).unwrap();
     let sig = |c: usize, p: usize| {
         out["contents"][c]["parts"][p]
             .get("thoughtSignature")
@@ -308,7 +308,7 @@ fn response_formats() {
 fn translated(model: &str, body: Value, strict: bool) -> Result<Translated, TranslateError> {
     let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
     to_gemini(
-        &req,
+        req,
         &RequestOptions {
             strict_params: strict,
             ..RequestOptions::new(model)
@@ -485,7 +485,7 @@ fn default_safety_settings_apply_when_the_client_sends_none() {
     )
     .unwrap();
     let out = to_gemini(
-        &req,
+        req,
         &RequestOptions {
             default_safety_settings: Some(&defaults),
             ..RequestOptions::new("gemini-2.5-flash")
@@ -554,7 +554,7 @@ fn remote_media_urls_are_listed_and_fetched_payloads_inlined() {
         }]
     );
     let out = to_gemini(
-        &req,
+        req.clone(),
         &RequestOptions {
             media: &Fetched,
             ..RequestOptions::new("gemini-2.5-flash")
@@ -565,6 +565,6 @@ fn remote_media_urls_are_listed_and_fetched_payloads_inlined() {
         serde_json::to_value(&out.body).unwrap()["contents"][0]["parts"][0],
         json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
     );
-    let e = to_gemini(&req, &RequestOptions::new("gemini-2.5-flash")).unwrap_err();
+    let e = to_gemini(req, &RequestOptions::new("gemini-2.5-flash")).unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("messages[0].content[0]"));
 }
