@@ -6,7 +6,7 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_PORT ?= 8080
 
-.PHONY: help run test test-rust test-clients demo soak fmt lint clean
+.PHONY: help run test test-rust test-clients demo bench bench-peers soak fmt lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:8080 (DEMO_PORT) i
 	echo; \
 	echo "Press Ctrl-C to stop both."; \
 	wait $$pollux
+
+bench: ## End-to-end load benchmark: mock-gemini direct vs Pollux (docs/benchmarks.md); `cargo bench -p pollux-translate` for the micro-benchmarks.
+	bash scripts/bench.sh
+
+bench-peers: ## The same, with LiteLLM's proxy as a third column (installs it into target/bench-venv).
+	bash scripts/bench-peers.sh
 
 soak: ## 100k mixed requests through a release build; reports RSS drift (REQUESTS=20000 for a shorter run).
 	scripts/soak.sh

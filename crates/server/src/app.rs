@@ -62,8 +62,8 @@ impl Shared {
 /// Registers every route. Per-worker state (the upstream client) must already be in
 /// `app_data`; see [`bind`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics::endpoint));
-    routes::service::register(cfg);
+    // The hot route first: actix tries routes in order, and the service routes after it
+    // carry path patterns whose regexes would otherwise run on every chat request.
     for path in ["/v1/chat/completions", "/chat/completions"] {
         cfg.service(
             web::resource(path)
@@ -71,6 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
+    cfg.route("/metrics", web::get().to(metrics::endpoint));
+    routes::service::register(cfg);
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
