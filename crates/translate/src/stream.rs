@@ -292,6 +292,21 @@ mod tests {
         )
     }
 
+    /// One choice, no usage, with the given tool names and extra stop sequences.
+    fn translator_with(names: ToolNames, extra_stops: Vec<String>) -> StreamTranslator {
+        StreamTranslator::new(
+            ResponseContext {
+                id: "c".to_owned(),
+                created: 1,
+                model: "m".to_owned(),
+                names,
+                n: 1,
+                extra_stops,
+            },
+            false,
+        )
+    }
+
     fn run(t: &mut StreamTranslator, events: &[Value]) -> Result<Vec<Value>, TranslateError> {
         let mut ids = SequentialIds::default();
         let mut out = Vec::new();
@@ -382,17 +397,7 @@ mod tests {
         let mut names = ToolNames::default();
         names.register("lookup");
         names.set_legacy_functions();
-        let mut t = StreamTranslator::new(
-            ResponseContext {
-                id: "c".to_owned(),
-                created: 1,
-                model: "m".to_owned(),
-                names,
-                n: 1,
-                extra_stops: Vec::new(),
-            },
-            false,
-        );
+        let mut t = translator_with(names, Vec::new());
         let out = run(&mut t, &[
             json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "lookup", "args": {"q": "x"}}}]}}]}),
             json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "lookup", "args": {"q": "y"}}}]}, "finishReason": "STOP"}]}),
@@ -417,17 +422,7 @@ mod tests {
     fn extra_stop_sequences_split_across_events() {
         let text = "The answer is 42. DONE and more text";
         for at in 1..text.len() {
-            let mut t = StreamTranslator::new(
-                ResponseContext {
-                    id: "c".to_owned(),
-                    created: 1,
-                    model: "m".to_owned(),
-                    names: ToolNames::default(),
-                    n: 1,
-                    extra_stops: vec!["DONE".to_owned()],
-                },
-                false,
-            );
+            let mut t = translator_with(ToolNames::default(), vec!["DONE".to_owned()]);
             let event = |t: &str, finish: Option<&str>| {
                 let mut c = json!({"content": {"parts": [{"text": t}]}});
                 if let Some(f) = finish {
@@ -460,17 +455,7 @@ mod tests {
 
     #[test]
     fn held_back_text_is_flushed_at_the_end() {
-        let mut t = StreamTranslator::new(
-            ResponseContext {
-                id: "c".to_owned(),
-                created: 1,
-                model: "m".to_owned(),
-                names: ToolNames::default(),
-                n: 1,
-                extra_stops: vec!["DONE".to_owned()],
-            },
-            false,
-        );
+        let mut t = translator_with(ToolNames::default(), vec!["DONE".to_owned()]);
         let out = run(&mut t, &[json!({"candidates": [{"content": {"parts": [{"text": "almost DON"}]}, "finishReason": "MAX_TOKENS"}]})]).unwrap();
         let content: String = out
             .iter()
