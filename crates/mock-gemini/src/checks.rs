@@ -273,14 +273,15 @@ fn function_turns(contents: &[Value]) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn role(content: &Value) -> &str {
+/// A content's role; Gemini treats a missing role as `user`.
+pub(crate) fn role(content: &Value) -> &str {
     content
         .get("role")
         .and_then(Value::as_str)
         .unwrap_or("user")
 }
 
-fn parts(content: &Value) -> &[Value] {
+pub(crate) fn parts(content: &Value) -> &[Value] {
     content
         .get("parts")
         .and_then(Value::as_array)

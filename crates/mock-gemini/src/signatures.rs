@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::Value;
 
 use crate::body::base64;
+use crate::checks::{parts, role};
 
 /// The value Google documents for histories that never had a signature.
 pub const SKIP_VALIDATOR: &str = "skip_thought_signature_validator";
@@ -137,21 +138,6 @@ impl Signatures {
         }
         Ok(())
     }
-}
-
-/// A content's role; Gemini treats a missing role as `user`.
-fn role(content: &Value) -> &str {
-    content
-        .get("role")
-        .and_then(Value::as_str)
-        .unwrap_or("user")
-}
-
-fn parts(content: &Value) -> &[Value] {
-    content
-        .get("parts")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]
