@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 /// An OpenAI-compatible server in front of Google's Gemini API.
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "pollux", version, about)]
 pub struct Config {
     /// Address to listen on.
@@ -198,6 +198,21 @@ pub struct Config {
     pub safety_settings: Option<String>,
 }
 
+/// Secrets never reach a log line or a panic message through `{:?}`: keys show as counts.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |n: usize| format!("<{n} redacted>");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("upstream", &self.upstream)
+            .field("api_key", &redacted(usize::from(self.api_key.is_some())))
+            .field("api_keys", &redacted(self.api_keys.len()))
+            .field("client_keys", &redacted(self.client_keys.len()))
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Config {
     /// Defaults for every setting (what `pollux` with no flags and no environment uses).
     pub fn defaults() -> Config {
@@ -318,6 +333,21 @@ impl Default for Config {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn debug_output_never_shows_keys() {
+        let mut c = Config::defaults();
+        c.api_key = Some("AIzaSecretOne".to_owned());
+        c.api_keys = vec!["AIzaSecretTwo".to_owned()];
+        c.client_keys = vec!["client-secret".to_owned()];
+        let shown = format!("{c:?}");
+        for secret in ["AIzaSecretOne", "AIzaSecretTwo", "client-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("<1 redacted>"), "{shown}");
+        let own = crate::keys::Credentials::Client("AIzaSecretThree".to_owned());
+        assert!(!format!("{own:?}").contains("AIzaSecretThree"));
+    }
     use super::*;
 
     #[test]

@@ -37,12 +37,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// What an authorized request calls Gemini with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credentials {
     /// The client's own key, forwarded as the Gemini key.
     Client(String),
     /// A key from Pollux's pool, picked per attempt.
     Pool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Client(key) => write!(f, "Client({})", fingerprint(key)),
+            Credentials::Pool => f.write_str("Pool"),
+        }
+    }
 }
 
 impl Credentials {
@@ -177,12 +186,20 @@ enum KeyState {
 }
 
 /// Pollux's own Gemini keys.
-#[derive(Debug)]
 pub struct KeyPool {
     keys: Vec<String>,
     states: Mutex<Vec<KeyState>>,
     next: AtomicUsize,
     default_cooldown: Duration,
+}
+
+impl std::fmt::Debug for KeyPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prints: Vec<String> = self.keys.iter().map(|k| fingerprint(k)).collect();
+        f.debug_struct("KeyPool")
+            .field("keys", &prints)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why no key of the pool can be tried.
