@@ -8,13 +8,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
 use bytes::Bytes;
@@ -44,10 +42,8 @@ struct ImageState {
 
 /// An actix-web server on 127.0.0.1 serving images, pages, redirects and slow answers.
 struct ImageServer {
-    addr: SocketAddr,
+    server: support::ServerThread,
     state: Arc<ImageState>,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl ImageServer {
@@ -57,65 +53,34 @@ impl ImageServer {
             forbidden_target: forbidden_target.to_owned(),
         });
         let shared = state.clone();
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let data = web::Data::from(shared);
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/cat.png", web::get().to(cat))
-                        .route("/page.html", web::get().to(page))
-                        .route("/big.png", web::get().to(big))
-                        .route("/big-chunked.png", web::get().to(big_chunked))
-                        .route("/missing.png", web::get().to(missing))
-                        .route("/slow.png", web::get().to(slow))
-                        .route("/redirect/{n}", web::get().to(redirect))
-                        .route("/to-forbidden", web::get().to(to_forbidden))
-                })
-                .workers(1)
-                .bind(("127.0.0.1", 0));
-                match server {
-                    Ok(server) => {
-                        let addr = server.addrs()[0];
-                        let server = server.run();
-                        let _ = tx.send(Ok((addr, server.handle())));
-                        let _ = server.await;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10))??;
-        Ok(ImageServer {
-            addr,
-            state,
-            handle,
-            thread: Some(thread),
-        })
+        let server = support::ServerThread::spawn(move || {
+            let data = web::Data::from(shared);
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .route("/cat.png", web::get().to(cat))
+                    .route("/page.html", web::get().to(page))
+                    .route("/big.png", web::get().to(big))
+                    .route("/big-chunked.png", web::get().to(big_chunked))
+                    .route("/missing.png", web::get().to(missing))
+                    .route("/slow.png", web::get().to(slow))
+                    .route("/redirect/{n}", web::get().to(redirect))
+                    .route("/to-forbidden", web::get().to(to_forbidden))
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))?;
+            let addr = server.addrs()[0];
+            Ok((server.run(), addr))
+        })?;
+        Ok(ImageServer { server, state })
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("http://{}{}", self.server.addr, path)
     }
 
     fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for ImageServer {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        let stopper = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(handle.stop(false));
-        });
-        let _ = stopper.join();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -291,7 +256,7 @@ async fn several_images_are_fetched_and_kept_in_order() -> TestResult {
 async fn loopback_and_internal_addresses_are_refused_by_default() -> TestResult {
     let images = ImageServer::start("")?;
     let p = Pollux::start_with(|c, _| c.media_fetch_timeout_secs = 2)?;
-    let port = images.addr.port();
+    let port = images.server.addr.port();
     let targets = [
         format!("http://127.0.0.1:{port}/cat.png"),
         format!("http://localhost:{port}/cat.png"),
@@ -322,7 +287,7 @@ async fn allow_list_by_host_name_lets_localhost_through() -> TestResult {
     let images = ImageServer::start("")?;
     let p = Pollux::start_with(|c, _| c.media_allow_hosts = vec!["localhost".to_owned()])?;
     p.mock.push(Scenario::text("ok"));
-    let url = format!("http://localhost:{}/cat.png", images.addr.port());
+    let url = format!("http://localhost:{}/cat.png", images.server.addr.port());
     let (status, _, out) = p
         .post("/v1/chat/completions", &image_request(&[url]))
         .await?;

@@ -19,10 +19,60 @@ use serde_json::Value;
 pub type Error = Box<dyn std::error::Error>;
 
 pub struct Pollux {
+    /// Declared first so Pollux stops before the mock it talks to.
+    _server: ServerThread,
     pub mock: MockGemini,
+    pub addr: SocketAddr,
+}
+
+/// An actix server running on its own thread and `System`, stopped (without a grace period)
+/// and joined when dropped.
+pub struct ServerThread {
     pub addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Runs `bind` on a new thread (actix builds its workers there) and waits for its address.
+    pub fn spawn<F>(bind: F) -> Result<ServerThread, Error>
+    where
+        F: FnOnce() -> std::io::Result<(actix_web::dev::Server, SocketAddr)> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                match bind() {
+                    Ok((server, addr)) => {
+                        let _ = tx.send(Ok((addr, server.handle())));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10))??;
+        Ok(ServerThread {
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let stopper = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(handle.stop(false));
+        });
+        let _ = stopper.join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Pollux {
@@ -42,27 +92,11 @@ impl Pollux {
         // Tests script each upstream answer; retries are switched on where they are tested.
         config.max_retries = 0;
         adjust(&mut config, &mock.base_url());
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let system = actix_rt::System::new();
-            system.block_on(async move {
-                match pollux_server::bind(config) {
-                    Ok((server, addr)) => {
-                        let _ = tx.send(Ok((addr, server.handle())));
-                        let _ = server.await;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                }
-            });
-        });
-        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10))??;
+        let server = ServerThread::spawn(move || pollux_server::bind(config))?;
         Ok(Pollux {
+            addr: server.addr,
+            _server: server,
             mock,
-            addr,
-            handle,
-            thread: Some(thread),
         })
     }
 
@@ -154,20 +188,6 @@ impl Pollux {
         assert!(!first.is_empty());
         drop(resp);
         Ok(())
-    }
-}
-
-impl Drop for Pollux {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        // Stop without waiting for a grace period; the server thread then ends.
-        let stopper = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(handle.stop(false));
-        });
-        let _ = stopper.join();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
