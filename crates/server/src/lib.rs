@@ -12,9 +12,11 @@
 //! - [`config_file`]: the TOML config file and the service settings' checks.
 //! - [`metrics`]: counters and histograms, `GET /metrics`.
 //! - [`observe`]: request ids, the access log, the overhead header.
+//! - [`access_log`]: the buffered writer of access lines.
 //! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
 //! - [`retry`]: when and how long to wait before repeating a failed upstream request.
 
+pub mod access_log;
 pub mod app;
 pub mod config;
 pub mod config_file;

@@ -12,12 +12,14 @@
 //! Gemini: for a plain request the whole upstream exchange, for a stream the wait for its
 //! first event (Pollux answers 200 only after that event).
 //!
-//! The access line goes to the `pollux::access` log target at `info`; `RUST_LOG` selects it
-//! (`RUST_LOG=info,pollux::access=off` silences it). It never carries a key or message
+//! The access line is written by [`access_log`] for the `pollux::access` log target at `info`;
+//! `RUST_LOG` selects it (`RUST_LOG=info,pollux::access=off` silences it). It never carries a key or message
 //! content; those appear, if at all, only at `debug` in other targets.
 
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::future::{ready, Future, Ready};
+use std::io::Write;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest};
 use bytes::Bytes;
 
+use crate::access_log;
 use crate::metrics::{Finished, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -274,7 +277,7 @@ impl Access {
     fn finish(self, end: End) {
         let state = &self.trace.0;
         let end = end.after(state.failed_in_band.get());
-        let model = state.model.borrow().clone();
+        let model = state.model.borrow();
         let tokens = state.tokens.get();
         let done = Finished {
             route: &self.route,
@@ -287,19 +290,33 @@ impl Access {
             completion_tokens: tokens.map(|t| t.1),
         };
         self.metrics.record(&done);
-        log::info!(target: "pollux::access", "{}", self.line(&done, end));
+        access_log::write_line(|out| self.write_line(out, &done, end));
     }
 
-    /// `id method route model=.. status=.. ...` in logfmt-like `key=value` pairs.
-    fn line(&self, done: &Finished<'_>, end: End) -> String {
-        let ms = |d: Option<Duration>| {
-            d.map_or_else(
-                || "-".to_owned(),
-                |d| format!("{:.1}", d.as_secs_f64() * 1e3),
-            )
-        };
-        let n = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
-        format!(
+    /// `id method route model=.. status=.. ...` in logfmt-like `key=value` pairs, written
+    /// straight into the log buffer (no `String` per field).
+    fn write_line(&self, out: &mut Vec<u8>, done: &Finished<'_>, end: End) {
+        struct Ms(Option<Duration>);
+        impl fmt::Display for Ms {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Some(d) => write!(f, "{:.1}", d.as_secs_f64() * 1e3),
+                    None => f.write_str("-"),
+                }
+            }
+        }
+        struct Count(Option<u64>);
+        impl fmt::Display for Count {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Some(n) => write!(f, "{n}"),
+                    None => f.write_str("-"),
+                }
+            }
+        }
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(
+            out,
             "{} {} {} model={} status={} stream={} duration_ms={} upstream_ms={} first_event_ms={} overhead_us={} tokens_in={} tokens_out={} end={}",
             self.id,
             self.method,
@@ -307,18 +324,18 @@ impl Access {
             done.model.unwrap_or("-"),
             done.status,
             self.trace.0.stream.get(),
-            ms(Some(done.duration)),
-            ms(done.upstream),
-            ms(done.first_event),
+            Ms(Some(done.duration)),
+            Ms(done.upstream),
+            Ms(done.first_event),
             self.overhead.as_micros(),
-            n(done.prompt_tokens),
-            n(done.completion_tokens),
+            Count(done.prompt_tokens),
+            Count(done.completion_tokens),
             match end {
                 End::Complete => "complete",
                 End::Failed => "failed",
                 End::Gone => "gone",
             },
-        )
+        );
     }
 }
 
@@ -422,8 +439,10 @@ mod tests {
             prompt_tokens: Some(12),
             completion_tokens: Some(34),
         };
+        let mut line = Vec::new();
+        access.write_line(&mut line, &done, End::Gone);
         assert_eq!(
-            access.line(&done, End::Gone),
+            String::from_utf8(line).unwrap(),
             "req_1 POST /v1/chat/completions model=gemini-2.5-flash status=200 stream=true \
              duration_ms=1500.0 upstream_ms=1400.0 first_event_ms=300.0 overhead_us=250 \
              tokens_in=12 tokens_out=34 end=gone"
