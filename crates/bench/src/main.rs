@@ -12,6 +12,7 @@
 mod http;
 mod load;
 mod procs;
+mod relay;
 mod report;
 
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ use crate::report::{Table, Value};
 /// The 1.5 KB chat the translate micro-benchmarks use too.
 const CHAT: &str = include_str!("../../translate/benches/data/chat_1_5kb.json");
 const MODEL: &str = "gemini-2.5-flash";
+
+/// Descriptors an adapter needs besides its two sockets per stream (stdio, epoll, eventfds,
+/// the listener, log files): what the open-stream round leaves free of the open-files limit.
+const FD_RESERVE: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -95,6 +100,15 @@ struct Args {
     /// Where child processes' logs go.
     #[arg(long, default_value = "target/bench-logs")]
     log_dir: PathBuf,
+    /// Leave out the `relay` column (a byte-copying TCP relay: the floor of any adapter).
+    #[arg(long)]
+    no_relay: bool,
+    /// Run as the relay, forwarding to this address (used by the benchmark itself).
+    #[arg(long, hide = true, requires = "relay_listen")]
+    relay_to: Option<SocketAddr>,
+    /// The relay's listening address (used by the benchmark itself).
+    #[arg(long, hide = true, requires = "relay_to")]
+    relay_listen: Option<SocketAddr>,
 }
 
 /// The request mix, as each kind of target receives it.
@@ -132,19 +146,20 @@ struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    fn direct(mock: &'a Server, w: &Workload) -> Target<'a> {
+    /// The mock itself (`direct`), or the relay in front of it: both get the Gemini body.
+    fn gemini(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
         let key = ["x-goog-api-key: bench-key".to_owned()];
         Target {
-            name: "direct",
-            server: mock,
+            name,
+            server,
             plain: Request::post_json(
-                mock.addr,
+                server.addr,
                 &format!("/v1beta/models/{MODEL}:generateContent"),
                 &key,
                 &w.gemini,
             ),
             stream: Request::post_json(
-                mock.addr,
+                server.addr,
                 &format!("/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"),
                 &key,
                 &w.gemini,
@@ -193,6 +208,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), BenchError> {
+    if let (Some(to), Some(listen)) = (args.relay_to, args.relay_listen) {
+        return Ok(relay::run(listen, to)?);
+    }
     let here = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
@@ -209,6 +227,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             .clone()
             .unwrap_or_else(|| here.join("mock-gemini")),
         pollux_bin: args.pollux.clone().unwrap_or_else(|| here.join("pollux")),
+        relay_bin: (!args.no_relay).then(std::env::current_exe).transpose()?,
         litellm_bin: args.litellm.clone(),
         adapter_core: pin.then_some(args.adapter_core),
         log_dir: args.log_dir.clone(),
@@ -291,27 +310,68 @@ async fn interrupted() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn targets<'a>(
-    mock: &'a Server,
-    pollux: &'a Server,
-    litellm: Option<&'a Server>,
-    w: &Workload,
-) -> Vec<Target<'a>> {
-    let mut out = vec![
-        Target::direct(mock, w),
-        Target::adapter("pollux", pollux, w),
-    ];
-    if let Some(l) = litellm {
-        out.push(Target::adapter("litellm", l, w));
+/// The processes of one round; dropping it stops them all.
+struct Fleet {
+    mock: Server,
+    relay: Option<Server>,
+    pollux: Server,
+    litellm: Option<Server>,
+}
+
+impl Fleet {
+    /// The mock with the given delays and every adapter in front of it; the relay only when
+    /// `relay` (the open-stream round leaves it out: its memory says nothing).
+    fn start(
+        l: &Launcher,
+        delay_ms: u64,
+        chunk_delay_ms: u64,
+        relay: bool,
+    ) -> Result<Fleet, BenchError> {
+        let mock = l.mock(delay_ms, chunk_delay_ms)?;
+        let relay = if relay { l.relay(mock.addr)? } else { None };
+        let pollux = l.pollux(mock.addr)?;
+        let litellm = l.litellm(mock.addr)?;
+        Ok(Fleet {
+            mock,
+            relay,
+            pollux,
+            litellm,
+        })
     }
-    out
+
+    /// The columns: direct, relay, Pollux, LiteLLM.
+    fn targets(&self, w: &Workload) -> Vec<Target<'_>> {
+        let mut out = vec![Target::gemini("direct", &self.mock, w)];
+        if let Some(r) = &self.relay {
+            out.push(Target::gemini("relay", r, w));
+        }
+        out.push(Target::adapter("pollux", &self.pollux, w));
+        if let Some(l) = &self.litellm {
+            out.push(Target::adapter("litellm", l, w));
+        }
+        out
+    }
+
+    /// Stops the adapters before the mock they talk to.
+    fn stop(self) {
+        let Fleet {
+            mock,
+            relay,
+            pollux,
+            litellm,
+        } = self;
+        for s in [litellm, Some(pollux), relay, Some(mock)]
+            .into_iter()
+            .flatten()
+        {
+            s.stop();
+        }
+    }
 }
 
 async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), BenchError> {
-    let mock = l.mock(0, 0)?;
-    let pollux = l.pollux(mock.addr)?;
-    let litellm = l.litellm(mock.addr)?;
-    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    let fleet = Fleet::start(l, 0, 0, true)?;
+    let targets = fleet.targets(w);
     let mut table = Table::new(
         "mock answers instantly",
         targets.iter().map(|t| t.name).collect(),
@@ -360,7 +420,7 @@ async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     );
     table.print();
     drop(targets);
-    stop_all(mock, pollux, litellm);
+    fleet.stop();
     Ok(())
 }
 
@@ -370,10 +430,8 @@ async fn delayed_round(
     w: &Workload,
     delay_ms: u64,
 ) -> Result<(), BenchError> {
-    let mock = l.mock(delay_ms, 0)?;
-    let pollux = l.pollux(mock.addr)?;
-    let litellm = l.litellm(mock.addr)?;
-    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    let fleet = Fleet::start(l, delay_ms, 0, true)?;
+    let targets = fleet.targets(w);
     let mut table = Table::new(
         &format!("mock answers after {delay_ms} ms"),
         targets.iter().map(|t| t.name).collect(),
@@ -388,7 +446,7 @@ async fn delayed_round(
     .await?;
     table.print();
     drop(targets);
-    stop_all(mock, pollux, litellm);
+    fleet.stop();
     Ok(())
 }
 
@@ -482,10 +540,8 @@ async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
         return Ok(());
     }
     // Each stream sends its first event and then waits ten minutes for the next: held open.
-    let mock = l.mock(0, 600_000)?;
-    let pollux = l.pollux(mock.addr)?;
-    let litellm = l.litellm(mock.addr)?;
-    let targets = targets(&mock, &pollux, litellm.as_ref(), w);
+    let fleet = Fleet::start(l, 0, 600_000, false)?;
+    let targets = fleet.targets(w);
     // Each stream through an adapter needs a socket in the generator, two in the adapter and
     // one in the mock, all in processes that share this process's limit.
     let fd_limit = procs::open_files_limit().unwrap_or(1024) as usize;
@@ -503,9 +559,9 @@ async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
         // streams, not start-up.
         let _ = load::serial(t.addr(), &t.plain, 0, 50).await;
     }
-    // A level that does not fit the open-files limit is measured at the largest that does
-    // (a multiple of 500), and labelled so.
-    let fits = (fd_limit.saturating_sub(256) / 2) / 500 * 500;
+    // A level that does not fit the open-files limit is measured at the largest that does,
+    // and labelled so: two sockets per stream plus a few dozen descriptors of its own.
+    let fits = fd_limit.saturating_sub(FD_RESERVE) / 2;
     let levels: Vec<usize> = plan.streams.iter().map(|&l| l.min(fits)).collect();
     for (&asked, &level) in plan.streams.iter().zip(&levels) {
         if level < asked {
@@ -531,7 +587,7 @@ async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
             let LevelRows {
                 rss, failed, ttft, ..
             } = row;
-            if 2 * level + 256 > fd_limit {
+            if 2 * level + FD_RESERVE > fd_limit {
                 rss.push(Value::Missing);
                 failed.push(Value::Missing);
                 ttft.push(Value::Missing);
@@ -580,7 +636,7 @@ async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     }
     table.print();
     drop(targets);
-    stop_all(mock, pollux, litellm);
+    fleet.stop();
     Ok(())
 }
 
@@ -590,14 +646,6 @@ struct LevelRows {
     rss: Vec<Value>,
     failed: Vec<Value>,
     ttft: Vec<Value>,
-}
-
-fn stop_all(mock: Server, pollux: Server, litellm: Option<Server>) {
-    if let Some(l) = litellm {
-        l.stop();
-    }
-    pollux.stop();
-    mock.stop();
 }
 
 fn rss_mb(s: &Server) -> Value {

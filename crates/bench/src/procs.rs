@@ -1,7 +1,7 @@
-//! The processes under test: starting `mock-gemini`, `pollux` and (optionally) LiteLLM's proxy
-//! on loopback, waiting until they accept connections, reading their CPU time and resident
-//! memory from `/proc`, and stopping each one by its PID (also on drop, so an error or panic
-//! in the benchmark never leaves a server behind).
+//! The processes under test: starting `mock-gemini`, `pollux`, the relay and (optionally)
+//! LiteLLM's proxy on loopback, waiting until they accept connections, reading their CPU time
+//! and resident memory from `/proc`, and stopping each one by its PID (also on drop, so an
+//! error or panic in the benchmark never leaves a server behind).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -80,6 +80,8 @@ impl Drop for Server {
 pub struct Launcher {
     pub mock_bin: PathBuf,
     pub pollux_bin: PathBuf,
+    /// This benchmark's own binary, run as the relay; `None` leaves the relay out.
+    pub relay_bin: Option<PathBuf>,
     pub litellm_bin: Option<PathBuf>,
     /// Core to pin the measured adapter to, when `taskset` is available.
     pub adapter_core: Option<u32>,
@@ -146,6 +148,25 @@ impl Launcher {
         let server = Server { addr, child };
         wait_listening(addr, Duration::from_secs(20), "pollux")?;
         Ok(server)
+    }
+
+    /// Starts the byte-copying relay (see `relay.rs`) in front of `upstream`, pinned like the
+    /// adapters.
+    pub fn relay(&self, upstream: SocketAddr) -> Result<Option<Server>, BenchError> {
+        let Some(bin) = &self.relay_bin else {
+            return Ok(None);
+        };
+        let addr = free_port()?;
+        let mut cmd = self.pinned(bin);
+        cmd.args(["--relay-listen", &addr.to_string()])
+            .args(["--relay-to", &upstream.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(self.log("relay")?);
+        let child = spawn(cmd, "relay")?;
+        let server = Server { addr, child };
+        wait_listening(addr, Duration::from_secs(20), "relay")?;
+        Ok(Some(server))
     }
 
     /// Starts LiteLLM's proxy (one uvicorn worker, pinned like Pollux) with a config that maps
