@@ -6,7 +6,7 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_PORT ?= 8080
 
-.PHONY: help run test test-rust test-clients demo bench bench-peers soak fmt lint clean
+.PHONY: help run test test-rust test-clients demo bench bench-peers bench-instructions soak fmt lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: ## End-to-end load benchmark: mock-gemini direct vs Pollux (docs/benchmar
 
 bench-peers: ## The same, with LiteLLM's proxy as a third column (installs it into target/bench-venv).
 	bash scripts/bench-peers.sh
+
+bench-instructions: ## Instructions Pollux executes per chat request (valgrind callgrind): a repeatable figure for before/after a change.
+	bash scripts/instructions.sh
 
 soak: ## 100k mixed requests through a release build; reports RSS drift (REQUESTS=20000 for a shorter run).
 	scripts/soak.sh

@@ -103,6 +103,10 @@ struct Args {
     /// Leave out the `relay` column (a byte-copying TCP relay: the floor of any adapter).
     #[arg(long)]
     no_relay: bool,
+    /// Only send `--serial` plain chat requests one at a time to this running Pollux, then
+    /// print their latency and exit (drives `scripts/instructions.sh`; starts nothing).
+    #[arg(long)]
+    drive: Option<SocketAddr>,
     /// Run as the relay, forwarding to this address (used by the benchmark itself).
     #[arg(long, hide = true, requires = "relay_listen")]
     relay_to: Option<SocketAddr>,
@@ -211,6 +215,9 @@ fn run(args: Args) -> Result<(), BenchError> {
     if let (Some(to), Some(listen)) = (args.relay_to, args.relay_listen) {
         return Ok(relay::run(listen, to)?);
     }
+    if let Some(addr) = args.drive {
+        return drive(addr, args.serial);
+    }
     let here = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
@@ -287,6 +294,34 @@ fn run(args: Args) -> Result<(), BenchError> {
             () = interrupted() => Err(BenchError::Start("interrupted; stopped every child process".into())),
         }
     })
+}
+
+/// `--drive`: `n` plain requests, one at a time, to a Pollux someone else started.
+fn drive(addr: SocketAddr, n: usize) -> Result<(), BenchError> {
+    let w = Workload::new()?;
+    let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
+    let req = Request::post_json(addr, "/v1/chat/completions", &auth, &w.openai_plain);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let s = local.block_on(&rt, load::serial(addr, &req, n, 0))?;
+    let mut total = s.total.clone();
+    total.sort();
+    let p50 = total.get(total.len() / 2).copied().unwrap_or_default();
+    println!(
+        "{} requests, {} failed, p50 {:.1} µs",
+        s.ok(),
+        s.errors,
+        p50.as_secs_f64() * 1e6
+    );
+    if s.errors > 0 {
+        return Err(BenchError::Protocol(format!(
+            "{} requests failed",
+            s.errors
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
