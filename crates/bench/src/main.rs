@@ -423,6 +423,7 @@ async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     let mut util = Vec::new();
     let mut errors = Vec::new();
     for t in &targets {
+        quiesce(&targets).await;
         let _ = load::serial(t.addr(), &t.plain, 0, 200).await;
         let before = t.server.cpu_seconds()?;
         let s = load::saturate(t.addr(), &t.plain, plan.connections, plan.run).await;
@@ -485,6 +486,41 @@ async fn delayed_round(
     Ok(())
 }
 
+/// Waits until no process of the round is busy any more (at most two minutes): an overloaded
+/// adapter goes on working through requests its clients gave up on, on the core the next
+/// target is measured on, and would take half of it from that measurement.
+async fn quiesce(targets: &[Target<'_>]) {
+    const LIMIT: Duration = Duration::from_secs(120);
+    // Under 5% of a core over the interval counts as idle.
+    const INTERVAL: Duration = Duration::from_millis(500);
+    let busy = || -> f64 {
+        targets
+            .iter()
+            .filter_map(|t| t.server.cpu_seconds().ok())
+            .sum()
+    };
+    let began = Instant::now();
+    let mut last = busy();
+    while began.elapsed() < LIMIT {
+        tokio::time::sleep(INTERVAL).await;
+        let now = busy();
+        if now - last < 0.05 * INTERVAL.as_secs_f64() {
+            if began.elapsed() > Duration::from_secs(2) {
+                eprintln!(
+                    "pollux-bench: waited {:.0}s for the servers to go idle",
+                    began.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
+        last = now;
+    }
+    eprintln!(
+        "pollux-bench: the servers were still busy after {}s; measuring anyway",
+        LIMIT.as_secs()
+    );
+}
+
 /// Serial and open-loop latency rows, and CPU per request at the fixed rate.
 async fn latency_rows(
     table: &mut Table,
@@ -499,6 +535,7 @@ async fn latency_rows(
     let mut open = Vec::new();
     let mut open_cpu = Vec::new();
     for t in targets {
+        quiesce(targets).await;
         plain.push(load::serial(t.addr(), &t.plain, serial, warmup).await?);
         stream.push(load::serial(t.addr(), &t.stream, serial, warmup).await?);
         let before = t.server.cpu_seconds()?;
