@@ -8,6 +8,7 @@ mod embeddings;
 mod models;
 mod request;
 mod response;
+mod tagged;
 
 pub use embeddings::*;
 pub use models::*;

@@ -1,6 +1,11 @@
 //! Inbound `POST /v1/chat/completions` body.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use super::tagged::{self, Tagged};
 
 use crate::TranslateError;
 
@@ -174,9 +179,9 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// A conversation message, tagged by `role`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
+/// A conversation message, tagged by `role` (read by [`tagged`], which does not copy the
+/// message first when `role` is its first field).
+#[derive(Debug, Clone)]
 pub enum Message {
     System(InstructionMessage),
     Developer(InstructionMessage),
@@ -185,6 +190,40 @@ pub enum Message {
     Tool(ToolMessage),
     /// Legacy result of a `function_call`.
     Function(FunctionMessage),
+}
+
+/// The `role` values.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+impl Tagged for Message {
+    const TAG: &'static str = "role";
+    type Tag = MessageRole;
+
+    fn variant<'de, D: Deserializer<'de>>(role: MessageRole, rest: D) -> Result<Self, D::Error> {
+        Ok(match role {
+            MessageRole::System => Message::System(InstructionMessage::deserialize(rest)?),
+            MessageRole::Developer => Message::Developer(InstructionMessage::deserialize(rest)?),
+            MessageRole::User => Message::User(UserMessage::deserialize(rest)?),
+            MessageRole::Assistant => Message::Assistant(AssistantMessage::deserialize(rest)?),
+            MessageRole::Tool => Message::Tool(ToolMessage::deserialize(rest)?),
+            MessageRole::Function => Message::Function(FunctionMessage::deserialize(rest)?),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::deserialize(d)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,33 +262,111 @@ pub struct FunctionMessage {
 }
 
 /// Message content: a plain string or an array of typed parts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Read by the JSON type it meets (serde's `untagged` would copy the value first and then
+/// try each variant on the copy, and report only that none matched).
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = Content;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
+                Ok(Content::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
+                Ok(Content::Text(v))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+/// One part of an array content, tagged by `type` (read by [`tagged`]); a type Pollux does
+/// not know is kept as [`ContentPart::Unknown`] and its fields skipped.
+#[derive(Debug, Clone)]
 pub enum ContentPart {
-    Text {
-        text: String,
-    },
-    ImageUrl {
-        image_url: ImageUrl,
-    },
-    InputAudio {
-        input_audio: InputAudio,
-    },
-    File {
-        file: FileRef,
-    },
-    Refusal {
-        refusal: String,
-    },
-    #[serde(other)]
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+    InputAudio { input_audio: InputAudio },
+    File { file: FileRef },
+    Refusal { refusal: String },
     Unknown,
+}
+
+impl Tagged for ContentPart {
+    const TAG: &'static str = "type";
+    type Tag = String;
+
+    fn variant<'de, D: Deserializer<'de>>(kind: String, rest: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct TextPart {
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct ImagePart {
+            image_url: ImageUrl,
+        }
+        #[derive(Deserialize)]
+        struct AudioPart {
+            input_audio: InputAudio,
+        }
+        #[derive(Deserialize)]
+        struct FilePart {
+            file: FileRef,
+        }
+        #[derive(Deserialize)]
+        struct RefusalPart {
+            refusal: String,
+        }
+        Ok(match kind.as_str() {
+            "text" => ContentPart::Text {
+                text: TextPart::deserialize(rest)?.text,
+            },
+            "image_url" => ContentPart::ImageUrl {
+                image_url: ImagePart::deserialize(rest)?.image_url,
+            },
+            "input_audio" => ContentPart::InputAudio {
+                input_audio: AudioPart::deserialize(rest)?.input_audio,
+            },
+            "file" => ContentPart::File {
+                file: FilePart::deserialize(rest)?.file,
+            },
+            "refusal" => ContentPart::Refusal {
+                refusal: RefusalPart::deserialize(rest)?.refusal,
+            },
+            _ => {
+                tagged::ignore_rest(rest)?;
+                ContentPart::Unknown
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged::deserialize(d)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
