@@ -17,29 +17,14 @@ WARMUP="${WARMUP:-200}"
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found (install valgrind)" >&2; exit 2; }
 done
-cargo build --release -p pollux-server -p mock-gemini -p pollux-bench
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="$target_dir/release"
-out="$target_dir/callgrind"
-rm -rf "$out" && mkdir -p "$out"
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-"$bin/mock-gemini" --listen 127.0.0.1:0 --no-validate --no-record >"$out/mock.out" 2>"$out/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "http://" "$out/mock.out" 2>/dev/null && break; sleep 0.1; done
-upstream="$(grep -o 'http://[0-9.:]*' "$out/mock.out" | head -1)"
-[ -n "$upstream" ] || { echo "instructions.sh: mock-gemini did not start" >&2; exit 1; }
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+source scripts/measure-lib.sh
+measure_setup instructions.sh callgrind
 RUST_LOG=info valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
     "${POLLUX_BIN:-$bin/pollux}" --listen "127.0.0.1:$port" --upstream "$upstream" --api-key bench-key \
     --workers 1 >/dev/null 2>"$out/pollux.log" &
 pollux=$!
-pids+=("$pollux")
-for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+measure_track "$pollux"
+measure_wait_healthy
 
 "$bin/pollux-bench" --drive "127.0.0.1:$port" --serial "$WARMUP" >/dev/null
 callgrind_control -z "$pollux" >/dev/null 2>&1
