@@ -53,6 +53,15 @@ impl Samples {
     pub fn ok(&self) -> usize {
         self.total.len()
     }
+
+    /// Adds another run's samples to these.
+    pub fn absorb(&mut self, other: Samples) {
+        self.total.extend(other.total);
+        self.first.extend(other.first);
+        self.lag.extend(other.lag);
+        self.errors += other.errors;
+        self.wall += other.wall;
+    }
 }
 
 async fn exchange(

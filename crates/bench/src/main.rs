@@ -37,6 +37,9 @@ const MODEL: &str = "gemini-2.5-flash";
 /// the listener, log files): what the open-stream round leaves free of the open-files limit.
 const FD_RESERVE: usize = 64;
 
+/// Requests per target per turn in the interleaved one-at-a-time measurement.
+const SERIAL_BLOCK: usize = 250;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("{0}")]
@@ -530,14 +533,26 @@ async fn latency_rows(
     run: Duration,
 ) -> Result<(), BenchError> {
     let warmup = (serial / 10).max(20);
-    let mut plain = Vec::new();
-    let mut stream = Vec::new();
+    // One at a time, interleaved: blocks of requests to each target in turn, so a change in
+    // the machine's load during the run (other tenants of the VM) reaches every column
+    // alike instead of the one measured at that moment.
+    let mut plain = vec![Samples::default(); targets.len()];
+    let mut stream = vec![Samples::default(); targets.len()];
+    let blocks = serial.div_ceil(SERIAL_BLOCK).max(1);
+    for block in 0..blocks {
+        let n = SERIAL_BLOCK.min(serial - block * SERIAL_BLOCK);
+        // The first block warms each process up; later ones only their new connection.
+        let warm = if block == 0 { warmup } else { 10 };
+        for (i, t) in targets.iter().enumerate() {
+            quiesce(targets).await;
+            plain[i].absorb(load::serial(t.addr(), &t.plain, n, warm).await?);
+            stream[i].absorb(load::serial(t.addr(), &t.stream, n, warm).await?);
+        }
+    }
     let mut open = Vec::new();
     let mut open_cpu = Vec::new();
     for t in targets {
         quiesce(targets).await;
-        plain.push(load::serial(t.addr(), &t.plain, serial, warmup).await?);
-        stream.push(load::serial(t.addr(), &t.stream, serial, warmup).await?);
         let before = t.server.cpu_seconds()?;
         let s = load::open_loop(t.addr(), &t.plain, rate, run, 2000).await;
         open_cpu.push(per_thousand(t.server.cpu_seconds()? - before, s.ok()));
