@@ -175,17 +175,11 @@ impl<'a> Target<'a> {
     }
 
     fn adapter(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
-        let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
         Target {
             name,
             server,
-            plain: Request::post_json(server.addr, "/v1/chat/completions", &auth, &w.openai_plain),
-            stream: Request::post_json(
-                server.addr,
-                "/v1/chat/completions",
-                &auth,
-                &w.openai_stream,
-            ),
+            plain: chat_request(server.addr, &w.openai_plain),
+            stream: chat_request(server.addr, &w.openai_stream),
         }
     }
 
@@ -301,23 +295,17 @@ fn run(args: Args) -> Result<(), BenchError> {
 
 /// `--drive`: `n` plain requests, one at a time, to a Pollux someone else started.
 fn drive(addr: SocketAddr, n: usize) -> Result<(), BenchError> {
-    let w = Workload::new()?;
-    let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
-    let req = Request::post_json(addr, "/v1/chat/completions", &auth, &w.openai_plain);
+    let req = chat_request(addr, &Workload::new()?.openai_plain);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
     let s = local.block_on(&rt, load::serial(addr, &req, n, 0))?;
-    let mut total = s.total.clone();
-    total.sort();
-    let p50 = total.get(total.len() / 2).copied().unwrap_or_default();
-    println!(
-        "{} requests, {} failed, p50 {:.1} µs",
-        s.ok(),
-        s.errors,
-        p50.as_secs_f64() * 1e6
-    );
+    let p50 = match report::percentile_us(&s.total, 0.5) {
+        Value::Num(us) => format!("{us:.1} µs"),
+        Value::Missing => "-".to_owned(),
+    };
+    println!("{} requests, {} failed, p50 {p50}", s.ok(), s.errors);
     if s.errors > 0 {
         return Err(BenchError::Protocol(format!(
             "{} requests failed",
@@ -346,6 +334,12 @@ async fn interrupted() {
 #[cfg(not(unix))]
 async fn interrupted() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// An OpenAI chat request to an adapter at `addr`, with the bench's bearer key.
+fn chat_request(addr: SocketAddr, body: &[u8]) -> Request {
+    let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
+    Request::post_json(addr, "/v1/chat/completions", &auth, body)
 }
 
 /// The processes of one round; dropping it stops them all.

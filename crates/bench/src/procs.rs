@@ -144,9 +144,7 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(self.log("pollux")?);
-        let child = spawn(cmd, "pollux")?;
-        let server = Server { addr, child };
-        wait_listening(addr, Duration::from_secs(20), "pollux")?;
+        let server = start(cmd, addr, Duration::from_secs(20), "pollux")?;
         Ok(server)
     }
 
@@ -163,9 +161,7 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(self.log("relay")?);
-        let child = spawn(cmd, "relay")?;
-        let server = Server { addr, child };
-        wait_listening(addr, Duration::from_secs(20), "relay")?;
+        let server = start(cmd, addr, Duration::from_secs(20), "relay")?;
         Ok(Some(server))
     }
 
@@ -196,9 +192,7 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(self.log("litellm-stdout")?)
             .stderr(self.log("litellm")?);
-        let child = spawn(cmd, "litellm")?;
-        let server = Server { addr, child };
-        wait_listening(addr, Duration::from_secs(180), "litellm")?;
+        let server = start(cmd, addr, Duration::from_secs(180), "litellm")?;
         Ok(Some(server))
     }
 
@@ -219,6 +213,21 @@ impl Launcher {
             self.log_dir.join(format!("{name}.log")),
         )?))
     }
+}
+
+/// Spawns `cmd`, a server that listens on `addr`, and waits up to `limit` until it does.
+fn start(
+    cmd: Command,
+    addr: SocketAddr,
+    limit: Duration,
+    what: &str,
+) -> Result<Server, BenchError> {
+    let server = Server {
+        addr,
+        child: spawn(cmd, what)?,
+    };
+    wait_listening(addr, limit, what)?;
+    Ok(server)
 }
 
 fn spawn(mut cmd: Command, what: &str) -> Result<Child, BenchError> {

@@ -30,9 +30,14 @@ pub fn enabled() -> bool {
 /// Appends one line: the prefix, what `body` writes, a newline. Writes nothing unless
 /// [`enabled`].
 pub fn write_line(body: impl FnOnce(&mut Vec<u8>)) {
-    if !enabled() {
-        return;
+    if enabled() {
+        append(body);
     }
+}
+
+/// Buffers the line; on an actix worker the write waits for a spawned task, elsewhere (or
+/// with a full buffer) it happens at once.
+fn append(body: impl FnOnce(&mut Vec<u8>)) {
     let spawn = PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         pending.push_prefix(SystemTime::now());
@@ -112,6 +117,34 @@ fn stamp(unix_second: u64) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn pending() -> usize {
+        PENDING.with(|p| p.borrow().buf.len())
+    }
+
+    #[test]
+    fn on_a_worker_a_line_is_written_once_the_task_yields() {
+        actix_rt::System::new().block_on(async {
+            append(|out| out.extend_from_slice(b"(access_log unit test line)"));
+            assert!(
+                pending() > 0,
+                "the line was written before the task yielded"
+            );
+            for _ in 0..10 {
+                if pending() == 0 {
+                    break;
+                }
+                actix_rt::task::yield_now().await;
+            }
+            assert_eq!(pending(), 0, "the spawned flush never ran");
+        });
+    }
+
+    #[test]
+    fn outside_a_worker_a_line_is_written_at_once() {
+        append(|out| out.extend_from_slice(b"(access_log unit test line)"));
+        assert_eq!(pending(), 0);
+    }
 
     #[test]
     fn timestamps_look_like_env_loggers() {
