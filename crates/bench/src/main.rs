@@ -10,6 +10,7 @@
 //! direct run. All traffic stays on loopback; every child process is stopped by its PID.
 
 mod http;
+mod idle;
 mod load;
 mod procs;
 mod relay;
@@ -103,6 +104,12 @@ struct Args {
     /// Where child processes' logs go.
     #[arg(long, default_value = "target/bench-logs")]
     log_dir: PathBuf,
+    /// Leave CPU idle states as the machine has them. By default the run holds
+    /// `/dev/cpu_dma_latency` at 0 (as `cyclictest` and tuned's latency-performance profile
+    /// do), so idle cores poll instead of halting and a vCPU's wake-up is not counted as
+    /// adapter latency.
+    #[arg(long)]
+    default_idle: bool,
     /// Leave out the `relay` column (a byte-copying TCP relay: the floor of any adapter).
     #[arg(long)]
     no_relay: bool,
@@ -215,6 +222,8 @@ fn run(args: Args) -> Result<(), BenchError> {
     if let Some(addr) = args.drive {
         return drive(addr, args.serial);
     }
+    // Held until the run ends (and released by the kernel however this process exits).
+    let idle = idle::IdleState::acquire(!args.default_idle);
     let here = std::env::current_exe()?
         .parent()
         .map(PathBuf::from)
@@ -248,7 +257,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     };
     let workload = Workload::new()?;
     println!(
-        "pollux-bench: {} cores, {}; pollux {}; request: {} B chat (Gemini body {} B)",
+        "pollux-bench: {} cores, {}; {}; pollux {}; request: {} B chat (Gemini body {} B)",
         cores,
         if !pin {
             "unpinned".to_owned()
@@ -258,6 +267,7 @@ fn run(args: Args) -> Result<(), BenchError> {
                 args.adapter_core
             )
         },
+        idle.describe(),
         launcher.pollux_bin.display(),
         workload.openai_plain.len(),
         workload.gemini.len(),
