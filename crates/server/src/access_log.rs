@@ -35,14 +35,37 @@ pub fn write_line(body: impl FnOnce(&mut Vec<u8>)) {
     }
 }
 
+/// Like [`write_line`], but on an actix worker `body` itself runs later, in the task that
+/// writes the buffer out (after the current task has yielded, so after the response has
+/// been handed to the socket): formatting the line, and dropping whatever `body` owns, is
+/// then off the request's path. Elsewhere the line is written at once.
+pub fn write_line_later(body: impl FnOnce(&mut Vec<u8>) + 'static) {
+    if enabled() {
+        defer(body);
+    }
+}
+
+/// Keeps `body` for the flush task on an actix worker; elsewhere appends the line at once.
+fn defer(body: impl FnOnce(&mut Vec<u8>) + 'static) {
+    if actix_rt::Arbiter::try_current().is_none() {
+        return append(body);
+    }
+    let spawn = PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.later.push(Box::new(body));
+        !std::mem::replace(&mut pending.flush_spawned, true)
+    });
+    if spawn {
+        spawn_flush();
+    }
+}
+
 /// Buffers the line; on an actix worker the write waits for a spawned task, elsewhere (or
 /// with a full buffer) it happens at once.
 fn append(body: impl FnOnce(&mut Vec<u8>)) {
     let spawn = PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
-        pending.push_prefix(SystemTime::now());
-        body(&mut pending.buf);
-        pending.buf.push(b'\n');
+        pending.line(body);
         if pending.buf.len() >= FLUSH_AT || actix_rt::Arbiter::try_current().is_none() {
             pending.flush();
             false
@@ -51,11 +74,24 @@ fn append(body: impl FnOnce(&mut Vec<u8>)) {
         }
     });
     if spawn {
-        actix_rt::spawn(async {
-            PENDING.with(|pending| pending.borrow_mut().flush());
-        });
+        spawn_flush();
     }
 }
+
+/// The task that formats the deferred lines and writes the buffer, once per batch.
+fn spawn_flush() {
+    actix_rt::spawn(async {
+        // Taken out first: a line's `body` may drop values whose own drop logs.
+        let later = PENDING.with(|pending| std::mem::take(&mut pending.borrow_mut().later));
+        for body in later {
+            append(body);
+        }
+        PENDING.with(|pending| pending.borrow_mut().flush());
+    });
+}
+
+/// What writes the part of a line after its prefix.
+type LineBody = Box<dyn FnOnce(&mut Vec<u8>)>;
 
 thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
@@ -65,6 +101,8 @@ thread_local! {
 #[derive(Default)]
 struct Pending {
     buf: Vec<u8>,
+    /// Lines whose formatting waits for the flush task ([`write_line_later`]).
+    later: Vec<LineBody>,
     flush_spawned: bool,
     /// The Unix second `stamp` was formatted for.
     second: u64,
@@ -72,6 +110,12 @@ struct Pending {
 }
 
 impl Pending {
+    fn line(&mut self, body: impl FnOnce(&mut Vec<u8>)) {
+        self.push_prefix(SystemTime::now());
+        body(&mut self.buf);
+        self.buf.push(b'\n');
+    }
+
     fn push_prefix(&mut self, now: SystemTime) {
         let second = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -101,6 +145,9 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        for body in std::mem::take(&mut self.later) {
+            self.line(body);
+        }
         self.flush();
     }
 }
@@ -138,6 +185,42 @@ mod tests {
             }
             assert_eq!(pending(), 0, "the spawned flush never ran");
         });
+    }
+
+    /// A deferred line's closure (and what it owns) runs in the flush task, not before the
+    /// current task yields.
+    #[test]
+    fn on_a_worker_a_deferred_line_is_formatted_once_the_task_yields() {
+        actix_rt::System::new().block_on(async {
+            let owned = std::rc::Rc::new(());
+            let held = owned.clone();
+            defer(move |out| {
+                drop(held);
+                out.extend_from_slice(b"(access_log unit test line)");
+            });
+            assert_eq!(std::rc::Rc::strong_count(&owned), 2, "formatted too early");
+            assert_eq!(pending(), 0);
+            for _ in 0..10 {
+                if std::rc::Rc::strong_count(&owned) == 1 && pending() == 0 {
+                    break;
+                }
+                actix_rt::task::yield_now().await;
+            }
+            assert_eq!(std::rc::Rc::strong_count(&owned), 1, "never formatted");
+            assert_eq!(pending(), 0, "formatted but never written");
+        });
+    }
+
+    #[test]
+    fn outside_a_worker_a_deferred_line_is_formatted_at_once() {
+        let owned = std::rc::Rc::new(());
+        let held = owned.clone();
+        defer(move |out| {
+            drop(held);
+            out.extend_from_slice(b"(access_log unit test line)");
+        });
+        assert_eq!(std::rc::Rc::strong_count(&owned), 1);
+        assert_eq!(pending(), 0);
     }
 
     #[test]

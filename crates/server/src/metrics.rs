@@ -109,33 +109,53 @@ pub struct Finished<'a> {
 
 #[derive(Debug, Default)]
 struct Series {
-    /// (route, model, status) → count.
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// route → model → status → count. Nested rather than keyed by a tuple so that a
+    /// request of a series already seen is recorded without allocating its key.
+    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
     /// route → duration histogram.
     durations: BTreeMap<String, Histogram>,
     /// model → upstream latency.
     upstream: BTreeMap<String, Histogram>,
     /// model → time to first token.
     first_token: BTreeMap<String, Histogram>,
-    /// (model, "prompt" | "completion") → tokens.
-    tokens: BTreeMap<(String, &'static str), u64>,
+    /// model → "completion" | "prompt" → tokens.
+    tokens: BTreeMap<String, BTreeMap<&'static str, u64>>,
     /// Model label values seen so far (at most [`MAX_MODELS`]).
     models: BTreeSet<String>,
 }
 
 impl Series {
-    fn model_label(&mut self, model: Option<&str>) -> String {
+    /// The label value for `model`: itself while fewer than [`MAX_MODELS`] distinct values
+    /// have been seen, then `other` for new ones.
+    fn model_label<'m>(&mut self, model: Option<&'m str>) -> &'m str {
         let Some(model) = model else {
-            return "none".to_owned();
+            return "none";
         };
         if self.models.contains(model) {
-            return model.to_owned();
+            return model;
         }
         if self.models.len() < MAX_MODELS {
             self.models.insert(model.to_owned());
-            return model.to_owned();
+            return model;
         }
-        "other".to_owned()
+        "other"
+    }
+}
+
+/// Applies `f` to the value under `key`, first inserting `new()` (and allocating the key)
+/// only if the key is not there yet.
+fn with_entry<V>(
+    map: &mut BTreeMap<String, V>,
+    key: &str,
+    new: impl FnOnce() -> V,
+    f: impl FnOnce(&mut V),
+) {
+    if let Some(v) = map.get_mut(key) {
+        f(v);
+    } else {
+        let mut v = new();
+        f(&mut v);
+        map.insert(key.to_owned(), v);
     }
 }
 
@@ -172,33 +192,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Metrics {
     /// Records one finished request (called once per request, by the access log).
     pub fn record(&self, done: &Finished<'_>) {
-        let mut s = lock(&self.series);
+        let mut guard = lock(&self.series);
+        let s = &mut *guard;
         let model = s.model_label(done.model);
-        *s.requests
-            .entry((done.route.to_owned(), model.clone(), done.status))
-            .or_default() += 1;
-        s.durations
-            .entry(done.route.to_owned())
-            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
-            .observe(done.duration);
+        with_entry(&mut s.requests, done.route, BTreeMap::new, |by_model| {
+            with_entry(by_model, model, BTreeMap::new, |by_status| {
+                *by_status.entry(done.status).or_default() += 1;
+            });
+        });
+        let histogram = || Histogram::new(LATENCY_BUCKETS);
+        with_entry(&mut s.durations, done.route, histogram, |h| {
+            h.observe(done.duration);
+        });
         if let Some(d) = done.upstream {
-            s.upstream
-                .entry(model.clone())
-                .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
-                .observe(d);
+            with_entry(&mut s.upstream, model, histogram, |h| h.observe(d));
         }
         if let Some(d) = done.first_event {
-            s.first_token
-                .entry(model.clone())
-                .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
-                .observe(d);
+            with_entry(&mut s.first_token, model, histogram, |h| h.observe(d));
         }
         for (kind, n) in [
             ("prompt", done.prompt_tokens),
             ("completion", done.completion_tokens),
         ] {
             if let Some(n) = n {
-                *s.tokens.entry((model.clone(), kind)).or_default() += n;
+                with_entry(&mut s.tokens, model, BTreeMap::new, |by_kind| {
+                    *by_kind.entry(kind).or_default() += n;
+                });
             }
         }
     }
@@ -253,13 +272,17 @@ impl Metrics {
             "counter",
             "Requests answered, by route, model and HTTP status.",
         );
-        for ((route, model, status), n) in &s.requests {
-            let _ = writeln!(
-                out,
-                "pollux_requests_total{{route=\"{}\",model=\"{}\",status=\"{status}\"}} {n}",
-                escape(route),
-                escape(model)
-            );
+        for (route, by_model) in &s.requests {
+            for (model, by_status) in by_model {
+                for (status, n) in by_status {
+                    let _ = writeln!(
+                        out,
+                        "pollux_requests_total{{route=\"{}\",model=\"{}\",status=\"{status}\"}} {n}",
+                        escape(route),
+                        escape(model)
+                    );
+                }
+            }
         }
 
         header(
@@ -305,12 +328,14 @@ impl Metrics {
             "counter",
             "Tokens reported by Gemini, by model and kind (prompt or completion).",
         );
-        for ((model, kind), n) in &s.tokens {
-            let _ = writeln!(
-                out,
-                "pollux_tokens_total{{model=\"{}\",kind=\"{kind}\"}} {n}",
-                escape(model)
-            );
+        for (model, by_kind) in &s.tokens {
+            for (kind, n) in by_kind {
+                let _ = writeln!(
+                    out,
+                    "pollux_tokens_total{{model=\"{}\",kind=\"{kind}\"}} {n}",
+                    escape(model)
+                );
+            }
         }
         drop(s);
 

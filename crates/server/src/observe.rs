@@ -274,23 +274,34 @@ enum End {
 }
 
 impl Access {
+    /// Records the request in the metrics at once (a `/metrics` scrape right after the
+    /// response sees it) and leaves formatting the access line, and dropping what it was
+    /// kept for, to [`access_log::write_line_later`]: that work no longer stands between the
+    /// body's end and actix writing the response to the client.
     fn finish(self, end: End) {
+        let end = end.after(self.trace.0.failed_in_band.get());
+        let duration = self.started.elapsed();
+        self.with_finished(duration, |done| self.metrics.record(done));
+        access_log::write_line_later(move |out| {
+            self.with_finished(duration, |done| self.write_line(out, done, end));
+        });
+    }
+
+    /// What the metrics and the access line take from this request.
+    fn with_finished<R>(&self, duration: Duration, f: impl FnOnce(&Finished<'_>) -> R) -> R {
         let state = &self.trace.0;
-        let end = end.after(state.failed_in_band.get());
         let model = state.model.borrow();
         let tokens = state.tokens.get();
-        let done = Finished {
+        f(&Finished {
             route: &self.route,
             model: model.as_deref(),
             status: self.status,
-            duration: self.started.elapsed(),
+            duration,
             upstream: state.upstream_total.get(),
             first_event: state.first_event.get(),
             prompt_tokens: tokens.map(|t| t.0),
             completion_tokens: tokens.map(|t| t.1),
-        };
-        self.metrics.record(&done);
-        access_log::write_line(|out| self.write_line(out, &done, end));
+        })
     }
 
     /// `id method route model=.. status=.. ...` in logfmt-like `key=value` pairs, written
