@@ -81,7 +81,7 @@ fn append(body: impl FnOnce(&mut Vec<u8>)) {
 /// The task that formats the deferred lines and writes the buffer, once per batch.
 fn spawn_flush() {
     actix_rt::spawn(async {
-        // Taken out first: a line's `body` may drop values whose own drop logs.
+        // Taken out first: `append` borrows `PENDING` again for each line.
         let later = PENDING.with(|pending| std::mem::take(&mut pending.borrow_mut().later));
         for body in later {
             append(body);
