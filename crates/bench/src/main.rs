@@ -579,12 +579,7 @@ async fn latency_rows(
     );
     table.row("  p99 µs", us(&plain, total, 0.99), lat);
     table.row("  max µs", us(&plain, total, 1.0), lat);
-    table.row(
-        "  > 40 ms (count)",
-        count_over(&plain, 40),
-        report::Compare::None,
-    );
-    table.row("  errors", errors(&plain), report::Compare::None);
+    outcome_rows(table, &plain);
     table.row(
         &format!("one at a time, stream ({serial} req)  TTFT p50 µs"),
         us(&stream, first, 0.50),
@@ -593,12 +588,7 @@ async fn latency_rows(
     table.row("  TTFT p99 µs", us(&stream, first, 0.99), lat);
     table.row("  whole stream p50 µs", us(&stream, total, 0.50), lat);
     table.row("  whole stream p99 µs", us(&stream, total, 0.99), lat);
-    table.row(
-        "  > 40 ms (count)",
-        count_over(&stream, 40),
-        report::Compare::None,
-    );
-    table.row("  errors", errors(&stream), report::Compare::None);
+    outcome_rows(table, &stream);
     table.row(
         &format!(
             "open loop {rate} req/s for {}s, plain  p50 µs",
@@ -752,12 +742,16 @@ fn per_thousand(cpu_seconds: f64, requests: usize) -> Value {
     }
 }
 
-fn count_over(samples: &[Samples], ms: u64) -> Vec<Value> {
-    let limit = Duration::from_millis(ms);
-    samples
+/// The rows after a one-at-a-time measurement: requests slower than 40 ms (Nagle meeting a
+/// delayed ACK), then failed requests.
+fn outcome_rows(table: &mut Table, samples: &[Samples]) {
+    let limit = Duration::from_millis(40);
+    let slow = samples
         .iter()
         .map(|s| Value::num(s.total.iter().filter(|d| **d > limit).count() as f64))
-        .collect()
+        .collect();
+    table.row("  > 40 ms (count)", slow, report::Compare::None);
+    table.row("  errors", errors(samples), report::Compare::None);
 }
 
 fn errors(samples: &[Samples]) -> Vec<Value> {

@@ -118,15 +118,43 @@ async function assertUpstreamToolTurn(method) {
   return [first, second];
 }
 
-test('generateText runs a tool to a final answer', async () => {
-  await mock.push(whole([callPart()], USAGE_CALL), whole([{ text: ANSWER }], USAGE_ANSWER));
+/** generateText with the weather tool, up to three steps; `runs` are the tool's inputs. */
+async function generateWithTool(modelId, prompt = PROMPT) {
   const runs = [];
   const result = await generateText({
-    model: pollux.chatModel(FLASH),
+    model: pollux.chatModel(modelId),
     tools: weatherTools(runs),
     stopWhen: stepCountIs(3),
-    prompt: PROMPT,
+    prompt,
   });
+  return { result, runs };
+}
+
+/**
+ * streamText likewise, its full stream read to the end. The provider reports a chunk that
+ * fails its schema as an error part (and to onError) rather than throwing, so this asserts
+ * there was none.
+ */
+async function streamWithTool(modelId, prompt = PROMPT) {
+  const runs = [];
+  const errors = [];
+  const result = streamText({
+    model: pollux.chatModel(modelId),
+    tools: weatherTools(runs),
+    stopWhen: stepCountIs(3),
+    prompt,
+    onError: ({ error }) => errors.push(error),
+  });
+  const parts = [];
+  for await (const part of result.fullStream) parts.push(part);
+  assert.deepEqual(parts.filter((p) => p.type === 'error').map((p) => String(p.error)), []);
+  assert.deepEqual(errors.map(String), []);
+  return { result, runs, parts };
+}
+
+test('generateText runs a tool to a final answer', async () => {
+  await mock.push(whole([callPart()], USAGE_CALL), whole([{ text: ANSWER }], USAGE_ANSWER));
+  const { result, runs } = await generateWithTool(FLASH);
 
   assert.equal(result.text, ANSWER);
   assert.equal(result.finishReason, 'stop');
@@ -160,20 +188,8 @@ test('streamText runs a tool to a final answer; every chunk passes the SDK schem
     streamed([[callPart()]], USAGE_CALL),
     streamed(['It is 21 °C ', 'and sunny ', 'in Paris.'].map((t) => [{ text: t }]), USAGE_ANSWER),
   );
-  const runs = [];
-  const errors = [];
-  const result = streamText({
-    model: pollux.chatModel(FLASH),
-    tools: weatherTools(runs),
-    stopWhen: stepCountIs(3),
-    prompt: PROMPT,
-    onError: ({ error }) => errors.push(error),
-  });
-  const parts = [];
-  for await (const part of result.fullStream) parts.push(part);
+  const { result, runs, parts } = await streamWithTool(FLASH);
 
-  assert.deepEqual(parts.filter((p) => p.type === 'error').map((p) => String(p.error)), []);
-  assert.deepEqual(errors.map(String), []);
   const calls = parts.filter((p) => p.type === 'tool-call');
   assert.deepEqual(calls.map((c) => [c.toolName, c.input]), [['getWeather', ARGS]]);
   const results = parts.filter((p) => p.type === 'tool-result');
@@ -204,13 +220,7 @@ test('generateText on a Gemini 3 model: the thought signature survives the tool 
     whole([callPart({ thoughtSignature: signature })], USAGE_CALL),
     whole([{ text: ANSWER }], USAGE_ANSWER),
   );
-  const runs = [];
-  const result = await generateText({
-    model: pollux.chatModel(GEMINI3),
-    tools: weatherTools(runs),
-    stopWhen: stepCountIs(3),
-    prompt: PROMPT,
-  });
+  const { result, runs } = await generateWithTool(GEMINI3);
   assert.equal(result.text, ANSWER);
   assert.deepEqual(runs, [ARGS]);
   // The provider sends the assistant tool call back without Google's extra_content; Pollux
@@ -246,19 +256,7 @@ test('streamText on a Gemini 3 model: parallel calls, signature restored', async
     ], USAGE_CALL),
     streamed([[{ text: 'Sunny in both.' }]], USAGE_ANSWER),
   );
-  const runs = [];
-  const errors = [];
-  const result = streamText({
-    model: pollux.chatModel(GEMINI3),
-    tools: weatherTools(runs),
-    stopWhen: stepCountIs(3),
-    prompt: 'Weather in Paris and Tokyo?',
-    onError: ({ error }) => errors.push(error),
-  });
-  const parts = [];
-  for await (const part of result.fullStream) parts.push(part);
-  assert.deepEqual(parts.filter((p) => p.type === 'error').map((p) => String(p.error)), []);
-  assert.deepEqual(errors.map(String), []);
+  const { result, runs, parts } = await streamWithTool(GEMINI3, 'Weather in Paris and Tokyo?');
   const calls = parts.filter((p) => p.type === 'tool-call');
   assert.deepEqual(calls.map((c) => c.input), [ARGS, TOKYO]);
   assert.equal(new Set(calls.map((c) => c.toolCallId)).size, 2);
