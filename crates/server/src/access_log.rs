@@ -3,52 +3,47 @@
 //! Going through `log` + `env_logger` cost about a tenth of a request's CPU (a `String` per
 //! field, env_logger's formatter and ANSI stripping, a UTF-8 re-check) and put a `write(2)` on
 //! the latency path: the line was written while the body ended, before actix flushed the
-//! response to the client. Here the line is formatted straight into a thread-local buffer and
-//! a task spawned on the worker writes the buffer out once the current task has yielded, so
-//! the client's bytes leave first and lines of requests finishing together go out in one
-//! write. The line keeps env_logger's default layout (`[<UTC time> INFO  pollux::access] ...`),
-//! and `RUST_LOG` still decides whether it is written.
+//! response to the client. Here a request hands over a closure that writes its line; a task
+//! spawned on the worker formats the lines of every request that ended meanwhile into one
+//! buffer and writes it once the current task has yielded, so the client's bytes leave first,
+//! no formatting happens on a request's path and lines of requests finishing together go out
+//! in one write. The line keeps env_logger's default layout (`[<UTC time> INFO
+//! pollux::access] ...`) and `RUST_LOG` still decides whether it is written; it always goes
+//! to stderr, whatever logger is installed.
 //!
-//! A line is never lost to the buffering: it is written when the worker's runtime gets to the
-//! spawned task, when the buffer passes [`FLUSH_AT`], or when the worker thread exits.
+//! Lines are written when the worker's runtime gets to the spawned task (within the event-loop
+//! turn), or when the worker thread exits; a process that exits without letting its workers
+//! finish loses what they had not written yet, as with any buffered log.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::time::SystemTime;
 
 /// The `log` target whose level decides whether access lines are written.
-pub const TARGET: &str = "pollux::access";
-
-/// A buffer this large is written at once instead of waiting for the spawned task.
-const FLUSH_AT: usize = 64 * 1024;
+const TARGET: &str = "pollux::access";
 
 /// Whether `RUST_LOG` (or whatever logger is installed) wants access lines.
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     log::log_enabled!(target: TARGET, log::Level::Info)
 }
 
-/// Appends one line: the prefix, what `body` writes, a newline. Writes nothing unless
-/// [`enabled`].
-pub fn write_line(body: impl FnOnce(&mut Vec<u8>)) {
-    if enabled() {
-        append(body);
-    }
-}
-
-/// Like [`write_line`], but on an actix worker `body` itself runs later, in the task that
-/// writes the buffer out (after the current task has yielded, so after the response has
-/// been handed to the socket): formatting the line, and dropping whatever `body` owns, is
-/// then off the request's path. Elsewhere the line is written at once.
-pub fn write_line_later(body: impl FnOnce(&mut Vec<u8>) + 'static) {
+/// Writes one line: the prefix, what `body` writes, a newline, unless `RUST_LOG` turns access
+/// lines off. On an actix worker `body` runs later, in the task that writes the buffer out
+/// (after the current task has yielded, so after the response has been handed to the
+/// socket): formatting the line, and dropping whatever `body` owns, is then off the request's
+/// path. Elsewhere the line is written at once.
+pub fn write_line(body: impl FnOnce(&mut Vec<u8>) + 'static) {
     if enabled() {
         defer(body);
     }
 }
 
-/// Keeps `body` for the flush task on an actix worker; elsewhere appends the line at once.
+/// [`write_line`] without the `RUST_LOG` check.
 fn defer(body: impl FnOnce(&mut Vec<u8>) + 'static) {
     if actix_rt::Arbiter::try_current().is_none() {
-        return append(body);
+        let mut now = Pending::default();
+        now.line(body);
+        return now.flush();
     }
     let spawn = PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
@@ -56,37 +51,28 @@ fn defer(body: impl FnOnce(&mut Vec<u8>) + 'static) {
         !std::mem::replace(&mut pending.flush_spawned, true)
     });
     if spawn {
-        spawn_flush();
+        actix_rt::spawn(async { flush_later() });
     }
 }
 
-/// Buffers the line; on an actix worker the write waits for a spawned task, elsewhere (or
-/// with a full buffer) it happens at once.
-fn append(body: impl FnOnce(&mut Vec<u8>)) {
-    let spawn = PENDING.with(|pending| {
-        let mut pending = pending.borrow_mut();
-        pending.line(body);
-        if pending.buf.len() >= FLUSH_AT || actix_rt::Arbiter::try_current().is_none() {
-            pending.flush();
-            false
-        } else {
-            !std::mem::replace(&mut pending.flush_spawned, true)
-        }
-    });
-    if spawn {
-        spawn_flush();
+/// The spawned task's work: formats the waiting lines and writes them.
+///
+/// The worker's state is taken out of the thread-local first, so the lines' closures run
+/// without it borrowed (one that logs again just queues its line for the next flush), and a
+/// closure that panics leaves a fresh state behind instead of one that believes a flush is
+/// still on its way.
+fn flush_later() {
+    let mut mine = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    for body in std::mem::take(&mut mine.later) {
+        mine.line(body);
     }
-}
-
-/// The task that formats the deferred lines and writes the buffer, once per batch.
-fn spawn_flush() {
-    actix_rt::spawn(async {
-        // Taken out first: `append` borrows `PENDING` again for each line.
-        let later = PENDING.with(|pending| std::mem::take(&mut pending.borrow_mut().later));
-        for body in later {
-            append(body);
+    mine.flush();
+    PENDING.with(|pending| {
+        let mut current = pending.borrow_mut();
+        // Keep the buffer's capacity and the cached timestamp unless lines arrived meanwhile.
+        if current.later.is_empty() && !current.flush_spawned {
+            *current = mine;
         }
-        PENDING.with(|pending| pending.borrow_mut().flush());
     });
 }
 
@@ -101,7 +87,7 @@ thread_local! {
 #[derive(Default)]
 struct Pending {
     buf: Vec<u8>,
-    /// Lines whose formatting waits for the flush task ([`write_line_later`]).
+    /// Lines whose formatting waits for the flush task.
     later: Vec<LineBody>,
     flush_spawned: bool,
     /// The Unix second `stamp` was formatted for.
@@ -161,72 +147,97 @@ fn stamp(unix_second: u64) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+    use std::rc::Rc;
+
     use super::*;
 
-    fn pending() -> usize {
-        PENDING.with(|p| p.borrow().buf.len())
+    /// Lines queued on this thread and not yet formatted.
+    fn queued() -> usize {
+        PENDING.with(|p| p.borrow().later.len())
     }
 
-    #[test]
-    fn on_a_worker_a_line_is_written_once_the_task_yields() {
-        actix_rt::System::new().block_on(async {
-            append(|out| out.extend_from_slice(b"(access_log unit test line)"));
-            assert!(
-                pending() > 0,
-                "the line was written before the task yielded"
-            );
-            for _ in 0..10 {
-                if pending() == 0 {
-                    break;
-                }
-                actix_rt::task::yield_now().await;
+    /// Yields until `done` holds (at most ten times), then says whether it does.
+    async fn yield_until(done: impl Fn() -> bool) -> bool {
+        for _ in 0..10 {
+            if done() {
+                return true;
             }
-            assert_eq!(pending(), 0, "the spawned flush never ran");
-        });
+            actix_rt::task::yield_now().await;
+        }
+        done()
     }
 
-    /// A deferred line's closure (and what it owns) runs in the flush task, not before the
-    /// current task yields.
-    #[test]
-    fn on_a_worker_a_deferred_line_is_formatted_once_the_task_yields() {
-        actix_rt::System::new().block_on(async {
-            let owned = std::rc::Rc::new(());
-            let held = owned.clone();
-            defer(move |out| {
-                drop(held);
-                out.extend_from_slice(b"(access_log unit test line)");
-            });
-            assert_eq!(std::rc::Rc::strong_count(&owned), 2, "formatted too early");
-            assert_eq!(pending(), 0);
-            for _ in 0..10 {
-                if std::rc::Rc::strong_count(&owned) == 1 && pending() == 0 {
-                    break;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            assert_eq!(std::rc::Rc::strong_count(&owned), 1, "never formatted");
-            assert_eq!(pending(), 0, "formatted but never written");
-        });
-    }
-
-    #[test]
-    fn outside_a_worker_a_deferred_line_is_formatted_at_once() {
-        let owned = std::rc::Rc::new(());
-        let held = owned.clone();
-        defer(move |out| {
+    /// A line whose closure drops `held` when it runs.
+    fn line_holding(held: Rc<()>) -> impl FnOnce(&mut Vec<u8>) + 'static {
+        move |out| {
             drop(held);
             out.extend_from_slice(b"(access_log unit test line)");
+        }
+    }
+
+    /// A line's closure (and what it owns) runs in the flush task, not before the current
+    /// task yields.
+    #[test]
+    fn on_a_worker_a_line_is_formatted_once_the_task_yields() {
+        actix_rt::System::new().block_on(async {
+            let owned = Rc::new(());
+            defer(line_holding(owned.clone()));
+            assert_eq!(Rc::strong_count(&owned), 2, "formatted too early");
+            assert_eq!(queued(), 1);
+            assert!(
+                yield_until(|| Rc::strong_count(&owned) == 1).await,
+                "never formatted"
+            );
+            assert_eq!(queued(), 0);
+            assert!(PENDING.with(|p| p.borrow().buf.is_empty()), "never written");
         });
-        assert_eq!(std::rc::Rc::strong_count(&owned), 1);
-        assert_eq!(pending(), 0);
     }
 
     #[test]
     fn outside_a_worker_a_line_is_written_at_once() {
-        append(|out| out.extend_from_slice(b"(access_log unit test line)"));
-        assert_eq!(pending(), 0);
+        let owned = Rc::new(());
+        defer(line_holding(owned.clone()));
+        assert_eq!(Rc::strong_count(&owned), 1);
+        assert_eq!(queued(), 0);
+    }
+
+    /// A closure that panics (in its task) must not leave the worker believing a flush is on
+    /// its way: the next line is still written.
+    #[test]
+    fn lines_after_a_panicking_line_are_still_written() {
+        actix_rt::System::new().block_on(async {
+            defer(|_| panic!("(access_log unit test: a line that panics)"));
+            assert!(yield_until(|| queued() == 0).await);
+            let owned = Rc::new(());
+            defer(line_holding(owned.clone()));
+            assert!(
+                yield_until(|| Rc::strong_count(&owned) == 1).await,
+                "the line after the panic was never formatted"
+            );
+        });
+    }
+
+    /// A closure that logs again (say, from the drop of something it owns) queues its line
+    /// for the next flush instead of finding the worker's buffer borrowed.
+    #[test]
+    fn a_line_may_log_another_while_it_is_formatted() {
+        actix_rt::System::new().block_on(async {
+            let ran = Rc::new(std::cell::Cell::new(false));
+            let inner = ran.clone();
+            defer(move |out| {
+                defer(move |out| {
+                    inner.set(true);
+                    out.extend_from_slice(b"(access_log unit test line)");
+                });
+                out.extend_from_slice(b"(access_log unit test line)");
+            });
+            assert!(
+                yield_until(|| ran.get()).await,
+                "the nested line was never formatted"
+            );
+        });
     }
 
     #[test]

@@ -276,13 +276,13 @@ enum End {
 impl Access {
     /// Records the request in the metrics at once (a `/metrics` scrape right after the
     /// response sees it) and leaves formatting the access line, and dropping what it was
-    /// kept for, to [`access_log::write_line_later`]: that work no longer stands between the
+    /// kept for, to [`access_log::write_line`]: that work no longer stands between the
     /// body's end and actix writing the response to the client.
     fn finish(self, end: End) {
         let end = end.after(self.trace.0.failed_in_band.get());
         let duration = self.started.elapsed();
         self.with_finished(duration, |done| self.metrics.record(done));
-        access_log::write_line_later(move |out| {
+        access_log::write_line(move |out| {
             self.with_finished(duration, |done| self.write_line(out, done, end));
         });
     }

@@ -662,16 +662,28 @@ fn spawn_pollux(
     mock: &MockGemini,
     grace_secs: u64,
 ) -> Result<(Child, SocketAddr), Box<dyn std::error::Error>> {
+    let (child, addr, _) = spawn_pollux_logging(mock, grace_secs, "info")?;
+    Ok((child, addr))
+}
+
+/// [`spawn_pollux`] with `RUST_LOG` set to `rust_log`, also returning every line it writes
+/// to stderr (the channel closes when the process does).
+fn spawn_pollux_logging(
+    mock: &MockGemini,
+    grace_secs: u64,
+    rust_log: &str,
+) -> Result<(Child, SocketAddr, std::sync::mpsc::Receiver<String>), Box<dyn std::error::Error>> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pollux"))
         .args(["--listen", "127.0.0.1:0", "--workers", "1"])
         .args(["--upstream", &mock.base_url(), "--api-key", "test-key"])
         .args(["--shutdown-grace-secs", &grace_secs.to_string()])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut tx = Some(tx);
@@ -681,10 +693,11 @@ fn spawn_pollux(
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
                 }
             }
+            let _ = lines_tx.send(line);
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(20))?.parse()?;
-    Ok((child, addr))
+    Ok((child, addr, lines))
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
@@ -784,5 +797,45 @@ async fn sigterm_cuts_streams_that_outlive_the_grace_period() -> TestResult {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(mock.open_streams(), 0);
+    Ok(())
+}
+
+/// One access line per request, written by the real binary (the buffering defers it past
+/// the response), with no key in it; `RUST_LOG` can turn the lines off.
+#[actix_rt::test]
+async fn each_request_writes_one_access_line_unless_rust_log_turns_them_off() -> TestResult {
+    for (rust_log, expected) in [("info", 2), ("info,pollux::access=off", 0)] {
+        let mock = MockGemini::start()?;
+        let (mut child, addr, lines) = spawn_pollux_logging(&mock, 1, rust_log)?;
+        let http = client();
+        let resp = http
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .send_json(&chat("hi"))
+            .await?;
+        assert_eq!(resp.status(), 200);
+        let resp = http.get(format!("http://{addr}/v1/nowhere")).send().await?;
+        assert_eq!(resp.status(), 404);
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        assert!(wait_exit(&mut child, Duration::from_secs(10)).is_some());
+        let lines: Vec<String> = lines.iter().collect();
+        assert!(lines.iter().all(|l| !l.contains("test-key")), "{lines:#?}");
+        let access: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains(" INFO  pollux::access] "))
+            .collect();
+        assert_eq!(access.len(), expected, "RUST_LOG={rust_log}: {lines:#?}");
+        if expected > 0 {
+            assert!(
+                access[0].contains("POST /v1/chat/completions model=gemini-2.5-flash status=200")
+                    && access[0].contains("end=complete"),
+                "{}",
+                access[0]
+            );
+            assert!(access[1].contains("GET unmatched"), "{}", access[1]);
+            assert!(access[1].contains("status=404"), "{}", access[1]);
+        }
+    }
     Ok(())
 }

@@ -279,31 +279,30 @@ mod tests {
     use serde_json::{json, Value};
 
     fn translator(n: u32, include_usage: bool) -> StreamTranslator {
+        translator_for(n, include_usage, ToolNames::default(), Vec::new())
+    }
+
+    /// One choice, no usage, with the given tool names and extra stop sequences.
+    fn translator_with(names: ToolNames, extra_stops: Vec<String>) -> StreamTranslator {
+        translator_for(1, false, names, extra_stops)
+    }
+
+    fn translator_for(
+        n: u32,
+        include_usage: bool,
+        names: ToolNames,
+        extra_stops: Vec<String>,
+    ) -> StreamTranslator {
         StreamTranslator::new(
             ResponseContext {
                 id: "chatcmpl-s".to_owned(),
                 created: 1,
                 model: "gemini-3-pro-preview".to_owned(),
-                names: ToolNames::default(),
-                n,
-                extra_stops: Vec::new(),
-            },
-            include_usage,
-        )
-    }
-
-    /// One choice, no usage, with the given tool names and extra stop sequences.
-    fn translator_with(names: ToolNames, extra_stops: Vec<String>) -> StreamTranslator {
-        StreamTranslator::new(
-            ResponseContext {
-                id: "c".to_owned(),
-                created: 1,
-                model: "m".to_owned(),
                 names,
-                n: 1,
+                n,
                 extra_stops,
             },
-            false,
+            include_usage,
         )
     }
 

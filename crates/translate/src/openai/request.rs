@@ -121,31 +121,41 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     }
 }
 
-/// [`parse_body`]'s slow path: the parse again, with the path of the failure.
+/// [`parse_body`]'s slow path: the parse again, with the path of the failure. Like
+/// `serde_json::from_slice` it refuses anything but whitespace after the value, so a body the
+/// fast path refused for trailing data is refused here too.
 fn parse_body_tracked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
         let param = (path != "." && !path.is_empty()).then_some(path);
-        let message = if inner.is_syntax() || inner.is_eof() {
-            format!("We could not parse the JSON body of your request: {inner}")
-        } else {
-            match &param {
-                Some(p) => format!("Invalid value for '{p}': {inner}"),
-                None => format!("Invalid request body: {inner}"),
-            }
-        };
-        TranslateError::InvalidRequest {
-            message,
-            param,
-            code: Some(if inner.is_syntax() || inner.is_eof() {
-                "invalid_json"
-            } else {
-                "invalid_value"
-            }),
+        body_error(err.into_inner(), param)
+    })?;
+    de.end().map_err(|err| body_error(err, None))?;
+    Ok(value)
+}
+
+/// The 400 for a body that is not JSON (`invalid_json`) or not a valid request
+/// (`invalid_value`, naming `param` when known).
+fn body_error(inner: serde_json::Error, param: Option<String>) -> TranslateError {
+    let syntax = inner.is_syntax() || inner.is_eof();
+    let message = if syntax {
+        format!("We could not parse the JSON body of your request: {inner}")
+    } else {
+        match &param {
+            Some(p) => format!("Invalid value for '{p}': {inner}"),
+            None => format!("Invalid request body: {inner}"),
         }
-    })
+    };
+    TranslateError::InvalidRequest {
+        message,
+        param,
+        code: Some(if syntax {
+            "invalid_json"
+        } else {
+            "invalid_value"
+        }),
+    }
 }
 
 impl ChatCompletionRequest {
@@ -195,7 +205,7 @@ pub enum Message {
 /// The `role` values.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MessageRole {
+pub(crate) enum MessageRole {
     System,
     Developer,
     User,
@@ -314,11 +324,24 @@ pub enum ContentPart {
     Unknown,
 }
 
+/// The content part `type` values; others are read as [`ContentPart::Unknown`].
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum PartType {
+    Text,
+    ImageUrl,
+    InputAudio,
+    File,
+    Refusal,
+    #[serde(other)]
+    Unknown,
+}
+
 impl Tagged for ContentPart {
     const TAG: &'static str = "type";
-    type Tag = String;
+    type Tag = PartType;
 
-    fn variant<'de, D: Deserializer<'de>>(kind: String, rest: D) -> Result<Self, D::Error> {
+    fn variant<'de, D: Deserializer<'de>>(kind: PartType, rest: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct TextPart {
             text: String,
@@ -339,23 +362,23 @@ impl Tagged for ContentPart {
         struct RefusalPart {
             refusal: String,
         }
-        Ok(match kind.as_str() {
-            "text" => ContentPart::Text {
+        Ok(match kind {
+            PartType::Text => ContentPart::Text {
                 text: TextPart::deserialize(rest)?.text,
             },
-            "image_url" => ContentPart::ImageUrl {
+            PartType::ImageUrl => ContentPart::ImageUrl {
                 image_url: ImagePart::deserialize(rest)?.image_url,
             },
-            "input_audio" => ContentPart::InputAudio {
+            PartType::InputAudio => ContentPart::InputAudio {
                 input_audio: AudioPart::deserialize(rest)?.input_audio,
             },
-            "file" => ContentPart::File {
+            PartType::File => ContentPart::File {
                 file: FilePart::deserialize(rest)?.file,
             },
-            "refusal" => ContentPart::Refusal {
+            PartType::Refusal => ContentPart::Refusal {
                 refusal: RefusalPart::deserialize(rest)?.refusal,
             },
-            _ => {
+            PartType::Unknown => {
                 tagged::ignore_rest(rest)?;
                 ContentPart::Unknown
             }

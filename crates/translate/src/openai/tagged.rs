@@ -59,6 +59,7 @@ impl<'de, T: Tagged> Visitor<'de> for TagFirst<T> {
                 Some(Key::Tag) => {
                     let tag = map.next_value::<T::Tag>()?;
                     let rest = Replay {
+                        tag: T::TAG,
                         before: before.into_iter(),
                         value: None,
                         rest: map,
@@ -112,8 +113,9 @@ impl Visitor<'_> for KeySeed {
 }
 
 /// The object without its tag: first the fields kept from before the tag, then the ones
-/// still unread in the source.
+/// still unread in the source, where a second tag is refused (as serde's derive does).
 struct Replay<A> {
+    tag: &'static str,
     before: std::vec::IntoIter<(String, serde_json::Value)>,
     /// The value of the kept field whose key was just handed out.
     value: Option<serde_json::Value>,
@@ -133,7 +135,10 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<A> {
                 seed.deserialize(IntoDeserializer::<A::Error>::into_deserializer(key))
                     .map(Some)
             }
-            None => self.rest.next_key_seed(seed),
+            None => self.rest.next_key_seed(NotTag {
+                tag: self.tag,
+                seed,
+            }),
         }
     }
 
@@ -143,6 +148,36 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<A> {
             Some(value) => seed.deserialize(value).map_err(de::Error::custom),
             None => self.rest.next_value_seed(seed),
         }
+    }
+}
+
+/// A key seed that refuses the tag: after the tag has been read, the variant's struct would
+/// otherwise ignore a second one as an unknown field.
+struct NotTag<K> {
+    tag: &'static str,
+    seed: K,
+}
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for NotTag<K> {
+    type Value = K::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for NotTag<K> {
+    type Value = K::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<K::Value, E> {
+        if v == self.tag {
+            return Err(de::Error::duplicate_field(self.tag));
+        }
+        self.seed.deserialize(v.into_deserializer())
     }
 }
 
@@ -255,5 +290,34 @@ mod tests {
             error(r#"[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]"#);
         assert!(message.contains("missing field `url`"), "{message}");
         assert_eq!(param.as_deref(), Some("messages[0].content[0].image_url"));
+    }
+
+    /// A second tag would otherwise be skipped as an unknown field of the variant.
+    #[test]
+    fn a_second_tag_is_refused() {
+        let (message, param) = error(r#"[{"role":"user","role":"tool","content":"hi"}]"#);
+        assert!(message.contains("duplicate field `role`"), "{message}");
+        assert_eq!(param.as_deref(), Some("messages[0].role"));
+        let (message, _) =
+            error(r#"[{"role":"user","content":[{"type":"text","type":"image_url","text":"a"}]}]"#);
+        assert!(message.contains("duplicate field `type`"), "{message}");
+    }
+
+    /// The fast parse refuses trailing data; the path-tracking one must too.
+    #[test]
+    fn trailing_data_after_the_body_is_refused() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]} trailing"#;
+        match ChatCompletionRequest::from_slice(body) {
+            Err(TranslateError::InvalidRequest { message, code, .. }) => {
+                assert!(message.contains("trailing characters"), "{message}");
+                assert_eq!(code, Some("invalid_json"));
+            }
+            other => panic!("trailing data accepted: {other:?}"),
+        }
+        assert!(ChatCompletionRequest::from_slice(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}  
+"#
+        )
+        .is_ok());
     }
 }

@@ -160,10 +160,10 @@ pub fn to_gemini(
             ..Default::default()
         });
     }
-    // Generation settings read the messages (image detail), so they go before the messages
-    // give up their media.
-    let generation = map_generation_config(&req, caps, &mut policy)?;
+    // Taking the media payloads out of the messages leaves the rest (image `detail`, read by
+    // the generation settings) in place.
     let (system_instruction, contents) = map_messages(&mut req.messages, &mut names, caps, opts)?;
+    let generation = map_generation_config(&req, caps, &mut policy)?;
     let google = req.google_options();
     let safety_settings = match google.and_then(|g| g.safety_settings.as_ref()) {
         Some(s) => Some(s.clone()),
