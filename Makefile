@@ -17,7 +17,8 @@ run: ## Build (release) and start pollux with default settings (see docs/configu
 # Every step runs even when an earlier one failed, so one run reports everything; the target
 # fails at the end if any step did.
 test: ## Every test: fmt check, clippy, cargo tests, then the client compatibility suites.
-	@failed=(); \
+	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
+	failed=(); \
 	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	step $(CARGO) fmt --all -- --check; \
 	step $(CARGO) clippy --workspace --all-targets -- -D warnings; \
@@ -26,7 +27,7 @@ test: ## Every test: fmt check, clippy, cargo tests, then the client compatibili
 	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
 
 test-rust: ## Only the Rust tests.
-	$(CARGO) test --workspace
+	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; $(CARGO) test --workspace
 
 test-clients: ## Only the client suites (openai SDKs, LangChain, Agents SDK, Vercel AI SDK against mock-gemini).
 	$(CARGO) build -p pollux-server -p mock-gemini

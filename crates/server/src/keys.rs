@@ -341,6 +341,16 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_names_pool_keys_by_fingerprint_only() {
+        let shown = format!("{:?}", pool(2));
+        assert!(
+            !shown.contains("key-0") && !shown.contains("key-1"),
+            "{shown}"
+        );
+        assert!(shown.contains(&fingerprint("key-0")), "{shown}");
+    }
+
+    #[test]
     fn round_robin_skips_cooling_and_invalid_keys() {
         let p = pool(3);
         assert_eq!(p.attempt_order().unwrap(), [0, 1, 2]);

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use mock_gemini::{MockGemini, Scenario, StreamStep};
+use mock_gemini::{MockConfig, MockGemini, Scenario, StreamStep};
 use serde_json::{json, Value};
 use support::{assert_openai, Pollux};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -836,6 +836,54 @@ async fn each_request_writes_one_access_line_unless_rust_log_turns_them_off() ->
             assert!(access[1].contains("GET unmatched"), "{}", access[1]);
             assert!(access[1].contains("status=404"), "{}", access[1]);
         }
+    }
+    Ok(())
+}
+
+/// awc's connector allowed 256 upstream connections per worker by default, so request 257
+/// waited for one of the first 256 to finish. Every request in flight must reach Gemini.
+#[actix_rt::test]
+async fn more_than_256_upstream_requests_are_in_flight_at_once() -> TestResult {
+    const REQUESTS: usize = 270;
+    // Each request holds four sockets in this process (client, Pollux both ways, the mock).
+    // `make test` raises the soft open-files limit to the hard one; a plain `cargo test`
+    // under a 1,024 limit cannot hold them and skips, saying so.
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        })
+        .unwrap_or(usize::MAX);
+    if soft_limit < 4 * REQUESTS + 256 {
+        eprintln!("skipped: open-files limit {soft_limit} is too low (run `make test`)");
+        return Ok(());
+    }
+    let mock = MockGemini::start_with(MockConfig {
+        delay_ms: 3_000,
+        record: false,
+        ..MockConfig::default()
+    })?;
+    let p = Pollux::start_before(mock, |_, _| {})?;
+    // The test's own client must not cap its connections either.
+    let http = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let url = p.url("/v1/chat/completions");
+    let requests = (0..REQUESTS).map(|_| http.post(&url).send_json(&chat("hi")));
+    let all = futures_util::future::join_all(requests);
+    let arrived = async {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while p.mock.request_count() < REQUESTS && Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        p.mock.request_count()
+    };
+    let (responses, arrived) = futures_util::future::join(all, arrived).await;
+    assert_eq!(arrived, REQUESTS, "requests reached the mock within 2 s");
+    for r in responses {
+        assert_eq!(r?.status(), 200);
     }
     Ok(())
 }

@@ -83,7 +83,14 @@ impl Pollux {
     /// Starts with the test defaults, then lets the caller adjust the config (the second
     /// argument is the mock's base URL).
     pub fn start_with(adjust: impl FnOnce(&mut Config, &str)) -> Result<Pollux, Error> {
-        let mock = MockGemini::start()?;
+        Pollux::start_before(MockGemini::start()?, adjust)
+    }
+
+    /// [`Pollux::start_with`] in front of a mock the caller configured.
+    pub fn start_before(
+        mock: MockGemini,
+        adjust: impl FnOnce(&mut Config, &str),
+    ) -> Result<Pollux, Error> {
         let mut config = Config::defaults();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.upstream = mock.base_url();
