@@ -414,16 +414,8 @@ impl Fleet {
 async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), BenchError> {
     let fleet = Fleet::start(l, 0, 0, true)?;
     let targets = fleet.targets(w);
-    let mut table = Table::new(
-        "mock answers instantly",
-        targets.iter().map(|t| t.name).collect(),
-    );
-    // Idle memory: freshly started, before any request.
-    table.row(
-        "RSS idle, freshly started (MB)",
-        targets.iter().map(|t| rss_mb(t.server)).collect(),
-        report::Compare::Ratio,
-    );
+    let mut table = round_table("mock answers instantly", &targets);
+    idle_rss_row(&mut table, &targets);
     latency_rows(&mut table, &targets, plan.serial, plan.rate, plan.run).await?;
     let mut rps = Vec::new();
     let mut cpu = Vec::new();
@@ -475,10 +467,7 @@ async fn delayed_round(
 ) -> Result<(), BenchError> {
     let fleet = Fleet::start(l, delay_ms, 0, true)?;
     let targets = fleet.targets(w);
-    let mut table = Table::new(
-        &format!("mock answers after {delay_ms} ms"),
-        targets.iter().map(|t| t.name).collect(),
-    );
+    let mut table = round_table(&format!("mock answers after {delay_ms} ms"), &targets);
     latency_rows(
         &mut table,
         &targets,
@@ -626,15 +615,11 @@ async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     // Each stream through an adapter needs a socket in the generator, two in the adapter and
     // one in the mock, all in processes that share this process's limit.
     let fd_limit = procs::open_files_limit().unwrap_or(1024) as usize;
-    let mut table = Table::new(
+    let mut table = round_table(
         "open streams held after their first event (mock pauses 10 min between events)",
-        targets.iter().map(|t| t.name).collect(),
+        &targets,
     );
-    table.row(
-        "RSS idle (MB)",
-        targets.iter().map(|t| rss_mb(t.server)).collect(),
-        report::Compare::Ratio,
-    );
+    idle_rss_row(&mut table, &targets);
     for t in &targets {
         // Warm the process (plain requests: streams would be held), so the rows compare held
         // streams, not start-up.
@@ -727,6 +712,20 @@ struct LevelRows {
     rss: Vec<Value>,
     failed: Vec<Value>,
     ttft: Vec<Value>,
+}
+
+/// A round's table, one column per target.
+fn round_table(title: &str, targets: &[Target<'_>]) -> Table {
+    Table::new(title, targets.iter().map(|t| t.name).collect())
+}
+
+/// Resident memory of freshly started targets, before any request.
+fn idle_rss_row(table: &mut Table, targets: &[Target<'_>]) {
+    table.row(
+        "RSS idle, freshly started (MB)",
+        targets.iter().map(|t| rss_mb(t.server)).collect(),
+        report::Compare::Ratio,
+    );
 }
 
 fn rss_mb(s: &Server) -> Value {
