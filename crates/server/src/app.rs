@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::guard::Guard;
 use crate::keys::Keys;
 use crate::metrics::{self, Metrics};
 use crate::observe::Observe;
@@ -98,6 +99,7 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let grace = config.shutdown_grace_secs;
     let media_policy =
         crate::media::MediaPolicy::from_config(&config).map_err(std::io::Error::other)?;
+    let guard = Arc::new(crate::guard::Rules::from_config(&config));
     let shared = Shared::new(config);
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
@@ -106,7 +108,10 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
             Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
         );
         let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
+        // Outermost first: CORS answers allowed preflights, Observe logs everything else,
+        // and the guard refuses a bad Host, Origin or content type before routing.
         App::new()
+            .wrap(Guard::new(guard.clone()))
             .wrap(Observe::new(data.metrics.clone()))
             .wrap(routes::service::cors(&data.config))
             .app_data(data.clone())

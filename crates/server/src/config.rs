@@ -149,6 +149,26 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Host names (besides the listen address, `localhost` and loopback literals) a request's
+    /// `Host` may name, comma-separated; `*.example.com` covers subdomains, `*` any host. On a
+    /// non-loopback listen address the `Host` check applies only when this is set.
+    #[arg(
+        long = "allowed-hosts",
+        env = "POLLUX_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Seconds a request body may take to arrive, extended by what it sends at
+    /// `--body-min-rate` or faster; slower bodies are answered 408 (0 = no limit).
+    #[arg(long, env = "POLLUX_BODY_READ_TIMEOUT", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+
+    /// Bytes per second of request body that earn more time beyond `--body-read-timeout-secs`
+    /// (0 = the timeout alone caps the read).
+    #[arg(long, env = "POLLUX_BODY_MIN_RATE", default_value_t = 16 * 1024)]
+    pub body_min_rate: u64,
+
     /// Download `http(s)` image URLs of chat requests and inline them (`off`: such URLs are
     /// refused with a 400). See `docs/media.md`.
     #[arg(long, env = "POLLUX_MEDIA_FETCH", action = clap::ArgAction::Set, num_args = 0..=1,
@@ -245,6 +265,9 @@ impl Config {
             models_cache_secs: 300,
             list_all_models: false,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            body_read_timeout_secs: 30,
+            body_min_rate: 16 * 1024,
             media_fetch: true,
             media_fetch_timeout_secs: 10,
             media_max_bytes: 20 * 1024 * 1024,
@@ -285,6 +308,11 @@ impl Config {
         (self.request_timeout_secs > 0).then(|| Duration::from_secs(self.request_timeout_secs))
     }
 
+    /// The time a request body may take to arrive before earning more by its rate, if capped.
+    pub fn body_read_timeout(&self) -> Option<Duration> {
+        (self.body_read_timeout_secs > 0).then(|| Duration::from_secs(self.body_read_timeout_secs))
+    }
+
     /// The keep-alive interval of streams, if any.
     pub fn keepalive(&self) -> Option<Duration> {
         (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs))
@@ -308,6 +336,7 @@ impl Config {
         }
         self.validate_service()?;
         crate::media::AllowList::parse(&self.media_allow_hosts)?;
+        crate::guard::HostRule::parse(&self.allowed_hosts)?;
         self.capability_table()?;
         if let Some(settings) = &self.safety_settings {
             match serde_json::from_str::<serde_json::Value>(settings) {
@@ -360,6 +389,11 @@ mod tests {
         assert_eq!(parsed.request_timeout_secs, defaults.request_timeout_secs);
         assert_eq!(parsed.keepalive_secs, defaults.keepalive_secs);
         assert_eq!(parsed.shutdown_grace_secs, defaults.shutdown_grace_secs);
+        assert_eq!(
+            parsed.body_read_timeout_secs,
+            defaults.body_read_timeout_secs
+        );
+        assert_eq!(parsed.body_min_rate, defaults.body_min_rate);
         assert_eq!(
             parsed.max_concurrent_upstream,
             defaults.max_concurrent_upstream

@@ -47,6 +47,18 @@ pub enum ApiError {
     /// `--max-concurrent-upstream` requests are already in flight; refused, not queued.
     #[error("Too many requests in flight ({limit} at once); please retry shortly.")]
     ConcurrencyLimit { limit: usize },
+    /// The request body did not arrive in time ([`crate::routes`]' body reader).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The `Host` header names no address this Pollux answers for ([`crate::guard`]).
+    #[error("{0}")]
+    HostNotAllowed(String),
+    /// A browser `Origin` that CORS does not allow ([`crate::guard`]).
+    #[error("{0}")]
+    OriginNotAllowed(String),
+    /// A body whose content type the route does not take ([`crate::guard`]).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl ApiError {
@@ -56,7 +68,11 @@ impl ApiError {
             ApiError::InvalidRequest { .. }
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed(_)
-            | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::RequestTimeout(_)
+            | ApiError::HostNotAllowed(_)
+            | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
+            ApiError::OriginNotAllowed(_) => "permission_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::Upstream { status, .. } => match status {
                 401 => "authentication_error",
@@ -89,6 +105,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
             ApiError::ConcurrencyLimit { .. } => Some("concurrency_limit"),
+            ApiError::RequestTimeout(_) => Some("request_timeout"),
+            ApiError::HostNotAllowed(_) => Some("host_not_allowed"),
+            ApiError::OriginNotAllowed(_) => Some("origin_not_allowed"),
+            ApiError::UnsupportedMediaType(_) => Some("unsupported_media_type"),
         }
     }
 
@@ -212,6 +232,10 @@ impl ResponseError for ApiError {
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`config_file`]: the TOML config file and the service settings' checks.
 //! - [`metrics`]: counters and histograms, `GET /metrics`.
 //! - [`observe`]: request ids, the access log, the overhead header.
+//! - [`guard`]: the Host, Origin and content-type checks in front of every route.
 //! - [`access_log`]: the buffered writer of access lines.
 //! - [`resilience`]: the upstream concurrency cap, the overall deadline, stream keep-alive.
 //! - [`retry`]: when and how long to wait before repeating a failed upstream request.
@@ -21,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod config_file;
 pub mod error;
+pub mod guard;
 pub mod keys;
 pub mod media;
 pub mod metrics;

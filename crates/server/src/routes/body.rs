@@ -1,18 +1,30 @@
-//! Reading request bodies within the configured limit, so an oversized upload is refused
-//! with OpenAI's error shape (413) instead of actix's plain-text default.
+//! Reading request bodies within the configured limits: an oversized upload is refused with
+//! OpenAI's error shape (413) instead of actix's plain-text default, and a body that trickles
+//! in is cut off with 408.
+//!
+//! The time limit is `--body-read-timeout-secs` plus one second for every
+//! `--body-min-rate` bytes received so far: a large upload on a slow but honest link keeps
+//! earning time, while a client sending a byte every few seconds (to hold a connection and a
+//! worker's buffer for ever) is cut off after about the timeout. actix's own
+//! `client_request_timeout` covers only the request head.
+
+use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, CONTENT_LENGTH};
 use actix_web::web;
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use tokio::time::{timeout_at, Instant};
 
+use crate::config::Config;
 use crate::error::ApiError;
 
 pub async fn read_limited(
     mut payload: web::Payload,
     headers: &HeaderMap,
-    limit: usize,
+    config: &Config,
 ) -> Result<web::Bytes, ApiError> {
+    let limit = config.max_body_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -20,8 +32,16 @@ pub async fn read_limited(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    let clock = BodyClock::start(config);
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = match clock.deadline(body.len()) {
+            Some(deadline) => timeout_at(deadline, payload.next())
+                .await
+                .map_err(|_| clock.timed_out(body.len()))?,
+            None => payload.next().await,
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ApiError::InvalidRequest {
             message: format!("Reading the request body failed: {e}"),
             param: None,
@@ -33,4 +53,64 @@ pub async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The body read's time budget: a fixed allowance plus credit for the bytes received.
+struct BodyClock {
+    started: Instant,
+    allowance: Option<Duration>,
+    min_rate: u64,
+}
+
+impl BodyClock {
+    fn start(config: &Config) -> BodyClock {
+        BodyClock {
+            started: Instant::now(),
+            allowance: config.body_read_timeout(),
+            min_rate: config.body_min_rate,
+        }
+    }
+
+    /// When the read must have ended, having received `received` bytes so far (`None`: no
+    /// limit, or one too far away to represent).
+    fn deadline(&self, received: usize) -> Option<Instant> {
+        let allowance = self.allowance?;
+        let earned = match self.min_rate {
+            0 => Duration::ZERO,
+            rate => Duration::try_from_secs_f64(received as f64 / rate as f64).ok()?,
+        };
+        self.started.checked_add(allowance.checked_add(earned)?)
+    }
+
+    fn timed_out(&self, received: usize) -> ApiError {
+        ApiError::RequestTimeout(format!(
+            "The request body arrived too slowly: {received} bytes in {}s.",
+            self.started.elapsed().as_secs()
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_bytes_earn_time_at_the_minimum_rate() {
+        let mut config = Config::defaults();
+        config.body_read_timeout_secs = 10;
+        config.body_min_rate = 1000;
+        let clock = BodyClock::start(&config);
+        let base = clock.deadline(0).unwrap();
+        assert_eq!(base - clock.started, Duration::from_secs(10));
+        assert_eq!(clock.deadline(5000).unwrap() - base, Duration::from_secs(5));
+        config.body_min_rate = 0;
+        let flat = BodyClock::start(&config);
+        assert_eq!(
+            flat.deadline(1 << 30).unwrap() - flat.started,
+            Duration::from_secs(10)
+        );
+        config.body_read_timeout_secs = 0;
+        assert!(BodyClock::start(&config).deadline(0).is_none());
+    }
 }

@@ -51,7 +51,10 @@ pub async fn completions(
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
-    let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
+    // The key is checked from the headers before the body is read: an unauthorized client
+    // must not get to make Pollux buffer (or wait for) up to `--max-body-bytes`.
+    let key = upstream.key_for(req.headers())?;
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
     let chat = ChatCompletionRequest::from_slice(&body)?;
     // The parsed request owns its strings: free the raw body (it may be tens of MB of
     // inline media) before building more copies.
@@ -63,7 +66,6 @@ pub async fn completions(
     let model = resolved.gemini.as_str();
     check_model_id(model)?;
     trace.set_model(model);
-    let key = upstream.key_for(req.headers())?;
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
     let fetched = deadline.within(media.fetch_all(&chat)).await?;

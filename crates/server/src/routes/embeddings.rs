@@ -23,10 +23,11 @@ pub async fn create(
     shared: web::Data<Shared>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
+    // The key first, from the headers: an unauthorized client never gets its body read.
+    let key = upstream.key_for(req.headers())?;
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
     let request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.config, request.model.as_deref())?;
-    let key = upstream.key_for(req.headers())?;
     let calls = to_gemini(&request, &model.gemini)?;
     let expected = calls.expected();
     let deadline = Deadline::start(shared.config.request_timeout());

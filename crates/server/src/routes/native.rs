@@ -3,16 +3,20 @@
 //! so Gemini-native clients can share one Pollux and its keys.
 //!
 //! What changes on the way: the client's key (`x-goog-api-key`, `?key=` or a bearer token)
-//! is checked like on every route and replaced by the upstream key ([`crate::keys`]); the
-//! `key` query parameter never goes upstream; only content headers are forwarded. Pollux's
-//! own refusals (401, 413, 429 at the concurrency cap) keep the OpenAI error shape used
-//! everywhere else. A forwarded call holds one slot of the upstream concurrency cap until its
+//! is checked like on every route, before the body is read, and replaced by the upstream key
+//! ([`crate::keys`]); the path and query are checked decoded and rebuilt
+//! ([`upstream_path_and_query`]), so no dot segment and no `key` parameter, however spelled,
+//! goes upstream; only content headers are forwarded. Pollux's own refusals (401, 413, 429 at
+//! the concurrency cap) keep the OpenAI error shape used everywhere else. A forwarded call holds one slot of the upstream concurrency cap until its
 //! answer has been sent in full.
+
+use std::borrow::Cow;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use futures_util::StreamExt;
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::body::read_limited;
 use crate::app::Shared;
@@ -41,41 +45,25 @@ pub async fn forward(
     shared: web::Data<Shared>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
-    let query: Vec<(String, String)> =
-        web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-            .map(web::Query::into_inner)
-            .unwrap_or_default();
-    let query_key = query
-        .iter()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.as_str());
+    let query_key = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, _)| name == "key")
+        .map(|(_, value)| value);
+    // The key before anything else, the body included.
     let key = upstream
         .keys()
-        .authorize(presented_key(req.headers()).or(query_key))?;
-    let tail = req.uri().path().strip_prefix("/v1beta").unwrap_or_default();
-    if tail.split('/').any(|seg| seg == ".." || seg == ".") || tail.contains("//") {
-        return Err(ApiError::InvalidRequest {
-            message: "Invalid path.".to_owned(),
-            param: None,
-            code: Some("invalid_path".to_owned()),
-        });
-    }
-    let mut url = format!("{}/v1beta{tail}", upstream.base());
-    let kept: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|p| !p.is_empty() && *p != "key" && !p.starts_with("key="))
-        .collect();
-    if !kept.is_empty() {
-        url.push('?');
-        url.push_str(&kept.join("&"));
-    }
-    let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
+        .authorize(presented_key(req.headers()).or(query_key.as_deref()))?;
+    let path_and_query = upstream_path_and_query(req.uri().path(), req.query_string())?;
+    let url = format!("{}{path_and_query}", upstream.base());
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
     let headers: Vec<(HeaderName, HeaderValue)> = FORWARDED_REQUEST
         .iter()
         .filter_map(|name| Some((name.clone(), req.headers().get(name)?.clone())))
         .collect();
-    log::debug!("native pass-through: {} /v1beta{tail}", req.method());
+    log::debug!(
+        "native pass-through: {} {}",
+        req.method(),
+        path_and_query.split('?').next().unwrap_or_default()
+    );
     let permit = shared.limiter.acquire()?;
     match upstream
         .send(req.method().clone(), &url, &key, &headers, body)
@@ -119,10 +107,168 @@ pub async fn forward(
     }
 }
 
+/// What a rebuilt path segment keeps as it is: RFC 3986's `pchar` minus `;` and `&`, which
+/// some servers read as parameter or field separators. Everything else is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'=');
+
+/// The upstream path and query (`/v1beta/...` and `?...` if any) for a client's raw
+/// (percent-encoded) `path` and `query`.
+///
+/// Checks run on the decoded text, because that is what the upstream acts on: `%2e%2e` is a
+/// `..` and `%6Bey` is `key`. Refused (400 `invalid_path`): a path that is not `/v1beta/`
+/// followed by segments, and any segment that decodes to nothing, `.`, `..`, or text holding
+/// `/` or `\`. The path is rebuilt from the decoded segments, re-encoded, so the upstream
+/// sees exactly the segments checked. Query parameters are read as form fields (`+` is a
+/// space, as Gemini reads them); any whose decoded name is `key` in any case is dropped (the
+/// client's key never goes upstream, nor does a differently spelled one ride along with the
+/// pool key), the rest are re-encoded in order. Pure, for tests and fuzzing.
+pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiError> {
+    let invalid = || ApiError::InvalidRequest {
+        message: "Invalid path.".to_owned(),
+        param: None,
+        code: Some("invalid_path".to_owned()),
+    };
+    let mut raw = path.split('/');
+    if raw.next() != Some("") {
+        return Err(invalid());
+    }
+    let mut out = String::with_capacity(path.len() + query.len() + 1);
+    let mut segments = 0;
+    for (i, text) in raw.enumerate() {
+        let segment: Cow<'_, [u8]> = percent_decode_str(text).into();
+        let refused = segment.is_empty()
+            || *segment == *b"."
+            || *segment == *b".."
+            || segment.contains(&b'/')
+            || segment.contains(&b'\\')
+            || (i == 0 && *segment != *b"v1beta");
+        if refused {
+            return Err(invalid());
+        }
+        out.push('/');
+        out.extend(percent_encode(&segment, SEGMENT));
+        segments += 1;
+    }
+    if segments < 2 {
+        return Err(invalid());
+    }
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if !name.eq_ignore_ascii_case("key") {
+            kept.append_pair(&name, &value);
+            any = true;
+        }
+    }
+    if any {
+        out.push('?');
+        out.push_str(&kept.finish());
+    }
+    Ok(out)
+}
+
 fn copy_headers(out: &mut HttpResponseBuilder, headers: &header::HeaderMap) {
     for (name, value) in headers {
         if !DROPPED_RESPONSE.contains(&name.as_str()) {
             out.append_header((name.clone(), value.clone()));
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ok(path: &str, query: &str) -> String {
+        upstream_path_and_query(path, query).unwrap()
+    }
+
+    fn refused(path: &str) -> bool {
+        upstream_path_and_query(path, "").is_err()
+    }
+
+    #[test]
+    fn plain_paths_and_queries_go_through_as_written() {
+        assert_eq!(
+            ok(
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                "alt=sse"
+            ),
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(ok("/v1beta/models", ""), "/v1beta/models");
+        assert_eq!(
+            ok("/v1beta/models", "pageSize=3&pageToken=ab+c%2Bd"),
+            "/v1beta/models?pageSize=3&pageToken=ab+c%2Bd"
+        );
+    }
+
+    #[test]
+    fn dot_and_empty_segments_are_refused_in_any_spelling() {
+        for path in [
+            "/v1beta/models/%2e%2e/x",
+            "/v1beta/models/%2E%2e/x",
+            "/v1beta/models/.%2e/x",
+            "/v1beta/../v1/models",
+            "/v1beta/./models",
+            "/v1beta/models/%2e",
+            "/v1beta//models",
+            "/v1beta/models/",
+            "/v1beta/models%2f..%2fx",
+            "/v1beta/models%5c..",
+            "/v1bet%61",
+            "/v1beta",
+            "/v1",
+            "v1beta/models",
+            "",
+        ] {
+            assert!(refused(path), "{path} must be refused");
+        }
+        // Decoded first, then checked and re-encoded: the upstream sees what was checked.
+        assert_eq!(ok("/v1bet%61/model%73/a%3Ab", ""), "/v1beta/models/a:b");
+        assert_eq!(ok("/v1beta/a%20b%3Bc%3Fd", ""), "/v1beta/a%20b%3Bc%3Fd");
+        assert_eq!(ok("/v1beta/...", ""), "/v1beta/...");
+    }
+
+    #[test]
+    fn key_parameters_never_survive_in_any_spelling() {
+        for query in [
+            "key=secret",
+            "KEY=secret",
+            "Key=secret",
+            "%6Bey=secret",
+            "%4B%45%59=secret",
+            "ke%79=secret",
+            "key",
+        ] {
+            let built = ok("/v1beta/models", &format!("a=1&{query}&b=2"));
+            assert_eq!(built, "/v1beta/models?a=1&b=2", "{query}");
+        }
+        assert_eq!(ok("/v1beta/models", "key=a&KEY=b"), "/v1beta/models");
+        // A separator the upstream might honour is encoded, so it cannot smuggle a key in.
+        assert_eq!(
+            ok("/v1beta/models", "a=1;key=x"),
+            "/v1beta/models?a=1%3Bkey%3Dx"
+        );
+        assert_eq!(
+            ok("/v1beta/models", "keys=1&akey=2"),
+            "/v1beta/models?keys=1&akey=2"
+        );
     }
 }
