@@ -108,8 +108,9 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
             Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
         );
         let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
-        // Outermost first: CORS answers allowed preflights, Observe logs everything else,
-        // and the guard refuses a bad Host, Origin or content type before routing.
+        // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its
+        // headers to every answer), Observe logs everything else, and the guard, innermost,
+        // refuses a bad Host, Origin or content type before routing.
         App::new()
             .wrap(Guard::new(guard.clone()))
             .wrap(Observe::new(data.metrics.clone()))

@@ -401,6 +401,15 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_are_checked_at_start_up() {
+        let mut c = Config::defaults();
+        c.allowed_hosts = vec!["pollux.internal".to_owned(), "*.corp.example".to_owned()];
+        assert!(c.validate().is_ok());
+        c.allowed_hosts = vec!["https://pollux.internal".to_owned()];
+        assert!(c.validate().unwrap_err().starts_with("allowed_hosts:"));
+    }
+
+    #[test]
     fn upstream_must_be_http() {
         let mut c = Config::defaults();
         c.upstream = "ftp://x".to_owned();
