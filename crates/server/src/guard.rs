@@ -5,7 +5,8 @@
 //! - **Host** (421 `host_not_allowed`): a web page can point a DNS name it controls at
 //!   127.0.0.1 ("DNS rebinding") and then read Pollux's answers as same-origin. Refusing a
 //!   `Host` that is not the listen address, `localhost` (or `*.localhost`), a loopback
-//!   literal or a name of `--allowed-hosts` stops that. Ports are not compared (a port
+//!   literal or a name of `--allowed-hosts` stops that (on `0.0.0.0` or `[::]`, any IP
+//!   literal is the listen address: rebinding needs a name). Ports are not compared (a port
 //!   forward changes them; the attacker's name is what gives it away). On a non-loopback
 //!   listen address the check applies only when `--allowed-hosts` is set: teams reach such a
 //!   Pollux by names the server cannot know (load balancers, DNS aliases), and client keys,
@@ -138,7 +139,10 @@ impl Rules {
             return true;
         }
         if let Ok(ip) = name.parse::<IpAddr>() {
-            if ip.to_canonical().is_loopback() || ip == self.listen {
+            // On 0.0.0.0 or [::] the machine's own addresses are not known here (a probe
+            // may use the pod's IP); an IP literal cannot be rebound, so any is fine there.
+            if ip.to_canonical().is_loopback() || ip == self.listen || self.listen.is_unspecified()
+            {
                 return true;
             }
         }
@@ -377,6 +381,11 @@ mod tests {
         assert!(r.host_allowed("pollux.team"));
         assert!(r.host_allowed("localhost"));
         assert!(!r.host_allowed("other.team"));
+        assert!(!r.host_allowed("10.9.9.9"));
+        let any_address = rules("0.0.0.0:8080", &["pollux.team"], &[]);
+        assert!(any_address.host_allowed("10.9.9.9:8080"));
+        assert!(any_address.host_allowed("[fd00::1]:8080"));
+        assert!(!any_address.host_allowed("other.team"));
     }
 
     #[test]

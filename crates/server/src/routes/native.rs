@@ -6,9 +6,9 @@
 //! is checked like on every route, before the body is read, and replaced by the upstream key
 //! ([`crate::keys`]); the path and query are checked decoded and rebuilt
 //! ([`upstream_path_and_query`]), so no dot segment and no `key` parameter, however spelled,
-//! goes upstream; only content headers are forwarded. Pollux's own refusals (401, 413, 429 at
-//! the concurrency cap) keep the OpenAI error shape used everywhere else. A forwarded call holds one slot of the upstream concurrency cap until its
-//! answer has been sent in full.
+//! goes upstream; only content headers are forwarded. Pollux's own refusals (400, 401, 413,
+//! 429 at the concurrency cap) keep the OpenAI error shape used everywhere else. A forwarded
+//! call holds one slot of the upstream concurrency cap until its answer has been sent in full.
 
 use std::borrow::Cow;
 
@@ -134,9 +134,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// followed by segments, and any segment that decodes to nothing, `.`, `..`, or text holding
 /// `/` or `\`. The path is rebuilt from the decoded segments, re-encoded, so the upstream
 /// sees exactly the segments checked. Query parameters are read as form fields (`+` is a
-/// space, as Gemini reads them); any whose decoded name is `key` in any case is dropped (the
-/// client's key never goes upstream, nor does a differently spelled one ride along with the
-/// pool key), the rest are re-encoded in order. Pure, for tests and fuzzing.
+/// space), as the client's `?key=` is read; any whose decoded name is `key` in any case is
+/// dropped (the client's key never goes upstream, nor does a differently spelled one ride
+/// along with the pool key), the rest are re-encoded in order, so a separator the upstream
+/// might honour (`;`) arrives encoded. Pure (for tests and fuzzing), and idempotent on its
+/// own output.
 pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiError> {
     let invalid = || ApiError::InvalidRequest {
         message: "Invalid path.".to_owned(),
@@ -244,6 +246,18 @@ mod tests {
         assert_eq!(ok("/v1bet%61/model%73/a%3Ab", ""), "/v1beta/models/a:b");
         assert_eq!(ok("/v1beta/a%20b%3Bc%3Fd", ""), "/v1beta/a%20b%3Bc%3Fd");
         assert_eq!(ok("/v1beta/...", ""), "/v1beta/...");
+    }
+
+    #[test]
+    fn its_own_output_comes_back_unchanged() {
+        for (path, query) in [
+            ("/v1beta/models/a%20b+c:x", "pageToken=ab+c%2Bd&q=%3B%26&e="),
+            ("/v1bet%61/%7Efiles/%C3%A9", "a=1;key=x&%FF=%FE"),
+        ] {
+            let once = ok(path, query);
+            let (p2, q2) = once.split_once('?').unwrap_or((&once, ""));
+            assert_eq!(ok(p2, q2), once);
+        }
     }
 
     #[test]
