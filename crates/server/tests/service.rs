@@ -857,3 +857,57 @@ fn config_precedence_flags_env_file_defaults() -> TestResult {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Every boolean setting takes the same spellings from the environment (clap's own `bool`
+/// parser took only `true`/`false`, so `POLLUX_ALLOW_OPEN_RELAY=0` was a startup error).
+#[test]
+fn boolean_environment_variables_take_every_spelling() -> TestResult {
+    use clap::CommandFactory;
+    let command = pollux_server::Config::command();
+    let vars: Vec<(String, String)> = command
+        .get_arguments()
+        .filter(|a| pollux_server::config::is_bool(a))
+        .filter_map(|a| {
+            let env = a.get_env()?.to_str()?.to_owned();
+            Some((a.get_id().as_str().to_owned(), env))
+        })
+        .collect();
+    assert!(
+        vars.iter().any(|(_, e)| e == "POLLUX_ALLOW_OPEN_RELAY"),
+        "{vars:?}"
+    );
+    for (spellings, want) in [
+        (&["1", "true", "yes", "on", "TRUE", "Y"][..], true),
+        (&["0", "false", "no", "off", "False", "n"][..], false),
+    ] {
+        for v in spellings {
+            let env: Vec<(&str, &str)> = vars.iter().map(|(_, e)| (e.as_str(), *v)).collect();
+            let out = pollux_bin(&["check-config"], &env);
+            let text = String::from_utf8(out.stdout)?;
+            assert!(
+                out.status.success(),
+                "{v}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for (id, _) in &vars {
+                assert!(
+                    text.contains(&format!("{id} = {want}  # env")),
+                    "{id} from {v}:\n{text}"
+                );
+            }
+        }
+    }
+    // The relay check sees the parsed value: 0 refuses, 1 allows.
+    let relay = |v: &str| {
+        pollux_bin(
+            &["--listen", "0.0.0.0:0", "--api-key", "k", "check-config"],
+            &[("POLLUX_ALLOW_OPEN_RELAY", v)],
+        )
+    };
+    let refused = relay("0");
+    let err = String::from_utf8(refused.stderr)?;
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("refusing"), "{err}");
+    assert!(relay("1").status.success());
+    Ok(())
+}
