@@ -357,10 +357,18 @@ impl Config {
     }
 }
 
+/// The longest identifier a client (or the config) may send that ends up in an upstream
+/// URL: model names, native path segments. Gemini's model ids are 20 to 45 characters and
+/// Google's resource ids at most 63 (AIP-122), so 256 leaves ample room, while a 65 KB name
+/// made the upstream URL too long for the HTTP client and the client got a 502 for its own
+/// mistake. Checked by [`crate::routes::models::check_id_len`].
+pub const MAX_ID_LEN: usize = 256;
+
 /// A Gemini model id as it may appear in a URL path.
 pub fn valid_model(model: &str) -> bool {
     let id = model.strip_prefix("models/").unwrap_or(model);
     !id.is_empty()
+        && id.len() <= MAX_ID_LEN
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

@@ -911,3 +911,98 @@ fn boolean_environment_variables_take_every_spelling() -> TestResult {
     assert!(relay("1").status.success());
     Ok(())
 }
+
+// ---------------------------------------------------------------- identifier bounds
+
+/// Asserts a 400 with `code` and `param` that went nowhere near the upstream.
+fn assert_refused(p: &Pollux, what: &str, status: u16, out: &Value, code: &str, param: Value) {
+    assert_eq!(status, 400, "{what}: {out}");
+    assert_openai("ErrorResponse", out);
+    assert_eq!(out["error"]["code"], code, "{what}: {out}");
+    assert_eq!(out["error"]["param"], param, "{what}: {out}");
+    let message = out["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most") && message.len() < 200,
+        "{what}: the message names the limit and does not echo the name: {message}"
+    );
+    assert_eq!(p.mock.request_count(), 0, "{what}: nothing may go upstream");
+}
+
+/// A 70 KB model name made the upstream URL too long for the HTTP client: the client got
+/// 502 "uri too long" for its own mistake. Identifiers that reach a URL are bounded (256
+/// bytes) with a 400 first, on every route.
+#[actix_rt::test]
+async fn overlong_identifiers_are_refused_with_400() -> TestResult {
+    let p = Pollux::start()?;
+    let huge = "g".repeat(70 * 1024);
+    let model = json!("model");
+    let (status, _, out) = p.post("/v1/chat/completions", &chat(Some(&huge))).await?;
+    assert_refused(&p, "chat", status, &out, "invalid_model", model.clone());
+    let mut streamed = chat(Some(&huge));
+    streamed["stream"] = json!(true);
+    let (status, _, out) = p.post("/v1/chat/completions", &streamed).await?;
+    assert_refused(&p, "stream", status, &out, "invalid_model", model.clone());
+    let with_prefix = format!("models/{huge}");
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&with_prefix)))
+        .await?;
+    assert_refused(&p, "models/", status, &out, "invalid_model", model.clone());
+    let (status, _, out) = p
+        .post("/v1/embeddings", &json!({"model": huge, "input": "hi"}))
+        .await?;
+    assert_refused(
+        &p,
+        "embeddings",
+        status,
+        &out,
+        "invalid_model",
+        model.clone(),
+    );
+    // A URL cannot carry 70 KB (the test's own client refuses it), but the bound is the same.
+    let long = "g".repeat(1000);
+    let (status, _, out) = call_json(&p, "GET", &format!("/v1/models/{long}"), &[], None).await?;
+    assert_refused(&p, "models/{id}", status, &out, "invalid_model", model);
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let (status, _, out) = call_json(
+        &p,
+        "POST",
+        &format!("/v1beta/models/{long}:generateContent"),
+        &[],
+        Some(&body),
+    )
+    .await?;
+    assert_refused(&p, "native path", status, &out, "invalid_path", Value::Null);
+    let (status, _, out) = call_json(
+        &p,
+        "GET",
+        &format!("/v1beta/models?pageToken={}", "t".repeat(9 * 1024)),
+        &[],
+        None,
+    )
+    .await?;
+    assert_refused(
+        &p,
+        "native query",
+        status,
+        &out,
+        "invalid_path",
+        Value::Null,
+    );
+
+    // 256 bytes is still a model name: it goes upstream.
+    let longest = "g".repeat(256);
+    p.mock.push(Scenario::text("fine"));
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&longest)))
+        .await?;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["model"], longest.as_str());
+    let up = &p.mock.requests()[0];
+    assert_eq!(up.path, format!("/v1beta/models/{longest}:generateContent"));
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&"g".repeat(257))))
+        .await?;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(out["error"]["param"], "model");
+    Ok(())
+}

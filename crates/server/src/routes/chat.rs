@@ -61,7 +61,6 @@ pub async fn completions(
     let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
     let client_model = resolved.client;
     let model = resolved.gemini.as_str();
-    check_model_id(model)?;
     trace.set_model(model);
     let key = upstream.key_for(req.headers())?;
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
@@ -195,23 +194,6 @@ fn default_safety_settings(
             message: format!("The configured safety settings are not valid JSON: {e}"),
             code: Some("configuration_error".to_owned()),
         })
-}
-
-/// Model ids go into the upstream URL path: allow only the characters model names use.
-fn check_model_id(model: &str) -> Result<(), ApiError> {
-    let ok = !model.is_empty()
-        && model
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidRequest {
-            message: format!("Invalid model name '{model}'."),
-            param: Some("model".to_owned()),
-            code: Some("invalid_model".to_owned()),
-        })
-    }
 }
 
 fn remember(

@@ -18,10 +18,15 @@ use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::presented_key;
+use crate::routes::models::check_id_len;
 use crate::upstream::{Sent, Upstream};
 
 /// Request headers worth forwarding; everything else (auth, cookies, hop-by-hop) stays.
 const FORWARDED_REQUEST: &[HeaderName] = &[header::CONTENT_TYPE, header::ACCEPT];
+
+/// The longest path and query forwarded upstream: Gemini's own calls take a few hundred
+/// bytes at most, and common proxies refuse URLs beyond 8 KiB.
+const MAX_FORWARDED_URL: usize = 8 * 1024;
 
 /// Response headers not copied back: hop-by-hop, and what actix sets itself.
 const DROPPED_RESPONSE: &[&str] = &[
@@ -60,6 +65,10 @@ pub async fn forward(
             code: Some("invalid_path".to_owned()),
         });
     }
+    // Model names and other ids travel in the path: bounded like everywhere else.
+    for segment in tail.split('/') {
+        check_id_len("A path segment", segment, None, "invalid_path")?;
+    }
     let mut url = format!("{}/v1beta{tail}", upstream.base());
     let kept: Vec<&str> = req
         .query_string()
@@ -69,6 +78,18 @@ pub async fn forward(
     if !kept.is_empty() {
         url.push('?');
         url.push_str(&kept.join("&"));
+    }
+    // The query is forwarded too; far beyond any real Gemini call, it would only make the
+    // URL too long for the HTTP client (a 502 for the client's own mistake).
+    let forwarded = url.len() - upstream.base().len();
+    if forwarded > MAX_FORWARDED_URL {
+        return Err(ApiError::InvalidRequest {
+            message: format!(
+                "The path and query are {forwarded} bytes long; at most {MAX_FORWARDED_URL} are forwarded."
+            ),
+            param: None,
+            code: Some("invalid_path".to_owned()),
+        });
     }
     let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
     let headers: Vec<(HeaderName, HeaderValue)> = FORWARDED_REQUEST
