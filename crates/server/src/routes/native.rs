@@ -6,7 +6,9 @@
 //! is checked like on every route and replaced by the upstream key ([`crate::keys`]); the
 //! `key` query parameter never goes upstream; only content headers are forwarded. Pollux's
 //! own refusals (401, 413, 429 at the concurrency cap) keep the OpenAI error shape used
-//! everywhere else. A forwarded call holds one slot of the upstream concurrency cap until its
+//! everywhere else. An upstream error (any non-2xx) is read whole and loses the keys it may
+//! echo ([`crate::keys::Keys::redact`]) before it is passed on; successes stream through
+//! untouched. A forwarded call holds one slot of the upstream concurrency cap until its
 //! answer has been sent in full.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -109,6 +111,14 @@ pub async fn forward(
         } => {
             let mut out = HttpResponse::build(status);
             copy_headers(&mut out, &headers);
+            Ok(out.body(body))
+        }
+        Sent::Head(mut response) if !response.status().is_success() => {
+            let mut out = HttpResponse::build(
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            );
+            copy_headers(&mut out, response.headers());
+            let body = upstream.error_body(&mut response, &key).await;
             Ok(out.body(body))
         }
         Sent::Head(response) => {
