@@ -8,7 +8,7 @@ use clap::Parser;
 
 /// An OpenAI-compatible server in front of Google's Gemini API.
 #[derive(Clone, Parser)]
-#[command(name = "pollux", version, about)]
+#[command(name = "pollux", version, about, mut_args = boolish)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "POLLUX_LISTEN", default_value = "127.0.0.1:8080")]
@@ -172,8 +172,7 @@ pub struct Config {
     /// Download `http(s)` image URLs of chat requests and inline them (`off`: such URLs are
     /// refused with a 400). See `docs/media.md`.
     #[arg(long, env = "POLLUX_MEDIA_FETCH", action = clap::ArgAction::Set, num_args = 0..=1,
-        default_value_t = true, default_missing_value = "on",
-        value_parser = clap::builder::BoolishValueParser::new())]
+        default_value_t = true, default_missing_value = "on")]
     pub media_fetch: bool,
 
     /// Seconds one image fetch may take, redirects and body included.
@@ -187,6 +186,16 @@ pub struct Config {
     /// Redirects followed per image fetch.
     #[arg(long, env = "POLLUX_MEDIA_MAX_REDIRECTS", default_value_t = 3)]
     pub media_max_redirects: usize,
+
+    /// Most distinct image URLs fetched for one request; a request naming more is refused
+    /// (400) before anything is fetched.
+    #[arg(long, env = "POLLUX_MAX_FETCHED_IMAGES", default_value_t = 16)]
+    pub max_fetched_images: usize,
+
+    /// Most bytes fetched for one request, all its images together; counted while the
+    /// bodies stream in.
+    #[arg(long, env = "POLLUX_MAX_FETCHED_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_fetched_bytes: usize,
 
     /// Hosts, IP addresses or CIDR networks image fetches may reach even though the SSRF
     /// guard refuses them (loopback, private, link-local, ...), comma-separated.
@@ -272,6 +281,8 @@ impl Config {
             media_fetch_timeout_secs: 10,
             media_max_bytes: 20 * 1024 * 1024,
             media_max_redirects: 3,
+            max_fetched_images: 16,
+            max_fetched_bytes: 20 * 1024 * 1024,
             media_allow_hosts: Vec::new(),
             strict_params: false,
             legacy_schemas: false,
@@ -351,6 +362,38 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The one rule for boolean settings, applied by `mut_args` to every flag whose value is a
+/// `bool`: the flag, its environment variable and its config-file key all accept `true`/
+/// `false`, `1`/`0`, `yes`/`no`, `on`/`off` (and `y`/`n`, `t`/`f`), in any case. clap's own
+/// `bool` parser takes only `true`/`false`, so `POLLUX_ALLOW_OPEN_RELAY=0` used to be refused
+/// as a bad value while `POLLUX_MEDIA_FETCH=0` was accepted. Flags keep their action (a
+/// bare `--strict-params` still takes no value).
+fn boolish(arg: clap::Arg) -> clap::Arg {
+    if is_bool(&arg) {
+        arg.value_parser(clap::builder::BoolishValueParser::new())
+    } else {
+        arg
+    }
+}
+
+/// Whether a setting's value is a `bool`.
+pub fn is_bool(arg: &clap::Arg) -> bool {
+    arg.get_value_parser().type_id() == clap::builder::ValueParser::bool().type_id()
+}
+
+/// Parses a boolean setting's text the way [`boolish`] makes clap parse it (the config
+/// file's values of no-value flags, such as `strict_params = "yes"`, go through here).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    use clap::builder::TypedValueParser;
+    clap::builder::BoolishValueParser::new()
+        .parse_ref(
+            &clap::Command::new("pollux"),
+            None,
+            std::ffi::OsStr::new(text),
+        )
+        .ok()
 }
 
 impl Default for Config {

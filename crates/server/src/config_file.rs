@@ -19,7 +19,7 @@ use std::path::Path;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::config::Config;
+use crate::config::{is_bool, parse_bool, Config};
 use crate::keys::{fingerprint, parse_digest};
 
 /// Args of the command line that are not settings.
@@ -180,12 +180,25 @@ fn value_args(
     };
     let flag = |v: String| OsString::from(format!("--{long}={v}"));
     match (action, value) {
-        (ArgAction::SetTrue, toml::Value::Boolean(b)) => Ok(if *b {
-            vec![OsString::from(format!("--{long}"))]
-        } else {
-            Vec::new()
-        }),
-        (ArgAction::SetTrue | ArgAction::SetFalse, other) => {
+        // A flag that takes no value is given or left out; its key still takes every
+        // spelling of a boolean the flag's environment variable takes.
+        (ArgAction::SetTrue, value) => {
+            let on = match value {
+                toml::Value::Boolean(b) => Some(*b),
+                toml::Value::String(s) => parse_bool(s),
+                toml::Value::Integer(i) => parse_bool(&i.to_string()),
+                _ => None,
+            };
+            match on {
+                Some(true) => Ok(vec![OsString::from(format!("--{long}"))]),
+                Some(false) => Ok(Vec::new()),
+                None => Err(format!(
+                    "expected true or false (or 1/0, yes/no, on/off), got {}",
+                    scalar(value).unwrap_or_else(|_| value.type_str().to_owned())
+                )),
+            }
+        }
+        (ArgAction::SetFalse, other) => {
             Err(format!("expected true or false, got {}", other.type_str()))
         }
         (ArgAction::Append, toml::Value::Array(items)) => {
@@ -234,6 +247,9 @@ impl<P> Loaded<P> {
                 .map(|v| {
                     if secret {
                         format!("\"<redacted {}>\"", fingerprint(v))
+                    } else if let Some(b) = is_bool(arg).then(|| parse_bool(v)).flatten() {
+                        // The effective value, not the spelling (`0`, `on`, ...) it came as.
+                        b.to_string()
                     } else if v.parse::<i64>().is_ok() || v == "true" || v == "false" {
                         v.clone()
                     } else {
@@ -341,10 +357,18 @@ impl Config {
     }
 }
 
+/// The longest identifier a client (or the config) may send that ends up in an upstream
+/// URL: model names, native path segments. Gemini's model ids are 20 to 45 characters and
+/// Google's resource ids at most 63 (AIP-122), so 256 leaves ample room, while a 65 KB name
+/// made the upstream URL too long for the HTTP client and the client got a 502 for its own
+/// mistake. Checked by [`crate::routes::models::check_id_len`].
+pub const MAX_ID_LEN: usize = 256;
+
 /// A Gemini model id as it may appear in a URL path.
 pub fn valid_model(model: &str) -> bool {
     let id = model.strip_prefix("models/").unwrap_or(model);
     !id.is_empty()
+        && id.len() <= MAX_ID_LEN
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -465,6 +489,104 @@ mod tests {
         c.api_key = Some(" k ".to_owned());
         c.api_keys = vec!["k".to_owned(), "j".to_owned()];
         assert_eq!(c.pool_keys(), ["k", "j"]);
+    }
+
+    /// Every boolean setting, as (config-file key, flag takes a value).
+    fn bool_settings() -> Vec<(String, bool)> {
+        let command = Config::command();
+        let found: Vec<(String, bool)> = command
+            .get_arguments()
+            .filter(|a| is_bool(a))
+            .map(|a| {
+                (
+                    a.get_id().as_str().to_owned(),
+                    !matches!(a.get_action(), ArgAction::SetTrue),
+                )
+            })
+            .collect();
+        for known in [
+            "allow_open_relay",
+            "list_all_models",
+            "media_fetch",
+            "strict_params",
+            "legacy_schemas",
+        ] {
+            assert!(
+                found.iter().any(|(id, _)| id == known),
+                "{known}: {found:?}"
+            );
+        }
+        found
+    }
+
+    const TRUE: &[&str] = &["1", "true", "TRUE", "yes", "on", "y", "t"];
+    const FALSE: &[&str] = &["0", "false", "False", "no", "off", "n", "f"];
+
+    /// What a boolean setting parsed as.
+    fn bool_value(c: &Config, id: &str) -> bool {
+        match id {
+            "allow_open_relay" => c.allow_open_relay,
+            "list_all_models" => c.list_all_models,
+            "media_fetch" => c.media_fetch,
+            "strict_params" => c.strict_params,
+            "legacy_schemas" => c.legacy_schemas,
+            other => panic!("a new boolean setting '{other}': add it here"),
+        }
+    }
+
+    #[test]
+    fn every_boolean_setting_takes_every_spelling_in_the_file() {
+        for (id, _) in bool_settings() {
+            let cases = TRUE
+                .iter()
+                .map(|v| (format!("\"{v}\""), true))
+                .chain(FALSE.iter().map(|v| (format!("\"{v}\""), false)))
+                .chain([
+                    ("true".to_owned(), true),
+                    ("false".to_owned(), false),
+                    ("1".to_owned(), true),
+                    ("0".to_owned(), false),
+                ]);
+            for (value, want) in cases {
+                let f = file(&format!("{id} = {value}\n"));
+                let path = f.0.display().to_string();
+                let loaded: Loaded<Config> = load(args(&["pollux", "--config", &path]))
+                    .unwrap_or_else(|e| panic!("{id} = {value}: {e}"));
+                assert_eq!(bool_value(&loaded.value, &id), want, "{id} = {value}");
+                let described = loaded.describe(&Config::command());
+                assert!(
+                    described.contains(&format!("{id} = {want}  # file")),
+                    "{id} = {value}: {described}"
+                );
+            }
+            let f = file(&format!("{id} = \"maybe\"\n"));
+            let path = f.0.display().to_string();
+            let err = load::<Config>(args(&["pollux", "--config", &path])).unwrap_err();
+            assert!(err.to_string().contains(&format!("key '{id}'")), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_boolean_flag_takes_every_spelling() {
+        for (id, takes_value) in bool_settings() {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let bare = Config::try_parse_from(["pollux", flag.as_str()]).unwrap();
+            assert!(bool_value(&bare, &id), "{flag} alone turns it on");
+            if !takes_value {
+                continue;
+            }
+            for (spellings, want) in [(TRUE, true), (FALSE, false)] {
+                for v in spellings {
+                    let c = Config::try_parse_from(["pollux", &format!("{flag}={v}")])
+                        .unwrap_or_else(|e| panic!("{flag}={v}: {e}"));
+                    assert_eq!(bool_value(&c, &id), want, "{flag}={v}");
+                }
+            }
+            assert!(Config::try_parse_from(["pollux", &format!("{flag}=maybe")]).is_err());
+        }
+        assert_eq!(parse_bool("On"), Some(true));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("2"), None);
     }
 
     #[test]

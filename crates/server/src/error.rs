@@ -177,6 +177,47 @@ impl ApiError {
         }
     }
 
+    /// The same error with `f` applied to its message (see `Keys::redact_error`).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> ApiError {
+        match self {
+            ApiError::InvalidRequest {
+                message,
+                param,
+                code,
+            } => ApiError::InvalidRequest {
+                message: f(message),
+                param,
+                code,
+            },
+            ApiError::Unauthorized(message) => ApiError::Unauthorized(f(message)),
+            ApiError::NotFound(message) => ApiError::NotFound(f(message)),
+            ApiError::Upstream {
+                status,
+                message,
+                code,
+                retry_after,
+            } => ApiError::Upstream {
+                status,
+                message: f(message),
+                code,
+                retry_after,
+            },
+            ApiError::BadGateway { message, code } => ApiError::BadGateway {
+                message: f(message),
+                code,
+            },
+            ApiError::GatewayTimeout(message) => ApiError::GatewayTimeout(f(message)),
+            // Pollux's own refusals: their text never quotes the upstream.
+            other @ (ApiError::MethodNotAllowed(_)
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::ConcurrencyLimit { .. }
+            | ApiError::RequestTimeout(_)
+            | ApiError::HostNotAllowed(_)
+            | ApiError::OriginNotAllowed(_)
+            | ApiError::UnsupportedMediaType(_)) => other,
+        }
+    }
+
     /// The error Gemini wrote into a stream after its 200 (a bare JSON error object).
     pub fn from_stream_error(text: &str) -> ApiError {
         match serde_json::from_str::<gemini::ErrorResponse>(text.trim()) {

@@ -10,16 +10,24 @@
 //!   `API_KEY_INVALID` leaves the rotation for the life of the process. Keys are logged only
 //!   by [`fingerprint`].
 //!
+//! - **Redaction** ([`Keys::redact`]): Gemini's error messages reach clients nearly word for
+//!   word, and a gateway in front of Gemini may echo the key it was sent; every upstream
+//!   text that can reach a client or a log passes through here first, and loses the keys the
+//!   request could have been sent with (the pool's, and the client's own in pass-through
+//!   mode), each replaced by `[redacted key <fingerprint>]`.
+//!
 //! The policy ([`Keys::authorize`]): with client keys configured, a request must present one
 //! and is served from the pool. With neither client keys nor a pool, the client's own key is
 //! the Gemini key. With a pool and no client keys anyone who can reach Pollux spends the pool,
 //! so [`check_exposure`] refuses a non-loopback listen address unless the operator opted in.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderMap};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -64,6 +72,10 @@ impl Credentials {
     }
 }
 
+/// Keys shorter than this are not redacted: replacing every occurrence of a two-letter
+/// "key" would mangle the message, and real Gemini keys are 39 characters.
+const MIN_REDACTED_LEN: usize = 8;
+
 /// The key a client presented: `Authorization: Bearer <key>`, else `x-goog-api-key`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
@@ -100,6 +112,41 @@ impl Keys {
 
     pub fn pool(&self) -> &KeyPool {
         &self.pool
+    }
+
+    /// `text` without any key a request with `key` may have been sent upstream with: every
+    /// key of the pool, and the client's own key. Borrowed when there was nothing to do.
+    pub fn redact<'t>(&self, text: &'t str, key: &Credentials) -> Cow<'t, str> {
+        let own = match key {
+            Credentials::Client(own) => Some(own.as_str()),
+            Credentials::Pool => None,
+        };
+        let mut out = Cow::Borrowed(text);
+        for secret in self.pool.keys.iter().map(String::as_str).chain(own) {
+            if secret.len() >= MIN_REDACTED_LEN && out.contains(secret) {
+                let shown = format!("[redacted key {}]", fingerprint(secret));
+                out = Cow::Owned(out.replace(secret, &shown));
+            }
+        }
+        out
+    }
+
+    /// [`Keys::redact`] for an upstream body (the replacement keeps JSON valid: a key has no
+    /// character JSON escapes, and neither has the replacement).
+    pub fn redact_bytes(&self, body: Bytes, key: &Credentials) -> Bytes {
+        let text = String::from_utf8_lossy(&body);
+        match self.redact(&text, key) {
+            Cow::Borrowed(_) => body,
+            Cow::Owned(clean) => Bytes::from(clean),
+        }
+    }
+
+    /// [`Keys::redact`] for the message of an error built from upstream text.
+    pub fn redact_error(&self, error: ApiError, key: &Credentials) -> ApiError {
+        error.map_message(|m| match self.redact(&m, key) {
+            Cow::Borrowed(_) => m,
+            Cow::Owned(clean) => clean,
+        })
     }
 
     /// Applies the policy to the key a request presented.
@@ -393,6 +440,56 @@ mod tests {
         assert!(!"AIzaSyExampleExampleExample".contains(&fp));
         assert_eq!(parse_digest(&"ab".repeat(32)), Some([0xab; 32]));
         assert_eq!(parse_digest("abc"), None);
+    }
+
+    #[test]
+    fn redaction_removes_pool_and_own_keys_only() {
+        let mut c = Config::defaults();
+        c.api_key = Some("AIzaPoolKeyNumberOne0000".to_owned());
+        c.api_keys = vec!["AIzaPoolKeyNumberTwo0000".to_owned(), "short".to_owned()];
+        let keys = Keys::from_config(&c);
+        let own = Credentials::Client("AIzaClientOwnKey00000000".to_owned());
+        let text = "key AIzaPoolKeyNumberOne0000 and AIzaPoolKeyNumberTwo0000, \
+                    again AIzaPoolKeyNumberOne0000; own AIzaClientOwnKey00000000; short";
+        let clean = keys.redact(text, &own);
+        for secret in [
+            "AIzaPoolKeyNumberOne0000",
+            "AIzaPoolKeyNumberTwo0000",
+            "AIzaClientOwnKey00000000",
+        ] {
+            assert!(!clean.contains(secret), "{clean}");
+            let shown = format!("[redacted key {}]", fingerprint(secret));
+            assert!(clean.contains(&shown), "{clean}");
+        }
+        assert!(
+            clean.ends_with("; short"),
+            "keys under 8 bytes are left: {clean}"
+        );
+        // The pool's keys go whatever the request used; the client's only when it was used.
+        let pooled = keys.redact(text, &Credentials::Pool);
+        assert!(pooled.contains("AIzaClientOwnKey00000000"), "{pooled}");
+        assert!(!pooled.contains("AIzaPoolKeyNumberTwo0000"), "{pooled}");
+        assert!(matches!(
+            keys.redact("nothing here", &own),
+            Cow::Borrowed(_)
+        ));
+
+        let body = Bytes::from(
+            r#"{"error":{"code":400,"message":"bad key AIzaClientOwnKey00000000","status":"INVALID_ARGUMENT"}}"#,
+        );
+        let redacted = keys.redact_bytes(body, &own);
+        let parsed: serde_json::Value = serde_json::from_slice(&redacted).unwrap();
+        let message = parsed["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("bad key [redacted key "), "{message}");
+
+        let error = ApiError::Upstream {
+            status: 400,
+            message: "echo AIzaPoolKeyNumberOne0000".to_owned(),
+            code: None,
+            retry_after: None,
+        };
+        let shown = keys.redact_error(error, &Credentials::Pool).to_string();
+        assert!(!shown.contains("AIzaPoolKeyNumberOne0000"), "{shown}");
     }
 
     #[test]

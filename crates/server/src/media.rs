@@ -8,7 +8,9 @@
 //!
 //! This module owns the limits (one timeout per fetch covering every hop and the body, a
 //! size cap enforced while the body streams in, a capped number of redirects followed by
-//! hand, `image/*` content types only) and the guard: every hop's host is resolved here and
+//! hand, `image/*` content types only; per request, a cap on the number of images fetched,
+//! checked before the first fetch, and on their bytes together, counted while the bodies
+//! stream in) and the guard: every hop's host is resolved here and
 //! only addresses that pass [`is_forbidden`] (or the allow-list) are ever connected to. IP
 //! literals are checked before the request is sent, because actix-tls skips the resolver for
 //! them; names go through [`GuardedResolver`], which awc's connector calls for each new
@@ -18,6 +20,7 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +50,10 @@ pub struct MediaPolicy {
     pub timeout: Duration,
     pub max_bytes: usize,
     pub max_redirects: usize,
+    /// Distinct URLs fetched for one request (`--max-fetched-images`).
+    pub max_images: usize,
+    /// Bytes fetched for one request, all images together (`--max-fetched-bytes`).
+    pub max_total_bytes: usize,
     pub allow: Arc<AllowList>,
 }
 
@@ -57,6 +64,8 @@ impl MediaPolicy {
             timeout: Duration::from_secs(config.media_fetch_timeout_secs),
             max_bytes: config.media_max_bytes,
             max_redirects: config.media_max_redirects,
+            max_images: config.max_fetched_images,
+            max_total_bytes: config.max_fetched_bytes,
             allow: Arc::new(AllowList::parse(&config.media_allow_hosts)?),
         })
     }
@@ -279,6 +288,8 @@ enum FetchError {
     NotImage(String),
     #[error("the image is larger than the {0}-byte limit")]
     TooLarge(usize),
+    #[error("the images of this request are larger than the {0}-byte limit for all of them together (--max-fetched-bytes)")]
+    TotalTooLarge(usize),
     #[error("the connection failed while reading the image: {0}")]
     Body(String),
     #[error("no complete answer within {0} seconds")]
@@ -317,18 +328,29 @@ impl MediaFetcher {
     /// Fetches every remote image of the request (at most [`FETCH_CONCURRENCY`] at once).
     /// The first failure ends the others and becomes a 400 naming the part. With fetching
     /// turned off nothing is fetched, and translation refuses the URLs.
+    ///
+    /// Each image is capped on its own, but a small request can name many images, so the
+    /// request as a whole is capped too: more than `max_images` distinct URLs is refused
+    /// before anything is fetched, and the fetches share one byte budget, so the sum of
+    /// what they download is bounded while it streams in, not only afterwards.
     pub async fn fetch_all(&self, chat: &ChatCompletionRequest) -> Result<Fetched, ApiError> {
         let mut wanted: Vec<RemoteMedia<'_>> = Vec::new();
         if self.policy.enabled {
             for item in remote_media(chat) {
-                if !wanted.iter().any(|w| w.url == item.url) {
-                    wanted.push(item);
+                if wanted.iter().any(|w| w.url == item.url) {
+                    continue;
                 }
+                if wanted.len() == self.policy.max_images {
+                    return Err(too_many_images(&item, self.policy.max_images));
+                }
+                wanted.push(item);
             }
         }
+        let budget = AtomicUsize::new(0);
+        let budget = &budget;
         let by_url = futures_util::stream::iter(wanted)
             .map(|item| async move {
-                match self.fetch(item.url).await {
+                match self.fetch(item.url, budget).await {
                     Ok(image) => Ok((item.url.to_owned(), image)),
                     Err(e) => Err(fetch_failed(&item, &e)),
                 }
@@ -339,11 +361,12 @@ impl MediaFetcher {
         Ok(Fetched { by_url })
     }
 
-    /// One image under the per-fetch timeout.
-    async fn fetch(&self, url: &str) -> Result<Image, FetchError> {
+    /// One image under the per-fetch timeout; `budget` counts the bytes of every image of
+    /// the request.
+    async fn fetch(&self, url: &str, budget: &AtomicUsize) -> Result<Image, FetchError> {
         let secs = self.policy.timeout.as_secs();
         let started = std::time::Instant::now();
-        let image = actix_web::rt::time::timeout(self.policy.timeout, self.fetch_hops(url))
+        let image = actix_web::rt::time::timeout(self.policy.timeout, self.fetch_hops(url, budget))
             .await
             .map_err(|_| FetchError::Timeout(secs))??;
         log::debug!(
@@ -356,7 +379,7 @@ impl MediaFetcher {
     }
 
     /// Follows redirects by hand so that every hop's address goes through the guard.
-    async fn fetch_hops(&self, url: &str) -> Result<Image, FetchError> {
+    async fn fetch_hops(&self, url: &str, budget: &AtomicUsize) -> Result<Image, FetchError> {
         let mut target: Uri = url.parse().map_err(|_| FetchError::BadUrl)?;
         let mut redirects = 0;
         loop {
@@ -384,7 +407,7 @@ impl MediaFetcher {
             if !status.is_success() {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            return self.read_image(response).await;
+            return self.read_image(response, budget).await;
         }
     }
 
@@ -403,8 +426,13 @@ impl MediaFetcher {
         Ok(())
     }
 
-    /// Checks the content type and reads the body, never holding more than the cap.
-    async fn read_image<S>(&self, mut response: awc::ClientResponse<S>) -> Result<Image, FetchError>
+    /// Checks the content type and reads the body, never holding more than the cap, and
+    /// adds every chunk to the request's `budget`.
+    async fn read_image<S>(
+        &self,
+        mut response: awc::ClientResponse<S>,
+        budget: &AtomicUsize,
+    ) -> Result<Image, FetchError>
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
     {
@@ -439,12 +467,23 @@ impl MediaFetcher {
         if declared.is_some_and(|n| n > max as u64) {
             return Err(FetchError::TooLarge(max));
         }
+        let total = self.policy.max_total_bytes;
+        // What the other images already took never shrinks, so a declared length over what
+        // is left cannot fit: refuse it without reading.
+        let left = total.saturating_sub(budget.load(Ordering::Relaxed));
+        if declared.is_some_and(|n| n > left as u64) {
+            return Err(FetchError::TotalTooLarge(total));
+        }
         let capacity = declared.map_or(64 * 1024, |n| n as usize).min(max);
         let mut body = Vec::with_capacity(capacity);
         while let Some(chunk) = response.next().await {
             let chunk = chunk.map_err(|e| FetchError::Body(e.to_string()))?;
             if body.len() + chunk.len() > max {
                 return Err(FetchError::TooLarge(max));
+            }
+            let taken = budget.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+            if taken > total {
+                return Err(FetchError::TotalTooLarge(total));
             }
             body.extend_from_slice(&chunk);
         }
@@ -482,13 +521,31 @@ fn fetch_failed(item: &RemoteMedia<'_>, err: &FetchError) -> ApiError {
         .and_then(|u| u.host().map(str::to_owned))
         .unwrap_or_else(|| "the given URL".to_owned());
     log::info!("image fetch for {} from {host} failed: {err}", item.param);
+    let code = match err {
+        FetchError::TotalTooLarge(_) => "images_too_large",
+        _ => "image_fetch_failed",
+    };
     ApiError::InvalidRequest {
         message: format!(
             "{}: could not fetch the image from {host}: {err}.",
             item.param
         ),
         param: Some(item.param.clone()),
-        code: Some("image_fetch_failed".to_owned()),
+        code: Some(code.to_owned()),
+    }
+}
+
+/// The 400 for a request naming more images to fetch than `--max-fetched-images`, pointing
+/// at the first one over the limit.
+fn too_many_images(first_over: &RemoteMedia<'_>, limit: usize) -> ApiError {
+    ApiError::InvalidRequest {
+        message: format!(
+            "{}: this request names more than {limit} image URLs for Pollux to fetch, the limit \
+             per request (--max-fetched-images); send fewer, or send them inline as data: URLs.",
+            first_over.param
+        ),
+        param: Some(first_over.param.clone()),
+        code: Some("too_many_images".to_owned()),
     }
 }
 
@@ -729,6 +786,8 @@ mod tests {
         );
         assert_eq!(parsed.media_max_bytes, defaults.media_max_bytes);
         assert_eq!(parsed.media_max_redirects, defaults.media_max_redirects);
+        assert_eq!(parsed.max_fetched_images, defaults.max_fetched_images);
+        assert_eq!(parsed.max_fetched_bytes, defaults.max_fetched_bytes);
         assert_eq!(parsed.media_allow_hosts, defaults.media_allow_hosts);
         assert!(defaults.media_fetch);
 

@@ -5,6 +5,9 @@
 //! With Pollux's own key pool ([`crate::keys`]) one call may try several keys: a 429 or an
 //! `API_KEY_INVALID` answer moves the request to the next key, which is possible because
 //! nothing has been sent to the client yet ([`Upstream::send`]).
+//!
+//! Every error body read here is redacted ([`Keys::redact`]) as it is read, before it is
+//! parsed, logged, mapped to an [`ApiError`] or passed through to a native client.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +43,8 @@ pub struct Upstream {
 pub enum Sent {
     /// A response head; the body is still to be read (any status).
     Head(UpstreamResponse),
-    /// A refusal whose body was read to decide about the key (429, 400/401/403).
+    /// A refusal whose body was read to decide about the key (429, 400/401/403); the body
+    /// is already redacted.
     Refused {
         status: StatusCode,
         headers: HeaderMap,
@@ -128,6 +132,12 @@ impl Upstream {
         }
     }
 
+    /// Reads an error body (up to 1 MiB), redacted; a body that cannot be read is empty.
+    pub async fn error_body(&self, response: &mut UpstreamResponse, key: &Credentials) -> Bytes {
+        let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+        self.keys.redact_bytes(body, key)
+    }
+
     /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
     /// one reported invalid leaves the rotation, and either way the next key is tried while
     /// there is one. A client's own key is tried once.
@@ -191,7 +201,7 @@ impl Upstream {
                 return Ok(Sent::Head(response));
             }
             // Read now so the retry policy can see Gemini's RetryInfo.
-            let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+            let body = self.error_body(&mut response, key).await;
             return Ok(Sent::Refused {
                 status: response.status(),
                 headers: response.headers().clone(),
@@ -208,7 +218,7 @@ impl Upstream {
             if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
                 return Ok(Sent::Head(response));
             }
-            let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
+            let body = self.error_body(&mut response, key).await;
             let error = serde_json::from_slice::<gemini::ErrorResponse>(&body).ok();
             let refused = Sent::Refused {
                 status,
@@ -259,13 +269,12 @@ impl Upstream {
             })
     }
 
-    /// Reads an error body; a failure to read still yields an error for the client.
-    pub async fn error_from(&self, mut response: UpstreamResponse) -> ApiError {
+    /// Reads an error body, redacted; a failure to read still yields an error for the
+    /// client.
+    pub async fn error_from(&self, mut response: UpstreamResponse, key: &Credentials) -> ApiError {
         let status = response.status().as_u16();
-        match response.body().limit(1024 * 1024).await {
-            Ok(body) => ApiError::from_upstream(status, &body),
-            Err(_) => ApiError::from_upstream(status, b""),
-        }
+        let body = self.error_body(&mut response, key).await;
+        ApiError::from_upstream(status, &body)
     }
 }
 

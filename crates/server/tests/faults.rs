@@ -887,3 +887,124 @@ async fn more_than_256_upstream_requests_are_in_flight_at_once() -> TestResult {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// Keys in upstream text: Gemini's messages are passed on nearly word for word, and a
+// gateway in front of it may echo the key it was sent. No key may reach the client.
+
+const POOL_KEY: &str = "AIzaSyPoolKeyEchoedByAGateway000000000";
+const OWN_KEY: &str = "AIzaSyClientOwnKeyEchoedByAGateway0000";
+
+/// Asserts `text` carries no key but does carry the redaction mark.
+fn assert_redacted(what: &str, text: &str) {
+    assert!(
+        !text.contains(POOL_KEY) && !text.contains(OWN_KEY),
+        "{what}: a key reached the client: {text}"
+    );
+    assert!(
+        text.contains("[redacted key "),
+        "{what}: the message is kept, the key marked: {text}"
+    );
+}
+
+fn echoing(code: u16, status: &str, key: &str) -> Scenario {
+    Scenario::error(
+        code,
+        status,
+        &format!("The gateway refused key {key} (key={key})."),
+    )
+}
+
+#[actix_rt::test]
+async fn upstream_error_text_never_carries_the_pool_key() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.api_key = Some(POOL_KEY.to_owned()))?;
+    // Refusals read while choosing keys (400), and error heads read afterwards (500, 404),
+    // plain and streamed.
+    for (code, status, want) in [
+        (400, "INVALID_ARGUMENT", 400),
+        (500, "INTERNAL", 502),
+        (404, "NOT_FOUND", 404),
+    ] {
+        for body in [chat("hi"), stream_chat("hi")] {
+            p.mock.push(echoing(code, status, POOL_KEY));
+            let (got, _, out) = p.post("/v1/chat/completions", &body).await?;
+            assert_eq!(got, want, "{out}");
+            assert_openai("ErrorResponse", &out);
+            assert_redacted(&format!("{code} {}", body["stream"]), &out.to_string());
+        }
+    }
+    // A stream that fails before its first chunk: a bare error object, and an error framed
+    // as an event.
+    let message = format!("Backend saw {POOL_KEY}.");
+    p.mock
+        .push(Scenario::text_then_error(&[], 500, "INTERNAL", &message));
+    let (got, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(got, 502, "{out}");
+    assert_redacted("first event, bare", &out.to_string());
+    p.mock.push(Scenario::stream(vec![StreamStep::Event(
+        json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}),
+    )]));
+    let (got, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
+    assert_eq!(got, 400, "{out}");
+    assert_redacted("first event, framed", &out.to_string());
+    // After the 200: the in-band error event.
+    p.mock.push(Scenario::text_then_error(
+        &["partial ", "answer"],
+        500,
+        "INTERNAL",
+        &message,
+    ));
+    let (got, _, text) = raw_stream(&p, &stream_chat("hi")).await?;
+    assert_eq!(got, 200);
+    let err = assert_error_event(&text);
+    assert_redacted("in-band", &err.to_string());
+    assert!(!text.contains(POOL_KEY), "{text}");
+    // A finish message Gemini wrote into a successful answer.
+    p.mock.push(Scenario::Json {
+        status: 200,
+        body: json!({"candidates": [{"content": {"role": "model", "parts": []},
+            "finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": message, "index": 0}]}),
+        headers: Default::default(),
+        delay_ms: 0,
+    });
+    let (got, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
+    assert_eq!(got, 502, "{out}");
+    assert_redacted("finish message", &out.to_string());
+    // The native pass-through: a refusal and an error head, passed on redacted.
+    let native = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    for (code, status) in [(400, "INVALID_ARGUMENT"), (500, "INTERNAL")] {
+        p.mock.push(echoing(code, status, POOL_KEY));
+        let mut resp = client()
+            .post(p.url("/v1beta/models/gemini-2.5-flash:generateContent"))
+            .send_json(&native)
+            .await?;
+        assert_eq!(resp.status().as_u16(), code);
+        let body: Value = serde_json::from_slice(&resp.body().await?)?;
+        assert_eq!(
+            body["error"]["status"], status,
+            "Gemini's shape is kept: {body}"
+        );
+        assert_redacted(&format!("native {code}"), &body.to_string());
+    }
+    assert_clean(&p).await
+}
+
+#[actix_rt::test]
+async fn upstream_error_text_never_carries_the_clients_own_key() -> TestResult {
+    let p = Pollux::start_with(|c, _| c.api_key = None)?;
+    for code in [400, 500] {
+        p.mock.push(echoing(code, "INVALID_ARGUMENT", OWN_KEY));
+        let (got, _, out) = p
+            .post_with_key("/v1/chat/completions", &chat("hi"), Some(OWN_KEY))
+            .await?;
+        assert_ne!(got, 200, "{out}");
+        assert_redacted(&format!("own key, {code}"), &out.to_string());
+        let up = p.mock.requests();
+        assert_eq!(
+            up.last().and_then(|r| r.header("x-goog-api-key")),
+            Some(OWN_KEY),
+            "the client's key is what went upstream"
+        );
+    }
+    Ok(())
+}

@@ -62,6 +62,8 @@ impl ImageServer {
                     .route("/page.html", web::get().to(page))
                     .route("/big.png", web::get().to(big))
                     .route("/big-chunked.png", web::get().to(big_chunked))
+                    .route("/sized/{n}", web::get().to(sized))
+                    .route("/sized-chunked/{n}", web::get().to(sized_chunked))
                     .route("/missing.png", web::get().to(missing))
                     .route("/slow.png", web::get().to(slow))
                     .route("/redirect/{n}", web::get().to(redirect))
@@ -113,6 +115,34 @@ async fn big(state: web::Data<ImageState>) -> HttpResponse {
 async fn big_chunked(state: web::Data<ImageState>) -> HttpResponse {
     hit(&state);
     let chunks = (0..64).map(|_| Ok::<_, actix_web::Error>(Bytes::from(vec![0u8; 1024])));
+    HttpResponse::Ok()
+        .content_type("image/png")
+        .streaming(futures_util::stream::iter(chunks))
+}
+
+fn size_of(req: &HttpRequest) -> usize {
+    req.match_info()
+        .get("n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `/sized/n`: an "image" of exactly n bytes, with its Content-Length.
+async fn sized(state: web::Data<ImageState>, req: HttpRequest) -> HttpResponse {
+    hit(&state);
+    HttpResponse::Ok()
+        .content_type("image/png")
+        .body(vec![7u8; size_of(&req)])
+}
+
+/// `/sized-chunked/n`: n bytes in 100-byte chunks, without a Content-Length, so only
+/// counting while the body streams in can catch it.
+async fn sized_chunked(state: web::Data<ImageState>, req: HttpRequest) -> HttpResponse {
+    hit(&state);
+    let n = size_of(&req);
+    let chunks = (0..n)
+        .step_by(100)
+        .map(move |start| Ok::<_, actix_web::Error>(Bytes::from(vec![7u8; (n - start).min(100)])));
     HttpResponse::Ok()
         .content_type("image/png")
         .streaming(futures_util::stream::iter(chunks))
@@ -480,5 +510,130 @@ async fn data_urls_and_gemini_uris_are_not_fetched() -> TestResult {
     assert!(parts[1]["inlineData"].is_object(), "{parts}");
     assert_eq!(parts[2]["fileData"]["fileUri"], "gs://bucket/cat.png");
     assert_eq!(images.hits(), 0);
+    Ok(())
+}
+
+/// Pollux allowed to fetch from 127.0.0.1, with per-request limits of `images` images and
+/// `bytes` bytes (each image may have up to [`MAX_BYTES`]).
+fn pollux_with_request_limits(
+    images: usize,
+    bytes: usize,
+) -> Result<Pollux, Box<dyn std::error::Error>> {
+    Pollux::start_with(|c, _| {
+        c.media_allow_hosts = vec!["127.0.0.1".to_owned()];
+        c.media_max_bytes = MAX_BYTES;
+        c.media_fetch_timeout_secs = 5;
+        c.max_fetched_images = images;
+        c.max_fetched_bytes = bytes;
+    })
+}
+
+#[actix_rt::test]
+async fn images_up_to_the_count_limit_are_fetched() -> TestResult {
+    let images = ImageServer::start("")?;
+    let p = pollux_with_request_limits(3, 1 << 20)?;
+    p.mock.push(Scenario::text("Three squares."));
+    // Three distinct URLs; the repeat is fetched once and does not count.
+    let mut urls: Vec<String> = (0..3)
+        .map(|i| images.url(&format!("/cat.png?i={i}")))
+        .collect();
+    urls.push(urls[0].clone());
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &image_request(&urls))
+        .await?;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(images.hits(), 3);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn more_images_than_the_count_limit_are_refused_before_any_fetch() -> TestResult {
+    let images = ImageServer::start("")?;
+    let p = pollux_with_request_limits(3, 1 << 20)?;
+    let urls: Vec<String> = (0..30)
+        .map(|i| images.url(&format!("/sized/4000?i={i}")))
+        .collect();
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &image_request(&urls))
+        .await?;
+    assert_eq!(status, 400, "{out}");
+    assert_openai("ErrorResponse", &out);
+    let err = &out["error"];
+    assert_eq!(err["type"], "invalid_request_error", "{out}");
+    assert_eq!(err["code"], "too_many_images", "{out}");
+    // content[0] is the text part: the fourth image is content[4].
+    assert_eq!(err["param"], "messages[0].content[4]", "{out}");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains("more than 3") && message.contains("--max-fetched-images"),
+        "{message}"
+    );
+    assert_eq!(images.hits(), 0, "nothing may be fetched");
+    assert_eq!(p.mock.request_count(), 0, "nothing may go upstream");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn images_up_to_the_byte_limit_are_fetched() -> TestResult {
+    let images = ImageServer::start("")?;
+    let p = pollux_with_request_limits(16, 3000)?;
+    p.mock.push(Scenario::text("ok"));
+    p.mock.push(Scenario::text("ok"));
+    for path in ["/sized", "/sized-chunked"] {
+        let urls: Vec<String> = (0..3)
+            .map(|i| images.url(&format!("{path}/1000?i={i}")))
+            .collect();
+        let (status, _, out) = p
+            .post("/v1/chat/completions", &image_request(&urls))
+            .await?;
+        assert_eq!(status, 200, "{path}: {out}");
+    }
+    assert_eq!(images.hits(), 6);
+    let upstream = p.mock.requests()[1].json()?;
+    let parts = upstream["contents"][0]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 4);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn images_over_the_byte_limit_together_are_refused() -> TestResult {
+    let images = ImageServer::start("")?;
+    // Each image is well under the per-image cap (4096); four of them are not under 3000.
+    let p = pollux_with_request_limits(16, 3000)?;
+    let four = |path: &str| -> Vec<String> {
+        (0..4)
+            .map(|i| images.url(&format!("{path}/1000?i={i}")))
+            .collect()
+    };
+    // Counted while streaming (no Content-Length), and refused up front by a declared
+    // Content-Length larger than what is left.
+    for (path, urls) in [
+        ("/sized", four("/sized")),
+        ("/sized-chunked", four("/sized-chunked")),
+        ("one declared", vec![images.url("/sized/3001")]),
+    ] {
+        let (status, _, out) = p
+            .post("/v1/chat/completions", &image_request(&urls))
+            .await?;
+        assert_eq!(status, 400, "{path}: {out}");
+        assert_openai("ErrorResponse", &out);
+        let err = &out["error"];
+        assert_eq!(err["code"], "images_too_large", "{path}: {out}");
+        let param = err["param"].as_str().unwrap();
+        assert!(param.starts_with("messages[0].content["), "{out}");
+        let message = err["message"].as_str().unwrap();
+        assert!(
+            message.contains("3000-byte limit") && message.contains("--max-fetched-bytes"),
+            "{message}"
+        );
+        assert_eq!(p.mock.request_count(), 0, "nothing may go upstream");
+    }
+    // The refusals cost the server nothing lasting: the next request is served.
+    p.mock.push(Scenario::text("ok"));
+    let urls = [images.url("/sized-chunked/2900")];
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &image_request(&urls))
+        .await?;
+    assert_eq!(status, 200, "{out}");
     Ok(())
 }

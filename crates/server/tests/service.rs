@@ -857,3 +857,152 @@ fn config_precedence_flags_env_file_defaults() -> TestResult {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Every boolean setting takes the same spellings from the environment (clap's own `bool`
+/// parser took only `true`/`false`, so `POLLUX_ALLOW_OPEN_RELAY=0` was a startup error).
+#[test]
+fn boolean_environment_variables_take_every_spelling() -> TestResult {
+    use clap::CommandFactory;
+    let command = pollux_server::Config::command();
+    let vars: Vec<(String, String)> = command
+        .get_arguments()
+        .filter(|a| pollux_server::config::is_bool(a))
+        .filter_map(|a| {
+            let env = a.get_env()?.to_str()?.to_owned();
+            Some((a.get_id().as_str().to_owned(), env))
+        })
+        .collect();
+    assert!(
+        vars.iter().any(|(_, e)| e == "POLLUX_ALLOW_OPEN_RELAY"),
+        "{vars:?}"
+    );
+    for (spellings, want) in [
+        (&["1", "true", "yes", "on", "TRUE", "Y"][..], true),
+        (&["0", "false", "no", "off", "False", "n"][..], false),
+    ] {
+        for v in spellings {
+            let env: Vec<(&str, &str)> = vars.iter().map(|(_, e)| (e.as_str(), *v)).collect();
+            let out = pollux_bin(&["check-config"], &env);
+            let text = String::from_utf8(out.stdout)?;
+            assert!(
+                out.status.success(),
+                "{v}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for (id, _) in &vars {
+                assert!(
+                    text.contains(&format!("{id} = {want}  # env")),
+                    "{id} from {v}:\n{text}"
+                );
+            }
+        }
+    }
+    // The relay check sees the parsed value: 0 refuses, 1 allows.
+    let relay = |v: &str| {
+        pollux_bin(
+            &["--listen", "0.0.0.0:0", "--api-key", "k", "check-config"],
+            &[("POLLUX_ALLOW_OPEN_RELAY", v)],
+        )
+    };
+    let refused = relay("0");
+    let err = String::from_utf8(refused.stderr)?;
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("refusing"), "{err}");
+    assert!(relay("1").status.success());
+    Ok(())
+}
+
+// ---------------------------------------------------------------- identifier bounds
+
+/// Asserts a 400 with `code` and `param` that went nowhere near the upstream.
+fn assert_refused(p: &Pollux, what: &str, status: u16, out: &Value, code: &str, param: Value) {
+    assert_eq!(status, 400, "{what}: {out}");
+    assert_openai("ErrorResponse", out);
+    assert_eq!(out["error"]["code"], code, "{what}: {out}");
+    assert_eq!(out["error"]["param"], param, "{what}: {out}");
+    let message = out["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most") && message.len() < 200,
+        "{what}: the message names the limit and does not echo the name: {message}"
+    );
+    assert_eq!(p.mock.request_count(), 0, "{what}: nothing may go upstream");
+}
+
+/// A 70 KB model name made the upstream URL too long for the HTTP client: the client got
+/// 502 "uri too long" for its own mistake. Identifiers that reach a URL are bounded (256
+/// bytes) with a 400 first, on every route.
+#[actix_rt::test]
+async fn overlong_identifiers_are_refused_with_400() -> TestResult {
+    let p = Pollux::start()?;
+    let huge = "g".repeat(70 * 1024);
+    let model = json!("model");
+    let (status, _, out) = p.post("/v1/chat/completions", &chat(Some(&huge))).await?;
+    assert_refused(&p, "chat", status, &out, "invalid_model", model.clone());
+    let mut streamed = chat(Some(&huge));
+    streamed["stream"] = json!(true);
+    let (status, _, out) = p.post("/v1/chat/completions", &streamed).await?;
+    assert_refused(&p, "stream", status, &out, "invalid_model", model.clone());
+    let with_prefix = format!("models/{huge}");
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&with_prefix)))
+        .await?;
+    assert_refused(&p, "models/", status, &out, "invalid_model", model.clone());
+    let (status, _, out) = p
+        .post("/v1/embeddings", &json!({"model": huge, "input": "hi"}))
+        .await?;
+    assert_refused(
+        &p,
+        "embeddings",
+        status,
+        &out,
+        "invalid_model",
+        model.clone(),
+    );
+    // A URL cannot carry 70 KB (the test's own client refuses it), but the bound is the same.
+    let long = "g".repeat(1000);
+    let (status, _, out) = call_json(&p, "GET", &format!("/v1/models/{long}"), &[], None).await?;
+    assert_refused(&p, "models/{id}", status, &out, "invalid_model", model);
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let (status, _, out) = call_json(
+        &p,
+        "POST",
+        &format!("/v1beta/models/{long}:generateContent"),
+        &[],
+        Some(&body),
+    )
+    .await?;
+    assert_refused(&p, "native path", status, &out, "invalid_path", Value::Null);
+    let (status, _, out) = call_json(
+        &p,
+        "GET",
+        &format!("/v1beta/models?pageToken={}", "t".repeat(9 * 1024)),
+        &[],
+        None,
+    )
+    .await?;
+    assert_refused(
+        &p,
+        "native query",
+        status,
+        &out,
+        "invalid_path",
+        Value::Null,
+    );
+
+    // 256 bytes is still a model name: it goes upstream.
+    let longest = "g".repeat(256);
+    p.mock.push(Scenario::text("fine"));
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&longest)))
+        .await?;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["model"], longest.as_str());
+    let up = &p.mock.requests()[0];
+    assert_eq!(up.path, format!("/v1beta/models/{longest}:generateContent"));
+    let (status, _, out) = p
+        .post("/v1/chat/completions", &chat(Some(&"g".repeat(257))))
+        .await?;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(out["error"]["param"], "model");
+    Ok(())
+}

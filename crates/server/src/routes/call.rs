@@ -37,11 +37,14 @@ pub async fn gemini_json<T: DeserializeOwned>(
         }
     };
     if !response.status().is_success() {
-        return Err(upstream.error_from(response).await);
+        return Err(upstream.error_from(response, key).await);
     }
     let bytes = upstream.read_body(&mut response).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::from(TranslateError::UpstreamFormat(e.to_string())))
+    // serde's message may quote a piece of the body.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let error = ApiError::from(TranslateError::UpstreamFormat(e.to_string()));
+        upstream.keys().redact_error(error, key)
+    })
 }
 
 /// Encodes an outbound body; plain structs cannot fail to encode, but say so if they do.

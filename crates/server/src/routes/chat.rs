@@ -6,6 +6,10 @@
 //! client goes away, actix drops the response stream, which drops the upstream response
 //! and closes that connection: nothing keeps reading from Gemini.
 //!
+//! Upstream text that becomes an error (error bodies, in-band stream errors, a finish
+//! message, a parse error quoting the body) loses the request's keys first
+//! ([`crate::keys::Keys::redact`]); error bodies are redacted as [`Upstream`] reads them.
+//!
 //! Every upstream call holds a concurrency slot and runs under the overall deadline
 //! ([`crate::resilience`]); a stream's body is wrapped for keep-alives. Timings, model and
 //! tokens go to the request's [`Trace`] for the access log and metrics.
@@ -25,6 +29,7 @@ use pollux_translate::{
 use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
+use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
@@ -64,7 +69,6 @@ pub async fn completions(
     let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
     let client_model = resolved.client;
     let model = resolved.gemini.as_str();
-    check_model_id(model)?;
     trace.set_model(model);
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
@@ -122,7 +126,7 @@ pub async fn completions(
             .within(async {
                 let response = upstream.post_json(&url, &key, upstream_body).await?;
                 if !response.status().is_success() {
-                    return Err(upstream.error_from(response).await);
+                    return Err(upstream.error_from(response, &key).await);
                 }
                 Ok(response)
             })
@@ -132,6 +136,7 @@ pub async fn completions(
             translator: StreamTranslator::new(ctx, include_usage),
             shared: shared.clone(),
             trace: trace.clone(),
+            key: key.clone(),
         };
         let lease = StreamLease {
             permit,
@@ -149,16 +154,17 @@ pub async fn completions(
             .within(async {
                 let mut response = upstream.post_json(&url, &key, upstream_body).await?;
                 if !response.status().is_success() {
-                    return Err(upstream.error_from(response).await);
+                    return Err(upstream.error_from(response, &key).await);
                 }
                 upstream.read_body(&mut response).await
             })
             .await?;
         trace.upstream_answered();
         drop(permit);
-        let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?;
-        let completion = to_openai(parsed, &ctx, &mut RandomIds)?;
+        let completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
+            .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
+            .and_then(|parsed| to_openai(parsed, &ctx, &mut RandomIds))
+            .map_err(|e| shared.keys.redact_error(e.into(), &key))?;
         if let Some(usage) = &completion.usage {
             trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
         }
@@ -197,23 +203,6 @@ fn default_safety_settings(
             message: format!("The configured safety settings are not valid JSON: {e}"),
             code: Some("configuration_error".to_owned()),
         })
-}
-
-/// Model ids go into the upstream URL path: allow only the characters model names use.
-fn check_model_id(model: &str) -> Result<(), ApiError> {
-    let ok = !model.is_empty()
-        && model
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidRequest {
-            message: format!("Invalid model name '{model}'."),
-            param: Some("model".to_owned()),
-            code: Some("invalid_model".to_owned()),
-        })
-    }
 }
 
 fn remember(
@@ -286,11 +275,19 @@ struct StreamRun {
     translator: StreamTranslator,
     shared: web::Data<Shared>,
     trace: Trace,
+    /// What the request was sent with, for redacting upstream text.
+    key: Credentials,
 }
 
 impl StreamRun {
-    /// Translates one upstream item into client chunks.
+    /// Translates one upstream item into client chunks; an error, before or after the 200,
+    /// leaves redacted.
     fn translate(&mut self, item: SseItem) -> Result<Vec<ChatCompletionChunk>, ApiError> {
+        self.translate_item(item)
+            .map_err(|e| self.shared.keys.redact_error(e, &self.key))
+    }
+
+    fn translate_item(&mut self, item: SseItem) -> Result<Vec<ChatCompletionChunk>, ApiError> {
         match item {
             SseItem::Event(event) => {
                 let parsed = parse_event(&event)?;
@@ -370,7 +367,8 @@ impl StreamRun {
                 }
                 Err(e) => {
                     self.trace.failed_in_band();
-                    yield Ok(sse::raw_event(&ApiError::from(e).envelope()));
+                    let e = self.shared.keys.redact_error(e.into(), &self.key);
+                    yield Ok(sse::raw_event(&e.envelope()));
                 }
             }
         };

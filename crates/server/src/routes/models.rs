@@ -17,7 +17,7 @@ use pollux_translate::models::{find, to_openai_list, ListOptions};
 use super::call::gemini_json;
 use crate::app::Shared;
 use crate::config::Config;
-use crate::config_file::valid_model;
+use crate::config_file::{valid_model, MAX_ID_LEN};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::resilience::Deadline;
@@ -76,8 +76,39 @@ pub struct Resolved {
     pub gemini: String,
 }
 
+/// Refuses a client identifier longer than [`MAX_ID_LEN`] with a 400, before anything
+/// else (alias lookup, a URL, an error message that would echo it) sees it. Every route
+/// whose client-sent identifiers reach an upstream URL calls this: model names through
+/// [`resolve`], `GET /v1/models/{id}`, the segments of a native `/v1beta` path.
+pub fn check_id_len(
+    what: &str,
+    value: &str,
+    param: Option<&str>,
+    code: &str,
+) -> Result<(), ApiError> {
+    if value.len() <= MAX_ID_LEN {
+        return Ok(());
+    }
+    Err(ApiError::InvalidRequest {
+        message: format!(
+            "{what} is {} bytes long; at most {MAX_ID_LEN} are accepted.",
+            value.len()
+        ),
+        param: param.map(str::to_owned),
+        code: Some(code.to_owned()),
+    })
+}
+
+/// The bound on a model name a client sent.
+fn check_model_len(name: &str) -> Result<(), ApiError> {
+    check_id_len("The model name", name, Some("model"), "invalid_model")
+}
+
 /// Applies the default model and the aliases to the `model` of a request.
 pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, ApiError> {
+    if let Some(name) = requested {
+        check_model_len(name)?;
+    }
     let client = match requested.map(str::trim) {
         Some(m) if !m.is_empty() => m.to_owned(),
         _ => config
@@ -182,8 +213,9 @@ pub async fn get(
     shared: web::Data<Shared>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = upstream.key_for(req.headers())?;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    check_model_len(&id)?;
+    let key = upstream.key_for(req.headers())?;
     let models = all_models(&shared, &upstream, &key).await?;
     let aliases = shared.config.alias_map();
     match find(&models, &id, &options(&shared.config, &aliases)) {
@@ -227,6 +259,16 @@ mod tests {
             "gemini-3-pro-preview"
         );
         assert!(resolve(&c, Some("../x")).is_err());
+        let longest = "g".repeat(MAX_ID_LEN);
+        assert_eq!(resolve(&c, Some(&longest)).unwrap().gemini, longest);
+        let over = resolve(&c, Some(&"g".repeat(MAX_ID_LEN + 1))).unwrap_err();
+        assert!(matches!(&over, ApiError::InvalidRequest { param: Some(p), .. } if p == "model"));
+        assert!(
+            over.to_string().len() < 100,
+            "the name is not echoed: {over}"
+        );
+        c.aliases = vec![format!("long={}", "g".repeat(MAX_ID_LEN + 1))];
+        assert!(c.validate().unwrap_err().starts_with("aliases:"));
         assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
     }
 }

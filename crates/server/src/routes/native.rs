@@ -7,8 +7,11 @@
 //! ([`crate::keys`]); the path and query are checked decoded and rebuilt
 //! ([`upstream_path_and_query`]), so no dot segment and no `key` parameter, however spelled,
 //! goes upstream; only content headers are forwarded. Pollux's own refusals (400, 401, 413,
-//! 429 at the concurrency cap) keep the OpenAI error shape used everywhere else. A forwarded
-//! call holds one slot of the upstream concurrency cap until its answer has been sent in full.
+//! 429 at the concurrency cap) keep the OpenAI error shape used everywhere else. An upstream
+//! error (any non-2xx) is read whole and loses the keys it may echo
+//! ([`crate::keys::Keys::redact`]) before it is passed on; successes stream through untouched.
+//! A forwarded call holds one slot of the upstream concurrency cap until its answer has been
+//! sent in full.
 
 use std::borrow::Cow;
 
@@ -22,10 +25,15 @@ use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::presented_key;
+use crate::routes::models::check_id_len;
 use crate::upstream::{Sent, Upstream};
 
 /// Request headers worth forwarding; everything else (auth, cookies, hop-by-hop) stays.
 const FORWARDED_REQUEST: &[HeaderName] = &[header::CONTENT_TYPE, header::ACCEPT];
+
+/// The longest path and query forwarded upstream: Gemini's own calls take a few hundred
+/// bytes at most, and common proxies refuse URLs beyond 8 KiB.
+const MAX_FORWARDED_URL: usize = 8 * 1024;
 
 /// Response headers not copied back: hop-by-hop, and what actix sets itself.
 const DROPPED_RESPONSE: &[&str] = &[
@@ -76,6 +84,14 @@ pub async fn forward(
         } => {
             let mut out = HttpResponse::build(status);
             copy_headers(&mut out, &headers);
+            Ok(out.body(body))
+        }
+        Sent::Head(mut response) if !response.status().is_success() => {
+            let mut out = HttpResponse::build(
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            );
+            copy_headers(&mut out, response.headers());
+            let body = upstream.error_body(&mut response, &key).await;
             Ok(out.body(body))
         }
         Sent::Head(response) => {
@@ -152,6 +168,8 @@ pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiErr
     let mut out = String::with_capacity(path.len() + query.len() + 1);
     let mut segments = 0;
     for (i, text) in raw.enumerate() {
+        // Model names and other ids travel in the path: bounded like everywhere else.
+        check_id_len("A path segment", text, None, "invalid_path")?;
         let segment: Cow<'_, [u8]> = percent_decode_str(text).into();
         let refused = segment.is_empty()
             || *segment == *b"."
@@ -180,6 +198,18 @@ pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiErr
     if any {
         out.push('?');
         out.push_str(&kept.finish());
+    }
+    // The query is forwarded too; far beyond any real Gemini call, it would only make the
+    // URL too long for the HTTP client (a 502 for the client's own mistake).
+    if out.len() > MAX_FORWARDED_URL {
+        return Err(ApiError::InvalidRequest {
+            message: format!(
+                "The path and query are {} bytes long; at most {MAX_FORWARDED_URL} are forwarded.",
+                out.len()
+            ),
+            param: None,
+            code: Some("invalid_path".to_owned()),
+        });
     }
     Ok(out)
 }
