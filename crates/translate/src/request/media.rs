@@ -142,7 +142,7 @@ fn mime_from_filename(name: &str) -> Option<&'static str> {
 /// Payloads run to tens of MB, so the alphabet test is a table lookup folded over 64-byte
 /// blocks without a branch per byte (the compiler keeps the block loop tight), which checks
 /// a 10 MB image several times faster than a per-byte `all(..)` with early exit.
-fn looks_like_base64(data: &str) -> bool {
+pub(super) fn looks_like_base64(data: &str) -> bool {
     let bytes = data.as_bytes();
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return false;

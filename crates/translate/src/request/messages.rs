@@ -9,7 +9,7 @@ use crate::names::ToolNames;
 use crate::openai::{self, ContentPart, Message};
 use crate::TranslateError;
 
-use super::media::{audio_mime, files_api_uri, media_part};
+use super::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
 use super::{MediaSource, RequestOptions, SKIP_SIGNATURE};
 
 /// Builds the content list, merging consecutive turns of the same role.
@@ -344,6 +344,17 @@ fn user_parts(
                         format!("{}.input_audio.format", param()),
                     )
                 })?;
+                // The same check as a data URL's payload: Gemini would refuse the whole
+                // request with a less helpful message.
+                if !looks_like_base64(&input_audio.data) {
+                    return Err(TranslateError::invalid(
+                        format!(
+                            "{}.input_audio.data: the audio data is not valid base64.",
+                            param()
+                        ),
+                        format!("{}.input_audio.data", param()),
+                    ));
+                }
                 out.push(Part {
                     inline_data: Some(gemini::Blob {
                         mime_type: mime.to_owned(),
