@@ -158,10 +158,105 @@ fn body_error(inner: serde_json::Error, param: Option<String>) -> TranslateError
     }
 }
 
+/// How many items one chat request may hold. The body size limit alone does not bound the
+/// work: 64 MiB of one-letter messages is two million of them, each a struct, a string and
+/// later a Gemini part.
+///
+/// OpenAI documents no limit on messages and Gemini takes long histories, so the defaults
+/// sit far above real conversations (a long agent session is a few thousand messages) while
+/// keeping one request's parsed form and Gemini body to tens of MB. The server sets them
+/// from `--max-messages`, `--max-parts` and `--max-tools`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries of `messages`.
+    pub max_messages: usize,
+    /// Content parts and history tool calls of all messages together (each becomes a Gemini
+    /// part).
+    pub max_parts: usize,
+    /// Entries of `tools` and legacy `functions` together. OpenAI itself takes 128.
+    pub max_tools: usize,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_MESSAGES: usize = 10_000;
+    pub const DEFAULT_MAX_PARTS: usize = 20_000;
+    pub const DEFAULT_MAX_TOOLS: usize = 512;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_messages: Limits::DEFAULT_MAX_MESSAGES,
+            max_parts: Limits::DEFAULT_MAX_PARTS,
+            max_tools: Limits::DEFAULT_MAX_TOOLS,
+        }
+    }
+}
+
 impl ChatCompletionRequest {
-    /// Parses a request body, naming the offending field in the error (`param`).
+    /// Parses a request body within the default [`Limits`], naming the offending field in
+    /// the error (`param`).
     pub fn from_slice(body: &[u8]) -> Result<Self, TranslateError> {
-        parse_body(body)
+        Self::from_slice_within(body, &Limits::default())
+    }
+
+    /// Parses a request body and refuses one holding more than `limits` allows (400, naming
+    /// the field, the limit and the server setting that raises it).
+    pub fn from_slice_within(body: &[u8], limits: &Limits) -> Result<Self, TranslateError> {
+        let request: Self = parse_body(body)?;
+        request.check(limits)?;
+        Ok(request)
+    }
+
+    fn check(&self, limits: &Limits) -> Result<(), TranslateError> {
+        let over = |held: String, limit: usize, flag: &str, param: String| {
+            TranslateError::InvalidRequest {
+                message: format!(
+                    "This request holds {held}; this server accepts at most {limit} (its --{flag} setting)."
+                ),
+                param: Some(param),
+                code: Some("too_many_items"),
+            }
+        };
+        if self.messages.len() > limits.max_messages {
+            return Err(over(
+                format!("{} messages", self.messages.len()),
+                limits.max_messages,
+                "max-messages",
+                "messages".to_owned(),
+            ));
+        }
+        let mut parts = 0usize;
+        for (i, message) in self.messages.iter().enumerate() {
+            parts += message.part_count();
+            if parts > limits.max_parts {
+                return Err(over(
+                    format!(
+                        "more than {} content parts and tool calls",
+                        limits.max_parts
+                    ),
+                    limits.max_parts,
+                    "max-parts",
+                    format!("messages[{i}]"),
+                ));
+            }
+        }
+        let tools = self.tools.as_ref().map_or(0, Vec::len);
+        let functions = self.functions.as_ref().map_or(0, Vec::len);
+        if tools + functions > limits.max_tools {
+            let param = if tools > limits.max_tools || functions == 0 {
+                "tools"
+            } else {
+                "functions"
+            };
+            return Err(over(
+                format!("{} tools", tools + functions),
+                limits.max_tools,
+                "max-tools",
+                param.to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn is_stream(&self) -> bool {
@@ -212,6 +307,27 @@ pub(crate) enum MessageRole {
     Assistant,
     Tool,
     Function,
+}
+
+impl Message {
+    /// Content parts plus tool calls: what becomes Gemini parts, for [`Limits::max_parts`].
+    fn part_count(&self) -> usize {
+        let parts = |c: &Content| match c {
+            Content::Text(_) => 1,
+            Content::Parts(p) => p.len(),
+        };
+        match self {
+            Message::System(m) | Message::Developer(m) => parts(&m.content),
+            Message::User(m) => parts(&m.content),
+            Message::Tool(m) => parts(&m.content),
+            Message::Function(m) => m.content.as_ref().map_or(1, parts),
+            Message::Assistant(m) => {
+                m.content.as_ref().map_or(0, parts)
+                    + m.tool_calls.as_ref().map_or(0, Vec::len)
+                    + usize::from(m.function_call.is_some())
+            }
+        }
+    }
 }
 
 impl Tagged for Message {
@@ -527,4 +643,94 @@ pub struct JsonSchemaFormat {
     pub schema: Option<serde_json::Value>,
     #[serde(default)]
     pub strict: Option<bool>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn body(messages: &[String], tools: usize, functions: usize) -> Vec<u8> {
+        let tool = r#"{"type":"function","function":{"name":"f"}}"#;
+        let function = r#"{"name":"f"}"#;
+        format!(
+            r#"{{"model":"m","messages":[{}],"tools":[{}],"functions":[{}]}}"#,
+            messages.join(","),
+            vec![tool; tools].join(","),
+            vec![function; functions].join(",")
+        )
+        .into_bytes()
+    }
+
+    fn texts(n: usize) -> Vec<String> {
+        vec![r#"{"role":"user","content":"a"}"#.to_owned(); n]
+    }
+
+    fn refused(body: &[u8], limits: &Limits) -> (String, String) {
+        match ChatCompletionRequest::from_slice_within(body, limits) {
+            Err(TranslateError::InvalidRequest {
+                message,
+                param: Some(param),
+                code: Some("too_many_items"),
+            }) => (message, param),
+            other => panic!("expected a too_many_items 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn message_limit_edge_at_the_default() {
+        let limits = Limits::default();
+        let at = body(&texts(Limits::DEFAULT_MAX_MESSAGES), 0, 0);
+        let req = ChatCompletionRequest::from_slice(&at).unwrap();
+        assert_eq!(req.messages.len(), Limits::DEFAULT_MAX_MESSAGES);
+        let over = body(&texts(Limits::DEFAULT_MAX_MESSAGES + 1), 0, 0);
+        let (message, param) = refused(&over, &limits);
+        assert_eq!(param, "messages");
+        assert_eq!(
+            message,
+            "This request holds 10001 messages; this server accepts at most 10000 (its --max-messages setting)."
+        );
+    }
+
+    #[test]
+    fn part_limit_edge_counts_parts_and_tool_calls() {
+        let limits = Limits {
+            max_parts: 5,
+            ..Limits::default()
+        };
+        let mut messages = vec![
+            r#"{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#
+                .to_owned(),
+            r#"{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]}"#
+                .to_owned(),
+            r#"{"role":"tool","tool_call_id":"c","content":"r"}"#.to_owned(),
+            r#"{"role":"user","content":"x"}"#.to_owned(),
+        ];
+        assert!(ChatCompletionRequest::from_slice_within(&body(&messages, 0, 0), &limits).is_ok());
+        messages.push(r#"{"role":"user","content":"y"}"#.to_owned());
+        let (message, param) = refused(&body(&messages, 0, 0), &limits);
+        assert_eq!(param, "messages[4]");
+        assert!(message.contains("more than 5 content parts"), "{message}");
+        assert!(message.contains("--max-parts"), "{message}");
+    }
+
+    #[test]
+    fn tool_limit_edge_counts_tools_and_functions() {
+        let limits = Limits {
+            max_tools: 4,
+            ..Limits::default()
+        };
+        let one = texts(1);
+        assert!(ChatCompletionRequest::from_slice_within(&body(&one, 4, 0), &limits).is_ok());
+        assert!(ChatCompletionRequest::from_slice_within(&body(&one, 2, 2), &limits).is_ok());
+        let (message, param) = refused(&body(&one, 5, 0), &limits);
+        assert_eq!(param, "tools");
+        assert!(message.contains("holds 5 tools"), "{message}");
+        assert!(message.contains("--max-tools"), "{message}");
+        assert_eq!(refused(&body(&one, 2, 3), &limits).1, "functions");
+        let at_default = body(&one, Limits::DEFAULT_MAX_TOOLS, 0);
+        assert!(ChatCompletionRequest::from_slice(&at_default).is_ok());
+        let over_default = body(&one, Limits::DEFAULT_MAX_TOOLS + 1, 0);
+        assert_eq!(refused(&over_default, &Limits::default()).1, "tools");
+    }
 }
