@@ -52,7 +52,7 @@ pub async fn completions(
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
     let body = read_limited(payload, req.headers(), shared.config.max_body_bytes).await?;
-    let chat = ChatCompletionRequest::from_slice(&body)?;
+    let chat = ChatCompletionRequest::from_slice_within(&body, &shared.config.chat_limits())?;
     // The parsed request owns its strings: free the raw body (it may be tens of MB of
     // inline media) before building more copies.
     let body_len = body.len();

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::limits::{self, Limits};
 use super::tagged::{self, Tagged};
 
 use crate::TranslateError;
@@ -14,6 +15,7 @@ pub struct ChatCompletionRequest {
     /// Optional here so a configured default model can apply; mapping refuses a missing one.
     #[serde(default)]
     pub model: Option<String>,
+    #[serde(deserialize_with = "limits::messages")]
     pub messages: Vec<Message>,
     #[serde(default)]
     pub temperature: Option<f64>,
@@ -37,12 +39,12 @@ pub struct ChatCompletionRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits::tools")]
     pub tools: Option<Vec<Tool>>,
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
     /// Legacy (pre-tools) function calling.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits::functions")]
     pub functions: Option<Vec<FunctionDefinition>>,
     #[serde(default)]
     pub function_call: Option<FunctionCallChoice>,
@@ -158,41 +160,6 @@ fn body_error(inner: serde_json::Error, param: Option<String>) -> TranslateError
     }
 }
 
-/// How many items one chat request may hold. The body size limit alone does not bound the
-/// work: 64 MiB of one-letter messages is two million of them, each a struct, a string and
-/// later a Gemini part.
-///
-/// OpenAI documents no limit on messages and Gemini takes long histories, so the defaults
-/// sit far above real conversations (a long agent session is a few thousand messages) while
-/// keeping one request's parsed form and Gemini body to tens of MB. The server sets them
-/// from `--max-messages`, `--max-parts` and `--max-tools`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Entries of `messages`.
-    pub max_messages: usize,
-    /// Content parts and history tool calls of all messages together (each becomes a Gemini
-    /// part).
-    pub max_parts: usize,
-    /// Entries of `tools` and legacy `functions` together. OpenAI itself takes 128.
-    pub max_tools: usize,
-}
-
-impl Limits {
-    pub const DEFAULT_MAX_MESSAGES: usize = 10_000;
-    pub const DEFAULT_MAX_PARTS: usize = 20_000;
-    pub const DEFAULT_MAX_TOOLS: usize = 512;
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_messages: Limits::DEFAULT_MAX_MESSAGES,
-            max_parts: Limits::DEFAULT_MAX_PARTS,
-            max_tools: Limits::DEFAULT_MAX_TOOLS,
-        }
-    }
-}
-
 impl ChatCompletionRequest {
     /// Parses a request body within the default [`Limits`], naming the offending field in
     /// the error (`param`).
@@ -200,61 +167,41 @@ impl ChatCompletionRequest {
         Self::from_slice_within(body, &Limits::default())
     }
 
-    /// Parses a request body and refuses one holding more than `limits` allows (400, naming
-    /// the field, the limit and the server setting that raises it).
+    /// Parses a request body and refuses one holding more than `limits` allows (400
+    /// `too_many_items`, naming the field, the limit and the server setting that raises it).
+    ///
+    /// `messages`, `tools`, `functions` and the parts of all message contents are counted
+    /// while they are read, so an oversized array is refused at its first item past the
+    /// limit instead of after all of it was allocated; tool calls, which count as parts too,
+    /// are added up after the parse.
     pub fn from_slice_within(body: &[u8], limits: &Limits) -> Result<Self, TranslateError> {
-        let request: Self = parse_body(body)?;
-        request.check(limits)?;
+        // As in `parse_body`, a failed parse is repeated with path tracking; each is counted
+        // from zero.
+        let fast = limits::counting(limits, || {
+            serde_json::from_slice::<Self>(body).map_err(|e| body_error(e, None))
+        });
+        let request = match fast {
+            Ok(request) => request,
+            Err(
+                over @ TranslateError::InvalidRequest {
+                    code: Some("too_many_items"),
+                    ..
+                },
+            ) => return Err(over),
+            Err(_) => limits::counting(limits, || parse_body_tracked(body))?,
+        };
+        request.check_parts(limits)?;
         Ok(request)
     }
 
-    fn check(&self, limits: &Limits) -> Result<(), TranslateError> {
-        let over = |held: String, limit: usize, flag: &str, param: String| {
-            TranslateError::InvalidRequest {
-                message: format!(
-                    "This request holds {held}; this server accepts at most {limit} (its --{flag} setting)."
-                ),
-                param: Some(param),
-                code: Some("too_many_items"),
-            }
-        };
-        if self.messages.len() > limits.max_messages {
-            return Err(over(
-                format!("{} messages", self.messages.len()),
-                limits.max_messages,
-                "max-messages",
-                "messages".to_owned(),
-            ));
-        }
+    /// The part count with tool calls included, which the parse does not count.
+    fn check_parts(&self, limits: &Limits) -> Result<(), TranslateError> {
         let mut parts = 0usize;
         for (i, message) in self.messages.iter().enumerate() {
             parts += message.part_count();
             if parts > limits.max_parts {
-                return Err(over(
-                    format!(
-                        "more than {} content parts and tool calls",
-                        limits.max_parts
-                    ),
-                    limits.max_parts,
-                    "max-parts",
-                    format!("messages[{i}]"),
-                ));
+                return Err(limits::Over::Parts { message: i }.error(limits));
             }
-        }
-        let tools = self.tools.as_ref().map_or(0, Vec::len);
-        let functions = self.functions.as_ref().map_or(0, Vec::len);
-        if tools + functions > limits.max_tools {
-            let param = if tools > limits.max_tools || functions == 0 {
-                "tools"
-            } else {
-                "functions"
-            };
-            return Err(over(
-                format!("{} tools", tools + functions),
-                limits.max_tools,
-                "max-tools",
-                param.to_owned(),
-            ));
         }
         Ok(())
     }
@@ -291,7 +238,9 @@ pub enum Message {
     System(InstructionMessage),
     Developer(InstructionMessage),
     User(UserMessage),
-    Assistant(AssistantMessage),
+    /// Boxed: its optional fields would double the size of every message (issue #13,
+    /// finding 6: a request of short messages is mostly message structs).
+    Assistant(Box<AssistantMessage>),
     Tool(ToolMessage),
     /// Legacy result of a `function_call`.
     Function(FunctionMessage),
@@ -311,7 +260,7 @@ pub(crate) enum MessageRole {
 
 impl Message {
     /// Content parts plus tool calls: what becomes Gemini parts, for [`Limits::max_parts`].
-    fn part_count(&self) -> usize {
+    pub(crate) fn part_count(&self) -> usize {
         let parts = |c: &Content| match c {
             Content::Text(_) => 1,
             Content::Parts(p) => p.len(),
@@ -339,7 +288,9 @@ impl Tagged for Message {
             MessageRole::System => Message::System(InstructionMessage::deserialize(rest)?),
             MessageRole::Developer => Message::Developer(InstructionMessage::deserialize(rest)?),
             MessageRole::User => Message::User(UserMessage::deserialize(rest)?),
-            MessageRole::Assistant => Message::Assistant(AssistantMessage::deserialize(rest)?),
+            MessageRole::Assistant => {
+                Message::Assistant(Box::new(AssistantMessage::deserialize(rest)?))
+            }
             MessageRole::Tool => Message::Tool(ToolMessage::deserialize(rest)?),
             MessageRole::Function => Message::Function(FunctionMessage::deserialize(rest)?),
         })
@@ -418,6 +369,7 @@ impl<'de> Deserialize<'de> for Content {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
                 let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
                 while let Some(part) = seq.next_element()? {
+                    limits::count_part()?;
                     parts.push(part);
                 }
                 Ok(Content::Parts(parts))
@@ -688,7 +640,7 @@ mod tests {
         assert_eq!(param, "messages");
         assert_eq!(
             message,
-            "This request holds 10001 messages; this server accepts at most 10000 (its --max-messages setting)."
+            "This request holds more than 10000 messages; this server accepts at most 10000 (its --max-messages setting)."
         );
     }
 
@@ -725,12 +677,53 @@ mod tests {
         assert!(ChatCompletionRequest::from_slice_within(&body(&one, 2, 2), &limits).is_ok());
         let (message, param) = refused(&body(&one, 5, 0), &limits);
         assert_eq!(param, "tools");
-        assert!(message.contains("holds 5 tools"), "{message}");
+        assert!(message.contains("more than 4 tools"), "{message}");
         assert!(message.contains("--max-tools"), "{message}");
         assert_eq!(refused(&body(&one, 2, 3), &limits).1, "functions");
         let at_default = body(&one, Limits::DEFAULT_MAX_TOOLS, 0);
         assert!(ChatCompletionRequest::from_slice(&at_default).is_ok());
         let over_default = body(&one, Limits::DEFAULT_MAX_TOOLS + 1, 0);
         assert_eq!(refused(&over_default, &Limits::default()).1, "tools");
+    }
+
+    /// Array parts are counted while read: the part past the limit stops the parse.
+    #[test]
+    fn parts_past_the_limit_stop_the_parse_at_their_message() {
+        let limits = Limits {
+            max_parts: 5,
+            ..Limits::default()
+        };
+        let parts = |n: usize| {
+            let part = r#"{"type":"text","text":"a"}"#;
+            format!(
+                r#"{{"role":"user","content":[{}]}}"#,
+                vec![part; n].join(",")
+            )
+        };
+        let at = vec![parts(2), parts(3)];
+        assert!(ChatCompletionRequest::from_slice_within(&body(&at, 0, 0), &limits).is_ok());
+        let over = vec![parts(2), parts(4)];
+        let (message, param) = refused(&body(&over, 0, 0), &limits);
+        assert_eq!(param, "messages[1]");
+        assert!(message.contains("--max-parts"), "{message}");
+    }
+
+    /// The fast parse and the path-tracking one each count from zero: a body that fails
+    /// for another reason is not reported as too large.
+    #[test]
+    fn other_errors_are_not_mistaken_for_limits() {
+        let limits = Limits {
+            max_parts: 3,
+            max_messages: 3,
+            ..Limits::default()
+        };
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"},{"type":"text","text":"c"}]},{"role":"user","content":"d"}],"temperature":"hot"}"#;
+        match ChatCompletionRequest::from_slice_within(body, &limits) {
+            Err(TranslateError::InvalidRequest { param, code, .. }) => {
+                assert_eq!(param.as_deref(), Some("temperature"));
+                assert_eq!(code, Some("invalid_value"));
+            }
+            other => panic!("expected invalid_value, got {other:?}"),
+        }
     }
 }
