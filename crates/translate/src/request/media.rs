@@ -69,25 +69,25 @@ pub(super) fn media_part(
         let mut data = std::mem::take(url);
         data.drain(..header);
         return Ok(Part {
-            inline_data: Some(gemini::Blob { mime_type, data }),
+            inline_data: Some(Box::new(gemini::Blob { mime_type, data })),
             ..Part::default()
         });
     }
     if is_gemini_uri(url) {
         return Ok(Part {
-            file_data: Some(gemini::FileData {
+            file_data: Some(Box::new(gemini::FileData {
                 mime_type: guess_uri_mime(url),
                 file_uri: url.to_owned(),
-            }),
+            })),
             ..Part::default()
         });
     }
     if let Some((mime, data)) = media.fetched(url) {
         return Ok(Part {
-            inline_data: Some(gemini::Blob {
+            inline_data: Some(Box::new(gemini::Blob {
                 mime_type: mime.to_owned(),
                 data: data.to_owned(),
-            }),
+            })),
             ..Part::default()
         });
     }

@@ -47,8 +47,9 @@ pub(super) fn map_messages(
     opts: &RequestOptions<'_>,
 ) -> Result<(Option<Content>, Vec<Content>), TranslateError> {
     let mut system_parts = Vec::new();
+    // At most one turn per message plus a leading user turn: sized once, not by doubling.
     let mut conv = Conversation {
-        contents: Vec::new(),
+        contents: Vec::with_capacity(messages.len() + 1),
     };
     let mut calls: Vec<PendingCall> = Vec::new();
     let mut leading = true;
@@ -222,11 +223,11 @@ fn function_call_part(
         upstream_id: upstream_id.clone(),
     });
     Ok(Part {
-        function_call: Some(gemini::FunctionCall {
+        function_call: Some(Box::new(gemini::FunctionCall {
             id: upstream_id,
             name: gemini_name,
             args: Some(args),
-        }),
+        })),
         thought_signature: signature,
         ..Part::default()
     })
@@ -275,7 +276,7 @@ fn function_response_part(
         }
     };
     Ok(Part {
-        function_response: Some(gemini::FunctionResponse { id, name, response }),
+        function_response: Some(Box::new(gemini::FunctionResponse { id, name, response })),
         ..Part::default()
     })
 }
@@ -356,11 +357,11 @@ fn user_parts(
                     ));
                 }
                 out.push(Part {
-                    inline_data: Some(gemini::Blob {
+                    inline_data: Some(Box::new(gemini::Blob {
                         mime_type: mime.to_owned(),
                         // Moved, not copied: audio can be megabytes.
                         data: std::mem::take(&mut input_audio.data),
-                    }),
+                    })),
                     ..Part::default()
                 });
             }
@@ -369,10 +370,10 @@ fn user_parts(
                     out.push(media_part(data, file.filename.as_deref(), media, param)?);
                 } else if let Some(id) = &file.file_id {
                     out.push(Part {
-                        file_data: Some(gemini::FileData {
+                        file_data: Some(Box::new(gemini::FileData {
                             mime_type: None,
                             file_uri: files_api_uri(id),
-                        }),
+                        })),
                         ..Part::default()
                     });
                 } else {
