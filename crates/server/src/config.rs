@@ -75,6 +75,20 @@ pub struct Config {
     #[arg(long, env = "POLLUX_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most `messages` one chat request may hold (400 `too_many_items` beyond).
+    #[arg(long, env = "POLLUX_MAX_MESSAGES", default_value_t = pollux_translate::openai::Limits::DEFAULT_MAX_MESSAGES)]
+    pub max_messages: usize,
+
+    /// Most content parts and history tool calls one chat request may hold, all messages
+    /// together (400 `too_many_items` beyond).
+    #[arg(long, env = "POLLUX_MAX_PARTS", default_value_t = pollux_translate::openai::Limits::DEFAULT_MAX_PARTS)]
+    pub max_parts: usize,
+
+    /// Most `tools` (with legacy `functions`) one chat request may declare (400
+    /// `too_many_items` beyond).
+    #[arg(long, env = "POLLUX_MAX_TOOLS", default_value_t = pollux_translate::openai::Limits::DEFAULT_MAX_TOOLS)]
+    pub max_tools: usize,
+
     /// Largest accepted upstream (non-streamed) response body in bytes.
     #[arg(long, env = "POLLUX_MAX_UPSTREAM_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_upstream_body_bytes: usize,
@@ -260,6 +274,9 @@ impl Config {
             retry_base_ms: 250,
             retry_max_delay_secs: 10,
             max_body_bytes: 64 * 1024 * 1024,
+            max_messages: pollux_translate::openai::Limits::DEFAULT_MAX_MESSAGES,
+            max_parts: pollux_translate::openai::Limits::DEFAULT_MAX_PARTS,
+            max_tools: pollux_translate::openai::Limits::DEFAULT_MAX_TOOLS,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             workers: 0,
             signature_cache_size: 10_000,
@@ -288,6 +305,15 @@ impl Config {
             legacy_schemas: false,
             safety_settings: None,
             model_capabilities: None,
+        }
+    }
+
+    /// The per-request item limits of chat requests.
+    pub fn chat_limits(&self) -> pollux_translate::openai::Limits {
+        pollux_translate::openai::Limits {
+            max_messages: self.max_messages,
+            max_parts: self.max_parts,
+            max_tools: self.max_tools,
         }
     }
 
@@ -428,6 +454,11 @@ mod tests {
         let defaults = Config::defaults();
         assert_eq!(parsed.listen, defaults.listen);
         assert_eq!(parsed.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(parsed.chat_limits(), defaults.chat_limits());
+        assert_eq!(
+            defaults.chat_limits(),
+            pollux_translate::openai::Limits::default()
+        );
         assert_eq!(parsed.response_timeout_secs, defaults.response_timeout_secs);
         assert_eq!(parsed.request_timeout_secs, defaults.request_timeout_secs);
         assert_eq!(parsed.keepalive_secs, defaults.keepalive_secs);

@@ -298,6 +298,100 @@ async fn bad_requests_are_openai_shaped_and_never_reach_upstream() -> TestResult
     Ok(())
 }
 
+/// Issue #13, finding 6: the configured item limits reach the parser, at their edge.
+#[actix_rt::test]
+async fn configured_item_limits_are_enforced_at_their_edge() -> TestResult {
+    let p = Pollux::start_with(|c, _| {
+        c.max_messages = 2;
+        c.max_tools = 1;
+    })?;
+    let user = json!({"role": "user", "content": "x"});
+    let tool = json!({"type": "function", "function": {"name": "f"}});
+    let at = json!({"model": "gemini-2.5-flash", "messages": [user, user], "tools": [tool]});
+    let (status, _, out) = p.post("/v1/chat/completions", &at).await?;
+    assert_eq!(status, 200, "{out}");
+    let cases = [
+        (
+            json!({"model": "gemini-2.5-flash", "messages": [user, user, user]}),
+            "messages",
+            "--max-messages",
+        ),
+        (
+            json!({"model": "gemini-2.5-flash", "messages": [user], "tools": [tool, tool]}),
+            "tools",
+            "--max-tools",
+        ),
+    ];
+    for (body, param, flag) in cases {
+        let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 400, "{out}");
+        assert_openai("ErrorResponse", &out);
+        assert_eq!(out["error"]["type"], "invalid_request_error");
+        assert_eq!(out["error"]["param"], param, "{out}");
+        assert_eq!(out["error"]["code"], "too_many_items", "{out}");
+        let message = out["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(flag), "{message}");
+    }
+    assert_eq!(p.mock.request_count(), 1);
+    Ok(())
+}
+
+/// Issue #13, findings 1 and 2: schemas whose `$ref`s chain 5,000 deep or fan out are a 400
+/// naming the tool, answered at once (they used to abort the process or take seconds).
+#[actix_rt::test]
+async fn runaway_tool_schemas_are_refused_naming_the_tool() -> TestResult {
+    let p = Pollux::start()?;
+    let mut chain = serde_json::Map::new();
+    for i in 0..5_000 {
+        chain.insert(
+            format!("a{i}"),
+            json!({"type": "object", "properties": {"next": {"$ref": format!("#/$defs/a{}/properties/next", i + 1)}}}),
+        );
+    }
+    chain.insert(
+        "a5000".into(),
+        json!({"type": "object", "properties": {"next": {"type": "string"}}}),
+    );
+    let mut fan = serde_json::Map::new();
+    for i in 0..20 {
+        let next = format!("#/$defs/a{}/allOf/0", i + 1);
+        fan.insert(
+            format!("a{i}"),
+            json!({"allOf": [{"type": "object", "properties": {"l": {"$ref": next}, "r": {"$ref": next}}}]}),
+        );
+    }
+    fan.insert("a20".into(), json!({"allOf": [{"type": "string"}]}));
+    let started = std::time::Instant::now();
+    for (schema, limit) in [
+        (json!({"$defs": chain, "$ref": "#/$defs/a0"}), "128 levels"),
+        (
+            json!({"$defs": fan, "$ref": "#/$defs/a0/allOf/0"}),
+            "100000 nodes",
+        ),
+    ] {
+        let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "ok", "parameters": {"type": "object"}}},
+                      {"type": "function", "function": {"name": "runaway", "parameters": schema}}]});
+        let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
+        assert_eq!(status, 400, "{out}");
+        assert_openai("ErrorResponse", &out);
+        assert_eq!(
+            out["error"]["param"], "tools[1].function.parameters",
+            "{out}"
+        );
+        let message = out["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("'runaway'"), "{message}");
+        assert!(message.contains(limit), "{message}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(p.mock.request_count(), 0);
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn routing_errors_are_openai_shaped() -> TestResult {
     let p = Pollux::start_with(|c, _| c.max_body_bytes = 1024)?;

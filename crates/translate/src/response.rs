@@ -182,10 +182,10 @@ pub(crate) enum PartOut {
 pub(crate) fn classify(part: gemini::Part) -> PartOut {
     let thought = part.is_thought();
     if let Some(call) = part.function_call {
-        return PartOut::Call(call, part.thought_signature);
+        return PartOut::Call(*call, part.thought_signature);
     }
     if let Some(blob) = part.inline_data {
-        return PartOut::Media(blob);
+        return PartOut::Media(*blob);
     }
     match part.text {
         Some(t) if thought => PartOut::Thought(t),

@@ -27,6 +27,17 @@ pub const MAX_REF_DEPTH: usize = 8;
 /// small schema exponentially (a recursive model with several self-referencing fields).
 pub const MAX_NODES: usize = 10_000;
 
+/// How deep both converters follow nested subschemas, each `$ref` expansion counting as one
+/// more level. Both walk the schema recursively, so this bounds their stack use: a parsed
+/// body is at most 128 JSON levels deep (serde_json's limit), which leaves a tool schema
+/// fewer than 128 levels of its own, and only `$ref` expansion can go deeper than that.
+pub const MAX_DEPTH: usize = 128;
+
+/// How many JSON values [`to_json_schema`] may copy while inlining `$ref`s. Refs to `$defs`
+/// entries are kept as refs, so only pointers into other places are copied; without a cap
+/// such pointers fanning out can make a 2 KB schema expand to gigabytes.
+pub const MAX_INLINED_VALUES: usize = 100_000;
+
 /// Why a client schema cannot be expressed as Gemini's OpenAPI-subset `Schema`.
 ///
 /// Locations (`at`) are JSON pointers into the client's schema, as URI fragments (`#/properties/a`).
@@ -44,9 +55,13 @@ pub enum SchemaError {
     /// Non-recursive `$ref`s nested deeper than [`MAX_REF_DEPTH`].
     #[error("the schema at `{at}` nests `$ref` more than {limit} levels deep; flatten it")]
     TooDeep { at: String, limit: usize },
-    /// The schema grows past [`MAX_NODES`] nodes once its `$ref`s are inlined.
+    /// The schema grows past [`MAX_NODES`] nodes (legacy) or [`MAX_INLINED_VALUES`] copied
+    /// values (JSON mode) once its `$ref`s are inlined.
     #[error("the schema grows past {limit} nodes once its `$ref`s are inlined; simplify it")]
     TooLarge { limit: usize },
+    /// Subschemas nested deeper than [`MAX_DEPTH`], `$ref` expansions included.
+    #[error("the schema nests subschemas more than {limit} levels deep (following its `$ref`s); flatten it")]
+    NestedTooDeep { limit: usize },
     /// A `type` that is not one of the JSON Schema primitive types.
     #[error("unsupported `type` {found} at `{at}`; expected string, number, integer, boolean, array, object or null")]
     UnsupportedType { at: String, found: String },
@@ -74,9 +89,14 @@ pub enum SchemaError {
 ///   resolve to nothing are kept as they are. Everything else is kept as is.
 ///
 /// A non-object schema (`true`, `false`, anything else) is returned unchanged.
-pub fn to_json_schema(schema: Value) -> Value {
+///
+/// Fails with [`SchemaError::NestedTooDeep`] past [`MAX_DEPTH`] levels (expansions included)
+/// and with [`SchemaError::TooLarge`] when inlining would copy more than
+/// [`MAX_INLINED_VALUES`] values, so the work done is bounded by the input's size plus that
+/// cap, and the stack by [`MAX_DEPTH`].
+pub fn to_json_schema(schema: Value) -> Result<Value, SchemaError> {
     let Value::Object(mut root) = schema else {
-        return schema;
+        return Ok(schema);
     };
     root.remove("strict");
     let moved = move_definitions(&mut root);
@@ -92,9 +112,11 @@ pub fn to_json_schema(schema: Value) -> Value {
         hoisted: BTreeMap::new(),
         taken,
         new_defs: Vec::new(),
+        depth: 0,
+        inlined: 0,
     };
     let mut out = Value::Object(root);
-    cx.walk(&mut out);
+    cx.walk(&mut out)?;
     if let Some(name) = cx.hoisted.get(&Vec::new()).cloned() {
         // `#` referred to from inside the document: the root keeps its shape and a copy of it
         // becomes the recursion target.
@@ -115,7 +137,7 @@ pub fn to_json_schema(schema: Value) -> Value {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Moves root `definitions` entries to `$defs`; returns the moved names.
@@ -155,33 +177,48 @@ struct JsonMode<'a> {
     /// `$defs` names in use.
     taken: HashSet<String>,
     new_defs: Vec<(String, Value)>,
+    /// Subschema levels (and expansions) on the current path.
+    depth: usize,
+    /// Values copied by inlining so far.
+    inlined: usize,
 }
 
 impl JsonMode<'_> {
-    fn walk(&mut self, node: &mut Value) {
+    fn walk(&mut self, node: &mut Value) -> Result<(), SchemaError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SchemaError::NestedTooDeep { limit: MAX_DEPTH });
+        }
+        let walked = self.walk_node(node);
+        self.depth -= 1;
+        walked
+    }
+
+    fn walk_node(&mut self, node: &mut Value) -> Result<(), SchemaError> {
         let Value::Object(map) = node else {
-            return;
+            return Ok(());
         };
         map.remove("$schema");
         for sub in subschemas_mut(map) {
-            self.walk(sub);
+            self.walk(sub)?;
         }
         let Some(Value::String(reference)) = map.get("$ref") else {
-            return;
+            return Ok(());
         };
         let reference = self.rewrite_definitions(reference);
         let Some(tokens) = local_pointer(&reference) else {
             map.insert("$ref".to_owned(), Value::String(reference));
-            return;
+            return Ok(());
         };
         let points_at_def = tokens.len() == 2 && tokens.first().is_some_and(|t| t == "$defs");
         if points_at_def || pointer_get(self.doc, &tokens).is_none() {
             map.insert("$ref".to_owned(), Value::String(reference));
-            return;
+            return Ok(());
         }
-        let replacement = self.expand(tokens);
+        let replacement = self.expand(tokens)?;
         map.remove("$ref");
         merge_ref_target(node, replacement);
+        Ok(())
     }
 
     fn rewrite_definitions(&self, reference: &str) -> String {
@@ -196,29 +233,42 @@ impl JsonMode<'_> {
 
     /// The value standing in for a `$ref` to `tokens`: the walked target, or a `$ref` to the
     /// `$defs` entry it was hoisted to.
-    fn expand(&mut self, tokens: Vec<String>) -> Value {
+    fn expand(&mut self, tokens: Vec<String>) -> Result<Value, SchemaError> {
         if let Some(name) = self.hoisted.get(&tokens) {
-            return def_ref(name);
+            return Ok(def_ref(name));
         }
         if self.stack.contains(&tokens) {
             let name = self.hoist_name(&tokens);
             self.hoisted.insert(tokens, name.clone());
-            return def_ref(&name);
+            return Ok(def_ref(&name));
         }
-        let mut target = pointer_get(self.doc, &tokens)
-            .cloned()
-            .unwrap_or(Value::Bool(true));
+        let target = pointer_get(self.doc, &tokens);
+        // Counted before copying, and the count stops at the cap: every expansion costs at
+        // least one value of the budget, so the total work stays linear.
+        let budget = MAX_INLINED_VALUES.saturating_sub(self.inlined);
+        let size = target.map_or(1, |t| count_values(t, budget + 1));
+        if size > budget {
+            return Err(SchemaError::TooLarge {
+                limit: MAX_INLINED_VALUES,
+            });
+        }
+        self.inlined += size;
+        let mut target = target.cloned().unwrap_or(Value::Bool(true));
         self.stack.push(tokens);
-        self.walk(&mut target);
+        // The target stands where the `$ref` was, one level further down the expansion.
+        self.depth += 1;
+        let walked = self.walk(&mut target);
+        self.depth -= 1;
         let tokens = self.stack.pop().unwrap_or_default();
-        match self.hoisted.get(&tokens) {
+        walked?;
+        Ok(match self.hoisted.get(&tokens) {
             Some(name) => {
                 let name = name.clone();
                 self.new_defs.push((name.clone(), target));
                 def_ref(&name)
             }
             None => target,
-        }
+        })
     }
 
     fn hoist_name(&mut self, tokens: &[String]) -> String {
@@ -242,6 +292,25 @@ impl JsonMode<'_> {
         self.taken.insert(name.clone());
         name
     }
+}
+
+/// The number of JSON values in `value`, counted up to `cap` (without recursion, so a value
+/// of any depth is safe to count).
+fn count_values(value: &Value, cap: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count >= cap {
+            break;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
 }
 
 fn def_ref(name: &str) -> Value {
@@ -464,6 +533,7 @@ pub fn to_legacy_schema(schema: &Value) -> Result<Value, SchemaError> {
         root: schema,
         stack: Vec::new(),
         nodes: 0,
+        depth: 0,
     };
     cx.convert(schema, "#").map(Value::Object)
 }
@@ -473,6 +543,8 @@ struct Legacy<'a> {
     /// Pointers of the `$ref`s being expanded on the current path.
     stack: Vec<Vec<String>>,
     nodes: usize,
+    /// Nested [`Legacy::convert`] calls on the current path.
+    depth: usize,
 }
 
 type Schema = Map<String, Value>;
@@ -490,6 +562,16 @@ const OBJECT_KEYS: &[&str] = &[
 
 impl Legacy<'_> {
     fn convert(&mut self, node: &Value, at: &str) -> Result<Schema, SchemaError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SchemaError::NestedTooDeep { limit: MAX_DEPTH });
+        }
+        let out = self.convert_node(node, at);
+        self.depth -= 1;
+        out
+    }
+
+    fn convert_node(&mut self, node: &Value, at: &str) -> Result<Schema, SchemaError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(SchemaError::TooLarge { limit: MAX_NODES });
@@ -1035,6 +1117,10 @@ mod tests {
         })
     }
 
+    fn json_mode(input: Value) -> Value {
+        to_json_schema(input).expect("converts")
+    }
+
     /// Converts, checks the result against the oracle's `$defs/Schema`, returns it.
     fn legacy(input: Value) -> Value {
         let out = to_legacy_schema(&input).expect("converts");
@@ -1323,7 +1409,7 @@ mod tests {
 
     #[test]
     fn json_mode_strips_and_renames() {
-        let out = to_json_schema(json!({
+        let out = json_mode(json!({
             "$schema": "http://json-schema.org/draft-07/schema#",
             "strict": true,
             "definitions": {
@@ -1356,14 +1442,14 @@ mod tests {
     fn json_mode_keeps_pydantic_output_and_recursion() {
         let mut input = pydantic_order();
         input["$defs"]["Node"] = json!({"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}});
-        assert_eq!(to_json_schema(input.clone()), input);
-        assert_eq!(to_json_schema(json!(true)), json!(true));
-        assert_eq!(to_json_schema(json!("nope")), json!("nope"));
+        assert_eq!(json_mode(input.clone()), input);
+        assert_eq!(json_mode(json!(true)), json!(true));
+        assert_eq!(json_mode(json!("nope")), json!("nope"));
     }
 
     #[test]
     fn json_mode_inlines_pointer_refs() {
-        let out = to_json_schema(json!({
+        let out = json_mode(json!({
             "$defs": {"A": {"type": "object", "properties": {"x": {"type": "integer"}}}},
             "type": "object",
             "properties": {
@@ -1390,7 +1476,7 @@ mod tests {
 
     #[test]
     fn json_mode_hoists_recursive_pointer_refs() {
-        let out = to_json_schema(json!({
+        let out = json_mode(json!({
             "type": "object",
             "properties": {
                 "name": {"type": "string"},
@@ -1415,7 +1501,7 @@ mod tests {
             })
         );
 
-        let out = to_json_schema(json!({
+        let out = json_mode(json!({
             "type": "object",
             "properties": {
                 "tree": {"type": "object", "properties": {"sub": {"$ref": "#/properties/tree"}}}
@@ -1435,7 +1521,7 @@ mod tests {
 
     #[test]
     fn json_mode_definitions_next_to_defs() {
-        let out = to_json_schema(json!({
+        let out = json_mode(json!({
             "$defs": {"A": {"type": "string"}},
             "definitions": {"A": {"type": "integer"}, "B": {"type": "boolean"}},
             "properties": {
@@ -1452,6 +1538,167 @@ mod tests {
                     "a": {"type": "integer"},
                     "b": {"$ref": "#/$defs/B"}
                 }
+            })
+        );
+    }
+
+    /// `{"items": {"items": ... {"type": "string"}}}`, `levels` schemas deep counting the root.
+    fn nested_items(levels: usize) -> Value {
+        let mut schema = json!({"type": "string"});
+        for _ in 1..levels {
+            schema = json!({"type": "array", "items": schema});
+        }
+        schema
+    }
+
+    /// A chain `a0 -> a1 -> ... -> a{len}` through `#/$defs/aN` refs (kept as refs) or through
+    /// pointers below them (`#/$defs/aN/properties/next`, inlined).
+    fn ref_chain(len: usize, pointer: bool) -> Value {
+        let mut defs = Map::new();
+        for i in 0..len {
+            let next = if pointer {
+                format!("#/$defs/a{}/properties/next", i + 1)
+            } else {
+                format!("#/$defs/a{}", i + 1)
+            };
+            defs.insert(
+                format!("a{i}"),
+                json!({"type": "object", "properties": {"next": {"$ref": next}}}),
+            );
+        }
+        defs.insert(
+            format!("a{len}"),
+            json!({"type": "object", "properties": {"next": {"type": "string"}}}),
+        );
+        json!({"$defs": defs, "$ref": "#/$defs/a0"})
+    }
+
+    /// Each level refers to the next one twice, so inlining doubles the size per level.
+    fn double_fan_out(levels: usize, pointer: bool) -> Value {
+        let mut defs = Map::new();
+        for i in 0..levels {
+            let next = if pointer {
+                format!("#/$defs/a{}/allOf/0", i + 1)
+            } else {
+                format!("#/$defs/a{}", i + 1)
+            };
+            defs.insert(
+                format!("a{i}"),
+                json!({"allOf": [{"type": "object", "properties": {
+                    "l": {"$ref": next}, "r": {"$ref": next}
+                }}]}),
+            );
+        }
+        defs.insert(format!("a{levels}"), json!({"allOf": [{"type": "string"}]}));
+        json!({"$defs": defs, "$ref": "#/$defs/a0/allOf/0"})
+    }
+
+    #[test]
+    fn json_mode_depth_limit_edge() {
+        let out = to_json_schema(nested_items(MAX_DEPTH)).expect("at the limit");
+        assert_eq!(out, nested_items(MAX_DEPTH));
+        assert_eq!(
+            to_json_schema(nested_items(MAX_DEPTH + 1)),
+            Err(SchemaError::NestedTooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    #[test]
+    fn legacy_depth_limit_edge() {
+        let out = to_legacy_schema(&nested_items(MAX_DEPTH)).expect("at the limit");
+        assert_eq!(
+            out.pointer(&"/items".repeat(MAX_DEPTH - 1)),
+            Some(&json!({"type": "STRING"}))
+        );
+        assert_eq!(
+            to_legacy_schema(&nested_items(MAX_DEPTH + 1)),
+            Err(SchemaError::NestedTooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    /// Issue #13, finding 1: a 5,000-long chain used to overflow the stack.
+    #[test]
+    fn json_mode_long_ref_chains_never_overflow() {
+        // Through `$defs` entries: kept as refs, so the schema goes out as it came.
+        let chain = ref_chain(5_000, false);
+        assert_eq!(json_mode(chain.clone()), chain);
+        // Through pointers below the entries: inlined until the depth limit refuses it.
+        assert_eq!(
+            to_json_schema(ref_chain(5_000, true)),
+            Err(SchemaError::NestedTooDeep { limit: MAX_DEPTH })
+        );
+        // Each pointer expansion takes two levels (the ref and the `properties` below it).
+        let fits = (MAX_DEPTH - 2) / 2 - 1;
+        assert!(
+            to_json_schema(ref_chain(fits, true)).is_ok(),
+            "{fits} links"
+        );
+        assert_eq!(
+            to_legacy_schema(&ref_chain(5_000, false)),
+            Err(SchemaError::TooDeep {
+                at: format!("#{}", "/properties/next".repeat(MAX_REF_DEPTH)),
+                limit: MAX_REF_DEPTH
+            })
+        );
+    }
+
+    /// Issue #13, finding 2: 20 levels of double fan-out took a gigabyte and seconds.
+    #[test]
+    fn json_mode_fan_out_is_linear_or_refused() {
+        let start = std::time::Instant::now();
+        let kept = double_fan_out(20, false);
+        let out = json_mode(kept.clone());
+        assert_eq!(
+            out["$defs"], kept["$defs"],
+            "refs to $defs entries are kept"
+        );
+        assert_eq!(
+            to_json_schema(double_fan_out(20, true)),
+            Err(SchemaError::TooLarge {
+                limit: MAX_INLINED_VALUES
+            })
+        );
+        let legacy = to_legacy_schema(&double_fan_out(20, false));
+        assert!(
+            matches!(
+                legacy,
+                Err(SchemaError::TooLarge { .. } | SchemaError::TooDeep { .. })
+            ),
+            "{legacy:?}"
+        );
+        // Small fan-outs are still inlined.
+        let small = json_mode(double_fan_out(3, true));
+        assert_eq!(
+            small.pointer("/properties/l/properties/r/properties/l"),
+            Some(&json!({"type": "string"}))
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn json_mode_inlining_budget_edge() {
+        // The target `{"enum": [...]}` is the object, the array and its items.
+        let schema = |items: usize| {
+            json!({
+                "$defs": {"big": {"allOf": [{"enum": vec![0; items]}]}},
+                "properties": {"a": {"$ref": "#/$defs/big/allOf/0"}}
+            })
+        };
+        let out = to_json_schema(schema(MAX_INLINED_VALUES - 2)).expect("at the budget");
+        assert_eq!(
+            out.pointer("/properties/a/enum")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(MAX_INLINED_VALUES - 2)
+        );
+        assert_eq!(
+            to_json_schema(schema(MAX_INLINED_VALUES - 1)),
+            Err(SchemaError::TooLarge {
+                limit: MAX_INLINED_VALUES
             })
         );
     }

@@ -60,7 +60,7 @@ pub async fn completions(
     // must not get to make Pollux buffer (or wait for) up to `--max-body-bytes`.
     let key = upstream.key_for(req.headers())?;
     let body = read_limited(payload, req.headers(), &shared.config).await?;
-    let chat = ChatCompletionRequest::from_slice(&body)?;
+    let chat = ChatCompletionRequest::from_slice_within(&body, &shared.config.chat_limits())?;
     // The parsed request owns its strings: free the raw body (it may be tens of MB of
     // inline media) before building more copies.
     let body_len = body.len();

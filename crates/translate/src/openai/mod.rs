@@ -5,12 +5,14 @@
 //! to strict clients, and the tests assert which is which.
 
 mod embeddings;
+mod limits;
 mod models;
 mod request;
 mod response;
 mod tagged;
 
 pub use embeddings::*;
+pub use limits::Limits;
 pub use models::*;
 pub use request::*;
 pub use response::*;

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::limits::{self, Limits};
 use super::tagged::{self, Tagged};
 
 use crate::TranslateError;
@@ -14,6 +15,7 @@ pub struct ChatCompletionRequest {
     /// Optional here so a configured default model can apply; mapping refuses a missing one.
     #[serde(default)]
     pub model: Option<String>,
+    #[serde(deserialize_with = "limits::messages")]
     pub messages: Vec<Message>,
     #[serde(default)]
     pub temperature: Option<f64>,
@@ -37,12 +39,12 @@ pub struct ChatCompletionRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits::tools")]
     pub tools: Option<Vec<Tool>>,
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
     /// Legacy (pre-tools) function calling.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limits::functions")]
     pub functions: Option<Vec<FunctionDefinition>>,
     #[serde(default)]
     pub function_call: Option<FunctionCallChoice>,
@@ -159,9 +161,49 @@ fn body_error(inner: serde_json::Error, param: Option<String>) -> TranslateError
 }
 
 impl ChatCompletionRequest {
-    /// Parses a request body, naming the offending field in the error (`param`).
+    /// Parses a request body within the default [`Limits`], naming the offending field in
+    /// the error (`param`).
     pub fn from_slice(body: &[u8]) -> Result<Self, TranslateError> {
-        parse_body(body)
+        Self::from_slice_within(body, &Limits::default())
+    }
+
+    /// Parses a request body and refuses one holding more than `limits` allows (400
+    /// `too_many_items`, naming the field, the limit and the server setting that raises it).
+    ///
+    /// `messages`, `tools`, `functions` and the parts of all message contents are counted
+    /// while they are read, so an oversized array is refused at its first item past the
+    /// limit instead of after all of it was allocated; tool calls, which count as parts too,
+    /// are added up after the parse.
+    pub fn from_slice_within(body: &[u8], limits: &Limits) -> Result<Self, TranslateError> {
+        // As in `parse_body`, a failed parse is repeated with path tracking; each is counted
+        // from zero.
+        let fast = limits::counting(limits, || {
+            serde_json::from_slice::<Self>(body).map_err(|e| body_error(e, None))
+        });
+        let request = match fast {
+            Ok(request) => request,
+            Err(
+                over @ TranslateError::InvalidRequest {
+                    code: Some("too_many_items"),
+                    ..
+                },
+            ) => return Err(over),
+            Err(_) => limits::counting(limits, || parse_body_tracked(body))?,
+        };
+        request.check_parts(limits)?;
+        Ok(request)
+    }
+
+    /// The part count with tool calls included, which the parse does not count.
+    fn check_parts(&self, limits: &Limits) -> Result<(), TranslateError> {
+        let mut parts = 0usize;
+        for (i, message) in self.messages.iter().enumerate() {
+            parts += message.part_count();
+            if parts > limits.max_parts {
+                return Err(limits::Over::Parts { message: i }.error(limits));
+            }
+        }
+        Ok(())
     }
 
     pub fn is_stream(&self) -> bool {
@@ -196,7 +238,9 @@ pub enum Message {
     System(InstructionMessage),
     Developer(InstructionMessage),
     User(UserMessage),
-    Assistant(AssistantMessage),
+    /// Boxed: its optional fields would double the size of every message (issue #13,
+    /// finding 6: a request of short messages is mostly message structs).
+    Assistant(Box<AssistantMessage>),
     Tool(ToolMessage),
     /// Legacy result of a `function_call`.
     Function(FunctionMessage),
@@ -214,6 +258,27 @@ pub(crate) enum MessageRole {
     Function,
 }
 
+impl Message {
+    /// Content parts plus tool calls: what becomes Gemini parts, for [`Limits::max_parts`].
+    pub(crate) fn part_count(&self) -> usize {
+        let parts = |c: &Content| match c {
+            Content::Text(_) => 1,
+            Content::Parts(p) => p.len(),
+        };
+        match self {
+            Message::System(m) | Message::Developer(m) => parts(&m.content),
+            Message::User(m) => parts(&m.content),
+            Message::Tool(m) => parts(&m.content),
+            Message::Function(m) => m.content.as_ref().map_or(1, parts),
+            Message::Assistant(m) => {
+                m.content.as_ref().map_or(0, parts)
+                    + m.tool_calls.as_ref().map_or(0, Vec::len)
+                    + usize::from(m.function_call.is_some())
+            }
+        }
+    }
+}
+
 impl Tagged for Message {
     const TAG: &'static str = "role";
     type Tag = MessageRole;
@@ -223,7 +288,9 @@ impl Tagged for Message {
             MessageRole::System => Message::System(InstructionMessage::deserialize(rest)?),
             MessageRole::Developer => Message::Developer(InstructionMessage::deserialize(rest)?),
             MessageRole::User => Message::User(UserMessage::deserialize(rest)?),
-            MessageRole::Assistant => Message::Assistant(AssistantMessage::deserialize(rest)?),
+            MessageRole::Assistant => {
+                Message::Assistant(Box::new(AssistantMessage::deserialize(rest)?))
+            }
             MessageRole::Tool => Message::Tool(ToolMessage::deserialize(rest)?),
             MessageRole::Function => Message::Function(FunctionMessage::deserialize(rest)?),
         })
@@ -302,6 +369,7 @@ impl<'de> Deserialize<'de> for Content {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
                 let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
                 while let Some(part) = seq.next_element()? {
+                    limits::count_part()?;
                     parts.push(part);
                 }
                 Ok(Content::Parts(parts))
@@ -527,4 +595,135 @@ pub struct JsonSchemaFormat {
     pub schema: Option<serde_json::Value>,
     #[serde(default)]
     pub strict: Option<bool>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn body(messages: &[String], tools: usize, functions: usize) -> Vec<u8> {
+        let tool = r#"{"type":"function","function":{"name":"f"}}"#;
+        let function = r#"{"name":"f"}"#;
+        format!(
+            r#"{{"model":"m","messages":[{}],"tools":[{}],"functions":[{}]}}"#,
+            messages.join(","),
+            vec![tool; tools].join(","),
+            vec![function; functions].join(",")
+        )
+        .into_bytes()
+    }
+
+    fn texts(n: usize) -> Vec<String> {
+        vec![r#"{"role":"user","content":"a"}"#.to_owned(); n]
+    }
+
+    fn refused(body: &[u8], limits: &Limits) -> (String, String) {
+        match ChatCompletionRequest::from_slice_within(body, limits) {
+            Err(TranslateError::InvalidRequest {
+                message,
+                param: Some(param),
+                code: Some("too_many_items"),
+            }) => (message, param),
+            other => panic!("expected a too_many_items 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn message_limit_edge_at_the_default() {
+        let limits = Limits::default();
+        let at = body(&texts(Limits::DEFAULT_MAX_MESSAGES), 0, 0);
+        let req = ChatCompletionRequest::from_slice(&at).unwrap();
+        assert_eq!(req.messages.len(), Limits::DEFAULT_MAX_MESSAGES);
+        let over = body(&texts(Limits::DEFAULT_MAX_MESSAGES + 1), 0, 0);
+        let (message, param) = refused(&over, &limits);
+        assert_eq!(param, "messages");
+        assert_eq!(
+            message,
+            "This request holds more than 10000 messages; this server accepts at most 10000 (its --max-messages setting)."
+        );
+    }
+
+    #[test]
+    fn part_limit_edge_counts_parts_and_tool_calls() {
+        let limits = Limits {
+            max_parts: 5,
+            ..Limits::default()
+        };
+        let mut messages = vec![
+            r#"{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#
+                .to_owned(),
+            r#"{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]}"#
+                .to_owned(),
+            r#"{"role":"tool","tool_call_id":"c","content":"r"}"#.to_owned(),
+            r#"{"role":"user","content":"x"}"#.to_owned(),
+        ];
+        assert!(ChatCompletionRequest::from_slice_within(&body(&messages, 0, 0), &limits).is_ok());
+        messages.push(r#"{"role":"user","content":"y"}"#.to_owned());
+        let (message, param) = refused(&body(&messages, 0, 0), &limits);
+        assert_eq!(param, "messages[4]");
+        assert!(message.contains("more than 5 content parts"), "{message}");
+        assert!(message.contains("--max-parts"), "{message}");
+    }
+
+    #[test]
+    fn tool_limit_edge_counts_tools_and_functions() {
+        let limits = Limits {
+            max_tools: 4,
+            ..Limits::default()
+        };
+        let one = texts(1);
+        assert!(ChatCompletionRequest::from_slice_within(&body(&one, 4, 0), &limits).is_ok());
+        assert!(ChatCompletionRequest::from_slice_within(&body(&one, 2, 2), &limits).is_ok());
+        let (message, param) = refused(&body(&one, 5, 0), &limits);
+        assert_eq!(param, "tools");
+        assert!(message.contains("more than 4 tools"), "{message}");
+        assert!(message.contains("--max-tools"), "{message}");
+        assert_eq!(refused(&body(&one, 2, 3), &limits).1, "functions");
+        let at_default = body(&one, Limits::DEFAULT_MAX_TOOLS, 0);
+        assert!(ChatCompletionRequest::from_slice(&at_default).is_ok());
+        let over_default = body(&one, Limits::DEFAULT_MAX_TOOLS + 1, 0);
+        assert_eq!(refused(&over_default, &Limits::default()).1, "tools");
+    }
+
+    /// Array parts are counted while read: the part past the limit stops the parse.
+    #[test]
+    fn parts_past_the_limit_stop_the_parse_at_their_message() {
+        let limits = Limits {
+            max_parts: 5,
+            ..Limits::default()
+        };
+        let parts = |n: usize| {
+            let part = r#"{"type":"text","text":"a"}"#;
+            format!(
+                r#"{{"role":"user","content":[{}]}}"#,
+                vec![part; n].join(",")
+            )
+        };
+        let at = vec![parts(2), parts(3)];
+        assert!(ChatCompletionRequest::from_slice_within(&body(&at, 0, 0), &limits).is_ok());
+        let over = vec![parts(2), parts(4)];
+        let (message, param) = refused(&body(&over, 0, 0), &limits);
+        assert_eq!(param, "messages[1]");
+        assert!(message.contains("--max-parts"), "{message}");
+    }
+
+    /// The fast parse and the path-tracking one each count from zero: a body that fails
+    /// for another reason is not reported as too large.
+    #[test]
+    fn other_errors_are_not_mistaken_for_limits() {
+        let limits = Limits {
+            max_parts: 3,
+            max_messages: 3,
+            ..Limits::default()
+        };
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"},{"type":"text","text":"c"}]},{"role":"user","content":"d"}],"temperature":"hot"}"#;
+        match ChatCompletionRequest::from_slice_within(body, &limits) {
+            Err(TranslateError::InvalidRequest { param, code, .. }) => {
+                assert_eq!(param.as_deref(), Some("temperature"));
+                assert_eq!(code, Some("invalid_value"));
+            }
+            other => panic!("expected invalid_value, got {other:?}"),
+        }
+    }
 }

@@ -195,7 +195,13 @@ fn map_response_format(
                     })?;
                     config.response_schema = Some(legacy);
                 } else {
-                    config.response_json_schema = Some(schema::to_json_schema(s.clone()));
+                    let schema = schema::to_json_schema(s.clone()).map_err(|e| {
+                        TranslateError::invalid(
+                            format!("Invalid schema for response_format: {e}"),
+                            "response_format.json_schema.schema",
+                        )
+                    })?;
+                    config.response_json_schema = Some(schema);
                 }
             }
         }

@@ -69,25 +69,25 @@ pub(super) fn media_part(
         let mut data = std::mem::take(url);
         data.drain(..header);
         return Ok(Part {
-            inline_data: Some(gemini::Blob { mime_type, data }),
+            inline_data: Some(Box::new(gemini::Blob { mime_type, data })),
             ..Part::default()
         });
     }
     if is_gemini_uri(url) {
         return Ok(Part {
-            file_data: Some(gemini::FileData {
+            file_data: Some(Box::new(gemini::FileData {
                 mime_type: guess_uri_mime(url),
                 file_uri: url.to_owned(),
-            }),
+            })),
             ..Part::default()
         });
     }
     if let Some((mime, data)) = media.fetched(url) {
         return Ok(Part {
-            inline_data: Some(gemini::Blob {
+            inline_data: Some(Box::new(gemini::Blob {
                 mime_type: mime.to_owned(),
                 data: data.to_owned(),
-            }),
+            })),
             ..Part::default()
         });
     }
@@ -142,7 +142,7 @@ fn mime_from_filename(name: &str) -> Option<&'static str> {
 /// Payloads run to tens of MB, so the alphabet test is a table lookup folded over 64-byte
 /// blocks without a branch per byte (the compiler keeps the block loop tight), which checks
 /// a 10 MB image several times faster than a per-byte `all(..)` with early exit.
-fn looks_like_base64(data: &str) -> bool {
+pub(super) fn looks_like_base64(data: &str) -> bool {
     let bytes = data.as_bytes();
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return false;

@@ -9,7 +9,7 @@ use crate::names::ToolNames;
 use crate::openai::{self, ContentPart, Message};
 use crate::TranslateError;
 
-use super::media::{audio_mime, files_api_uri, media_part};
+use super::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
 use super::{MediaSource, RequestOptions, SKIP_SIGNATURE};
 
 /// Builds the content list, merging consecutive turns of the same role.
@@ -47,8 +47,9 @@ pub(super) fn map_messages(
     opts: &RequestOptions<'_>,
 ) -> Result<(Option<Content>, Vec<Content>), TranslateError> {
     let mut system_parts = Vec::new();
+    // At most one turn per message plus a leading user turn: sized once, not by doubling.
     let mut conv = Conversation {
-        contents: Vec::new(),
+        contents: Vec::with_capacity(messages.len() + 1),
     };
     let mut calls: Vec<PendingCall> = Vec::new();
     let mut leading = true;
@@ -222,11 +223,11 @@ fn function_call_part(
         upstream_id: upstream_id.clone(),
     });
     Ok(Part {
-        function_call: Some(gemini::FunctionCall {
+        function_call: Some(Box::new(gemini::FunctionCall {
             id: upstream_id,
             name: gemini_name,
             args: Some(args),
-        }),
+        })),
         thought_signature: signature,
         ..Part::default()
     })
@@ -275,7 +276,7 @@ fn function_response_part(
         }
     };
     Ok(Part {
-        function_response: Some(gemini::FunctionResponse { id, name, response }),
+        function_response: Some(Box::new(gemini::FunctionResponse { id, name, response })),
         ..Part::default()
     })
 }
@@ -344,12 +345,23 @@ fn user_parts(
                         format!("{}.input_audio.format", param()),
                     )
                 })?;
+                // The same check as a data URL's payload: Gemini would refuse the whole
+                // request with a less helpful message.
+                if !looks_like_base64(&input_audio.data) {
+                    return Err(TranslateError::invalid(
+                        format!(
+                            "{}.input_audio.data: the audio data is not valid base64.",
+                            param()
+                        ),
+                        format!("{}.input_audio.data", param()),
+                    ));
+                }
                 out.push(Part {
-                    inline_data: Some(gemini::Blob {
+                    inline_data: Some(Box::new(gemini::Blob {
                         mime_type: mime.to_owned(),
                         // Moved, not copied: audio can be megabytes.
                         data: std::mem::take(&mut input_audio.data),
-                    }),
+                    })),
                     ..Part::default()
                 });
             }
@@ -358,10 +370,10 @@ fn user_parts(
                     out.push(media_part(data, file.filename.as_deref(), media, param)?);
                 } else if let Some(id) = &file.file_id {
                     out.push(Part {
-                        file_data: Some(gemini::FileData {
+                        file_data: Some(Box::new(gemini::FileData {
                             mime_type: None,
                             file_uri: files_api_uri(id),
-                        }),
+                        })),
                         ..Part::default()
                     });
                 } else {

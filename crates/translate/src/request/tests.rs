@@ -568,3 +568,83 @@ fn remote_media_urls_are_listed_and_fetched_payloads_inlined() {
     let e = to_gemini(req, &RequestOptions::new("gemini-2.5-flash")).unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("messages[0].content[0]"));
 }
+
+/// Issue #13, finding 9: `input_audio.data` gets the data URL's base64 check.
+#[test]
+fn input_audio_data_must_be_base64() {
+    let audio = |data: &str| {
+        translate(json!({"messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}]}]}))
+    };
+    let out = audio("UklGRg==").unwrap();
+    assert_eq!(
+        out["contents"][0]["parts"][0]["inlineData"]["data"],
+        "UklGRg=="
+    );
+    for bad in ["UklGRg", "Ukl GRg=", "data:audio/wav;base64,UklGRg==", ""] {
+        match audio(bad) {
+            Err(TranslateError::InvalidRequest { message, param, .. }) => {
+                assert_eq!(
+                    param.as_deref(),
+                    Some("messages[0].content[0].input_audio.data"),
+                    "{bad:?}"
+                );
+                assert!(message.contains("not valid base64"), "{message}");
+            }
+            other => panic!("{bad:?} accepted: {other:?}"),
+        }
+    }
+}
+
+/// A refused schema is a 400 naming the function (or `response_format`), the limit and the
+/// field, in both schema dialects.
+#[test]
+fn refused_schemas_name_the_tool_and_the_limit() {
+    let mut deep = json!({"type": "string"});
+    for _ in 0..crate::schema::MAX_DEPTH {
+        deep = json!({"type": "array", "items": deep});
+    }
+    // Deeper than a client body can be parsed, so the request is built as a value.
+    let request = |legacy: bool, in_tools: bool| -> Result<Translated, TranslateError> {
+        let mut req = openai::ChatCompletionRequest::from_slice(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {"name": "ok"}},
+                          {"type": "function", "function": {"name": "deep"}}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "n"}}})
+            .to_string()
+            .as_bytes(),
+        )?;
+        if in_tools {
+            if let Some(f) = req.tools.as_mut().and_then(|t| t[1].function.as_mut()) {
+                f.parameters = Some(deep.clone());
+            }
+        } else if let Some(openai::ResponseFormat::JsonSchema { json_schema }) =
+            req.response_format.as_mut()
+        {
+            json_schema.schema = Some(deep.clone());
+        }
+        let opts = RequestOptions {
+            legacy_schemas: legacy,
+            ..RequestOptions::new("gemini-2.5-flash")
+        };
+        to_gemini(req, &opts)
+    };
+    for legacy in [false, true] {
+        match request(legacy, true) {
+            Err(TranslateError::InvalidRequest { message, param, .. }) => {
+                assert_eq!(param.as_deref(), Some("tools[1].function.parameters"));
+                assert!(message.contains("function 'deep'"), "{message}");
+                assert!(message.contains("more than 128 levels"), "{message}");
+            }
+            other => panic!("legacy {legacy}: deep tool schema accepted: {other:?}"),
+        }
+        match request(legacy, false) {
+            Err(TranslateError::InvalidRequest { message, param, .. }) => {
+                assert_eq!(param.as_deref(), Some("response_format.json_schema.schema"));
+                assert!(message.contains("response_format"), "{message}");
+                assert!(message.contains("more than 128 levels"), "{message}");
+            }
+            other => panic!("legacy {legacy}: deep response schema accepted: {other:?}"),
+        }
+    }
+}

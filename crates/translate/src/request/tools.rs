@@ -59,18 +59,24 @@ fn declare(
         ));
     }
     let name = names.register(&function.name);
+    // The message names the tool: the limits in `schema` are per schema, and a request can
+    // carry many.
+    let refused = |e: schema::SchemaError| {
+        TranslateError::invalid(
+            format!(
+                "Invalid parameters schema of function '{}': {e}",
+                function.name
+            ),
+            format!("{}.parameters", param()),
+        )
+    };
     let (parameters_json_schema, parameters) = match &function.parameters {
         None => (None, None),
-        Some(p) if legacy_schemas => {
-            let legacy = schema::to_legacy_schema(p).map_err(|e| {
-                TranslateError::invalid(
-                    format!("Invalid parameters schema: {e}"),
-                    format!("{}.parameters", param()),
-                )
-            })?;
-            (None, Some(legacy))
-        }
-        Some(p) => (Some(schema::to_json_schema(p.clone())), None),
+        Some(p) if legacy_schemas => (None, Some(schema::to_legacy_schema(p).map_err(refused)?)),
+        Some(p) => (
+            Some(schema::to_json_schema(p.clone()).map_err(refused)?),
+            None,
+        ),
     };
     Ok(gemini::FunctionDeclaration {
         name,
