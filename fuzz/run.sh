@@ -9,6 +9,7 @@
 # stack, times out on one input (FUZZ_TIMEOUT, 10 s) or goes past FUZZ_RSS_MB (2048); the
 # input is saved under fuzz/artifacts/<target>/ and the line says how to replay it.
 set -euo pipefail
+shopt -s nullglob
 fuzz="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$fuzz/.."
 
@@ -80,6 +81,21 @@ for t in "${targets[@]}"; do
     ((smoke)) && args+=(-seed=1)
     log="$logs/$t.log"
     rc=0
+    # Regression inputs are replayed whole first: in the corpus, libFuzzer would cut the ones
+    # longer than -max_len.
+    regressions=("$fuzz/regressions/$t"/*)
+    if ((${#regressions[@]})); then
+        "$bin_dir/$t" -timeout="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
+            "${regressions[@]}" >"$log" 2>&1 || rc=$?
+        if ((rc)); then
+            failed+=("$t")
+            input=$(grep '^Running: ' "$log" | tail -n 1 | sed 's/^Running: //')
+            printf 'fuzz %-17s FAILED on regression input %s\n' "$t" "${input#"$PWD"/}"
+            printf '     replay: %s %s\n' "$bin_dir/$t" "$input"
+            grep -m1 -B2 -A12 -E 'panicked at|ERROR: ' "$log" | sed 's/^/     | /'
+            continue
+        fi
+    fi
     "$bin_dir/$t" "${args[@]}" "$fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
