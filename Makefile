@@ -6,7 +6,7 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_PORT ?= 8080
 
-.PHONY: help run test test-rust test-clients demo bench bench-peers bench-instructions soak fmt lint clean
+.PHONY: help run test test-rust test-clients fuzz fuzz-smoke demo bench bench-peers bench-instructions soak fmt lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -16,13 +16,14 @@ run: ## Build (release) and start pollux with default settings (see docs/configu
 
 # Every step runs even when an earlier one failed, so one run reports everything; the target
 # fails at the end if any step did.
-test: ## Every test: fmt check, clippy, cargo tests, then the client compatibility suites.
+test: ## Every test: fmt check, clippy, cargo tests, a fuzz smoke run, then the client compatibility suites.
 	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
 	failed=(); \
 	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	step $(CARGO) fmt --all -- --check; \
 	step $(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	step $(CARGO) test --workspace; \
+	step $(MAKE) --no-print-directory fuzz-smoke; \
 	step $(MAKE) --no-print-directory test-clients; \
 	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
 
@@ -32,6 +33,12 @@ test-rust: ## Only the Rust tests.
 test-clients: ## Only the client suites (openai SDKs, LangChain, Agents SDK, Vercel AI SDK against mock-gemini).
 	$(CARGO) build -p pollux-server -p mock-gemini
 	tests/clients/run.sh
+
+fuzz: ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; fails on any crash, timeout or OOM (docs/fuzzing.md).
+	fuzz/run.sh
+
+fuzz-smoke: ## Each fuzz target over its seeds and regression inputs, then 5 s of fuzzing (FUZZ_SMOKE_SECONDS).
+	fuzz/run.sh --smoke
 
 demo: ## Try Pollux without a Gemini key: pollux on 127.0.0.1:8080 (DEMO_PORT) in front of mock-gemini.
 	$(CARGO) build --release -p pollux-server -p mock-gemini

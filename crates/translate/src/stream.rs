@@ -61,6 +61,11 @@ impl StreamTranslator {
         if event.candidates.is_empty() {
             if let Some(reason) = event.prompt_feedback.and_then(|f| f.block_reason) {
                 for index in 0..self.choices.len() {
+                    // A choice that already has its finish reason gets nothing more (a late
+                    // blockReason would otherwise end it a second time).
+                    if self.choices[index].finished {
+                        continue;
+                    }
                     let delta = Delta {
                         refusal: Some(format!(
                             "The prompt was blocked by Gemini (blockReason: {reason})."
@@ -527,6 +532,34 @@ mod tests {
             .unwrap()
             .contains("PROHIBITED_CONTENT"));
         assert_eq!(out[1]["choices"][0]["finish_reason"], "content_filter");
+    }
+
+    /// Found by the `stream_translate` fuzz target
+    /// (fuzz/regressions/stream_translate/late_block_reason.sse).
+    #[test]
+    fn block_reason_after_a_finish_does_not_end_the_choice_again() {
+        let mut t = translator(2, false);
+        let out = run(&mut t, &[
+            json!({"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP", "index": 0}]}),
+            json!({"promptFeedback": {"blockReason": "SAFETY"}}),
+        ]).unwrap();
+        let finishes: Vec<(u64, &str)> = out
+            .iter()
+            .filter_map(|c| {
+                let ch = &c["choices"][0];
+                Some((ch["index"].as_u64()?, ch["finish_reason"].as_str()?))
+            })
+            .collect();
+        assert_eq!(
+            finishes,
+            [(0, "stop"), (1, "content_filter")],
+            "one finish_reason per choice: {out:?}"
+        );
+        assert_eq!(
+            out.len(),
+            4,
+            "choice 0 gets nothing after its finish: {out:?}"
+        );
     }
 
     #[test]
