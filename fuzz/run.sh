@@ -27,10 +27,9 @@ if [[ "${1:-}" == --smoke ]]; then
     seconds=${FUZZ_SMOKE_SECONDS:-5}
     shift
 fi
-# v1beta_filter joins once routes/native.rs has its pure filter (FUZZ_FEATURES=v1beta).
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-    targets=(chat_request chat_translate sse_decoder stream_translate schema_json schema_legacy)
+    targets=(chat_request chat_translate sse_decoder stream_translate schema_json schema_legacy v1beta_filter)
 fi
 
 # Longest input per target: a little above the largest seed, so work grows with structure
