@@ -108,15 +108,6 @@ impl UpstreamFailure {
             .is_some_and(|e| e.reason() == Some("API_KEY_INVALID"))
     }
 
-    /// The HTTP status of an answer, if there was one.
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            UpstreamFailure::Refused { status, .. }
-            | UpstreamFailure::Unparseable { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     /// How this failure counts for the retry policy; `None` when a repeat cannot fix it:
     /// 429 (see [`RetryPolicy::delay`] for per-day quotas), 500 and 503 answered as Gemini
     /// errors, and connections that could not be made.

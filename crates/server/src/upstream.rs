@@ -4,7 +4,7 @@
 //!
 //! With Pollux's own key pool ([`crate::keys`]) one call may try several keys: a 429 or an
 //! `API_KEY_INVALID` answer moves the request to the next key, which is possible because
-//! nothing has been sent to the client yet ([`Upstream::send`]).
+//! nothing has been sent to the client yet.
 //!
 //! Every route reaches Gemini through [`Upstream::head`] (streams) or [`Upstream::whole`]
 //! (whole answers): one path that applies the keys, the retries and the request's deadline,
@@ -146,7 +146,7 @@ impl Upstream {
 
     /// Sends `call` and returns its 2xx response head; the body is the caller's to read
     /// (a stream). The one upstream path, with [`Upstream::whole`]: the whole exchange runs
-    /// within `deadline`, the pool's keys and the retry policy apply ([`Upstream::send`]),
+    /// within `deadline`, the pool's keys and the retry policy apply (`Upstream::send`),
     /// the wait is recorded on `trace` from here (a failure ends it; on success the caller
     /// ends it when it answers, e.g. at a stream's first event), and any failure comes back
     /// typed, its error body read, redacted and parsed once.
