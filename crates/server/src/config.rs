@@ -141,8 +141,9 @@ pub struct Config {
     #[arg(long, env = "POLLUX_DEFAULT_MODEL")]
     pub default_model: Option<String>,
 
-    /// A model alias `NAME=GEMINI_MODEL`, e.g. `gpt-4o=gemini-2.5-pro` (repeatable; the
-    /// environment takes them comma-separated).
+    /// A model alias `NAME=GEMINI_MODEL`, e.g. `gpt-4o=gemini-2.5-pro`, or
+    /// `NAME=GEMINI_MODEL@DIMENSIONS` for an embedding model's default output size
+    /// (repeatable; the environment takes them comma-separated).
     #[arg(long = "alias", env = "POLLUX_MODEL_ALIASES", value_delimiter = ',')]
     pub aliases: Vec<String>,
 

@@ -295,19 +295,29 @@ impl Config {
         keys
     }
 
-    /// `aliases` as a map (entries are `NAME=MODEL`; [`Config::validate`] refuses others).
+    /// `aliases` as a map (entries are `NAME=MODEL` or `NAME=MODEL@DIMENSIONS`;
+    /// [`Config::validate`] refuses others), without the dimensions.
     pub fn alias_map(&self) -> BTreeMap<String, String> {
         self.aliases
             .iter()
             .filter_map(|a| a.split_once('='))
-            .map(|(name, model)| {
-                let model = model.trim();
+            .map(|(name, target)| {
+                let model = split_dimensions(target).0;
                 (
                     name.trim().to_owned(),
                     model.strip_prefix("models/").unwrap_or(model).to_owned(),
                 )
             })
             .collect()
+    }
+
+    /// The embedding size an alias asks for (`NAME=MODEL@DIMENSIONS`), if it names one.
+    pub fn alias_dimensions(&self, name: &str) -> Option<u32> {
+        self.aliases
+            .iter()
+            .filter_map(|a| a.split_once('='))
+            .filter(|(n, _)| n.trim() == name)
+            .find_map(|(_, target)| split_dimensions(target).1)
     }
 
     /// The checks of the service settings, each error naming its setting.
@@ -329,12 +339,15 @@ impl Config {
             }
         }
         for alias in &self.aliases {
-            let ok = alias
-                .split_once('=')
-                .is_some_and(|(n, m)| !n.trim().is_empty() && valid_model(m.trim()));
+            let ok = alias.split_once('=').is_some_and(|(n, target)| {
+                let (model, dims) = split_dimensions(target);
+                let dims_ok = target.trim().split_once('@').is_none() || dims.is_some();
+                !n.trim().is_empty() && valid_model(model) && dims_ok
+            });
             if !ok {
                 return Err(format!(
-                    "aliases: '{alias}' is not NAME=GEMINI_MODEL (e.g. gpt-4o=gemini-2.5-pro)"
+                    "aliases: '{alias}' is not NAME=GEMINI_MODEL or NAME=GEMINI_MODEL@DIMENSIONS \
+                     (e.g. gpt-4o=gemini-2.5-pro, text-embedding-3-small=gemini-embedding-001@768)"
                 ));
             }
         }
@@ -365,6 +378,19 @@ impl Config {
 pub const MAX_ID_LEN: usize = 256;
 
 /// A Gemini model id as it may appear in a URL path.
+/// An alias target `MODEL` or `MODEL@DIMENSIONS`: the model, and the dimensions when they
+/// are a positive number (`@` cannot occur in a model name, see [`valid_model`]).
+fn split_dimensions(target: &str) -> (&str, Option<u32>) {
+    let target = target.trim();
+    match target.rsplit_once('@') {
+        Some((model, dims)) => (
+            model.trim(),
+            dims.trim().parse::<u32>().ok().filter(|d| *d > 0),
+        ),
+        None => (target, None),
+    }
+}
+
 pub fn valid_model(model: &str) -> bool {
     let id = model.strip_prefix("models/").unwrap_or(model);
     !id.is_empty()
@@ -481,6 +507,20 @@ mod tests {
         c.aliases = vec!["gpt-4o=models/gemini-2.5-pro".to_owned()];
         assert!(c.validate().is_ok());
         assert_eq!(c.alias_map()["gpt-4o"], "gemini-2.5-pro");
+        assert_eq!(c.alias_dimensions("gpt-4o"), None);
+        c.aliases = vec!["small = gemini-embedding-001 @ 768".to_owned()];
+        assert!(c.validate().is_ok());
+        assert_eq!(c.alias_map()["small"], "gemini-embedding-001");
+        assert_eq!(c.alias_dimensions("small"), Some(768));
+        for bad in [
+            "small=gemini-embedding-001@",
+            "small=gemini-embedding-001@0",
+            "small=x@y",
+        ] {
+            c.aliases = vec![bad.to_owned()];
+            assert!(c.validate().unwrap_err().starts_with("aliases:"), "{bad}");
+        }
+        c.aliases = Vec::new();
         c.default_model = Some("bad model".to_owned());
         assert!(c.validate().unwrap_err().starts_with("default_model:"));
         c.default_model = None;

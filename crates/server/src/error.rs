@@ -3,12 +3,15 @@
 //! [`ApiError`]'s `ResponseError` impl as OpenAI's envelope
 //! `{"error": {"message", "type", "param", "code"}}`. `docs/errors.md` holds the table.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use bytes::Bytes;
 use pollux_translate::gemini;
 use pollux_translate::openai::{ErrorBody, ErrorEnvelope};
 use pollux_translate::TranslateError;
+
+use crate::retry::UpstreamFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,7 +30,7 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("The request body is larger than the {limit}-byte limit.")]
     PayloadTooLarge { limit: usize },
-    /// Gemini refused the request with a client-side status (400/401/403/404/429), kept as is.
+    /// Gemini refused the request (400/401/403/404/429) or failed (5xx); its status is kept.
     #[error("{message}")]
     Upstream {
         status: u16,
@@ -36,7 +39,8 @@ pub enum ApiError {
         /// Seconds from Gemini's `RetryInfo`, sent as `Retry-After`.
         retry_after: Option<u64>,
     },
-    /// The upstream failed (5xx, unreadable body, lost connection, unusable answer).
+    /// Pollux could not use what the upstream did (a body that is not Gemini's, a refused
+    /// or lost connection, an answer that does not translate).
     #[error("{message}")]
     BadGateway {
         message: String,
@@ -79,6 +83,8 @@ impl ApiError {
                 403 => "permission_error",
                 404 => "not_found_error",
                 429 => "rate_limit_error",
+                504 => "timeout_error",
+                500..=599 => "upstream_error",
                 _ => "invalid_request_error",
             },
             ApiError::BadGateway { .. } => "upstream_error",
@@ -130,51 +136,10 @@ impl ApiError {
             .unwrap_or_else(|_| Bytes::from_static(br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#))
     }
 
-    /// Maps a non-2xx upstream answer. Gemini's own message is kept; 5xx and bodies that
-    /// are not Gemini JSON (an HTML page from a proxy) become 502.
+    /// Maps a non-2xx upstream answer given as bytes (see [`From<UpstreamFailure>`]).
     pub fn from_upstream(status: u16, body: &[u8]) -> ApiError {
-        let parsed = serde_json::from_slice::<gemini::ErrorResponse>(body).ok();
-        let Some(err) = parsed.map(|p| p.error) else {
-            return ApiError::BadGateway {
-                message: format!(
-                    "The upstream answered HTTP {status} with a body that is not a Gemini error."
-                ),
-                code: Some("upstream_error".to_owned()),
-            };
-        };
-        if err.reason() == Some("API_KEY_INVALID") {
-            return ApiError::Upstream {
-                status: 401,
-                message: err.message,
-                code: Some("invalid_api_key".to_owned()),
-                retry_after: None,
-            };
-        }
-        match status {
-            400 | 401 | 403 | 404 | 429 => ApiError::Upstream {
-                status,
-                retry_after: if status == 429 {
-                    err.retry_after_secs()
-                } else {
-                    None
-                },
-                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
-                message: err.message,
-            },
-            _ if status >= 500 => ApiError::BadGateway {
-                message: format!(
-                    "Gemini failed (HTTP {status} {}): {}",
-                    err.status, err.message
-                ),
-                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
-            },
-            // Other client statuses (409, 413, ...) are passed through as invalid requests.
-            _ => ApiError::InvalidRequest {
-                message: err.message,
-                param: None,
-                code: (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase()),
-            },
-        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        UpstreamFailure::from_answer(status, HeaderMap::new(), Bytes::copy_from_slice(body)).into()
     }
 
     /// The same error with `f` applied to its message (see `Keys::redact_error`).
@@ -221,14 +186,93 @@ impl ApiError {
     /// The error Gemini wrote into a stream after its 200 (a bare JSON error object).
     pub fn from_stream_error(text: &str) -> ApiError {
         match serde_json::from_str::<gemini::ErrorResponse>(text.trim()) {
-            Ok(e) => {
-                let status = if e.error.code == 0 { 500 } else { e.error.code };
-                ApiError::from_upstream(status, text.trim().as_bytes())
-            }
+            Ok(e) => UpstreamFailure::in_stream(e).into(),
             Err(_) => ApiError::BadGateway {
                 message: "The upstream stream contained data that is not an SSE event.".to_owned(),
                 code: Some("upstream_error".to_owned()),
             },
+        }
+    }
+}
+
+/// How Gemini's failures reach the client. Gemini's own status is kept (a 503 stays a 503,
+/// with `Retry-After` when its `RetryInfo` gave a delay), so clients and alerting can tell
+/// "Gemini is overloaded" from "the gateway got garbage": 502 is only for what Pollux could
+/// not use (a body that is not a Gemini error, a refused or broken connection, no valid key).
+impl From<UpstreamFailure> for ApiError {
+    fn from(failure: UpstreamFailure) -> Self {
+        match failure {
+            UpstreamFailure::Refused {
+                status,
+                error,
+                retry_after,
+                ..
+            } => {
+                let err = error.error;
+                let code = (!err.status.is_empty()).then(|| err.status.to_ascii_lowercase());
+                if err.reason() == Some("API_KEY_INVALID") {
+                    return ApiError::Upstream {
+                        status: 401,
+                        message: err.message,
+                        code: Some("invalid_api_key".to_owned()),
+                        retry_after: None,
+                    };
+                }
+                match status.as_u16() {
+                    status @ (400 | 401 | 403 | 404 | 429) => ApiError::Upstream {
+                        status,
+                        retry_after: if status == 429 { retry_after } else { None },
+                        code,
+                        message: err.message,
+                    },
+                    status @ 500..=599 => ApiError::Upstream {
+                        status,
+                        retry_after: if status == 503 { retry_after } else { None },
+                        message: format!(
+                            "Gemini failed (HTTP {status} {}): {}",
+                            err.status, err.message
+                        ),
+                        code,
+                    },
+                    // Other client statuses (409, 413, ...) are passed through as invalid
+                    // requests.
+                    _ => ApiError::InvalidRequest {
+                        message: err.message,
+                        param: None,
+                        code,
+                    },
+                }
+            }
+            UpstreamFailure::Unparseable { status, .. } => ApiError::BadGateway {
+                message: format!(
+                    "The upstream answered HTTP {} with a body that is not a Gemini error.",
+                    status.as_u16()
+                ),
+                code: Some("upstream_error".to_owned()),
+            },
+            UpstreamFailure::Connect(e) => ApiError::BadGateway {
+                message: format!("Could not connect to the upstream: {e}"),
+                code: Some("upstream_unreachable".to_owned()),
+            },
+            UpstreamFailure::Timeout { connecting: false } => {
+                ApiError::GatewayTimeout("The upstream did not answer in time.".to_owned())
+            }
+            UpstreamFailure::Timeout { connecting: true } => {
+                ApiError::GatewayTimeout("Connecting to the upstream timed out.".to_owned())
+            }
+            UpstreamFailure::Broken(message) => ApiError::BadGateway {
+                message,
+                code: Some("upstream_error".to_owned()),
+            },
+            UpstreamFailure::NoKeys => ApiError::BadGateway {
+                message:
+                    "Pollux has no valid upstream API key left: Gemini rejected every configured key."
+                        .to_owned(),
+                code: Some("upstream_keys_invalid".to_owned()),
+            },
+            UpstreamFailure::Deadline { limit_secs } => ApiError::GatewayTimeout(format!(
+                "The request exceeded Pollux's overall time limit of {limit_secs} seconds."
+            )),
         }
     }
 }
@@ -283,6 +327,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/json");
+        // Gemini's `RetryInfo` delay, on a 429 or a 503.
         if let ApiError::Upstream {
             retry_after: Some(secs),
             ..
@@ -319,15 +364,32 @@ mod tests {
     }
 
     #[test]
-    fn html_and_5xx_become_502() {
-        assert_eq!(
-            ApiError::from_upstream(502, b"<html>bad gateway</html>").status_code(),
-            502
-        );
-        let body = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
-        let err = ApiError::from_upstream(503, body.to_string().as_bytes());
-        assert_eq!(err.status_code(), 502);
-        assert!(err.to_string().contains("overloaded"));
+    fn html_is_502_and_gemini_5xx_keep_their_status() {
+        for status in [500, 502, 503] {
+            assert_eq!(
+                ApiError::from_upstream(status, b"<html>bad gateway</html>").status_code(),
+                502
+            );
+        }
+        for (status, name, kind) in [
+            (500, "INTERNAL", "upstream_error"),
+            (503, "UNAVAILABLE", "upstream_error"),
+            (504, "DEADLINE_EXCEEDED", "timeout_error"),
+        ] {
+            let body = json!({"error": {"code": status, "message": "The model is overloaded.", "status": name}});
+            let err = ApiError::from_upstream(status, body.to_string().as_bytes());
+            assert_eq!(err.status_code(), status);
+            assert!(err.to_string().contains("overloaded"));
+            let env: Value = serde_json::from_slice(&err.envelope()).unwrap();
+            assert_eq!(env["error"]["type"], kind);
+            assert_eq!(env["error"]["code"], name.to_ascii_lowercase());
+            assert!(err.error_response().headers().get("retry-after").is_none());
+        }
+        let body = json!({"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}]}});
+        let resp = ApiError::from_upstream(503, body.to_string().as_bytes()).error_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "3");
     }
 
     #[test]

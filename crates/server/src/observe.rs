@@ -50,7 +50,10 @@ struct TraceState {
     model: RefCell<Option<String>>,
     stream: Cell<bool>,
     upstream_sent: Cell<Option<Instant>>,
-    /// Time spent waiting on the upstream before the response head was ready.
+    /// An exchange was sent and its wait has not ended yet.
+    upstream_open: Cell<bool>,
+    /// Time spent waiting on the upstream before the response head was ready, summed over
+    /// the request's exchanges (embedding batches, model-list pages).
     upstream_wait: Cell<Option<Duration>>,
     first_event: Cell<Option<Duration>>,
     upstream_total: Cell<Option<Duration>>,
@@ -69,28 +72,40 @@ impl Trace {
         *self.0.model.borrow_mut() = Some(model.to_owned());
     }
 
-    /// The upstream request is about to go out.
+    /// An upstream exchange is about to go out ([`crate::upstream::Upstream::head`]).
     pub fn upstream_sent(&self, stream: bool) {
         self.0.stream.set(stream);
         self.0.upstream_sent.set(Some(Instant::now()));
+        self.0.upstream_open.set(true);
+    }
+
+    /// Ends the open exchange's wait; its length, if one was open.
+    fn end_wait(&self) -> Option<Duration> {
+        if !self.0.upstream_open.replace(false) {
+            return None;
+        }
+        let d = self.since_sent()?;
+        let sum = |c: &Cell<Option<Duration>>| c.set(Some(c.get().unwrap_or_default() + d));
+        sum(&self.0.upstream_wait);
+        Some(d)
     }
 
     fn since_sent(&self) -> Option<Duration> {
         self.0.upstream_sent.get().map(|t| t.elapsed())
     }
 
-    /// A plain request has its whole upstream answer.
+    /// An exchange has its whole upstream answer (or failed).
     pub fn upstream_answered(&self) {
-        if let Some(d) = self.since_sent() {
-            self.0.upstream_wait.set(Some(d));
-            self.0.upstream_total.set(Some(d));
+        if let Some(d) = self.end_wait() {
+            let total = &self.0.upstream_total;
+            total.set(Some(total.get().unwrap_or_default() + d));
         }
     }
 
-    /// A stream has its first upstream event, and is about to answer 200.
+    /// A stream has its first upstream event (or, passed through, its head), and is about
+    /// to answer 200.
     pub fn upstream_first_event(&self) {
-        if let Some(d) = self.since_sent() {
-            self.0.upstream_wait.set(Some(d));
+        if let Some(d) = self.end_wait() {
             self.0.first_event.set(Some(d));
         }
     }
@@ -114,7 +129,7 @@ impl Trace {
     /// Called when the handler has answered: an upstream exchange it started but recorded
     /// no answer for failed (error status, timeout, bad body), and it ended about now.
     fn settle(&self) -> Duration {
-        if self.0.upstream_wait.get().is_none() && self.0.upstream_sent.get().is_some() {
+        if self.0.upstream_open.get() {
             self.upstream_answered();
         }
         self.0.upstream_wait.get().unwrap_or_default()

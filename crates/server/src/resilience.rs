@@ -27,6 +27,7 @@ use tokio::time::Sleep;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::observe::Trace;
+use crate::retry::UpstreamFailure;
 use crate::sse;
 
 /// The cap on upstream requests in flight, shared by every worker. Beyond it a request is
@@ -99,10 +100,15 @@ impl Deadline {
 
     /// The error a request gets when it runs past the cap.
     pub fn error(&self) -> ApiError {
-        ApiError::GatewayTimeout(format!(
-            "The request exceeded Pollux's overall time limit of {} seconds.",
-            self.total.as_secs()
-        ))
+        ApiError::from(self.failure())
+    }
+
+    /// The same cap as an upstream failure ([`Upstream::head`](crate::upstream::Upstream::head)),
+    /// which maps to [`Deadline::error`].
+    pub fn failure(&self) -> UpstreamFailure {
+        UpstreamFailure::Deadline {
+            limit_secs: self.total.as_secs(),
+        }
     }
 
     /// Runs `work` within the deadline; past it, `work` is dropped (cancelling any upstream
@@ -111,11 +117,14 @@ impl Deadline {
         &self,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
+        self.bound(work).await.unwrap_or_else(|| Err(self.error()))
+    }
+
+    /// Runs `work` within the deadline; `None` when it ran past it (and was dropped).
+    pub async fn bound<T>(&self, work: impl Future<Output = T>) -> Option<T> {
         match self.at {
-            None => work.await,
-            Some(at) => tokio::time::timeout_at(at.into(), work)
-                .await
-                .unwrap_or_else(|_| Err(self.error())),
+            None => Some(work.await),
+            Some(at) => tokio::time::timeout_at(at.into(), work).await.ok(),
         }
     }
 

@@ -4,7 +4,13 @@
 //!
 //! With Pollux's own key pool ([`crate::keys`]) one call may try several keys: a 429 or an
 //! `API_KEY_INVALID` answer moves the request to the next key, which is possible because
-//! nothing has been sent to the client yet ([`Upstream::send`]).
+//! nothing has been sent to the client yet.
+//!
+//! Every route reaches Gemini through [`Upstream::head`] (streams) or [`Upstream::whole`]
+//! (whole answers): one path that applies the keys, the retries and the request's deadline,
+//! records the wait on the request's [`Trace`] (so it is never counted as Pollux overhead)
+//! and returns a typed [`UpstreamFailure`], which leaves through `From` for
+//! [`ApiError`].
 //!
 //! Every error body read here is redacted ([`Keys::redact`]) as it is read, before it is
 //! parsed, logged, mapped to an [`ApiError`] or passed through to a native client.
@@ -21,13 +27,15 @@ use actix_web::rt::net::TcpStream;
 use awc::error::{ConnectError, SendRequestError};
 use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
-use pollux_translate::gemini;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keys::{fingerprint, presented_key, Credentials, Keys};
 use crate::metrics::Metrics;
-use crate::retry::{Failure, RetryPolicy};
+use crate::observe::Trace;
+use crate::resilience::Deadline;
+use crate::retry::RetryPolicy;
+pub use crate::retry::UpstreamFailure;
 
 /// Per-worker upstream client.
 pub struct Upstream {
@@ -39,21 +47,48 @@ pub struct Upstream {
     metrics: Option<Arc<Metrics>>,
 }
 
-/// The outcome of [`Upstream::send`].
-pub enum Sent {
-    /// A response head; the body is still to be read (any status).
-    Head(UpstreamResponse),
-    /// A refusal whose body was read to decide about the key (429, 400/401/403); the body
-    /// is already redacted.
-    Refused {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-    },
-}
-
 /// What the upstream answered before its body.
 pub type UpstreamResponse = ClientResponse;
+
+/// One request to Gemini, as every route describes it to [`Upstream::head`] and
+/// [`Upstream::whole`].
+pub struct Call<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    /// The credentials the request was authorized with (the pool, or the client's own key).
+    pub key: &'a Credentials,
+    /// Headers forwarded as they are (the native pass-through's content headers).
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// Sends `Content-Type: application/json`.
+    pub json: bool,
+    pub body: Bytes,
+}
+
+impl<'a> Call<'a> {
+    /// A POST of a JSON body.
+    pub fn post_json(url: &'a str, key: &'a Credentials, body: impl Into<Bytes>) -> Call<'a> {
+        Call {
+            method: Method::POST,
+            url,
+            key,
+            headers: &[],
+            json: true,
+            body: body.into(),
+        }
+    }
+
+    /// A GET without a body.
+    pub fn get(url: &'a str, key: &'a Credentials) -> Call<'a> {
+        Call {
+            method: Method::GET,
+            url,
+            key,
+            headers: &[],
+            json: false,
+            body: Bytes::new(),
+        }
+    }
+}
 
 impl Upstream {
     /// A client with its own key pool (built from `config`).
@@ -109,135 +144,144 @@ impl Upstream {
         self.keys.authorize(presented_key(headers))
     }
 
-    /// POSTs a JSON body and returns once the response head has arrived. A refusal read
-    /// while choosing keys comes back as the error it maps to.
-    pub async fn post_json(
+    /// Sends `call` and returns its 2xx response head; the body is the caller's to read
+    /// (a stream). The one upstream path, with [`Upstream::whole`]: the whole exchange runs
+    /// within `deadline`, the pool's keys and the retry policy apply (`Upstream::send`),
+    /// the wait is recorded on `trace` from here (a failure ends it; on success the caller
+    /// ends it when it answers, e.g. at a stream's first event), and any failure comes back
+    /// typed, its error body read, redacted and parsed once.
+    pub async fn head(
         &self,
-        url: &str,
-        key: &Credentials,
-        body: impl Into<Bytes>,
-    ) -> Result<UpstreamResponse, ApiError> {
-        let json = [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )];
-        match self
-            .send(Method::POST, url, key, &json, body.into())
-            .await?
-        {
-            Sent::Head(response) => Ok(response),
-            Sent::Refused { status, body, .. } => {
-                Err(ApiError::from_upstream(status.as_u16(), &body))
-            }
+        call: Call<'_>,
+        trace: &Trace,
+        deadline: &Deadline,
+        stream: bool,
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
+        trace.upstream_sent(stream);
+        let head = deadline
+            .bound(self.send(&call))
+            .await
+            .unwrap_or_else(|| Err(deadline.failure()));
+        if head.is_err() {
+            trace.upstream_answered();
         }
+        head
+    }
+
+    /// Sends `call` and reads its whole 2xx body (within the configured limit): like
+    /// [`Upstream::head`], with the wait on `trace` ending when the body is in.
+    pub async fn whole(
+        &self,
+        call: Call<'_>,
+        trace: &Trace,
+        deadline: &Deadline,
+    ) -> Result<Bytes, UpstreamFailure> {
+        trace.upstream_sent(false);
+        let body = deadline
+            .bound(async {
+                let mut response = self.send(&call).await?;
+                self.read_body(&mut response).await
+            })
+            .await
+            .unwrap_or_else(|| Err(deadline.failure()));
+        trace.upstream_answered();
+        body
     }
 
     /// Reads an error body (up to 1 MiB), redacted; a body that cannot be read is empty.
-    pub async fn error_body(&self, response: &mut UpstreamResponse, key: &Credentials) -> Bytes {
+    async fn error_body(&self, response: &mut UpstreamResponse, key: &Credentials) -> Bytes {
         let body = response.body().limit(1024 * 1024).await.unwrap_or_default();
         self.keys.redact_bytes(body, key)
+    }
+
+    /// A non-2xx answer as a failure: its body read, redacted and parsed once.
+    async fn failure(&self, mut response: UpstreamResponse, key: &Credentials) -> UpstreamFailure {
+        let body = self.error_body(&mut response, key).await;
+        let headers = response.headers().clone();
+        UpstreamFailure::from_answer(response.status(), headers, body)
     }
 
     /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
     /// one reported invalid leaves the rotation, and either way the next key is tried while
     /// there is one. A client's own key is tried once.
     ///
-    /// A failure a repeat can fix (429 within the retry policy, 500, 503, a refused
-    /// connection) is retried with backoff (see [`crate::retry`]) — safe because nothing has
-    /// reached the client yet.
-    pub async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        key: &Credentials,
-        headers: &[(HeaderName, HeaderValue)],
-        body: Bytes,
-    ) -> Result<Sent, ApiError> {
+    /// A failure a repeat can fix ([`UpstreamFailure::retryable`]: 429 within the retry
+    /// policy, 500, 503, a refused connection) is retried with backoff (see
+    /// [`crate::retry`]) — safe because nothing has reached the client yet.
+    async fn send(&self, call: &Call<'_>) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut retry = 0;
         loop {
-            let outcome = self
-                .send_with_keys(method.clone(), url, key, headers, body.clone())
-                .await;
-            let Some(failure) = retryable(&outcome) else {
-                return outcome;
+            let failure = match self.send_with_keys(call).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
             };
-            let Some(wait) = self.retry.delay(retry, failure) else {
-                return outcome;
+            let Some(class) = failure.retry_class() else {
+                return Err(failure);
+            };
+            let Some(wait) = self.retry.delay(retry, class) else {
+                return Err(failure);
             };
             log::info!(
-                "upstream attempt {} failed ({failure:?}); retrying in {} ms",
+                "upstream attempt {} failed ({class:?}); retrying in {} ms",
                 retry + 1,
                 wait.as_millis()
             );
             if let Some(metrics) = &self.metrics {
                 metrics.retried();
             }
-            // Dropping a failed response head closes its connection before the wait.
-            drop(outcome);
+            drop(failure);
             actix_web::rt::time::sleep(wait).await;
             retry += 1;
         }
     }
 
-    async fn send_with_keys(
-        &self,
-        method: Method,
-        url: &str,
-        key: &Credentials,
-        headers: &[(HeaderName, HeaderValue)],
-        body: Bytes,
-    ) -> Result<Sent, ApiError> {
+    async fn send_with_keys(&self, call: &Call<'_>) -> Result<UpstreamResponse, UpstreamFailure> {
         let request = |key: &str| {
-            let mut req = self.client.request(method.clone(), url);
-            for (name, value) in headers {
+            let mut req = self.client.request(call.method.clone(), call.url);
+            if call.json {
+                req = req.insert_header((
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ));
+            }
+            for (name, value) in call.headers {
                 req = req.insert_header((name.clone(), value.clone()));
             }
             req.insert_header(("x-goog-api-key", key))
-                .send_body(body.clone())
+                .send_body(call.body.clone())
         };
-        if let Credentials::Client(own) = key {
-            let mut response = request(own).await.map_err(send_error)?;
-            if response.status() != StatusCode::TOO_MANY_REQUESTS {
-                return Ok(Sent::Head(response));
+        if let Credentials::Client(own) = call.key {
+            let response = request(own).await.map_err(send_error)?;
+            if response.status().is_success() {
+                return Ok(response);
             }
-            // Read now so the retry policy can see Gemini's RetryInfo.
-            let body = self.error_body(&mut response, key).await;
-            return Ok(Sent::Refused {
-                status: response.status(),
-                headers: response.headers().clone(),
-                body,
-            });
+            return Err(self.failure(response, call.key).await);
         }
         let pool = self.keys.pool();
-        let order = pool.attempt_order().map_err(|_| no_keys())?;
+        let order = pool.attempt_order().map_err(|_| UpstreamFailure::NoKeys)?;
         let mut rate_limited = None;
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();
-            let mut response = request(pool.key(index)).await.map_err(send_error)?;
+            let response = request(pool.key(index)).await.map_err(send_error)?;
             let status = response.status();
-            if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
-                return Ok(Sent::Head(response));
+            if status.is_success() {
+                return Ok(response);
             }
-            let body = self.error_body(&mut response, key).await;
-            let error = serde_json::from_slice::<gemini::ErrorResponse>(&body).ok();
-            let refused = Sent::Refused {
-                status,
-                headers: response.headers().clone(),
-                body,
-            };
-            let invalid = error
-                .as_ref()
-                .is_some_and(|e| e.error.reason() == Some("API_KEY_INVALID"));
-            if invalid {
+            let failure = self.failure(response, call.key).await;
+            if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
+                return Err(failure);
+            }
+            if failure.key_invalid() {
                 pool.invalid(index);
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                let delay = error
-                    .as_ref()
-                    .and_then(|e| e.error.retry_after_secs())
-                    .map(Duration::from_secs);
-                pool.rate_limited(index, delay);
+            if let UpstreamFailure::Refused {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after,
+                ..
+            } = &failure
+            {
+                pool.rate_limited(index, retry_after.map(Duration::from_secs));
                 if let Some(metrics) = &self.metrics {
                     metrics.key_cooled_down();
                 }
@@ -246,69 +290,22 @@ impl Upstream {
                         "retrying with the next upstream key after a 429 on {}",
                         fingerprint(pool.key(index))
                     );
-                    rate_limited = Some(refused);
+                    rate_limited = Some(failure);
                     continue;
                 }
             }
-            return Ok(refused);
+            return Err(failure);
         }
         // The last key tried was invalid: answer with an earlier key's 429 if there was one;
         // otherwise every key was invalid, the operator's problem and not the client's.
-        rate_limited.ok_or_else(no_keys)
+        Err(rate_limited.unwrap_or(UpstreamFailure::NoKeys))
     }
 
     /// Reads a whole (non-streamed) upstream body within the configured limit.
-    pub async fn read_body(&self, response: &mut UpstreamResponse) -> Result<Bytes, ApiError> {
-        response
-            .body()
-            .limit(self.max_body)
-            .await
-            .map_err(|e| ApiError::BadGateway {
-                message: format!("Reading the upstream response failed: {e}"),
-                code: Some("upstream_error".to_owned()),
-            })
-    }
-
-    /// Reads an error body, redacted; a failure to read still yields an error for the
-    /// client.
-    pub async fn error_from(&self, mut response: UpstreamResponse, key: &Credentials) -> ApiError {
-        let status = response.status().as_u16();
-        let body = self.error_body(&mut response, key).await;
-        ApiError::from_upstream(status, &body)
-    }
-}
-
-/// Whether an outcome is worth repeating, and how it failed.
-fn retryable(outcome: &Result<Sent, ApiError>) -> Option<Failure> {
-    match outcome {
-        Err(ApiError::BadGateway { code, .. })
-            if code.as_deref() == Some("upstream_unreachable") =>
-        {
-            Some(Failure::Connect)
-        }
-        Ok(Sent::Head(response)) if matches!(response.status().as_u16(), 500 | 503) => {
-            Some(Failure::Unavailable)
-        }
-        Ok(Sent::Refused { status, body, .. }) if *status == StatusCode::TOO_MANY_REQUESTS => {
-            let error = serde_json::from_slice::<gemini::ErrorResponse>(body).ok();
-            Some(Failure::RateLimited {
-                retry_after: error
-                    .as_ref()
-                    .and_then(|e| e.error.retry_after_secs())
-                    .map(Duration::from_secs),
-                daily: error.as_ref().is_some_and(|e| e.error.is_daily_quota()),
-            })
-        }
-        _ => None,
-    }
-}
-
-/// No key of the pool can be used: every one was reported invalid.
-fn no_keys() -> ApiError {
-    ApiError::BadGateway {
-        message: "Pollux has no valid upstream API key left: Gemini rejected every configured key."
-            .to_owned(),
-        code: Some("upstream_keys_invalid".to_owned()),
+    async fn read_body(&self, response: &mut UpstreamResponse) -> Result<Bytes, UpstreamFailure> {
+        response.body().limit(self.max_body).await.map_err(|e| {
+            UpstreamFailure::Broken(format!("Reading the upstream response failed: {e}"))
+        })
     }
 }
 
@@ -330,21 +327,115 @@ fn nodelay_tcp(
 
 /// Maps a failure to get a response head. The URL is not included: it names the upstream
 /// host, which is fine, but we keep messages uniform and free of anything secret.
-fn send_error(err: SendRequestError) -> ApiError {
+fn send_error(err: SendRequestError) -> UpstreamFailure {
     match err {
-        SendRequestError::Timeout => {
-            ApiError::GatewayTimeout("The upstream did not answer in time.".to_owned())
-        }
+        SendRequestError::Timeout => UpstreamFailure::Timeout { connecting: false },
         SendRequestError::Connect(ConnectError::Timeout) => {
-            ApiError::GatewayTimeout("Connecting to the upstream timed out.".to_owned())
+            UpstreamFailure::Timeout { connecting: true }
         }
-        SendRequestError::Connect(e) => ApiError::BadGateway {
-            message: format!("Could not connect to the upstream: {e}"),
-            code: Some("upstream_unreachable".to_owned()),
-        },
-        other => ApiError::BadGateway {
-            message: format!("The upstream request failed: {other}"),
-            code: Some("upstream_error".to_owned()),
-        },
+        SendRequestError::Connect(e) => UpstreamFailure::Connect(e.to_string()),
+        other => UpstreamFailure::Broken(format!("The upstream request failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use mock_gemini::{MockGemini, Scenario};
+
+    use super::*;
+    use crate::retry::ERROR_PARSES;
+
+    fn upstream(mock: &MockGemini, keys: &[&str], max_retries: u32) -> Upstream {
+        let mut config = Config::defaults();
+        config.upstream = mock.base_url();
+        config.api_keys = keys.iter().map(|k| (*k).to_owned()).collect();
+        config.max_retries = max_retries;
+        config.retry_base_ms = 1;
+        Upstream::new(&config)
+    }
+
+    fn generate(upstream: &Upstream) -> String {
+        upstream.model_url("gemini-2.5-flash", "generateContent")
+    }
+
+    const BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+
+    /// Gemini's error body is parsed once per failed answer: the key pool, the retry policy
+    /// and the client's error all read that one parse (it used to be three times per 429).
+    #[actix_rt::test]
+    async fn each_error_body_is_parsed_once() {
+        let mock = MockGemini::start().unwrap();
+        // Two keys, each answered 429 (rotation), then one retry of the pool answered 429
+        // twice more: four answers.
+        let upstream = upstream(&mock, &["k1", "k2"], 1);
+        mock.push_all((0..4).map(|_| Scenario::rate_limited(0)));
+        let key = upstream.key_for(&HeaderMap::new()).unwrap();
+        let url = generate(&upstream);
+        ERROR_PARSES.with(|n| n.set(0));
+        let failure = upstream
+            .whole(
+                Call::post_json(&url, &key, BODY),
+                &Trace::default(),
+                &Deadline::start(None),
+            )
+            .await
+            .unwrap_err();
+        assert!(failure.retryable());
+        let error = ApiError::from(failure);
+        assert_eq!(mock.request_count(), 4);
+        assert_eq!(ERROR_PARSES.with(|n| n.get()), 4, "one parse per answer");
+        assert_eq!(actix_web::ResponseError::status_code(&error), 429);
+        // A 503, retried once: two answers, two parses, and the error keeps its status.
+        let upstream = super::Upstream::new(&{
+            let mut config = Config::defaults();
+            config.upstream = mock.base_url();
+            config.api_key = Some("k".to_owned());
+            config.max_retries = 1;
+            config.retry_base_ms = 1;
+            config
+        });
+        let key = upstream.key_for(&HeaderMap::new()).unwrap();
+        mock.push_all((0..2).map(|_| Scenario::error(503, "UNAVAILABLE", "overloaded")));
+        ERROR_PARSES.with(|n| n.set(0));
+        let failure = upstream
+            .whole(
+                Call::post_json(&url, &key, BODY),
+                &Trace::default(),
+                &Deadline::start(None),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            &failure,
+            UpstreamFailure::Refused { status, .. } if status.as_u16() == 503
+        ));
+        assert_eq!(
+            actix_web::ResponseError::status_code(&ApiError::from(failure)),
+            503
+        );
+        assert_eq!(ERROR_PARSES.with(|n| n.get()), 2);
+    }
+
+    #[actix_rt::test]
+    async fn the_deadline_ends_the_call_as_a_typed_failure() {
+        let mock = MockGemini::start().unwrap();
+        mock.push(Scenario::HangBeforeHead);
+        let upstream = upstream(&mock, &["k1"], 0);
+        let key = upstream.key_for(&HeaderMap::new()).unwrap();
+        let url = generate(&upstream);
+        let trace = Trace::default();
+        let failure = upstream
+            .whole(
+                Call::post_json(&url, &key, BODY),
+                &trace,
+                &Deadline::start(Some(Duration::from_millis(50))),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(failure, UpstreamFailure::Deadline { .. }));
+        assert!(!failure.retryable());
+        let error = ApiError::from(failure);
+        assert_eq!(actix_web::ResponseError::status_code(&error), 504);
     }
 }

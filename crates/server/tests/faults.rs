@@ -922,7 +922,7 @@ async fn upstream_error_text_never_carries_the_pool_key() -> TestResult {
     // plain and streamed.
     for (code, status, want) in [
         (400, "INVALID_ARGUMENT", 400),
-        (500, "INTERNAL", 502),
+        (500, "INTERNAL", 500),
         (404, "NOT_FOUND", 404),
     ] {
         for body in [chat("hi"), stream_chat("hi")] {
@@ -939,7 +939,7 @@ async fn upstream_error_text_never_carries_the_pool_key() -> TestResult {
     p.mock
         .push(Scenario::text_then_error(&[], 500, "INTERNAL", &message));
     let (got, _, out) = p.post("/v1/chat/completions", &stream_chat("hi")).await?;
-    assert_eq!(got, 502, "{out}");
+    assert_eq!(got, 500, "Gemini's status is kept: {out}");
     assert_redacted("first event, bare", &out.to_string());
     p.mock.push(Scenario::stream(vec![StreamStep::Event(
         json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}),

@@ -86,7 +86,7 @@ async fn retries_stop_at_the_configured_count() -> TestResult {
     }
     p.mock.push(Scenario::text("never reached"));
     let (status, _, out) = p.post("/v1/chat/completions", &chat(false)).await?;
-    assert_eq!(status, 502, "{out}");
+    assert_eq!(status, 503, "Gemini's status is kept: {out}");
     assert_openai("ErrorResponse", &out);
     assert_eq!(p.mock.request_count(), 3, "one attempt and two retries");
     Ok(())

@@ -436,7 +436,7 @@ async fn upstream_errors_keep_status_and_message() -> TestResult {
         "The model is overloaded.",
     ));
     let (status, _, out) = p.post("/v1/chat/completions", &chat("hi")).await?;
-    assert_eq!(status, 502);
+    assert_eq!(status, 503);
     assert_openai("ErrorResponse", &out);
 
     p.mock.push(Scenario::html(502));
@@ -577,9 +577,10 @@ async fn gemini_error_event_inside_a_200_stream() -> TestResult {
     )]));
     let mut body = chat("hi");
     body["stream"] = json!(true);
-    // The first event is already the failure: Pollux has not answered yet, so it is a 502.
+    // The first event is already the failure: Pollux has not answered yet, so it is an
+    // error response with Gemini's status.
     let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
-    assert_eq!(status, 502, "{out}");
+    assert_eq!(status, 500, "{out}");
     assert_openai("ErrorResponse", &out);
     Ok(())
 }

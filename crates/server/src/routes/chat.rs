@@ -35,7 +35,7 @@ use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
 use crate::sse;
-use crate::upstream::{Upstream, UpstreamResponse};
+use crate::upstream::{Call, Upstream, UpstreamFailure, UpstreamResponse};
 
 /// Random tool-call ids for calls Gemini did not name.
 struct RandomIds;
@@ -115,22 +115,14 @@ pub async fn completions(
     };
     log::debug!("chat completion: model={model} stream={stream}");
     let permit = shared.limiter.acquire()?;
-    trace.upstream_sent(stream);
 
     if stream {
         let url = format!(
             "{}?alt=sse",
             upstream.model_url(model, "streamGenerateContent")
         );
-        let response = deadline
-            .within(async {
-                let response = upstream.post_json(&url, &key, upstream_body).await?;
-                if !response.status().is_success() {
-                    return Err(upstream.error_from(response, &key).await);
-                }
-                Ok(response)
-            })
-            .await?;
+        let call = Call::post_json(&url, &key, upstream_body);
+        let response = upstream.head(call, &trace, &deadline, true).await?;
         let stream = StreamRun {
             events: UpstreamEvents::new(response, shared.config.stream_idle_timeout()),
             translator: StreamTranslator::new(ctx, include_usage),
@@ -150,16 +142,8 @@ pub async fn completions(
         Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let bytes = deadline
-            .within(async {
-                let mut response = upstream.post_json(&url, &key, upstream_body).await?;
-                if !response.status().is_success() {
-                    return Err(upstream.error_from(response, &key).await);
-                }
-                upstream.read_body(&mut response).await
-            })
-            .await?;
-        trace.upstream_answered();
+        let call = Call::post_json(&url, &key, upstream_body);
+        let bytes = upstream.whole(call, &trace, &deadline).await?;
         drop(permit);
         let completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
@@ -389,12 +373,7 @@ fn parse_event(event: &SseEvent) -> Result<GenerateContentResponse, ApiError> {
         && event.data.contains("\"error\"")
     {
         if let Ok(err) = serde_json::from_str::<ErrorResponse>(&event.data) {
-            let status = if err.error.code == 0 {
-                500
-            } else {
-                err.error.code
-            };
-            return Err(ApiError::from_upstream(status, event.data.as_bytes()));
+            return Err(UpstreamFailure::in_stream(err).into());
         }
     }
     Ok(parsed)

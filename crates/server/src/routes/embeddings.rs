@@ -3,6 +3,9 @@
 //! answer keeps the input order and one request never holds more than one upstream call;
 //! that call holds one slot of the upstream concurrency cap, and all of them run within the
 //! overall request deadline ([`crate::resilience`]).
+//!
+//! A request without `dimensions` made under an alias gets the alias's size
+//! ([`super::models::Resolved::dimensions`]): an OpenAI embedding name keeps its OpenAI size.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use pollux_translate::embeddings::{to_gemini, to_openai, EmbedCalls};
@@ -14,8 +17,9 @@ use super::call::{encode, gemini_json};
 use super::models::resolve;
 use crate::app::Shared;
 use crate::error::ApiError;
+use crate::observe::Trace;
 use crate::resilience::Deadline;
-use crate::upstream::Upstream;
+use crate::upstream::{Call, Upstream};
 
 pub async fn create(
     req: HttpRequest,
@@ -24,10 +28,14 @@ pub async fn create(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     // The key first, from the headers: an unauthorized client never gets its body read.
+    let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     let body = read_limited(payload, req.headers(), &shared.config).await?;
-    let request = EmbeddingRequest::from_slice(&body)?;
+    let mut request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.config, request.model.as_deref())?;
+    // An alias's size (its own, or an OpenAI name's) unless the client asked for one.
+    request.dimensions = request.dimensions.or(model.dimensions);
+    trace.set_model(&model.gemini);
     let calls = to_gemini(&request, &model.gemini)?;
     let expected = calls.expected();
     let deadline = Deadline::start(shared.config.request_timeout());
@@ -36,17 +44,17 @@ pub async fn create(
     match calls {
         EmbedCalls::Single(call) => {
             let url = upstream.model_url(&model.gemini, "embedContent");
-            let answer: EmbedContentResponse = deadline
-                .within(gemini_json(&upstream, &url, &key, Some(encode(&call)?)))
-                .await?;
+            let call = Call::post_json(&url, &key, encode(&call)?);
+            let answer: EmbedContentResponse =
+                gemini_json(&upstream, call, &trace, &deadline).await?;
             vectors.push(answer.embedding.values);
         }
         EmbedCalls::Batches(batches) => {
             let url = upstream.model_url(&model.gemini, "batchEmbedContents");
             for batch in &batches {
-                let answer: BatchEmbedContentsResponse = deadline
-                    .within(gemini_json(&upstream, &url, &key, Some(encode(batch)?)))
-                    .await?;
+                let call = Call::post_json(&url, &key, encode(batch)?);
+                let answer: BatchEmbedContentsResponse =
+                    gemini_json(&upstream, call, &trace, &deadline).await?;
                 if answer.embeddings.len() != batch.requests.len() {
                     return Err(ApiError::BadGateway {
                         message: format!(

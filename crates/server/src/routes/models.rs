@@ -20,8 +20,9 @@ use crate::config::Config;
 use crate::config_file::{valid_model, MAX_ID_LEN};
 use crate::error::ApiError;
 use crate::keys::Credentials;
+use crate::observe::Trace;
 use crate::resilience::Deadline;
-use crate::upstream::Upstream;
+use crate::upstream::{Call, Upstream};
 
 /// More pages than this means a broken `nextPageToken`, not a long list.
 const MAX_PAGES: usize = 100;
@@ -74,6 +75,22 @@ pub struct Resolved {
     pub client: String,
     /// The Gemini model id, without `models/`.
     pub gemini: String,
+    /// The embedding size used when an embeddings request sets no `dimensions`: the
+    /// alias's own (`NAME=MODEL@DIMENSIONS`), else for OpenAI's embedding names their
+    /// OpenAI size ([`openai_dimensions`]), so a vector store sized for the OpenAI model
+    /// keeps working behind an alias; otherwise Gemini's default.
+    pub dimensions: Option<u32>,
+}
+
+/// The output size of OpenAI's embedding models, for names that reach Gemini through an
+/// alias: Gemini's embedding models default to other sizes (3,072 for
+/// `gemini-embedding-001`).
+pub fn openai_dimensions(name: &str) -> Option<u32> {
+    match name {
+        "text-embedding-3-small" | "text-embedding-ada-002" => Some(1536),
+        "text-embedding-3-large" => Some(3072),
+        _ => None,
+    }
 }
 
 /// Refuses a client identifier longer than [`MAX_ID_LEN`] with a 400, before anything
@@ -121,11 +138,14 @@ pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, Api
             })?,
     };
     let id = client.strip_prefix("models/").unwrap_or(&client);
-    let gemini = config
-        .alias_map()
-        .get(id)
-        .cloned()
-        .unwrap_or_else(|| id.to_owned());
+    let aliased = config.alias_map().get(id).cloned();
+    let dimensions = match aliased {
+        Some(_) => config
+            .alias_dimensions(id)
+            .or_else(|| openai_dimensions(id)),
+        None => None,
+    };
+    let gemini = aliased.unwrap_or_else(|| id.to_owned());
     if !valid_model(&gemini) {
         return Err(ApiError::InvalidRequest {
             message: format!("Invalid model name '{client}'."),
@@ -133,7 +153,11 @@ pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, Api
             code: Some("invalid_model".to_owned()),
         });
     }
-    Ok(Resolved { client, gemini })
+    Ok(Resolved {
+        client,
+        gemini,
+        dimensions,
+    })
 }
 
 fn options<'a>(
@@ -153,6 +177,7 @@ async fn all_models(
     shared: &Shared,
     upstream: &Upstream,
     key: &Credentials,
+    trace: &Trace,
 ) -> Result<Arc<Vec<Model>>, ApiError> {
     let id = key.cache_id();
     if let Some(models) = shared.models.get(&id) {
@@ -168,9 +193,8 @@ async fn all_models(
             url.push_str("&pageToken=");
             url.push_str(&url_encode(t));
         }
-        let page: ListModelsResponse = deadline
-            .within(gemini_json(upstream, &url, key, None))
-            .await?;
+        let page: ListModelsResponse =
+            gemini_json(upstream, Call::get(&url, key), trace, &deadline).await?;
         models.extend(page.models);
         token = page.next_page_token.filter(|t| !t.is_empty());
         if token.is_none() {
@@ -203,7 +227,7 @@ pub async fn list(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
-    let models = all_models(&shared, &upstream, &key).await?;
+    let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     let aliases = shared.config.alias_map();
     Ok(HttpResponse::Ok().json(to_openai_list(&models, &options(&shared.config, &aliases))))
 }
@@ -216,7 +240,7 @@ pub async fn get(
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     check_model_len(&id)?;
     let key = upstream.key_for(req.headers())?;
-    let models = all_models(&shared, &upstream, &key).await?;
+    let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     let aliases = shared.config.alias_map();
     match find(&models, &id, &options(&shared.config, &aliases)) {
         Some(model) => Ok(HttpResponse::Ok().json(model)),
@@ -242,14 +266,16 @@ mod tests {
             resolve(&c, None).unwrap(),
             Resolved {
                 client: "gemini-2.5-flash".into(),
-                gemini: "gemini-2.5-flash".into()
+                gemini: "gemini-2.5-flash".into(),
+                dimensions: None,
             }
         );
         assert_eq!(
             resolve(&c, Some("gpt-4o")).unwrap(),
             Resolved {
                 client: "gpt-4o".into(),
-                gemini: "gemini-2.5-pro".into()
+                gemini: "gemini-2.5-pro".into(),
+                dimensions: None,
             }
         );
         assert_eq!(
@@ -270,5 +296,33 @@ mod tests {
         c.aliases = vec![format!("long={}", "g".repeat(MAX_ID_LEN + 1))];
         assert!(c.validate().unwrap_err().starts_with("aliases:"));
         assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn openai_embedding_aliases_get_openai_sizes_unless_they_name_one() {
+        let mut c = Config::defaults();
+        c.aliases = vec![
+            "text-embedding-3-small=gemini-embedding-001".to_owned(),
+            "text-embedding-3-large=gemini-embedding-001".to_owned(),
+            "text-embedding-ada-002=gemini-embedding-001".to_owned(),
+            "mine=gemini-embedding-001@256".to_owned(),
+            "text-embedding-004=text-embedding-004@768".to_owned(),
+        ];
+        let dims = |c: &Config, name| resolve(c, Some(name)).unwrap().dimensions;
+        assert_eq!(dims(&c, "text-embedding-3-small"), Some(1536));
+        assert_eq!(dims(&c, "models/text-embedding-3-large"), Some(3072));
+        assert_eq!(dims(&c, "text-embedding-ada-002"), Some(1536));
+        assert_eq!(dims(&c, "mine"), Some(256));
+        assert_eq!(dims(&c, "text-embedding-004"), Some(768));
+        assert_eq!(
+            resolve(&c, Some("mine")).unwrap().gemini,
+            "gemini-embedding-001"
+        );
+        // Not an alias: the name goes to Gemini as it is, with Gemini's default size.
+        assert_eq!(dims(&c, "gemini-embedding-001"), None);
+        c.aliases = vec!["text-embedding-3-small=gemini-embedding-001@768".to_owned()];
+        assert_eq!(dims(&c, "text-embedding-3-small"), Some(768));
+        c.aliases.clear();
+        assert_eq!(dims(&c, "text-embedding-3-small"), None);
     }
 }

@@ -25,8 +25,10 @@ use super::body::read_limited;
 use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::presented_key;
+use crate::observe::Trace;
+use crate::resilience::Deadline;
 use crate::routes::models::check_id_len;
-use crate::upstream::{Sent, Upstream};
+use crate::upstream::{Call, Upstream, UpstreamFailure};
 
 /// Request headers worth forwarding; everything else (auth, cookies, hop-by-hop) stays.
 const FORWARDED_REQUEST: &[HeaderName] = &[header::CONTENT_TYPE, header::ACCEPT];
@@ -73,54 +75,55 @@ pub async fn forward(
         path_and_query.split('?').next().unwrap_or_default()
     );
     let permit = shared.limiter.acquire()?;
-    match upstream
-        .send(req.method().clone(), &url, &key, &headers, body)
-        .await?
-    {
-        Sent::Refused {
-            status,
-            headers,
-            body,
-        } => {
+    let trace = Trace::of(&req);
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let call = Call {
+        method: req.method().clone(),
+        url: &url,
+        key: &key,
+        headers: &headers,
+        json: false,
+        body,
+    };
+    let response = match upstream.head(call, &trace, &deadline, true).await {
+        Ok(response) => response,
+        // Gemini's answer, whatever it is, goes back as it came (redacted).
+        Err(
+            UpstreamFailure::Refused { status, answer, .. }
+            | UpstreamFailure::Unparseable { status, answer },
+        ) => {
             let mut out = HttpResponse::build(status);
-            copy_headers(&mut out, &headers);
-            Ok(out.body(body))
+            copy_headers(&mut out, &answer.headers);
+            return Ok(out.body(answer.body));
         }
-        Sent::Head(mut response) if !response.status().is_success() => {
-            let mut out = HttpResponse::build(
-                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            );
-            copy_headers(&mut out, response.headers());
-            let body = upstream.error_body(&mut response, &key).await;
-            Ok(out.body(body))
-        }
-        Sent::Head(response) => {
-            let mut out = HttpResponse::build(
-                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            );
-            copy_headers(&mut out, response.headers());
-            let idle = shared.config.stream_idle_timeout();
-            let body = async_stream::stream! {
-                let _permit = permit;
-                let mut response = response;
-                loop {
-                    match actix_web::rt::time::timeout(idle, response.next()).await {
-                        Ok(Some(Ok(bytes))) => yield Ok::<_, std::io::Error>(bytes),
-                        Ok(None) => break,
-                        Ok(Some(Err(e))) => {
-                            yield Err(std::io::Error::other(e.to_string()));
-                            break;
-                        }
-                        Err(_) => {
-                            yield Err(std::io::Error::other("upstream idle timeout"));
-                            break;
-                        }
-                    }
+        Err(failure) => return Err(failure.into()),
+    };
+    // Passed through as it arrives: the wait on Gemini ends with its head.
+    trace.upstream_first_event();
+    let mut out = HttpResponse::build(
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+    );
+    copy_headers(&mut out, response.headers());
+    let idle = shared.config.stream_idle_timeout();
+    let body = async_stream::stream! {
+        let _permit = permit;
+        let mut response = response;
+        loop {
+            match actix_web::rt::time::timeout(idle, response.next()).await {
+                Ok(Some(Ok(bytes))) => yield Ok::<_, std::io::Error>(bytes),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    yield Err(std::io::Error::other(e.to_string()));
+                    break;
                 }
-            };
-            Ok(out.streaming(body))
+                Err(_) => {
+                    yield Err(std::io::Error::other("upstream idle timeout"));
+                    break;
+                }
+            }
         }
-    }
+    };
+    Ok(out.streaming(body))
 }
 
 /// What a rebuilt path segment keeps as it is: RFC 3986's `pchar` minus `;` and `&`, which
