@@ -32,6 +32,7 @@ pub mod retry;
 pub mod routes;
 pub mod signatures;
 mod sse;
+pub mod state;
 pub mod upstream;
 
 pub use app::{bind, configure};

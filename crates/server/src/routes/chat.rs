@@ -27,7 +27,6 @@ use pollux_translate::{
 };
 
 use super::body::read_limited;
-use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
@@ -35,6 +34,7 @@ use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
 use crate::sse;
+use crate::state::AppState;
 use crate::upstream::{Upstream, UpstreamResponse};
 
 /// Random tool-call ids for calls Gemini did not name.
@@ -50,7 +50,7 @@ impl IdSource for RandomIds {
 pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
     media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
@@ -273,7 +273,7 @@ fn sse_error(e: pollux_translate::sse::SseError) -> ApiError {
 struct StreamRun {
     events: UpstreamEvents,
     translator: StreamTranslator,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     trace: Trace,
     /// What the request was sent with, for redacting upstream text.
     key: Credentials,

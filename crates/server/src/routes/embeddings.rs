@@ -12,15 +12,15 @@ use pollux_translate::openai::{EmbeddingRequest, EncodingFormat};
 use super::body::read_limited;
 use super::call::{encode, gemini_json};
 use super::models::resolve;
-use crate::app::Shared;
 use crate::error::ApiError;
 use crate::resilience::Deadline;
+use crate::state::AppState;
 use crate::upstream::Upstream;
 
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     // The key first, from the headers: an unauthorized client never gets its body read.

@@ -5,13 +5,13 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::app::Shared;
+use crate::state::AppState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
+pub async fn readyz(shared: web::Data<AppState>) -> HttpResponse {
     let pool = shared.keys.pool();
     let problem = match shared.config.validate() {
         Err(e) => Some(e),

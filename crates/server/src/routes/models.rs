@@ -6,67 +6,23 @@
 //! per process; replicas each keep their own, which costs one list call per replica and
 //! TTL.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use pollux_translate::gemini::{ListModelsResponse, Model};
 use pollux_translate::models::{find, to_openai_list, ListOptions};
 
 use super::call::gemini_json;
-use crate::app::Shared;
 use crate::config::Config;
 use crate::config_file::{valid_model, MAX_ID_LEN};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::resilience::Deadline;
+use crate::state::AppState;
 use crate::upstream::Upstream;
 
 /// More pages than this means a broken `nextPageToken`, not a long list.
 const MAX_PAGES: usize = 100;
-/// Distinct credentials remembered at once (client keys in pass-through mode).
-const MAX_ENTRIES: usize = 1024;
-
-/// A fetched list and when it was fetched.
-type Entry = (Instant, Arc<Vec<Model>>);
-
-/// Fetched model lists by credential.
-#[derive(Debug)]
-pub struct ModelCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-impl ModelCache {
-    pub fn new(ttl: Duration) -> ModelCache {
-        ModelCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<Vec<Model>>> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, models)| models.clone())
-    }
-
-    fn put(&self, id: String, models: Arc<Vec<Model>>) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(id, (Instant::now(), models));
-    }
-}
-
 /// The model a request names, as the client named it and as Gemini knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
@@ -150,7 +106,7 @@ fn options<'a>(
 
 /// Every model the credential can see, from the cache or every page of `models.list`.
 async fn all_models(
-    shared: &Shared,
+    shared: &AppState,
     upstream: &Upstream,
     key: &Credentials,
 ) -> Result<Arc<Vec<Model>>, ApiError> {
@@ -199,7 +155,7 @@ fn url_encode(text: &str) -> String {
 
 pub async fn list(
     req: HttpRequest,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
@@ -210,7 +166,7 @@ pub async fn list(
 
 pub async fn get(
     req: HttpRequest,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
