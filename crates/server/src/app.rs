@@ -9,9 +9,11 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::guard::Guard;
+use crate::guard::{Guard, Rules};
+use crate::media::{MediaFetcher, MediaPolicy};
 use crate::observe::Observe;
 use crate::routes;
+use crate::settings::Settings;
 use crate::state::AppState;
 use crate::upstream::Upstream;
 
@@ -47,22 +49,22 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// the address it listens on. The caller runs the returned future.
 pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     install_crypto_provider();
-    // Never serve the upstream key to the network by accident, whoever calls bind.
-    crate::keys::check_exposure(&config).map_err(std::io::Error::other)?;
+    // Every setting is parsed here, once; a bad one (or serving the upstream key to the
+    // network by accident) stops start-up, whoever calls bind.
+    let settings = Settings::from_config(&config).map_err(std::io::Error::other)?;
     let listen = config.listen;
     let workers = config.workers;
     let grace = config.shutdown_grace_secs;
-    let media_policy =
-        crate::media::MediaPolicy::from_config(&config).map_err(std::io::Error::other)?;
-    let guard = Arc::new(crate::guard::Rules::from_config(&config));
-    let shared = AppState::new(config);
+    let media_policy = MediaPolicy::from_config(&config, settings.media_allow.clone());
+    let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
+    let shared = AppState::new(config, settings);
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
         let upstream = web::Data::new(
             Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
         );
-        let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
+        let media = web::Data::new(MediaFetcher::new(media_policy.clone()));
         // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its
         // headers to every answer), Observe logs everything else, and the guard, innermost,
         // refuses a bad Host, Origin or content type before routing.

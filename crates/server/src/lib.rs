@@ -30,6 +30,7 @@ pub mod observe;
 pub mod resilience;
 pub mod retry;
 pub mod routes;
+pub mod settings;
 pub mod signatures;
 mod sse;
 pub mod state;

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pollux_translate::capabilities::CapabilityTable;
 use pollux_translate::gemini::Model;
 
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::resilience::Limiter;
+use crate::settings::Settings;
 use crate::signatures::SignatureCache;
 
 /// Distinct credentials remembered at once (client keys in pass-through mode).
@@ -22,6 +22,8 @@ const MAX_ENTRIES: usize = 1024;
 /// State shared by every worker.
 pub struct AppState {
     pub config: Config,
+    /// The settings parsed once at start-up.
+    pub settings: Settings,
     pub signatures: SignatureCache,
     pub metrics: Arc<Metrics>,
     /// The cap on upstream requests in flight, across all workers.
@@ -30,12 +32,10 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Fetched Gemini model lists.
     pub models: ModelCache,
-    /// What each model accepts (built in, with the configured overrides).
-    pub capabilities: CapabilityTable,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Arc<AppState> {
+    pub fn new(config: Config, settings: Settings) -> Arc<AppState> {
         let signatures = SignatureCache::new(
             config.signature_cache_size,
             Duration::from_secs(config.signature_ttl_secs),
@@ -44,16 +44,14 @@ impl AppState {
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
         let keys = Arc::new(Keys::from_config(&config));
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
-        // `Config::validate` has already refused a table that does not parse.
-        let capabilities = config.capability_table().unwrap_or_default();
         Arc::new(AppState {
             config,
+            settings,
             signatures,
             metrics,
             limiter,
             keys,
             models,
-            capabilities,
         })
     }
 }

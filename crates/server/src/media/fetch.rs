@@ -47,16 +47,17 @@ pub struct MediaPolicy {
 }
 
 impl MediaPolicy {
-    pub fn from_config(config: &Config) -> Result<MediaPolicy, String> {
-        Ok(MediaPolicy {
+    /// `allow` is `--media-allow-hosts` as [`crate::settings::Settings`] parsed it.
+    pub fn from_config(config: &Config, allow: Arc<AllowList>) -> MediaPolicy {
+        MediaPolicy {
             enabled: config.media_fetch,
             timeout: Duration::from_secs(config.media_fetch_timeout_secs),
             max_bytes: config.media_max_bytes,
             max_redirects: config.media_max_redirects,
             max_images: config.max_fetched_images,
             max_total_bytes: config.max_fetched_bytes,
-            allow: Arc::new(AllowList::parse(&config.media_allow_hosts)?),
-        })
+            allow,
+        }
     }
 }
 
@@ -451,7 +452,8 @@ mod tests {
         .unwrap();
         assert!(!c.media_fetch);
         assert_eq!(c.media_allow_hosts, ["127.0.0.1", "images.internal"]);
-        let policy = MediaPolicy::from_config(&c).unwrap();
+        let allow = Arc::new(AllowList::parse(&c.media_allow_hosts).unwrap());
+        let policy = MediaPolicy::from_config(&c, allow);
         assert!(!policy.enabled);
         assert_eq!(policy.max_redirects, 1);
         assert!(policy.allow.permits(ip("127.0.0.1")));
@@ -461,6 +463,6 @@ mod tests {
         }
         let mut bad = Config::defaults();
         bad.media_allow_hosts = vec!["10.0.0.0/99".to_owned()];
-        assert!(MediaPolicy::from_config(&bad).is_err());
+        assert!(AllowList::parse(&bad.media_allow_hosts).is_err());
     }
 }

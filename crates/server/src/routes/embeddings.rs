@@ -27,7 +27,7 @@ pub async fn create(
     let key = upstream.key_for(req.headers())?;
     let body = read_limited(payload, req.headers(), &shared.config).await?;
     let request = EmbeddingRequest::from_slice(&body)?;
-    let model = resolve(&shared.config, request.model.as_deref())?;
+    let model = resolve(&shared.settings, request.model.as_deref())?;
     let calls = to_gemini(&request, &model.gemini)?;
     let expected = calls.expected();
     let deadline = Deadline::start(shared.config.request_timeout());

@@ -18,6 +18,7 @@ use crate::config_file::{valid_model, MAX_ID_LEN};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::resilience::Deadline;
+use crate::settings::Settings;
 use crate::state::AppState;
 use crate::upstream::Upstream;
 
@@ -61,13 +62,13 @@ fn check_model_len(name: &str) -> Result<(), ApiError> {
 }
 
 /// Applies the default model and the aliases to the `model` of a request.
-pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, ApiError> {
+pub fn resolve(settings: &Settings, requested: Option<&str>) -> Result<Resolved, ApiError> {
     if let Some(name) = requested {
         check_model_len(name)?;
     }
     let client = match requested.map(str::trim) {
         Some(m) if !m.is_empty() => m.to_owned(),
-        _ => config
+        _ => settings
             .default_model
             .clone()
             .ok_or_else(|| ApiError::InvalidRequest {
@@ -77,8 +78,8 @@ pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, Api
             })?,
     };
     let id = client.strip_prefix("models/").unwrap_or(&client);
-    let gemini = config
-        .alias_map()
+    let gemini = settings
+        .aliases
         .get(id)
         .cloned()
         .unwrap_or_else(|| id.to_owned());
@@ -160,8 +161,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
     let models = all_models(&shared, &upstream, &key).await?;
-    let aliases = shared.config.alias_map();
-    Ok(HttpResponse::Ok().json(to_openai_list(&models, &options(&shared.config, &aliases))))
+    let options = options(&shared.config, &shared.settings.aliases);
+    Ok(HttpResponse::Ok().json(to_openai_list(&models, &options)))
 }
 
 pub async fn get(
@@ -173,8 +174,11 @@ pub async fn get(
     check_model_len(&id)?;
     let key = upstream.key_for(req.headers())?;
     let models = all_models(&shared, &upstream, &key).await?;
-    let aliases = shared.config.alias_map();
-    match find(&models, &id, &options(&shared.config, &aliases)) {
+    match find(
+        &models,
+        &id,
+        &options(&shared.config, &shared.settings.aliases),
+    ) {
         Some(model) => Ok(HttpResponse::Ok().json(model)),
         None => Err(ApiError::NotFound(format!(
             "The model '{id}' does not exist or you do not have access to it."
@@ -190,34 +194,38 @@ mod tests {
     #[test]
     fn resolve_applies_default_and_aliases() {
         let mut c = Config::defaults();
-        assert!(resolve(&c, None).is_err());
-        assert!(resolve(&c, Some("")).is_err());
+        let settings = |c: &Config| Settings::from_config(c).unwrap();
+        assert!(resolve(&settings(&c), None).is_err());
+        assert!(resolve(&settings(&c), Some("")).is_err());
         c.default_model = Some("gemini-2.5-flash".to_owned());
         c.aliases = vec!["gpt-4o=gemini-2.5-pro".to_owned()];
         assert_eq!(
-            resolve(&c, None).unwrap(),
+            resolve(&settings(&c), None).unwrap(),
             Resolved {
                 client: "gemini-2.5-flash".into(),
                 gemini: "gemini-2.5-flash".into()
             }
         );
         assert_eq!(
-            resolve(&c, Some("gpt-4o")).unwrap(),
+            resolve(&settings(&c), Some("gpt-4o")).unwrap(),
             Resolved {
                 client: "gpt-4o".into(),
                 gemini: "gemini-2.5-pro".into()
             }
         );
         assert_eq!(
-            resolve(&c, Some("models/gemini-3-pro-preview"))
+            resolve(&settings(&c), Some("models/gemini-3-pro-preview"))
                 .unwrap()
                 .gemini,
             "gemini-3-pro-preview"
         );
-        assert!(resolve(&c, Some("../x")).is_err());
+        assert!(resolve(&settings(&c), Some("../x")).is_err());
         let longest = "g".repeat(MAX_ID_LEN);
-        assert_eq!(resolve(&c, Some(&longest)).unwrap().gemini, longest);
-        let over = resolve(&c, Some(&"g".repeat(MAX_ID_LEN + 1))).unwrap_err();
+        assert_eq!(
+            resolve(&settings(&c), Some(&longest)).unwrap().gemini,
+            longest
+        );
+        let over = resolve(&settings(&c), Some(&"g".repeat(MAX_ID_LEN + 1))).unwrap_err();
         assert!(matches!(&over, ApiError::InvalidRequest { param: Some(p), .. } if p == "model"));
         assert!(
             over.to_string().len() < 100,
