@@ -1,64 +1,21 @@
-//! Building the application: shared state, routes, and the error handlers that keep every
+//! The composition root: the state, the services, routes, and the error handlers that keep every
 //! answer in OpenAI's shape. `main.rs` and the tests build the app through [`configure`] and
 //! [`bind`], so what is tested is what runs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::guard::Guard;
-use crate::keys::Keys;
-use crate::metrics::{self, Metrics};
+use crate::guard::{Guard, Rules};
+use crate::media::{MediaFetcher, MediaPolicy};
 use crate::observe::Observe;
-use crate::resilience::Limiter;
 use crate::routes;
-use crate::routes::models::ModelCache;
-use crate::signatures::SignatureCache;
+use crate::settings::Settings;
+use crate::state::AppState;
 use crate::upstream::Upstream;
-use pollux_translate::capabilities::CapabilityTable;
-
-/// State shared by every worker.
-pub struct Shared {
-    pub config: Config,
-    pub signatures: SignatureCache,
-    pub metrics: Arc<Metrics>,
-    /// The cap on upstream requests in flight, across all workers.
-    pub limiter: Limiter,
-    /// Client keys and the upstream key pool (cooldowns are shared by all workers).
-    pub keys: Arc<Keys>,
-    /// Fetched Gemini model lists.
-    pub models: ModelCache,
-    /// What each model accepts (built in, with the configured overrides).
-    pub capabilities: CapabilityTable,
-}
-
-impl Shared {
-    pub fn new(config: Config) -> Arc<Shared> {
-        let signatures = SignatureCache::new(
-            config.signature_cache_size,
-            Duration::from_secs(config.signature_ttl_secs),
-        );
-        let metrics = Arc::new(Metrics::default());
-        let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
-        let keys = Arc::new(Keys::from_config(&config));
-        let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
-        // `Config::validate` has already refused a table that does not parse.
-        let capabilities = config.capability_table().unwrap_or_default();
-        Arc::new(Shared {
-            config,
-            signatures,
-            metrics,
-            limiter,
-            keys,
-            models,
-            capabilities,
-        })
-    }
-}
 
 /// Registers every route. Per-worker state (the upstream client) must already be in
 /// `app_data`; see [`bind`].
@@ -72,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
-    cfg.route("/metrics", web::get().to(metrics::endpoint));
+    cfg.route("/metrics", web::get().to(routes::metrics::endpoint));
     routes::service::register(cfg);
 }
 
@@ -92,22 +49,22 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// the address it listens on. The caller runs the returned future.
 pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     install_crypto_provider();
-    // Never serve the upstream key to the network by accident, whoever calls bind.
-    crate::keys::check_exposure(&config).map_err(std::io::Error::other)?;
+    // Every setting is parsed here, once; a bad one (or serving the upstream key to the
+    // network by accident) stops start-up, whoever calls bind.
+    let settings = Settings::from_config(&config).map_err(std::io::Error::other)?;
     let listen = config.listen;
     let workers = config.workers;
     let grace = config.shutdown_grace_secs;
-    let media_policy =
-        crate::media::MediaPolicy::from_config(&config).map_err(std::io::Error::other)?;
-    let guard = Arc::new(crate::guard::Rules::from_config(&config));
-    let shared = Shared::new(config);
+    let media_policy = MediaPolicy::from_config(&config, settings.media_allow.clone());
+    let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
+    let shared = AppState::new(config, settings);
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
         let upstream = web::Data::new(
             Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
         );
-        let media = web::Data::new(crate::media::MediaFetcher::new(media_policy.clone()));
+        let media = web::Data::new(MediaFetcher::new(media_policy.clone()));
         // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its
         // headers to every answer), Observe logs everything else, and the guard, innermost,
         // refuses a bad Host, Origin or content type before routing.

@@ -360,35 +360,6 @@ impl Config {
     pub fn upstream_base(&self) -> &str {
         self.upstream.trim_end_matches('/')
     }
-
-    /// Checks what clap cannot: a usable upstream URL.
-    pub fn validate(&self) -> Result<(), String> {
-        let base = self.upstream_base();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!(
-                "--upstream / GEMINI_BASE_URL must be an http:// or https:// URL, got '{base}'"
-            ));
-        }
-        if self.api_key.as_deref() == Some("") {
-            return Err("GEMINI_API_KEY is set but empty".to_owned());
-        }
-        self.validate_service()?;
-        crate::media::AllowList::parse(&self.media_allow_hosts)?;
-        crate::guard::HostRule::parse(&self.allowed_hosts)?;
-        self.capability_table()?;
-        if let Some(settings) = &self.safety_settings {
-            match serde_json::from_str::<serde_json::Value>(settings) {
-                Ok(serde_json::Value::Array(_)) => {}
-                _ => {
-                    return Err(
-                        "--safety-settings / POLLUX_SAFETY_SETTINGS must be a JSON array of Gemini safety settings"
-                            .to_owned(),
-                    )
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The one rule for boolean settings, applied by `mut_args` to every flag whose value is a

@@ -9,8 +9,9 @@
 //! checks, a flag goes through. Arrays become repeated values; a table (`[aliases]`) becomes
 //! `NAME=VALUE` entries. An unknown key or a bad value is an error naming the key and file.
 //!
-//! This module also holds the checks and derived values of the service settings (key pool,
-//! client keys, aliases, CORS) and the redacted listing `pollux check-config` prints.
+//! This module also holds the derived values of the service settings (key pool, aliases)
+//! and the redacted listing `pollux check-config` prints; their checks are in
+//! [`crate::settings`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -18,9 +19,9 @@ use std::path::Path;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches};
+use sha2::{Digest, Sha256};
 
 use crate::config::{is_bool, parse_bool, Config};
-use crate::keys::{fingerprint, parse_digest};
 
 /// Args of the command line that are not settings.
 const NOT_SETTINGS: &[&str] = &["help", "version", "config"];
@@ -310,64 +311,15 @@ impl Config {
             })
             .collect()
     }
+}
 
-    /// The embedding size an alias asks for (`NAME=MODEL@DIMENSIONS`), if it names one.
-    pub fn alias_dimensions(&self, name: &str) -> Option<u32> {
-        self.aliases
-            .iter()
-            .filter_map(|a| a.split_once('='))
-            .filter(|(n, _)| n.trim() == name)
-            .find_map(|(_, target)| split_dimensions(target).1)
-    }
-
-    /// The checks of the service settings, each error naming its setting.
-    pub(crate) fn validate_service(&self) -> Result<(), String> {
-        if self.api_keys.iter().any(|k| k.trim().is_empty()) {
-            return Err("api_keys: an entry is empty".to_owned());
-        }
-        for (i, key) in self.client_keys.iter().enumerate() {
-            if key.trim().is_empty() {
-                return Err(format!("client_keys: entry {} is empty", i + 1));
-            }
-            if let Some(hexed) = key.strip_prefix("sha256:") {
-                if parse_digest(hexed).is_none() {
-                    return Err(format!(
-                        "client_keys: entry {} starts with 'sha256:' but is not followed by 64 hex digits",
-                        i + 1
-                    ));
-                }
-            }
-        }
-        for alias in &self.aliases {
-            let ok = alias.split_once('=').is_some_and(|(n, target)| {
-                let (model, dims) = split_dimensions(target);
-                let dims_ok = target.trim().split_once('@').is_none() || dims.is_some();
-                !n.trim().is_empty() && valid_model(model) && dims_ok
-            });
-            if !ok {
-                return Err(format!(
-                    "aliases: '{alias}' is not NAME=GEMINI_MODEL or NAME=GEMINI_MODEL@DIMENSIONS \
-                     (e.g. gpt-4o=gemini-2.5-pro, text-embedding-3-small=gemini-embedding-001@768)"
-                ));
-            }
-        }
-        if let Some(model) = &self.default_model {
-            if !valid_model(model) {
-                return Err(format!("default_model: '{model}' is not a model name"));
-            }
-        }
-        for origin in &self.cors_origins {
-            let ok = origin == "*"
-                || ((origin.starts_with("http://") || origin.starts_with("https://"))
-                    && !origin.ends_with('/'));
-            if !ok {
-                return Err(format!(
-                    "cors_origins: '{origin}' is not an origin like https://app.example.com (or *)"
-                ));
-            }
-        }
-        crate::keys::check_exposure(self)
-    }
+/// The first 8 hex digits of the key's SHA-256: enough to tell keys apart in a log, useless
+/// for recovering one. Here, below the key pool, because `check-config` prints them too.
+pub fn fingerprint(key: &str) -> String {
+    Sha256::digest(key.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The longest identifier a client (or the config) may send that ends up in an upstream
@@ -377,10 +329,9 @@ impl Config {
 /// mistake. Checked by [`crate::routes::models::check_id_len`].
 pub const MAX_ID_LEN: usize = 256;
 
-/// A Gemini model id as it may appear in a URL path.
 /// An alias target `MODEL` or `MODEL@DIMENSIONS`: the model, and the dimensions when they
 /// are a positive number (`@` cannot occur in a model name, see [`valid_model`]).
-fn split_dimensions(target: &str) -> (&str, Option<u32>) {
+pub(crate) fn split_dimensions(target: &str) -> (&str, Option<u32>) {
     let target = target.trim();
     match target.rsplit_once('@') {
         Some((model, dims)) => (
@@ -391,6 +342,7 @@ fn split_dimensions(target: &str) -> (&str, Option<u32>) {
     }
 }
 
+/// A Gemini model id as it may appear in a URL path.
 pub fn valid_model(model: &str) -> bool {
     let id = model.strip_prefix("models/").unwrap_or(model);
     !id.is_empty()
@@ -507,11 +459,16 @@ mod tests {
         c.aliases = vec!["gpt-4o=models/gemini-2.5-pro".to_owned()];
         assert!(c.validate().is_ok());
         assert_eq!(c.alias_map()["gpt-4o"], "gemini-2.5-pro");
-        assert_eq!(c.alias_dimensions("gpt-4o"), None);
+        let dims = |c: &Config| {
+            crate::settings::Settings::from_config(c)
+                .unwrap()
+                .alias_dimensions
+        };
+        assert!(dims(&c).is_empty());
         c.aliases = vec!["small = gemini-embedding-001 @ 768".to_owned()];
         assert!(c.validate().is_ok());
         assert_eq!(c.alias_map()["small"], "gemini-embedding-001");
-        assert_eq!(c.alias_dimensions("small"), Some(768));
+        assert_eq!(dims(&c).get("small"), Some(&768));
         for bad in [
             "small=gemini-embedding-001@",
             "small=gemini-embedding-001@0",

@@ -11,7 +11,7 @@ use pollux_translate::gemini;
 use pollux_translate::openai::{ErrorBody, ErrorEnvelope};
 use pollux_translate::TranslateError;
 
-use crate::retry::UpstreamFailure;
+use crate::failure::UpstreamFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -10,7 +10,7 @@
 //!   forward changes them; the attacker's name is what gives it away). On a non-loopback
 //!   listen address the check applies only when `--allowed-hosts` is set: teams reach such a
 //!   Pollux by names the server cannot know (load balancers, DNS aliases), and client keys,
-//!   which `keys::check_exposure` insists on there, already stand between it and a web page.
+//!   which the start-up checks (`keys::check_exposure`) insist on there, already stand between it and a web page.
 //! - **Origin** (403 `origin_not_allowed`): browsers send "simple" cross-site requests (a
 //!   `text/plain` POST) without asking first, so CORS alone does not stop a page from making
 //!   Pollux spend its key. A request carrying an `Origin` that `--cors-origins` does not allow
@@ -116,10 +116,10 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn from_config(config: &Config) -> Rules {
+    /// `hosts` is `--allowed-hosts` as [`crate::settings::Settings`] parsed it.
+    pub fn from_config(config: &Config, hosts: HostRule) -> Rules {
         let enforce = config.listen.ip().is_loopback() || !config.allowed_hosts.is_empty();
-        // `Config::validate` has refused entries that do not parse; none is allowed then.
-        let hosts = enforce.then(|| HostRule::parse(&config.allowed_hosts).unwrap_or_default());
+        let hosts = enforce.then_some(hosts);
         Rules {
             hosts,
             listen: config.listen.ip(),
@@ -334,7 +334,7 @@ mod tests {
         c.listen = listen.parse().unwrap();
         c.allowed_hosts = allowed.iter().map(|s| s.to_string()).collect();
         c.cors_origins = origins.iter().map(|s| s.to_string()).collect();
-        Rules::from_config(&c)
+        Rules::from_config(&c, HostRule::parse(&c.allowed_hosts).unwrap())
     }
 
     #[test]

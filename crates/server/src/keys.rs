@@ -34,11 +34,7 @@ use subtle::ConstantTimeEq;
 use crate::config::Config;
 use crate::error::ApiError;
 
-/// The first 8 hex digits of the key's SHA-256: enough to tell keys apart in a log, useless
-/// for recovering one.
-pub fn fingerprint(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes())[..4])
-}
+pub use crate::config_file::fingerprint;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

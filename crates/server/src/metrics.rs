@@ -17,10 +17,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
-
-use crate::app::Shared;
-
 /// Distinct model label values kept; later ones are counted as `other`.
 pub const MAX_MODELS: usize = 64;
 
@@ -404,13 +400,6 @@ fn escape(value: &str) -> String {
         }
     }
     out
-}
-
-/// `GET /metrics`.
-pub async fn endpoint(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(shared.metrics.render())
 }
 
 #[cfg(test)]

@@ -215,7 +215,9 @@ where
                     let access = Access {
                         id,
                         method,
+                        // The request went into the service; its path is not at hand.
                         route: "unmatched".to_owned(),
+                        path: None,
                         status: e.as_response_error().status_code().as_u16(),
                         started,
                         overhead: started.elapsed(),
@@ -233,13 +235,12 @@ where
                 headers.insert(REQUEST_ID, v);
             }
             headers.insert(OVERHEAD, HeaderValue::from(overhead.as_micros() as u64));
+            let (route, path) = route_and_path(res.request());
             let access = Access {
                 id,
                 method,
-                route: res
-                    .request()
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_owned()),
+                route,
+                path,
                 status: res.status().as_u16(),
                 started,
                 overhead,
@@ -254,11 +255,38 @@ where
     }
 }
 
+/// The longest path an access line shows of a request no route matched.
+const MAX_LOGGED_PATH: usize = 256;
+
+/// The matched route pattern (the metrics' label: bounded), and for a request no route
+/// matched (`unmatched`) its path, without the query, which may carry a `key=`, so that an
+/// operator sees what clients ask for. Matched requests pay nothing for the path. The path
+/// is as the request line sent it (`http::Uri` admits no spaces or control characters, so
+/// it cannot break the line), cut to [`MAX_LOGGED_PATH`] bytes.
+fn route_and_path(req: &HttpRequest) -> (String, Option<String>) {
+    if let Some(pattern) = req.match_pattern() {
+        return (pattern, None);
+    }
+    let path = req.path();
+    let mut end = path.len().min(MAX_LOGGED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown = if end < path.len() {
+        format!("{}...", &path[..end])
+    } else {
+        path.to_owned()
+    };
+    ("unmatched".to_owned(), Some(shown))
+}
+
 /// Everything the access line needs, kept until the body ends.
 struct Access {
     id: String,
     method: String,
     route: String,
+    /// The path of a request no route matched (see [`route_and_path`]).
+    path: Option<String>,
     status: u16,
     started: Instant,
     overhead: Duration,
@@ -320,7 +348,8 @@ impl Access {
     }
 
     /// `id method route model=.. status=.. ...` in logfmt-like `key=value` pairs, written
-    /// straight into the log buffer (no `String` per field).
+    /// straight into the log buffer (no `String` per field); `unmatched path=/..` for a
+    /// request no route matched.
     fn write_line(&self, out: &mut Vec<u8>, done: &Finished<'_>, end: End) {
         struct Ms(Option<Duration>);
         impl fmt::Display for Ms {
@@ -341,12 +370,13 @@ impl Access {
             }
         }
         // Writing into a `Vec` cannot fail.
+        let _ = write!(out, "{} {} {}", self.id, self.method, self.route);
+        if let Some(path) = &self.path {
+            let _ = write!(out, " path={path}");
+        }
         let _ = write!(
             out,
-            "{} {} {} model={} status={} stream={} duration_ms={} upstream_ms={} first_event_ms={} overhead_us={} tokens_in={} tokens_out={} end={}",
-            self.id,
-            self.method,
-            self.route,
+            " model={} status={} stream={} duration_ms={} upstream_ms={} first_event_ms={} overhead_us={} tokens_in={} tokens_out={} end={}",
             done.model.unwrap_or("-"),
             done.status,
             self.trace.0.stream.get(),
@@ -449,6 +479,7 @@ mod tests {
             id: "req_1".to_owned(),
             method: "POST".to_owned(),
             route: "/v1/chat/completions".to_owned(),
+            path: None,
             status: 200,
             started: Instant::now(),
             overhead: Duration::from_micros(250),
@@ -472,6 +503,51 @@ mod tests {
             "req_1 POST /v1/chat/completions model=gemini-2.5-flash status=200 stream=true \
              duration_ms=1500.0 upstream_ms=1400.0 first_event_ms=300.0 overhead_us=250 \
              tokens_in=12 tokens_out=34 end=gone"
+        );
+    }
+
+    #[test]
+    fn an_unmatched_request_is_logged_with_its_path_without_the_query() {
+        use actix_web::test::TestRequest;
+        let req = TestRequest::with_uri("/v1/assistants/x?key=AIzaSecret").to_http_request();
+        let (route, path) = route_and_path(&req);
+        assert_eq!(route, "unmatched", "the metrics label stays bounded");
+        assert_eq!(path.as_deref(), Some("/v1/assistants/x"));
+        let long = format!("/{}", "a".repeat(1000));
+        let (_, path) = route_and_path(&TestRequest::with_uri(&long).to_http_request());
+        assert_eq!(
+            path.unwrap(),
+            format!("/{}...", "a".repeat(MAX_LOGGED_PATH - 1))
+        );
+
+        let access = Access {
+            id: "req_2".to_owned(),
+            method: "POST".to_owned(),
+            route,
+            path: Some("/v1/assistants/x".to_owned()),
+            status: 404,
+            started: Instant::now(),
+            overhead: Duration::from_micros(5),
+            trace: Trace::default(),
+            metrics: Arc::new(Metrics::default()),
+        };
+        let done = Finished {
+            route: "unmatched",
+            model: None,
+            status: 404,
+            duration: Duration::from_millis(1),
+            upstream: None,
+            first_event: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        };
+        let mut line = Vec::new();
+        access.write_line(&mut line, &done, End::Complete);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "req_2 POST unmatched path=/v1/assistants/x model=- status=404 stream=false \
+             duration_ms=1.0 upstream_ms=- first_event_ms=- overhead_us=5 tokens_in=- \
+             tokens_out=- end=complete"
         );
     }
 }

@@ -25,9 +25,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use crate::error::ApiError;
+use crate::failure::UpstreamFailure;
 use crate::metrics::Metrics;
 use crate::observe::Trace;
-use crate::retry::UpstreamFailure;
 use crate::sse;
 
 /// The cap on upstream requests in flight, shared by every worker. Beyond it a request is

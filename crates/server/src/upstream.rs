@@ -30,12 +30,12 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::error::ApiError;
+pub use crate::failure::UpstreamFailure;
 use crate::keys::{fingerprint, presented_key, Credentials, Keys};
 use crate::metrics::Metrics;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
 use crate::retry::RetryPolicy;
-pub use crate::retry::UpstreamFailure;
 
 /// Per-worker upstream client.
 pub struct Upstream {
@@ -344,7 +344,7 @@ mod tests {
     use mock_gemini::{MockGemini, Scenario};
 
     use super::*;
-    use crate::retry::ERROR_PARSES;
+    use crate::failure::ERROR_PARSES;
 
     fn upstream(mock: &MockGemini, keys: &[&str], max_retries: u32) -> Upstream {
         let mut config = Config::defaults();

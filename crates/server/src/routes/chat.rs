@@ -27,7 +27,6 @@ use pollux_translate::{
 };
 
 use super::body::read_limited;
-use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
@@ -35,6 +34,7 @@ use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
 use crate::sse;
+use crate::state::AppState;
 use crate::upstream::{Call, Upstream, UpstreamFailure, UpstreamResponse};
 
 /// Random tool-call ids for calls Gemini did not name.
@@ -50,7 +50,7 @@ impl IdSource for RandomIds {
 pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
     media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
@@ -66,7 +66,7 @@ pub async fn completions(
     let body_len = body.len();
     drop(body);
     // The default model and aliases apply; responses echo the name the client used.
-    let resolved = super::models::resolve(&shared.config, chat.model.as_deref())?;
+    let resolved = super::models::resolve(&shared.settings, chat.model.as_deref())?;
     let client_model = resolved.client;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
@@ -74,8 +74,7 @@ pub async fn completions(
     // within the overall deadline however many there are.
     let fetched = deadline.within(media.fetch_all(&chat)).await?;
 
-    let safety = default_safety_settings(&shared.config)?;
-    let capabilities = shared.capabilities.resolve(model);
+    let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
     // Translation takes the request by value: inline media move into the Gemini body.
     let translated = to_gemini(
@@ -86,7 +85,7 @@ pub async fn completions(
             capabilities: Some(&capabilities),
             strict_params: shared.config.strict_params,
             legacy_schemas: shared.config.legacy_schemas,
-            default_safety_settings: safety.as_deref(),
+            default_safety_settings: shared.settings.safety_settings.as_deref(),
             ..RequestOptions::new(model)
         },
     )?;
@@ -174,21 +173,6 @@ fn with_dropped(mut response: HttpResponse, dropped: &str) -> HttpResponse {
     response
 }
 
-/// The configured default `safetySettings`, checked at startup (`Config::validate`).
-fn default_safety_settings(
-    config: &crate::config::Config,
-) -> Result<Option<Box<serde_json::value::RawValue>>, ApiError> {
-    config
-        .safety_settings
-        .as_ref()
-        .map(|s| serde_json::value::RawValue::from_string(s.clone()))
-        .transpose()
-        .map_err(|e| ApiError::BadGateway {
-            message: format!("The configured safety settings are not valid JSON: {e}"),
-            code: Some("configuration_error".to_owned()),
-        })
-}
-
 fn remember(
     cache: &SignatureCache,
     id: &str,
@@ -257,7 +241,7 @@ fn sse_error(e: pollux_translate::sse::SseError) -> ApiError {
 struct StreamRun {
     events: UpstreamEvents,
     translator: StreamTranslator,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     trace: Trace,
     /// What the request was sent with, for redacting upstream text.
     key: Credentials,

@@ -15,16 +15,16 @@ use pollux_translate::openai::{EmbeddingRequest, EncodingFormat};
 use super::body::read_limited;
 use super::call::{encode, gemini_json};
 use super::models::resolve;
-use crate::app::Shared;
 use crate::error::ApiError;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
+use crate::state::AppState;
 use crate::upstream::{Call, Upstream};
 
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     // The key first, from the headers: an unauthorized client never gets its body read.
@@ -32,7 +32,7 @@ pub async fn create(
     let key = upstream.key_for(req.headers())?;
     let body = read_limited(payload, req.headers(), &shared.config).await?;
     let mut request = EmbeddingRequest::from_slice(&body)?;
-    let model = resolve(&shared.config, request.model.as_deref())?;
+    let model = resolve(&shared.settings, request.model.as_deref())?;
     // An alias's size (its own, or an OpenAI name's) unless the client asked for one.
     request.dimensions = request.dimensions.or(model.dimensions);
     trace.set_model(&model.gemini);

@@ -5,21 +5,17 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::app::Shared;
+use crate::state::AppState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
+pub async fn readyz(shared: web::Data<AppState>) -> HttpResponse {
     let pool = shared.keys.pool();
-    let problem = match shared.config.validate() {
-        Err(e) => Some(e),
-        Ok(()) if !pool.is_empty() && pool.valid_count() == 0 => {
-            Some("every upstream key was rejected by Gemini as invalid".to_owned())
-        }
-        Ok(()) => None,
-    };
+    // The settings were checked when the state was built: only the key pool can go bad.
+    let problem = (!pool.is_empty() && pool.valid_count() == 0)
+        .then(|| "every upstream key was rejected by Gemini as invalid".to_owned());
     match problem {
         None => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Some(reason) => HttpResponse::ServiceUnavailable()

@@ -5,6 +5,7 @@ mod call;
 pub mod chat;
 pub mod embeddings;
 pub mod health;
+pub mod metrics;
 pub mod models;
 pub mod native;
 pub mod service;

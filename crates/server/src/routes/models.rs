@@ -6,68 +6,25 @@
 //! per process; replicas each keep their own, which costs one list call per replica and
 //! TTL.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use pollux_translate::gemini::{ListModelsResponse, Model};
 use pollux_translate::models::{find, to_openai_list, ListOptions};
 
 use super::call::gemini_json;
-use crate::app::Shared;
 use crate::config::Config;
 use crate::config_file::{valid_model, MAX_ID_LEN};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
+use crate::settings::Settings;
+use crate::state::AppState;
 use crate::upstream::{Call, Upstream};
 
 /// More pages than this means a broken `nextPageToken`, not a long list.
 const MAX_PAGES: usize = 100;
-/// Distinct credentials remembered at once (client keys in pass-through mode).
-const MAX_ENTRIES: usize = 1024;
-
-/// A fetched list and when it was fetched.
-type Entry = (Instant, Arc<Vec<Model>>);
-
-/// Fetched model lists by credential.
-#[derive(Debug)]
-pub struct ModelCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-impl ModelCache {
-    pub fn new(ttl: Duration) -> ModelCache {
-        ModelCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<Vec<Model>>> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, models)| models.clone())
-    }
-
-    fn put(&self, id: String, models: Arc<Vec<Model>>) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(id, (Instant::now(), models));
-    }
-}
-
 /// The model a request names, as the client named it and as Gemini knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
@@ -122,13 +79,13 @@ fn check_model_len(name: &str) -> Result<(), ApiError> {
 }
 
 /// Applies the default model and the aliases to the `model` of a request.
-pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, ApiError> {
+pub fn resolve(settings: &Settings, requested: Option<&str>) -> Result<Resolved, ApiError> {
     if let Some(name) = requested {
         check_model_len(name)?;
     }
     let client = match requested.map(str::trim) {
         Some(m) if !m.is_empty() => m.to_owned(),
-        _ => config
+        _ => settings
             .default_model
             .clone()
             .ok_or_else(|| ApiError::InvalidRequest {
@@ -138,10 +95,12 @@ pub fn resolve(config: &Config, requested: Option<&str>) -> Result<Resolved, Api
             })?,
     };
     let id = client.strip_prefix("models/").unwrap_or(&client);
-    let aliased = config.alias_map().get(id).cloned();
+    let aliased = settings.aliases.get(id).cloned();
     let dimensions = match aliased {
-        Some(_) => config
-            .alias_dimensions(id)
+        Some(_) => settings
+            .alias_dimensions
+            .get(id)
+            .copied()
             .or_else(|| openai_dimensions(id)),
         None => None,
     };
@@ -174,7 +133,7 @@ fn options<'a>(
 
 /// Every model the credential can see, from the cache or every page of `models.list`.
 async fn all_models(
-    shared: &Shared,
+    shared: &AppState,
     upstream: &Upstream,
     key: &Credentials,
     trace: &Trace,
@@ -223,26 +182,29 @@ fn url_encode(text: &str) -> String {
 
 pub async fn list(
     req: HttpRequest,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
-    let aliases = shared.config.alias_map();
-    Ok(HttpResponse::Ok().json(to_openai_list(&models, &options(&shared.config, &aliases))))
+    let options = options(&shared.config, &shared.settings.aliases);
+    Ok(HttpResponse::Ok().json(to_openai_list(&models, &options)))
 }
 
 pub async fn get(
     req: HttpRequest,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     check_model_len(&id)?;
     let key = upstream.key_for(req.headers())?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
-    let aliases = shared.config.alias_map();
-    match find(&models, &id, &options(&shared.config, &aliases)) {
+    match find(
+        &models,
+        &id,
+        &options(&shared.config, &shared.settings.aliases),
+    ) {
         Some(model) => Ok(HttpResponse::Ok().json(model)),
         None => Err(ApiError::NotFound(format!(
             "The model '{id}' does not exist or you do not have access to it."
@@ -258,12 +220,13 @@ mod tests {
     #[test]
     fn resolve_applies_default_and_aliases() {
         let mut c = Config::defaults();
-        assert!(resolve(&c, None).is_err());
-        assert!(resolve(&c, Some("")).is_err());
+        let settings = |c: &Config| Settings::from_config(c).unwrap();
+        assert!(resolve(&settings(&c), None).is_err());
+        assert!(resolve(&settings(&c), Some("")).is_err());
         c.default_model = Some("gemini-2.5-flash".to_owned());
         c.aliases = vec!["gpt-4o=gemini-2.5-pro".to_owned()];
         assert_eq!(
-            resolve(&c, None).unwrap(),
+            resolve(&settings(&c), None).unwrap(),
             Resolved {
                 client: "gemini-2.5-flash".into(),
                 gemini: "gemini-2.5-flash".into(),
@@ -271,7 +234,7 @@ mod tests {
             }
         );
         assert_eq!(
-            resolve(&c, Some("gpt-4o")).unwrap(),
+            resolve(&settings(&c), Some("gpt-4o")).unwrap(),
             Resolved {
                 client: "gpt-4o".into(),
                 gemini: "gemini-2.5-pro".into(),
@@ -279,15 +242,18 @@ mod tests {
             }
         );
         assert_eq!(
-            resolve(&c, Some("models/gemini-3-pro-preview"))
+            resolve(&settings(&c), Some("models/gemini-3-pro-preview"))
                 .unwrap()
                 .gemini,
             "gemini-3-pro-preview"
         );
-        assert!(resolve(&c, Some("../x")).is_err());
+        assert!(resolve(&settings(&c), Some("../x")).is_err());
         let longest = "g".repeat(MAX_ID_LEN);
-        assert_eq!(resolve(&c, Some(&longest)).unwrap().gemini, longest);
-        let over = resolve(&c, Some(&"g".repeat(MAX_ID_LEN + 1))).unwrap_err();
+        assert_eq!(
+            resolve(&settings(&c), Some(&longest)).unwrap().gemini,
+            longest
+        );
+        let over = resolve(&settings(&c), Some(&"g".repeat(MAX_ID_LEN + 1))).unwrap_err();
         assert!(matches!(&over, ApiError::InvalidRequest { param: Some(p), .. } if p == "model"));
         assert!(
             over.to_string().len() < 100,
@@ -308,14 +274,15 @@ mod tests {
             "mine=gemini-embedding-001@256".to_owned(),
             "text-embedding-004=text-embedding-004@768".to_owned(),
         ];
-        let dims = |c: &Config, name| resolve(c, Some(name)).unwrap().dimensions;
+        let settings = |c: &Config| Settings::from_config(c).unwrap();
+        let dims = |c: &Config, name| resolve(&settings(c), Some(name)).unwrap().dimensions;
         assert_eq!(dims(&c, "text-embedding-3-small"), Some(1536));
         assert_eq!(dims(&c, "models/text-embedding-3-large"), Some(3072));
         assert_eq!(dims(&c, "text-embedding-ada-002"), Some(1536));
         assert_eq!(dims(&c, "mine"), Some(256));
         assert_eq!(dims(&c, "text-embedding-004"), Some(768));
         assert_eq!(
-            resolve(&c, Some("mine")).unwrap().gemini,
+            resolve(&settings(&c), Some("mine")).unwrap().gemini,
             "gemini-embedding-001"
         );
         // Not an alias: the name goes to Gemini as it is, with Gemini's default size.

@@ -22,12 +22,12 @@ use futures_util::StreamExt;
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::body::read_limited;
-use crate::app::Shared;
 use crate::error::ApiError;
 use crate::keys::presented_key;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
 use crate::routes::models::check_id_len;
+use crate::state::AppState;
 use crate::upstream::{Call, Upstream, UpstreamFailure};
 
 /// Request headers worth forwarding; everything else (auth, cookies, hop-by-hop) stays.
@@ -52,7 +52,7 @@ const DROPPED_RESPONSE: &[&str] = &[
 pub async fn forward(
     req: HttpRequest,
     payload: web::Payload,
-    shared: web::Data<Shared>,
+    shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let query_key = form_urlencoded::parse(req.query_string().as_bytes())
