@@ -8,6 +8,8 @@ mod chat;
 mod faults;
 mod guard;
 mod media;
+mod observability;
+mod process;
 mod retries;
 mod service;
 mod surface;
