@@ -66,7 +66,7 @@ bench-peers: ## The same, with LiteLLM's proxy as a third column (installs it in
 bench-instructions: ## Instructions Pollux executes per chat request (valgrind callgrind): a repeatable figure for before/after a change.
 	bash scripts/instructions.sh
 
-soak: ## 100k mixed requests through a release build; reports RSS drift (REQUESTS=20000 for a shorter run).
+soak: ## 100k mixed requests through a release build (pollux-soak, in crates/bench); reports RSS drift (REQUESTS=20000 for a shorter run).
 	scripts/soak.sh
 
 fmt: ## Format the Rust code.
