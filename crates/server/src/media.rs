@@ -13,7 +13,7 @@
 //! stream in) and the guard: every hop's host is resolved here and
 //! only addresses that pass [`is_forbidden`] (or the allow-list) are ever connected to. IP
 //! literals are checked before the request is sent, because actix-tls skips the resolver for
-//! them; names go through [`GuardedResolver`], which awc's connector calls for each new
+//! them; names go through `GuardedResolver`, which awc's connector calls for each new
 //! connection, so a DNS answer cannot differ between the check and the connect.
 //! `docs/media.md` describes the behaviour for users.
 
@@ -325,7 +325,7 @@ impl MediaFetcher {
         MediaFetcher { policy, client }
     }
 
-    /// Fetches every remote image of the request (at most [`FETCH_CONCURRENCY`] at once).
+    /// Fetches every remote image of the request (at most `FETCH_CONCURRENCY` at once).
     /// The first failure ends the others and becomes a 400 naming the part. With fetching
     /// turned off nothing is fetched, and translation refuses the URLs.
     ///
