@@ -16,13 +16,14 @@ run: ## Build (release) and start pollux with default settings (see docs/configu
 
 # Every step runs even when an earlier one failed, so one run reports everything; the target
 # fails at the end if any step did.
-test: ## Every test: fmt check, clippy, cargo tests, a fuzz smoke run, then the client compatibility suites.
+test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), a fuzz smoke run, then the client compatibility suites.
 	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
 	failed=(); \
 	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	step $(CARGO) fmt --all -- --check; \
 	step $(CARGO) clippy --workspace --all-targets -- -D warnings; \
 	step $(CARGO) test --workspace; \
+	step env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps; \
 	step $(MAKE) --no-print-directory fuzz-smoke; \
 	step $(MAKE) --no-print-directory test-clients; \
 	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
@@ -73,7 +74,7 @@ bench-peers: ## The same, with LiteLLM's proxy as a third column (installs it in
 bench-instructions: ## Instructions Pollux executes per chat request (valgrind callgrind): a repeatable figure for before/after a change.
 	bash scripts/instructions.sh
 
-soak: ## 100k mixed requests through a release build; reports RSS drift (REQUESTS=20000 for a shorter run).
+soak: ## 100k mixed requests through a release build (pollux-soak, in crates/bench); reports RSS drift (REQUESTS=20000 for a shorter run).
 	scripts/soak.sh
 
 fmt: ## Format the Rust code.

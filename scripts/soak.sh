@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS="${REQUESTS:-100000}"
-cargo build --release -p pollux-server --bin pollux --example soak
+cargo build --release -p pollux-server --bin pollux -p pollux-bench --bin pollux-soak
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-exec "$target_dir/release/examples/soak" "$target_dir/release/pollux" "$REQUESTS"
+exec "$target_dir/release/pollux-soak" "$target_dir/release/pollux" "$REQUESTS"

@@ -381,7 +381,7 @@ pub fn is_bool(arg: &clap::Arg) -> bool {
     arg.get_value_parser().type_id() == clap::builder::ValueParser::bool().type_id()
 }
 
-/// Parses a boolean setting's text the way [`boolish`] makes clap parse it (the config
+/// Parses a boolean setting's text the way `boolish` makes clap parse it (the config
 /// file's values of no-value flags, such as `strict_params = "yes"`, go through here).
 pub fn parse_bool(text: &str) -> Option<bool> {
     use clap::builder::TypedValueParser;

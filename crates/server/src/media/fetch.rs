@@ -123,7 +123,7 @@ impl MediaFetcher {
         MediaFetcher { policy, client }
     }
 
-    /// Fetches every remote image of the request (at most [`FETCH_CONCURRENCY`] at once).
+    /// Fetches every remote image of the request (at most `FETCH_CONCURRENCY` at once).
     /// The first failure ends the others and becomes a 400 naming the part. With fetching
     /// turned off nothing is fetched, and translation refuses the URLs.
     ///

@@ -1,6 +1,6 @@
 //! The SSRF guard of the image fetcher: which addresses a server-side fetch may reach
 //! ([`is_forbidden`], with `--media-allow-hosts` as [`AllowList`]) and the resolver that
-//! enforces it on every connection ([`GuardedResolver`]). `docs/media.md` describes the
+//! enforces it on every connection (`GuardedResolver`). `docs/media.md` describes the
 //! behaviour for users.
 
 use std::error::Error as StdError;

@@ -231,7 +231,7 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-/// A conversation message, tagged by `role` (read by [`tagged`], which does not copy the
+/// A conversation message, tagged by `role` (read by `tagged`, which does not copy the
 /// message first when `role` is its first field).
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -380,7 +380,7 @@ impl<'de> Deserialize<'de> for Content {
     }
 }
 
-/// One part of an array content, tagged by `type` (read by [`tagged`]); a type Pollux does
+/// One part of an array content, tagged by `type` (read by `tagged`); a type Pollux does
 /// not know is kept as [`ContentPart::Unknown`] and its fields skipped.
 #[derive(Debug, Clone)]
 pub enum ContentPart {

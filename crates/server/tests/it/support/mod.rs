@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderMap;
 use futures_util::StreamExt;
-use mock_gemini::MockGemini;
+use mock_gemini::{MockGemini, StreamStep};
 use pollux_server::Config;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub type Error = Box<dyn std::error::Error>;
 
@@ -214,4 +214,79 @@ pub fn assert_gemini_request(value: &Value) {
         errors.is_empty(),
         "not a valid GenerateContentRequest: {errors:?}\n{value:#}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests, scripted stream events and `/metrics` readings shared by the fault,
+// observability and process tests.
+
+pub fn chat(content: &str) -> Value {
+    json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": content}]})
+}
+
+pub fn stream_chat(content: &str) -> Value {
+    let mut body = chat(content);
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    body
+}
+
+pub fn text_event(text: &str) -> StreamStep {
+    StreamStep::Event(
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}]}),
+    )
+}
+
+pub fn final_event(text: &str) -> StreamStep {
+    StreamStep::Event(json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6}
+    }))
+}
+
+pub fn client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// `/metrics` as text.
+pub async fn metrics(p: &Pollux) -> Result<String, Error> {
+    let mut resp = client().get(p.url("/metrics")).send().await?;
+    assert_eq!(resp.status(), 200);
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    let bytes = resp.body().await?;
+    Ok(String::from_utf8(bytes.to_vec())?)
+}
+
+/// The value of an unlabelled sample.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits (bounded) until no stream is open and no upstream slot is held.
+pub async fn assert_clean(p: &Pollux) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = metrics(p).await?;
+        let open = sample(&text, "pollux_open_streams");
+        let in_flight = sample(&text, "pollux_upstream_in_flight");
+        if open == Some(0.0) && in_flight == Some(0.0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "left behind: open_streams={open:?} upstream_in_flight={in_flight:?}"
+            )
+            .into());
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -3,7 +3,8 @@
 //! end, and checking that nothing is left open. Run through `scripts/soak.sh`; not in CI.
 //!
 //! ```sh
-//! cargo run --release -p pollux-server --example soak -- target/release/pollux 100000
+//! cargo build --release -p pollux-server --bin pollux
+//! cargo run --release -p pollux-bench --bin pollux-soak -- target/release/pollux 100000
 //! ```
 //!
 //! The mix (by request number): 55% plain chat, 25% streamed chat, 5% streams the client
@@ -32,14 +33,14 @@ fn main() -> ExitCode {
         args.get(1),
         args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000),
     ) else {
-        eprintln!("usage: soak <path to pollux> [requests]");
+        eprintln!("usage: pollux-soak <path to pollux> [requests]");
         return ExitCode::from(2);
     };
     match actix_rt::System::new().block_on(run(bin, total)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("soak: {e}");
+            eprintln!("pollux-soak: {e}");
             ExitCode::FAILURE
         }
     }

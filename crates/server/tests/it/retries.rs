@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,11 @@ use serde_json::{json, Value};
 use support::{assert_openai, Pollux};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Gemini's 503 for an overloaded model: the failure retries exist for.
+fn overloaded() -> Scenario {
+    Scenario::error(503, "UNAVAILABLE", "The model is overloaded.")
+}
 
 fn chat(stream: bool) -> Value {
     json!({"model": "gemini-2.5-flash", "stream": stream,
@@ -39,11 +44,7 @@ async fn retries_metric(p: &Pollux) -> Result<u64, Box<dyn std::error::Error>> {
 #[actix_rt::test]
 async fn unavailable_then_success_is_retried() -> TestResult {
     let p = with_retries(2)?;
-    p.mock.push(Scenario::error(
-        503,
-        "UNAVAILABLE",
-        "The model is overloaded.",
-    ));
+    p.mock.push(overloaded());
     p.mock.push(Scenario::error(
         500,
         "INTERNAL",
@@ -61,11 +62,7 @@ async fn unavailable_then_success_is_retried() -> TestResult {
 #[actix_rt::test]
 async fn streams_are_retried_before_the_200() -> TestResult {
     let p = with_retries(1)?;
-    p.mock.push(Scenario::error(
-        503,
-        "UNAVAILABLE",
-        "The model is overloaded.",
-    ));
+    p.mock.push(overloaded());
     p.mock.push(Scenario::text_stream(&["ok"]));
     let (status, _, events) = p.stream("/v1/chat/completions", &chat(true)).await?;
     assert_eq!(status, 200);
@@ -78,11 +75,7 @@ async fn streams_are_retried_before_the_200() -> TestResult {
 async fn retries_stop_at_the_configured_count() -> TestResult {
     let p = with_retries(2)?;
     for _ in 0..3 {
-        p.mock.push(Scenario::error(
-            503,
-            "UNAVAILABLE",
-            "The model is overloaded.",
-        ));
+        p.mock.push(overloaded());
     }
     p.mock.push(Scenario::text("never reached"));
     let (status, _, out) = p.post("/v1/chat/completions", &chat(false)).await?;

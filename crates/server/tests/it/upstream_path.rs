@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_openai, Pollux};
 use actix_web::http::header::HeaderMap;
 use mock_gemini::Scenario;
 use serde_json::{json, Value};
-use support::{assert_openai, Pollux};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

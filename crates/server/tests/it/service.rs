@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -77,6 +77,44 @@ fn keys_seen(p: &Pollux) -> Vec<String> {
         .iter()
         .map(|r| r.header("x-goog-api-key").unwrap_or("").to_owned())
         .collect()
+}
+
+/// One row of a status table: method, path, extra headers, JSON body, the status expected.
+type StatusRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<&'a Value>,
+    u16,
+);
+
+/// Sends the rows of `table` in order and asserts each status; a failure names its row.
+async fn assert_statuses(p: &Pollux, table: &[StatusRow<'_>]) -> TestResult {
+    for (method, path, headers, body, want) in table {
+        let (status, _, raw) = call(p, method, path, headers, *body).await?;
+        assert_eq!(
+            status,
+            *want,
+            "{method} {path} {headers:?}: {}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+    Ok(())
+}
+
+/// A plain chat for gemini-2.5-flash.
+async fn flash_chat(p: &Pollux) -> Result<(u16, HeaderMap, Value), Box<dyn std::error::Error>> {
+    p.post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
+        .await
+}
+
+/// Sends `n` plain chats and asserts each one is answered 200.
+async fn assert_chats_ok(p: &Pollux, n: usize) -> TestResult {
+    for i in 0..n {
+        let (status, _, out) = flash_chat(p).await?;
+        assert_eq!(status, 200, "chat {i}: {out}");
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- models
@@ -424,91 +462,87 @@ async fn client_keys_plain_and_hashed_guard_every_route() -> TestResult {
         "refused requests never went upstream"
     );
 
-    let (status, _, out) = p.get("/v1/models").await?;
-    assert_eq!(status, 401, "{out}");
-    let (status, _, _) = call(
-        &p,
-        "GET",
-        "/v1/models",
-        &[("authorization", "Bearer team-key-1")],
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200);
     let body = json!({"model": "text-embedding-004", "input": "x"});
-    let (status, _, _) = call(&p, "POST", "/v1/embeddings", &[], Some(&body)).await?;
-    assert_eq!(status, 401);
-    let (status, _, _) = call(
+    assert_statuses(
         &p,
-        "GET",
-        "/v1beta/models",
-        &[("x-goog-api-key", "wrong")],
-        None,
+        &[
+            ("GET", "/v1/models", &[], None, 401),
+            (
+                "GET",
+                "/v1/models",
+                &[("authorization", "Bearer team-key-1")],
+                None,
+                200,
+            ),
+            ("POST", "/v1/embeddings", &[], Some(&body), 401),
+            (
+                "GET",
+                "/v1beta/models",
+                &[("x-goog-api-key", "wrong")],
+                None,
+                401,
+            ),
+            (
+                "GET",
+                "/v1beta/models",
+                &[("x-goog-api-key", "team-key-2")],
+                None,
+                200,
+            ),
+            ("GET", "/v1beta/models?key=team-key-1", &[], None, 200),
+        ],
     )
-    .await?;
-    assert_eq!(status, 401);
-    let (status, _, _) = call(
-        &p,
-        "GET",
-        "/v1beta/models",
-        &[("x-goog-api-key", "team-key-2")],
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200);
-    let (status, _, _) = call(&p, "GET", "/v1beta/models?key=team-key-1", &[], None).await?;
-    assert_eq!(status, 200);
-    Ok(())
+    .await
 }
 
 #[actix_rt::test]
 async fn without_any_keys_the_client_key_is_the_gemini_key() -> TestResult {
     let p = Pollux::start_with(|c, _| c.api_key = None)?;
-    let (status, _, out) = p
-        .post_with_key(
-            "/v1/chat/completions",
-            &chat(Some("gemini-2.5-flash")),
-            None,
-        )
-        .await?;
-    assert_eq!(status, 401, "{out}");
-    let (status, _, out) = p
-        .post_with_key(
-            "/v1/chat/completions",
-            &chat(Some("gemini-2.5-flash")),
-            Some("users-own-key"),
-        )
-        .await?;
-    assert_eq!(status, 200, "{out}");
-    let (status, _, _) = call(
+    let body = chat(Some("gemini-2.5-flash"));
+    let route = "/v1/chat/completions";
+    assert_statuses(
         &p,
-        "GET",
-        "/v1beta/models",
-        &[("x-goog-api-key", "native-key")],
-        None,
+        &[
+            ("POST", route, &[], Some(&body), 401),
+            (
+                "POST",
+                route,
+                &[("authorization", "Bearer users-own-key")],
+                Some(&body),
+                200,
+            ),
+            (
+                "GET",
+                "/v1beta/models",
+                &[("x-goog-api-key", "native-key")],
+                None,
+                200,
+            ),
+        ],
     )
     .await?;
-    assert_eq!(status, 200);
     assert_eq!(keys_seen(&p), ["users-own-key", "native-key"]);
     // Each user's own key gets its own model list.
-    let (status, _, _) = call(
+    assert_statuses(
         &p,
-        "GET",
-        "/v1/models",
-        &[("authorization", "Bearer a")],
-        None,
+        &[
+            (
+                "GET",
+                "/v1/models",
+                &[("authorization", "Bearer a")],
+                None,
+                200,
+            ),
+            (
+                "GET",
+                "/v1/models",
+                &[("authorization", "Bearer b")],
+                None,
+                200,
+            ),
+        ],
     )
     .await?;
-    assert_eq!(status, 200);
-    let (status, _, _) = call(
-        &p,
-        "GET",
-        "/v1/models",
-        &[("authorization", "Bearer b")],
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200);
     assert_eq!(p.mock.request_count(), 4);
     Ok(())
 }
@@ -542,12 +576,7 @@ async fn rate_limited_key_cools_down_and_the_request_moves_on() -> TestResult {
             retry_delay_secs: 1,
         },
     );
-    for _ in 0..4 {
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-            .await?;
-        assert_eq!(status, 200, "{out}");
-    }
+    assert_chats_ok(&p, 4).await?;
     let seen = keys_seen(&p);
     assert_eq!(
         seen.iter().filter(|k| *k == "key-a").count(),
@@ -563,9 +592,7 @@ async fn rate_limited_key_cools_down_and_the_request_moves_on() -> TestResult {
             retry_delay_secs: 7,
         },
     );
-    let (status, headers, out) = p
-        .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-        .await?;
+    let (status, headers, out) = flash_chat(&p).await?;
     assert_eq!(status, 429, "{out}");
     assert_openai("ErrorResponse", &out);
     assert!(headers.get("retry-after").is_some());
@@ -575,12 +602,7 @@ async fn rate_limited_key_cools_down_and_the_request_moves_on() -> TestResult {
     p.mock.clear_key("key-b");
     actix_rt::time::sleep(Duration::from_millis(1100)).await;
     p.mock.reset();
-    for _ in 0..2 {
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-            .await?;
-        assert_eq!(status, 200, "{out}");
-    }
+    assert_chats_ok(&p, 2).await?;
     assert!(
         keys_seen(&p).contains(&"key-a".to_owned()),
         "{:?}",
@@ -632,12 +654,7 @@ async fn invalid_key_leaves_the_rotation() -> TestResult {
         c.api_keys = vec!["key-good".to_owned()];
     })?;
     p.mock.script_key("key-revoked", KeyRule::Invalid);
-    for _ in 0..4 {
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-            .await?;
-        assert_eq!(status, 200, "{out}");
-    }
+    assert_chats_ok(&p, 4).await?;
     let seen = keys_seen(&p);
     assert_eq!(
         seen.iter().filter(|k| *k == "key-revoked").count(),
@@ -653,16 +670,12 @@ async fn invalid_key_leaves_the_rotation() -> TestResult {
 async fn no_valid_key_left_is_502_and_not_ready() -> TestResult {
     let p = Pollux::start_with(|c, _| c.api_key = Some("key-revoked".to_owned()))?;
     p.mock.script_key("key-revoked", KeyRule::Invalid);
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-        .await?;
+    let (status, _, out) = flash_chat(&p).await?;
     assert_eq!(status, 502, "not the client's key: {out}");
     assert_openai("ErrorResponse", &out);
     assert_eq!(out["error"]["code"], "upstream_keys_invalid");
     assert!(!out.to_string().contains("key-revoked"));
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &chat(Some("gemini-2.5-flash")))
-        .await?;
+    let (status, _, out) = flash_chat(&p).await?;
     assert_eq!(status, 502, "{out}");
     assert_eq!(
         p.mock.request_count(),
@@ -727,41 +740,30 @@ async fn cors_allows_only_configured_origins() -> TestResult {
             ),
         ]
     };
-    let (status, headers, _) = call(
-        &p,
+    // The status and the allowed origin Pollux answers each request with.
+    let allowed =
+        |method: &'static str, path: &'static str, headers: Vec<(&'static str, &'static str)>| {
+            let p = &p;
+            async move {
+                let (status, headers, _) = call(p, method, path, &headers, None).await?;
+                let origin = headers
+                    .get("access-control-allow-origin")
+                    .map(|v| v.to_str().map(str::to_owned))
+                    .transpose()?;
+                Ok::<_, Box<dyn std::error::Error>>((status, origin))
+            }
+        };
+    let app = "https://app.example.com";
+    let preflight_app = allowed("OPTIONS", "/v1/chat/completions", preflight(app).to_vec());
+    assert_eq!(preflight_app.await?, (200, Some(app.to_owned())));
+    let preflight_evil = allowed(
         "OPTIONS",
         "/v1/chat/completions",
-        &preflight("https://app.example.com"),
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200);
-    assert_eq!(
-        headers.get("access-control-allow-origin").unwrap(),
-        "https://app.example.com"
+        preflight("https://evil.example.com").to_vec(),
     );
-    let (_, headers, _) = call(
-        &p,
-        "OPTIONS",
-        "/v1/chat/completions",
-        &preflight("https://evil.example.com"),
-        None,
-    )
-    .await?;
-    assert!(headers.get("access-control-allow-origin").is_none());
-    let (status, headers, _) = call(
-        &p,
-        "GET",
-        "/v1/models",
-        &[("origin", "https://app.example.com")],
-        None,
-    )
-    .await?;
-    assert_eq!(status, 200);
-    assert_eq!(
-        headers.get("access-control-allow-origin").unwrap(),
-        "https://app.example.com"
-    );
+    assert_eq!(preflight_evil.await?.1, None);
+    let simple = allowed("GET", "/v1/models", vec![("origin", app)]);
+    assert_eq!(simple.await?, (200, Some(app.to_owned())));
     Ok(())
 }
 
@@ -935,59 +937,73 @@ fn assert_refused(p: &Pollux, what: &str, status: u16, out: &Value, code: &str, 
 async fn overlong_identifiers_are_refused_with_400() -> TestResult {
     let p = Pollux::start()?;
     let huge = "g".repeat(70 * 1024);
-    let model = json!("model");
-    let (status, _, out) = p.post("/v1/chat/completions", &chat(Some(&huge))).await?;
-    assert_refused(&p, "chat", status, &out, "invalid_model", model.clone());
     let mut streamed = chat(Some(&huge));
     streamed["stream"] = json!(true);
-    let (status, _, out) = p.post("/v1/chat/completions", &streamed).await?;
-    assert_refused(&p, "stream", status, &out, "invalid_model", model.clone());
-    let with_prefix = format!("models/{huge}");
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &chat(Some(&with_prefix)))
-        .await?;
-    assert_refused(&p, "models/", status, &out, "invalid_model", model.clone());
-    let (status, _, out) = p
-        .post("/v1/embeddings", &json!({"model": huge, "input": "hi"}))
-        .await?;
-    assert_refused(
-        &p,
-        "embeddings",
-        status,
-        &out,
-        "invalid_model",
-        model.clone(),
-    );
     // A URL cannot carry 70 KB (the test's own client refuses it), but the bound is the same.
     let long = "g".repeat(1000);
-    let (status, _, out) = call_json(&p, "GET", &format!("/v1/models/{long}"), &[], None).await?;
-    assert_refused(&p, "models/{id}", status, &out, "invalid_model", model);
-    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
-    let (status, _, out) = call_json(
-        &p,
-        "POST",
-        &format!("/v1beta/models/{long}:generateContent"),
-        &[],
-        Some(&body),
-    )
-    .await?;
-    assert_refused(&p, "native path", status, &out, "invalid_path", Value::Null);
-    let (status, _, out) = call_json(
-        &p,
-        "GET",
-        &format!("/v1beta/models?pageToken={}", "t".repeat(9 * 1024)),
-        &[],
-        None,
-    )
-    .await?;
-    assert_refused(
-        &p,
-        "native query",
-        status,
-        &out,
-        "invalid_path",
-        Value::Null,
-    );
+    let native = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let cases = [
+        (
+            "chat",
+            "POST",
+            "/v1/chat/completions".to_owned(),
+            Some(chat(Some(&huge))),
+            "invalid_model",
+            json!("model"),
+        ),
+        (
+            "stream",
+            "POST",
+            "/v1/chat/completions".to_owned(),
+            Some(streamed),
+            "invalid_model",
+            json!("model"),
+        ),
+        (
+            "models/",
+            "POST",
+            "/v1/chat/completions".to_owned(),
+            Some(chat(Some(&format!("models/{huge}")))),
+            "invalid_model",
+            json!("model"),
+        ),
+        (
+            "embeddings",
+            "POST",
+            "/v1/embeddings".to_owned(),
+            Some(json!({"model": huge, "input": "hi"})),
+            "invalid_model",
+            json!("model"),
+        ),
+        (
+            "models/{id}",
+            "GET",
+            format!("/v1/models/{long}"),
+            None,
+            "invalid_model",
+            json!("model"),
+        ),
+        (
+            "native path",
+            "POST",
+            format!("/v1beta/models/{long}:generateContent"),
+            Some(native),
+            "invalid_path",
+            Value::Null,
+        ),
+        (
+            "native query",
+            "GET",
+            format!("/v1beta/models?pageToken={}", "t".repeat(9 * 1024)),
+            None,
+            "invalid_path",
+            Value::Null,
+        ),
+    ];
+    for (what, method, path, body, code, param) in cases {
+        let (status, _, out) = call_json(&p, method, &path, &[], body.as_ref()).await?;
+        assert_refused(&p, what, status, &out, code, param);
+    }
 
     // 256 bytes is still a model name: it goes upstream.
     let longest = "g".repeat(256);

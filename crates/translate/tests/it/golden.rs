@@ -1,4 +1,4 @@
-//! Golden fixtures: the translate crate's one integration test binary.
+//! Golden fixtures, a module of the translate crate's one integration-test binary (`tests/it`).
 //!
 //! Each folder under `tests/fixtures/<scenario>/` is one scenario, written by hand the way the
 //! client and the real Gemini API write their bodies. The runner drives the crate's public API
@@ -25,7 +25,7 @@
 //! The SSE bytes are decoded whole, split in two at every byte offset and fed one byte at a
 //! time; every way must yield the same events.
 //!
-//! `UPDATE_GOLDEN=1 cargo test -p pollux-translate --test golden` rewrites the expected files
+//! `UPDATE_GOLDEN=1 cargo test -p pollux-translate --test it golden` rewrites the expected files
 //! (never those of [`EXPECTED_FAILURES`], which hold the correct output a known bug does not
 //! yet produce). Without it, a mismatch fails with a line diff.
 
@@ -545,16 +545,18 @@ fn without_gateway_extras(mut value: Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 
 static GEMINI: LazyLock<Value> = LazyLock::new(|| {
-    serde_json::from_str(include_str!(
-        "../../../tests/reference/gemini-v1beta.schema.json"
-    ))
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/reference/gemini-v1beta.schema.json"
+    )))
     .unwrap_or(Value::Null)
 });
 
 static OPENAI: LazyLock<Value> = LazyLock::new(|| {
-    serde_json::from_str(include_str!(
-        "../../../tests/reference/openai-chat.openapi.json"
-    ))
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/reference/openai-chat.openapi.json"
+    )))
     .unwrap_or(Value::Null)
 });
 

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,18 +225,29 @@ fn assert_fetch_failed(p: &Pollux, status: u16, out: &Value, part: &str, needle:
     assert_eq!(p.mock.request_count(), 0, "nothing may go upstream");
 }
 
+/// A chat with the images at `urls` as its user message's parts.
+async fn post_images(
+    p: &Pollux,
+    urls: &[String],
+) -> Result<(u16, actix_web::http::header::HeaderMap, Value), Box<dyn std::error::Error>> {
+    p.post("/v1/chat/completions", &image_request(urls)).await
+}
+
+/// Sends a chat with the one image at `url` and asserts its fetch was refused with a
+/// message that mentions `needle` ([`assert_fetch_failed`] on the first image part).
+async fn assert_image_refused(p: &Pollux, url: String, needle: &str) -> TestResult {
+    let (status, _, out) = post_images(p, &[url]).await?;
+    assert_fetch_failed(p, status, &out, "messages[0].content[1]", needle);
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn fetched_image_is_inlined_as_base64() -> TestResult {
     let images = ImageServer::start("")?;
     let p = pollux_allowing_loopback()?;
     p.mock
         .push(Scenario::text("A very small transparent square."));
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/cat.png")]),
-        )
-        .await?;
+    let (status, _, out) = post_images(&p, &[images.url("/cat.png")]).await?;
     assert_eq!(status, 200, "{out}");
     assert_openai("CreateChatCompletionResponse", &out);
     assert_eq!(images.hits(), 1);
@@ -267,9 +278,7 @@ async fn several_images_are_fetched_and_kept_in_order() -> TestResult {
         .map(|i| images.url(&format!("/cat.png?i={i}")))
         .collect();
     urls.push(images.url("/cat.png?i=0"));
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&urls))
-        .await?;
+    let (status, _, out) = post_images(&p, &urls).await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(images.hits(), 6, "a repeated URL is fetched once");
     let upstream = p.mock.requests()[0].json()?;
@@ -300,12 +309,7 @@ async fn loopback_and_internal_addresses_are_refused_by_default() -> TestResult 
         "http://[fe80::1]/cat.png".to_owned(),
     ];
     for url in &targets {
-        let (status, _, out) = p
-            .post(
-                "/v1/chat/completions",
-                &image_request(std::slice::from_ref(url)),
-            )
-            .await?;
+        let (status, _, out) = post_images(&p, std::slice::from_ref(url)).await?;
         assert_fetch_failed(&p, status, &out, "messages[0].content[1]", "not allowed");
     }
     assert_eq!(images.hits(), 0, "the image server must see no request");
@@ -318,9 +322,7 @@ async fn allow_list_by_host_name_lets_localhost_through() -> TestResult {
     let p = Pollux::start_with(|c, _| c.media_allow_hosts = vec!["localhost".to_owned()])?;
     p.mock.push(Scenario::text("ok"));
     let url = format!("http://localhost:{}/cat.png", images.server.addr.port());
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&[url]))
-        .await?;
+    let (status, _, out) = post_images(&p, &[url]).await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(images.hits(), 1);
     Ok(())
@@ -334,13 +336,7 @@ async fn redirect_to_a_forbidden_address_is_refused_before_connecting() -> TestR
     let trap_url = format!("http://{}/cat.png", trap.local_addr()?);
     let images = ImageServer::start(&trap_url)?;
     let p = pollux_allowing_loopback()?;
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/to-forbidden")]),
-        )
-        .await?;
-    assert_fetch_failed(&p, status, &out, "messages[0].content[1]", "127.0.0.2");
+    assert_image_refused(&p, images.url("/to-forbidden"), "127.0.0.2").await?;
     assert_eq!(images.hits(), 1, "the allowed first hop was fetched");
     match trap.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -356,12 +352,7 @@ async fn redirects_are_followed_up_to_the_cap() -> TestResult {
     let p = pollux_allowing_loopback()?;
     p.mock.push(Scenario::text("ok"));
     // Three redirects (the default cap), then the image.
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/redirect/3")]),
-        )
-        .await?;
+    let (status, _, out) = post_images(&p, &[images.url("/redirect/3")]).await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(images.hits(), 4);
     let upstream = p.mock.requests()[0].json()?;
@@ -376,19 +367,7 @@ async fn redirects_are_followed_up_to_the_cap() -> TestResult {
 async fn too_many_redirects_are_refused() -> TestResult {
     let images = ImageServer::start("")?;
     let p = pollux_allowing_loopback()?;
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/redirect/4")]),
-        )
-        .await?;
-    assert_fetch_failed(
-        &p,
-        status,
-        &out,
-        "messages[0].content[1]",
-        "more than 3 redirects",
-    );
+    assert_image_refused(&p, images.url("/redirect/4"), "more than 3 redirects").await?;
     assert_eq!(images.hits(), 4, "the fourth redirect is not followed");
     Ok(())
 }
@@ -398,16 +377,7 @@ async fn oversized_images_are_refused() -> TestResult {
     let images = ImageServer::start("")?;
     let p = pollux_allowing_loopback()?;
     for path in ["/big.png", "/big-chunked.png"] {
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &image_request(&[images.url(path)]))
-            .await?;
-        assert_fetch_failed(
-            &p,
-            status,
-            &out,
-            "messages[0].content[1]",
-            "larger than the 4096-byte limit",
-        );
+        assert_image_refused(&p, images.url(path), "larger than the 4096-byte limit").await?;
     }
     Ok(())
 }
@@ -433,13 +403,7 @@ async fn non_image_content_is_refused() -> TestResult {
 async fn error_statuses_are_refused() -> TestResult {
     let images = ImageServer::start("")?;
     let p = pollux_allowing_loopback()?;
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/missing.png")]),
-        )
-        .await?;
-    assert_fetch_failed(&p, status, &out, "messages[0].content[1]", "HTTP 404");
+    assert_image_refused(&p, images.url("/missing.png"), "HTTP 404").await?;
     Ok(())
 }
 
@@ -447,19 +411,7 @@ async fn error_statuses_are_refused() -> TestResult {
 async fn slow_servers_time_out() -> TestResult {
     let images = ImageServer::start("")?;
     let p = pollux_allowing_loopback()?;
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/slow.png")]),
-        )
-        .await?;
-    assert_fetch_failed(
-        &p,
-        status,
-        &out,
-        "messages[0].content[1]",
-        "within 1 seconds",
-    );
+    assert_image_refused(&p, images.url("/slow.png"), "within 1 seconds").await?;
     Ok(())
 }
 
@@ -470,12 +422,7 @@ async fn fetching_turned_off_refuses_remote_urls() -> TestResult {
         c.media_fetch = false;
         c.media_allow_hosts = vec!["127.0.0.1".to_owned()];
     })?;
-    let (status, _, out) = p
-        .post(
-            "/v1/chat/completions",
-            &image_request(&[images.url("/cat.png")]),
-        )
-        .await?;
+    let (status, _, out) = post_images(&p, &[images.url("/cat.png")]).await?;
     assert_eq!(status, 400, "{out}");
     assert_openai("ErrorResponse", &out);
     assert_eq!(out["error"]["param"], "messages[0].content[1]");
@@ -500,9 +447,7 @@ async fn data_urls_and_gemini_uris_are_not_fetched() -> TestResult {
         "gs://bucket/cat.png".to_owned(),
         "https://generativelanguage.googleapis.com/v1beta/files/abc123".to_owned(),
     ];
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&urls))
-        .await?;
+    let (status, _, out) = post_images(&p, &urls).await?;
     assert_eq!(status, 200, "{out}");
     let upstream = p.mock.requests()[0].json()?;
     assert_gemini_request(&upstream);
@@ -538,9 +483,7 @@ async fn images_up_to_the_count_limit_are_fetched() -> TestResult {
         .map(|i| images.url(&format!("/cat.png?i={i}")))
         .collect();
     urls.push(urls[0].clone());
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&urls))
-        .await?;
+    let (status, _, out) = post_images(&p, &urls).await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(images.hits(), 3);
     Ok(())
@@ -553,9 +496,7 @@ async fn more_images_than_the_count_limit_are_refused_before_any_fetch() -> Test
     let urls: Vec<String> = (0..30)
         .map(|i| images.url(&format!("/sized/4000?i={i}")))
         .collect();
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&urls))
-        .await?;
+    let (status, _, out) = post_images(&p, &urls).await?;
     assert_eq!(status, 400, "{out}");
     assert_openai("ErrorResponse", &out);
     let err = &out["error"];
@@ -583,9 +524,7 @@ async fn images_up_to_the_byte_limit_are_fetched() -> TestResult {
         let urls: Vec<String> = (0..3)
             .map(|i| images.url(&format!("{path}/1000?i={i}")))
             .collect();
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &image_request(&urls))
-            .await?;
+        let (status, _, out) = post_images(&p, &urls).await?;
         assert_eq!(status, 200, "{path}: {out}");
     }
     assert_eq!(images.hits(), 6);
@@ -612,9 +551,7 @@ async fn images_over_the_byte_limit_together_are_refused() -> TestResult {
         ("/sized-chunked", four("/sized-chunked")),
         ("one declared", vec![images.url("/sized/3001")]),
     ] {
-        let (status, _, out) = p
-            .post("/v1/chat/completions", &image_request(&urls))
-            .await?;
+        let (status, _, out) = post_images(&p, &urls).await?;
         assert_eq!(status, 400, "{path}: {out}");
         assert_openai("ErrorResponse", &out);
         let err = &out["error"];
@@ -631,9 +568,7 @@ async fn images_over_the_byte_limit_together_are_refused() -> TestResult {
     // The refusals cost the server nothing lasting: the next request is served.
     p.mock.push(Scenario::text("ok"));
     let urls = [images.url("/sized-chunked/2900")];
-    let (status, _, out) = p
-        .post("/v1/chat/completions", &image_request(&urls))
-        .await?;
+    let (status, _, out) = post_images(&p, &urls).await?;
     assert_eq!(status, 200, "{out}");
     Ok(())
 }

@@ -1,0 +1,17 @@
+//! The server crate's one integration-test binary: each file that used to be its own
+//! `tests/*.rs` binary is a module here, so `cargo test` compiles the shared harness and links
+//! the dependency tree once instead of once per file (ripgrep's `tests/it` layout).
+
+mod support;
+
+mod chat;
+mod faults;
+mod guard;
+mod media;
+mod observability;
+mod process;
+mod retries;
+mod service;
+mod surface;
+mod tools;
+mod upstream_path;
