@@ -504,5 +504,16 @@ fn a_body_nested_127_deep_is_parsed_and_128_is_400() -> TestResult {
     assert_eq!(answer.code(), "invalid_json", "{}", answer.body);
     assert_eq!(p.mock.request_count(), 1, "128 levels never went upstream");
     assert_serving(&p, "a 400")?;
+    // A field Pollux ignores is skipped without recursion: 100,000 levels neither fail the
+    // request nor overflow a stack.
+    let deep = format!(
+        r#"{{"model":"gemini-2.5-flash","messages":[{{"role":"user","content":"x"}}],"x":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    p.mock.push(Scenario::text("ok"));
+    let answer = post(&p, deep.as_bytes())?;
+    assert_eq!(answer.status, 200, "an ignored deep field: {}", answer.body);
+    assert_serving(&p, "an ignored deep field")?;
     Ok(())
 }
