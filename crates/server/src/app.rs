@@ -55,6 +55,8 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let listen = config.listen;
     let workers = config.workers;
     let grace = config.shutdown_grace_secs;
+    let max_connections = config.max_connections;
+    let head_read_timeout = std::time::Duration::from_secs(config.head_read_timeout_secs);
     let media_policy = MediaPolicy::from_config(&config, settings.media_allow.clone());
     let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
     let shared = AppState::new(config, settings);
@@ -85,7 +87,13 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     // client's ACK of the previous one, up to its 40 ms delayed ACK. See docs/benchmarks.md.
     .tcp_nodelay(true)
     // SIGTERM/SIGINT: stop accepting, let running requests and streams finish this long.
-    .shutdown_timeout(grace);
+    .shutdown_timeout(grace)
+    // Per worker: past it the listener pauses and new connections wait in the kernel's
+    // backlog, so idle or slow connections cannot grow memory without bound.
+    .max_connections(max_connections)
+    // The first request head of a connection must arrive within this (408 and close after);
+    // actix's zero means no limit, as ours does.
+    .client_request_timeout(head_read_timeout);
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -97,6 +97,16 @@ pub struct Config {
     #[arg(long, env = "POLLUX_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
+    /// Connections each worker holds open at once; past it the listener stops accepting and
+    /// further connections wait in the kernel's backlog (no HTTP status) until one closes.
+    #[arg(long, env = "POLLUX_MAX_CONNECTIONS", default_value_t = 25_000)]
+    pub max_connections: usize,
+
+    /// Seconds a new connection may take to send its first request head; slower ones are
+    /// answered 408 and closed (0 = no limit).
+    #[arg(long, env = "POLLUX_HEAD_READ_TIMEOUT", default_value_t = 5)]
+    pub head_read_timeout_secs: u64,
+
     /// Thought signatures remembered per process for clients that drop `extra_content`.
     #[arg(long, env = "POLLUX_SIGNATURE_CACHE_SIZE", default_value_t = 10_000)]
     pub signature_cache_size: usize,
@@ -280,6 +290,8 @@ impl Config {
             max_tools: pollux_translate::openai::Limits::DEFAULT_MAX_TOOLS,
             max_upstream_body_bytes: 64 * 1024 * 1024,
             workers: 0,
+            max_connections: 25_000,
+            head_read_timeout_secs: 5,
             signature_cache_size: 10_000,
             signature_ttl_secs: 3600,
             config: None,
@@ -443,6 +455,11 @@ mod tests {
         assert_eq!(
             parsed.max_concurrent_upstream,
             defaults.max_concurrent_upstream
+        );
+        assert_eq!(parsed.max_connections, defaults.max_connections);
+        assert_eq!(
+            parsed.head_read_timeout_secs,
+            defaults.head_read_timeout_secs
         );
     }
 

@@ -55,6 +55,10 @@ impl Settings {
             return Err("GEMINI_API_KEY is set but empty".to_owned());
         }
         check_service(config)?;
+        if config.max_connections == 0 {
+            // actix would never accept a connection: a server that hangs every client.
+            return Err("--max-connections / POLLUX_MAX_CONNECTIONS must be at least 1".to_owned());
+        }
         let media_allow = Arc::new(AllowList::parse(&config.media_allow_hosts)?);
         let allowed_hosts = HostRule::parse(&config.allowed_hosts)?;
         let capabilities = config.capability_table()?;
@@ -187,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_bad_value_stops_start_up_naming_its_flag() {
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             ("allowed_hosts:", |c| {
                 c.allowed_hosts = vec!["https://x".to_owned()]
             }),
@@ -203,6 +207,7 @@ mod tests {
             ("aliases:", |c| {
                 c.aliases = vec!["no-equals-sign".to_owned()]
             }),
+            ("--max-connections", |c| c.max_connections = 0),
         ];
         for (named, spoil) in cases {
             let mut c = Config::defaults();

@@ -123,7 +123,11 @@ pub async fn completions(
         let call = Call::post_json(&url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let stream = StreamRun {
-            events: UpstreamEvents::new(response, shared.config.stream_idle_timeout()),
+            events: UpstreamEvents::new(
+                response,
+                shared.config.stream_idle_timeout(),
+                shared.config.max_upstream_body_bytes,
+            ),
             translator: StreamTranslator::new(ctx, include_usage),
             shared: shared.clone(),
             trace: trace.clone(),
@@ -192,10 +196,12 @@ struct UpstreamEvents {
 }
 
 impl UpstreamEvents {
-    fn new(body: UpstreamResponse, idle: Duration) -> Self {
+    /// One event may be as large as a whole non-streamed answer (`max_event`), no larger:
+    /// an upstream that never ends its event would otherwise grow the buffer without bound.
+    fn new(body: UpstreamResponse, idle: Duration, max_event: usize) -> Self {
         UpstreamEvents {
             body,
-            decoder: SseDecoder::new(),
+            decoder: SseDecoder::new_with_limit(max_event),
             idle,
             ended: false,
         }
