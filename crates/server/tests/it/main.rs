@@ -7,6 +7,7 @@ mod support;
 mod chat;
 mod faults;
 mod guard;
+mod limits;
 mod media;
 mod observability;
 mod process;

@@ -7,15 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::support::{Error, Pollux};
 use mock_gemini::Scenario;
 use serde_json::{json, Value};
-use support::{Error, Pollux};
 
 type TestResult = Result<(), Error>;
 
