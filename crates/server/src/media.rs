@@ -32,8 +32,8 @@ use awc::{Client, Connector};
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
-use pollux_translate::openai::ChatCompletionRequest;
-use pollux_translate::request::{remote_media, RemoteMedia};
+use pollux_translate::chat::{remote_media, RemoteMedia};
+use pollux_translate::openai::chat::ChatCompletionRequest;
 use pollux_translate::MediaSource;
 
 use crate::config::Config;

@@ -5,13 +5,14 @@
 //! 400 in strict mode. Thinking follows Google's published mapping of `reasoning_effort`
 //! (<https://ai.google.dev/gemini-api/docs/openai#thinking>).
 
+use crate::build::schema;
 use crate::capabilities::{Capabilities, SchemaFlavour, Thinking};
 use crate::gemini;
-use crate::openai::{self, ContentPart, Message};
-use crate::schema;
+use crate::openai;
+use crate::openai::chat::{self, ContentPart, Message};
 use crate::TranslateError;
 
-use super::MAX_STOP_SEQUENCES;
+use crate::gemini::MAX_STOP_SEQUENCES;
 
 /// Collects the parameters dropped for the model, or refuses them in strict mode.
 pub(super) struct ParamPolicy<'a> {
@@ -48,7 +49,7 @@ pub(super) struct Generation {
 }
 
 pub(super) fn map_generation_config(
-    req: &openai::ChatCompletionRequest,
+    req: &chat::ChatCompletionRequest,
     caps: &Capabilities,
     policy: &mut ParamPolicy<'_>,
 ) -> Result<Generation, TranslateError> {
@@ -86,8 +87,8 @@ pub(super) fn map_generation_config(
 
     let mut stops: Vec<String> = match &req.stop {
         None => Vec::new(),
-        Some(openai::Stop::One(s)) => vec![s.clone()],
-        Some(openai::Stop::Many(v)) => v.clone(),
+        Some(chat::Stop::One(s)) => vec![s.clone()],
+        Some(chat::Stop::Many(v)) => v.clone(),
     };
     // An empty stop sequence would end every answer at once; OpenAI ignores them too.
     stops.retain(|s| !s.is_empty());
@@ -174,16 +175,16 @@ pub(super) fn map_generation_config(
 }
 
 fn map_response_format(
-    req: &openai::ChatCompletionRequest,
+    req: &chat::ChatCompletionRequest,
     caps: &Capabilities,
     config: &mut gemini::GenerationConfig,
 ) -> Result<(), TranslateError> {
     match &req.response_format {
-        None | Some(openai::ResponseFormat::Text) => {}
-        Some(openai::ResponseFormat::JsonObject) => {
+        None | Some(chat::ResponseFormat::Text) => {}
+        Some(chat::ResponseFormat::JsonObject) => {
             config.response_mime_type = Some("application/json".to_owned());
         }
-        Some(openai::ResponseFormat::JsonSchema { json_schema }) => {
+        Some(chat::ResponseFormat::JsonSchema { json_schema }) => {
             config.response_mime_type = Some("application/json".to_owned());
             if let Some(s) = &json_schema.schema {
                 if caps.schema == SchemaFlavour::Legacy {
@@ -229,7 +230,7 @@ fn effort_budget(effort: &str, min: i32) -> Option<i32> {
 /// limit (raised to the model's minimum, or turned off where the model allows it); an answer
 /// that thinking still cut short ends with `finish_reason: "length"`.
 fn thinking_config(
-    req: &openai::ChatCompletionRequest,
+    req: &chat::ChatCompletionRequest,
     google: Option<&openai::GoogleOptions>,
     caps: &Capabilities,
     max_tokens: Option<u32>,
@@ -326,11 +327,11 @@ fn thinking_config(
 }
 
 /// `detail` of image parts → the request-wide `mediaResolution` (the highest asked wins).
-fn media_resolution(req: &openai::ChatCompletionRequest) -> Option<&'static str> {
+fn media_resolution(req: &chat::ChatCompletionRequest) -> Option<&'static str> {
     let mut best: Option<&'static str> = None;
     for message in &req.messages {
         let Message::User(m) = message else { continue };
-        let openai::Content::Parts(parts) = &m.content else {
+        let chat::Content::Parts(parts) = &m.content else {
             continue;
         };
         for part in parts {

@@ -3,14 +3,16 @@
 
 use serde_json::value::RawValue;
 
+use crate::build::names::ToolNames;
 use crate::capabilities::Capabilities;
 use crate::gemini::{self, Content, Part, Role};
-use crate::names::ToolNames;
-use crate::openai::{self, ContentPart, Message};
+use crate::openai::chat::{self, ContentPart, Message};
 use crate::TranslateError;
 
-use super::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
-use super::{MediaSource, RequestOptions, SKIP_SIGNATURE};
+use super::RequestOptions;
+use crate::build::media::MediaSource;
+use crate::build::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
+use crate::build::signatures::SKIP_SIGNATURE;
 
 /// Builds the content list, merging consecutive turns of the same role.
 struct Conversation {
@@ -282,10 +284,10 @@ fn function_response_part(
 }
 
 /// Text of a message whose content may only be text (system, assistant, tool).
-fn text_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+fn text_parts(content: &chat::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
     match content {
-        openai::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
-        openai::Content::Parts(parts) => {
+        chat::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for (k, part) in parts.iter().enumerate() {
                 match part {
@@ -304,10 +306,10 @@ fn text_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, Tran
     }
 }
 
-fn joined_text(content: &openai::Content, index: usize) -> Result<String, TranslateError> {
+fn joined_text(content: &chat::Content, index: usize) -> Result<String, TranslateError> {
     match content {
-        openai::Content::Text(t) => Ok(t.clone()),
-        openai::Content::Parts(_) => Ok(text_parts(content, index)?
+        chat::Content::Text(t) => Ok(t.clone()),
+        chat::Content::Parts(_) => Ok(text_parts(content, index)?
             .into_iter()
             .filter_map(|p| p.text)
             .collect::<Vec<_>>()
@@ -321,13 +323,13 @@ fn non_empty_text(text: &str) -> Option<Part> {
 }
 
 fn user_parts(
-    content: &mut openai::Content,
+    content: &mut chat::Content,
     index: usize,
     media: &dyn MediaSource,
 ) -> Result<Vec<Part>, TranslateError> {
     let parts = match content {
-        openai::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
-        openai::Content::Parts(parts) => parts,
+        chat::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Parts(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
     for (k, part) in parts.iter_mut().enumerate() {

@@ -4,10 +4,11 @@
 //! <https://ai.google.dev/api/generate-content#generatecontentresponse> →
 //! <https://platform.openai.com/docs/api-reference/chat/object>.
 
+use crate::build::names::ToolNames;
+use crate::build::stops::StopScanner;
 use crate::gemini::{self, FinishReason as GeminiFinish};
-use crate::names::ToolNames;
-use crate::openai::{self, ExtraContent, FinishReason};
-use crate::stops::StopScanner;
+use crate::openai::chat::{self, FinishReason};
+use crate::openai::ExtraContent;
 use crate::TranslateError;
 
 /// Source of ids for tool calls Gemini did not name. Kept outside the crate so translation
@@ -47,7 +48,7 @@ pub fn to_openai(
     resp: gemini::GenerateContentResponse,
     ctx: &ResponseContext,
     ids: &mut dyn IdSource,
-) -> Result<openai::ChatCompletion, TranslateError> {
+) -> Result<chat::ChatCompletion, TranslateError> {
     let usage = resp.usage_metadata.map(|u| usage(&u));
     if resp.candidates.is_empty() {
         let reason = resp
@@ -57,7 +58,7 @@ pub fn to_openai(
             .ok_or_else(|| {
                 TranslateError::UpstreamFormat("the response has no candidates".to_owned())
             })?;
-        return Ok(openai::ChatCompletion {
+        return Ok(chat::ChatCompletion {
             id: ctx.id.clone(),
             object: "chat.completion",
             created: ctx.created,
@@ -73,7 +74,7 @@ pub fn to_openai(
     for candidate in resp.candidates {
         let index = candidate.index.unwrap_or(0);
         check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
-        let mut message = openai::ResponseMessage::default();
+        let mut message = chat::ResponseMessage::default();
         let mut text = String::new();
         let mut reasoning = String::new();
         // Where each answer part's text starts in `text`, for grounding offsets.
@@ -90,7 +91,7 @@ pub fn to_openai(
                     text.push_str(&t);
                 }
                 PartOut::Media(blob) if blob.mime_type.starts_with("audio/") => {
-                    message.audio = Some(openai::AudioOut {
+                    message.audio = Some(chat::AudioOut {
                         id: format!("audio_{}", ctx.id),
                         data: blob.data,
                         expires_at: ctx.created + 3600,
@@ -137,7 +138,7 @@ pub fn to_openai(
             message.refusal = Some(filter_message(candidate.finish_reason));
         }
         message.reasoning_content = (!reasoning.is_empty()).then_some(reasoning);
-        choices.push(openai::Choice {
+        choices.push(chat::Choice {
             index,
             message,
             finish_reason: finish,
@@ -145,7 +146,7 @@ pub fn to_openai(
         });
     }
     choices.sort_by_key(|c| c.index);
-    Ok(openai::ChatCompletion {
+    Ok(chat::ChatCompletion {
         id: ctx.id.clone(),
         object: "chat.completion",
         created: ctx.created,
@@ -155,10 +156,10 @@ pub fn to_openai(
     })
 }
 
-fn blocked_choice(index: u32, reason: &str) -> openai::Choice {
-    openai::Choice {
+fn blocked_choice(index: u32, reason: &str) -> chat::Choice {
+    chat::Choice {
         index,
-        message: openai::ResponseMessage {
+        message: chat::ResponseMessage {
             refusal: Some(format!(
                 "The prompt was blocked by Gemini (blockReason: {reason})."
             )),
@@ -195,10 +196,10 @@ pub(crate) fn classify(part: gemini::Part) -> PartOut {
 }
 
 /// A generated image as a data URL.
-pub(crate) fn image_out(blob: &gemini::Blob) -> openai::ImageOut {
-    openai::ImageOut {
+pub(crate) fn image_out(blob: &gemini::Blob) -> chat::ImageOut {
+    chat::ImageOut {
         kind: "image_url",
-        image_url: openai::ImageUrlOut {
+        image_url: chat::ImageUrlOut {
             url: format!("data:{};base64,{}", blob.mime_type, blob.data),
         },
     }
@@ -210,7 +211,7 @@ fn annotations(
     grounding: &gemini::GroundingMetadata,
     text: &str,
     part_starts: &[(usize, usize)],
-) -> Vec<openai::Annotation> {
+) -> Vec<chat::Annotation> {
     let char_index = |byte: usize| {
         let byte = byte.min(text.len());
         text.char_indices().take_while(|(i, _)| *i < byte).count()
@@ -234,9 +235,9 @@ fn annotations(
             else {
                 continue;
             };
-            out.push(openai::Annotation {
+            out.push(chat::Annotation {
                 kind: "url_citation",
-                url_citation: openai::UrlCitation {
+                url_citation: chat::UrlCitation {
                     start_index: start,
                     end_index: end,
                     url: web.uri.clone(),
@@ -254,7 +255,7 @@ pub(crate) fn tool_call(
     signature: Option<String>,
     names: &ToolNames,
     ids: &mut dyn IdSource,
-) -> openai::ToolCallOut {
+) -> chat::ToolCallOut {
     let id = match call.id {
         Some(id) if !id.is_empty() => id,
         _ => ids.tool_call_id(),
@@ -263,10 +264,10 @@ pub(crate) fn tool_call(
         .args
         .map(|a| compact_json(a.get()))
         .unwrap_or_else(|| "{}".to_owned());
-    openai::ToolCallOut {
+    chat::ToolCallOut {
         id,
         kind: "function",
-        function: openai::FunctionCallOut {
+        function: chat::FunctionCallOut {
             name: names.to_client(&call.name).to_owned(),
             arguments,
         },
@@ -373,17 +374,17 @@ pub(crate) fn filter_message(reason: Option<GeminiFinish>) -> String {
 
 /// Usage in OpenAI's terms: thinking counts as completion (it is billed as output), tool-use
 /// prompt tokens count as prompt, cached tokens are a part of the prompt.
-pub fn usage(u: &gemini::UsageMetadata) -> openai::Usage {
+pub fn usage(u: &gemini::UsageMetadata) -> chat::Usage {
     let prompt = u.prompt_token_count + u.tool_use_prompt_token_count;
     let completion = u.candidates_token_count + u.thoughts_token_count;
-    openai::Usage {
+    chat::Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: prompt + completion,
-        prompt_tokens_details: openai::PromptTokensDetails {
+        prompt_tokens_details: chat::PromptTokensDetails {
             cached_tokens: u.cached_content_token_count,
         },
-        completion_tokens_details: openai::CompletionTokensDetails {
+        completion_tokens_details: chat::CompletionTokensDetails {
             reasoning_tokens: u.thoughts_token_count,
         },
     }
@@ -391,12 +392,12 @@ pub fn usage(u: &gemini::UsageMetadata) -> openai::Usage {
 
 /// `logprobsResult` → `choices[].logprobs`. Gemini lists the top candidates per position;
 /// `bytes` are the token's UTF-8 bytes, as OpenAI gives them.
-pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
+pub fn logprobs(result: &gemini::LogprobsResult) -> chat::ChoiceLogprobs {
     let content = result
         .chosen_candidates
         .iter()
         .enumerate()
-        .map(|(i, chosen)| openai::TokenLogprob {
+        .map(|(i, chosen)| chat::TokenLogprob {
             token: chosen.token.clone(),
             logprob: chosen.log_probability,
             bytes: chosen.token.as_bytes().to_vec(),
@@ -406,7 +407,7 @@ pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
                 .map(|top| {
                     top.candidates
                         .iter()
-                        .map(|c| openai::TopLogprob {
+                        .map(|c| chat::TopLogprob {
                             token: c.token.clone(),
                             logprob: c.log_probability,
                             bytes: c.token.as_bytes().to_vec(),
@@ -416,7 +417,7 @@ pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
                 .unwrap_or_default(),
         })
         .collect();
-    openai::ChoiceLogprobs {
+    chat::ChoiceLogprobs {
         content,
         refusal: None,
     }

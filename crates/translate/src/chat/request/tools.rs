@@ -1,13 +1,13 @@
 //! Tool declarations (`tools`, legacy `functions`) and `tool_choice` / `function_call`.
 
+use crate::build::names::ToolNames;
+use crate::build::schema;
 use crate::gemini;
-use crate::names::ToolNames;
-use crate::openai;
-use crate::schema;
+use crate::openai::chat;
 use crate::TranslateError;
 
 pub(super) fn map_tools(
-    req: &openai::ChatCompletionRequest,
+    req: &chat::ChatCompletionRequest,
     names: &mut ToolNames,
     legacy_schemas: bool,
 ) -> Result<Vec<gemini::Tool>, TranslateError> {
@@ -47,7 +47,7 @@ pub(super) fn map_tools(
 }
 
 fn declare(
-    function: &openai::FunctionDefinition,
+    function: &chat::FunctionDefinition,
     names: &mut ToolNames,
     legacy_schemas: bool,
     param: impl Fn() -> String,
@@ -87,16 +87,16 @@ fn declare(
 }
 
 pub(super) fn map_tool_choice(
-    req: &openai::ChatCompletionRequest,
+    req: &chat::ChatCompletionRequest,
     names: &ToolNames,
     has_tools: bool,
 ) -> Result<Option<gemini::ToolConfig>, TranslateError> {
     use gemini::FunctionCallingMode as Mode;
     let (mode, named, param) = match (&req.tool_choice, &req.function_call) {
-        (Some(openai::ToolChoice::Mode(m)), _) => (m.as_str(), None, "tool_choice"),
-        (Some(openai::ToolChoice::Named(n)), _) => ("named", Some(&n.function.name), "tool_choice"),
-        (None, Some(openai::FunctionCallChoice::Mode(m))) => (m.as_str(), None, "function_call"),
-        (None, Some(openai::FunctionCallChoice::Named(n))) => {
+        (Some(chat::ToolChoice::Mode(m)), _) => (m.as_str(), None, "tool_choice"),
+        (Some(chat::ToolChoice::Named(n)), _) => ("named", Some(&n.function.name), "tool_choice"),
+        (None, Some(chat::FunctionCallChoice::Mode(m))) => (m.as_str(), None, "function_call"),
+        (None, Some(chat::FunctionCallChoice::Named(n))) => {
             ("named", Some(&n.name), "function_call")
         }
         (None, None) => return Ok(None),
