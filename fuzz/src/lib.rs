@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use pollux_translate::build::names::ToolNames;
 use pollux_translate::build::schema::{to_json_schema, to_legacy_schema};
 use pollux_translate::gemini::{model_id, GenerateContentResponse, MAX_STOP_SEQUENCES};
-use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest, Role, UsageField};
+use pollux_translate::openai::chat::{
+    ChatCompletionChunk, ChatCompletionRequest, Role, UsageField,
+};
 use pollux_translate::sse::{SseDecoder, SseError, SseItem};
 use pollux_translate::{
     to_gemini, to_openai, RequestOptions, ResponseContext, SequentialIds, StreamTranslator,

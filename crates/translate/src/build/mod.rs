@@ -2,8 +2,10 @@
 //! slices, numbers, Gemini wire types), never a dialect's request type, so Chat Completions
 //! and the Responses API map to Gemini by the same rules.
 
+pub mod finish;
 pub mod media;
 pub mod names;
+pub mod safety;
 pub mod schema;
 pub mod signatures;
 pub mod stops;

@@ -4,6 +4,7 @@
 //! `chat.completion.chunk`s ([`stream`]). The rules both dialects follow live in
 //! [`build`](crate::build); what is here is Chat Completions' own.
 
+pub mod finish;
 pub mod request;
 pub mod response;
 pub mod stream;

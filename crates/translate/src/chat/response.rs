@@ -1,13 +1,17 @@
 //! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the pieces the stream
-//! state machine shares with it: finish reasons, usage arithmetic and tool-call mapping.
+//! state machine shares with it: usage, log probabilities and tool-call mapping.
 //!
 //! <https://ai.google.dev/api/generate-content#generatecontentresponse> →
 //! <https://platform.openai.com/docs/api-reference/chat/object>.
 
+use crate::build::finish;
 use crate::build::names::ToolNames;
+use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::stops::StopScanner;
-use crate::gemini::{self, FinishReason as GeminiFinish};
+use crate::gemini;
 use crate::openai::chat::{self, FinishReason};
+
+use super::finish::{finish_reason, Overrides};
 use crate::openai::ExtraContent;
 use crate::TranslateError;
 
@@ -73,7 +77,7 @@ pub fn to_openai(
     let mut choices = Vec::with_capacity(resp.candidates.len());
     for candidate in resp.candidates {
         let index = candidate.index.unwrap_or(0);
-        check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+        let ending = finish::ending(candidate.finish_reason, candidate.finish_message.as_deref())?;
         let mut message = chat::ResponseMessage::default();
         let mut text = String::new();
         let mut reasoning = String::new();
@@ -111,31 +115,33 @@ pub fn to_openai(
         if let Some(grounding) = &candidate.grounding_metadata {
             message.annotations = annotations(grounding, &text, &part_starts);
         }
-        let mut finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
+        let mut overrides = Overrides {
+            tool_calls: !message.tool_calls.is_empty(),
+            stopped: false,
+            legacy_functions: ctx.names.legacy_functions(),
+        };
         if !ctx.extra_stops.is_empty() {
             let (cut, stopped) = StopScanner::cut(&ctx.extra_stops, &text);
             if stopped {
                 // Output after a stop sequence never happened, calls included.
                 text = cut;
                 message.tool_calls.clear();
-                finish = FinishReason::Stop;
+                overrides.stopped = true;
             }
         }
+        let finish = finish_reason(ending, overrides);
         if ctx.names.legacy_functions() && !message.tool_calls.is_empty() {
             // The legacy API has room for one call per answer: the first one.
             let first = message.tool_calls.swap_remove(0);
             message.tool_calls.clear();
             message.function_call = Some(first.function);
-            if finish == FinishReason::ToolCalls {
-                finish = FinishReason::FunctionCall;
-            }
         }
         if !text.is_empty() || (message.tool_calls.is_empty() && message.function_call.is_none()) {
             message.content = Some(text);
         }
         if finish == FinishReason::ContentFilter && message.content.as_deref() == Some("") {
             message.content = None;
-            message.refusal = Some(filter_message(candidate.finish_reason));
+            message.refusal = Some(content_filter_refusal(candidate.finish_reason));
         }
         message.reasoning_content = (!reasoning.is_empty()).then_some(reasoning);
         choices.push(chat::Choice {
@@ -160,9 +166,7 @@ fn blocked_choice(index: u32, reason: &str) -> chat::Choice {
     chat::Choice {
         index,
         message: chat::ResponseMessage {
-            refusal: Some(format!(
-                "The prompt was blocked by Gemini (blockReason: {reason})."
-            )),
+            refusal: Some(blocked_prompt_refusal(reason)),
             ..Default::default()
         },
         finish_reason: FinishReason::ContentFilter,
@@ -306,70 +310,6 @@ pub(crate) fn compact_json(json: &str) -> String {
         }
     }
     out
-}
-
-/// Finish reasons that leave the client nothing it could use become errors rather than an
-/// empty `stop` (see docs/mapping.md).
-pub(crate) fn check_finish(
-    reason: Option<GeminiFinish>,
-    message: Option<&str>,
-) -> Result<(), TranslateError> {
-    let (name, what) = match reason {
-        Some(GeminiFinish::MalformedFunctionCall) => (
-            "MALFORMED_FUNCTION_CALL",
-            "Gemini produced a malformed function call",
-        ),
-        Some(GeminiFinish::UnexpectedToolCall) => (
-            "UNEXPECTED_TOOL_CALL",
-            "Gemini called a tool that was not offered",
-        ),
-        Some(GeminiFinish::TooManyToolCalls) => (
-            "TOO_MANY_TOOL_CALLS",
-            "Gemini made more tool calls than it may in one turn",
-        ),
-        Some(GeminiFinish::MissingThoughtSignature) => (
-            "MISSING_THOUGHT_SIGNATURE",
-            "Gemini reported a missing thought signature",
-        ),
-        _ => return Ok(()),
-    };
-    let message = match message {
-        Some(m) if !m.is_empty() => format!("{what} (finishReason {name}): {m}"),
-        _ => format!("{what} (finishReason {name}); retrying the request usually helps."),
-    };
-    Err(TranslateError::UpstreamFinish {
-        reason: name.to_owned(),
-        message,
-    })
-}
-
-/// Gemini's finish reason in OpenAI's vocabulary. Any returned tool call makes it
-/// `tool_calls`, since Gemini says `STOP` after calling functions.
-pub fn finish_reason(reason: Option<GeminiFinish>, has_tool_calls: bool) -> FinishReason {
-    use GeminiFinish as G;
-    match reason {
-        Some(G::MaxTokens) => FinishReason::Length,
-        Some(
-            G::Safety
-            | G::Recitation
-            | G::Blocklist
-            | G::ProhibitedContent
-            | G::Spii
-            | G::ImageSafety
-            | G::ImageProhibitedContent
-            | G::ImageRecitation
-            | G::Language,
-        ) => FinishReason::ContentFilter,
-        _ if has_tool_calls => FinishReason::ToolCalls,
-        _ => FinishReason::Stop,
-    }
-}
-
-pub(crate) fn filter_message(reason: Option<GeminiFinish>) -> String {
-    format!(
-        "Gemini stopped the answer for content reasons (finishReason {}).",
-        reason.map_or("unknown", GeminiFinish::as_str)
-    )
 }
 
 /// Usage in OpenAI's terms: thinking counts as completion (it is billed as output), tool-use

@@ -7,8 +7,11 @@
 //! last event (Gemini's counts are cumulative), and an error when the upstream ends without
 //! a finish reason (Gemini sends no `[DONE]`; `finishReason` marks the end).
 
+use crate::build::finish;
+use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::stops::StopScanner;
-use crate::chat::response::{self, check_finish, classify, IdSource, PartOut, ResponseContext};
+use crate::chat::finish::{finish_reason, Overrides};
+use crate::chat::response::{self, classify, IdSource, PartOut, ResponseContext};
 use crate::gemini;
 use crate::openai::chat::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
 use crate::TranslateError;
@@ -67,9 +70,7 @@ impl StreamTranslator {
                         continue;
                     }
                     let delta = Delta {
-                        refusal: Some(format!(
-                            "The prompt was blocked by Gemini (blockReason: {reason})."
-                        )),
+                        refusal: Some(blocked_prompt_refusal(&reason)),
                         ..Delta::default()
                     };
                     self.push_delta(&mut out, index as u32, delta, None);
@@ -90,7 +91,8 @@ impl StreamTranslator {
             if state.finished {
                 continue;
             }
-            check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+            let ending =
+                finish::ending(candidate.finish_reason, candidate.finish_message.as_deref())?;
             let logprobs = candidate.logprobs_result.as_ref().map(response::logprobs);
             let mut delta = Delta::default();
             let mut tool_calls = state.tool_calls;
@@ -138,9 +140,14 @@ impl StreamTranslator {
                 }
             }
             let stopped = stops.stopped();
+            let overrides = Overrides {
+                tool_calls: tool_calls > 0,
+                stopped,
+                legacy_functions: self.ctx.names.legacy_functions(),
+            };
             let finish = match candidate.finish_reason {
-                _ if stopped => Some(chat::FinishReason::Stop),
-                Some(reason) => {
+                _ if stopped => Some(finish_reason(ending, overrides)),
+                Some(_) => {
                     // The end: text held back for a possible stop sequence is plain text.
                     let held = stops.flush();
                     if !held.is_empty() {
@@ -149,12 +156,7 @@ impl StreamTranslator {
                             .get_or_insert_with(String::new)
                             .push_str(&held);
                     }
-                    let mut finish = response::finish_reason(Some(reason), tool_calls > 0);
-                    if finish == chat::FinishReason::ToolCalls && self.ctx.names.legacy_functions()
-                    {
-                        finish = chat::FinishReason::FunctionCall;
-                    }
-                    Some(finish)
+                    Some(finish_reason(ending, overrides))
                 }
                 None => None,
             };
@@ -165,7 +167,7 @@ impl StreamTranslator {
                 state.wrote_text |= wrote_text;
                 if finish == Some(chat::FinishReason::ContentFilter) && !state.wrote_text {
                     // Stopped for content before any text: say why, as the plain answer does.
-                    delta.refusal = Some(response::filter_message(candidate.finish_reason));
+                    delta.refusal = Some(content_filter_refusal(candidate.finish_reason));
                     state.wrote_text = true;
                 }
             }

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::build::media::{is_gemini_uri, MediaSource};
 use crate::build::names::ToolNames;
+use crate::build::safety::safety_settings;
 use crate::build::signatures::SignatureSource;
 use crate::capabilities::{Capabilities, SchemaFlavour};
 use crate::gemini;
@@ -161,10 +162,10 @@ pub fn to_gemini(
     let (system_instruction, contents) = map_messages(&mut req.messages, &mut names, caps, opts)?;
     let generation = map_generation_config(&req, caps, &mut policy)?;
     let google = req.google_options();
-    let safety_settings = match google.and_then(|g| g.safety_settings.as_ref()) {
-        Some(s) => Some(s.clone()),
-        None => opts.default_safety_settings.map(ToOwned::to_owned),
-    };
+    let safety_settings = safety_settings(
+        google.and_then(|g| g.safety_settings.as_deref()),
+        opts.default_safety_settings,
+    );
 
     let body = gemini::GenerateContentRequest {
         contents,
