@@ -3,6 +3,7 @@
 //! and the Responses API map to Gemini by the same rules.
 
 pub mod finish;
+pub mod generation;
 pub mod media;
 pub mod names;
 pub mod safety;

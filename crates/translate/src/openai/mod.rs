@@ -11,6 +11,7 @@ mod error;
 mod google;
 mod limits;
 mod models;
+mod reasoning;
 mod tagged;
 
 pub use embeddings::*;
@@ -18,3 +19,4 @@ pub use error::*;
 pub use google::*;
 pub use limits::Limits;
 pub use models::*;
+pub use reasoning::ReasoningEffort;

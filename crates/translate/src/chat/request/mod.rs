@@ -24,7 +24,8 @@ use crate::gemini;
 use crate::openai::chat;
 use crate::TranslateError;
 
-use generation::{map_generation_config, ParamPolicy};
+use crate::build::generation::ParamPolicy;
+use generation::map_generation_config;
 use messages::map_messages;
 use tools::{map_tool_choice, map_tools};
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::openai::body::{body_error, parse_body_tracked};
 use crate::openai::limits::{self, Limits};
 use crate::openai::tagged::{self, Tagged};
-use crate::openai::{ExtraBody, ExtraContent, GoogleOptions};
+use crate::openai::{ExtraBody, ExtraContent, GoogleOptions, ReasoningEffort};
 use crate::TranslateError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +52,7 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
     #[serde(default)]
-    pub reasoning_effort: Option<String>,
+    pub reasoning_effort: Option<ReasoningEffort>,
     #[serde(default)]
     pub logprobs: Option<bool>,
     #[serde(default)]
