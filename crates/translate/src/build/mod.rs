@@ -6,6 +6,7 @@ pub mod finish;
 pub mod generation;
 pub mod media;
 pub mod names;
+pub(crate) mod parts;
 pub mod safety;
 pub mod schema;
 pub mod signatures;

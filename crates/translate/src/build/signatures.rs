@@ -16,3 +16,16 @@ impl SignatureSource for () {
         None
     }
 }
+
+/// The signature sent with a function call of the history: the one the client sent back,
+/// else the one remembered for the call's id, else (where the model wants one, and only
+/// when `skip_allowed`) Google's documented skip value.
+pub fn for_history_call(
+    sent: Option<String>,
+    id: &str,
+    remembered: &dyn SignatureSource,
+    skip_allowed: bool,
+) -> Option<String> {
+    sent.or_else(|| remembered.signature_for(id))
+        .or_else(|| skip_allowed.then(|| SKIP_SIGNATURE.to_owned()))
+}
