@@ -1,7 +1,8 @@
 //! Gemini `Part`s that carry text and function calling, built the same way for every
 //! dialect: text (never empty), a function call of the history (arguments validated as a
 //! JSON object without re-serializing them, names mapped, Gemini's own ids echoed) and a
-//! function result (<https://ai.google.dev/api/caching#Part>).
+//! function result (<https://ai.google.dev/api/caching#Part>); and, on the way back, what
+//! each part of an answer contributes ([`classify`]).
 
 use serde_json::value::RawValue;
 
@@ -109,10 +110,77 @@ pub(crate) fn non_empty_text(text: &str) -> Option<Part> {
     (!text.is_empty()).then(|| Part::text(text))
 }
 
+/// What one Gemini part contributes to the answer.
+pub(crate) enum PartOut {
+    Text(String),
+    Thought(String),
+    Call(gemini::FunctionCall, Option<String>),
+    /// Generated media (`inlineData` in an answer).
+    Media(gemini::Blob),
+    Nothing,
+}
+
+pub(crate) fn classify(part: gemini::Part) -> PartOut {
+    let thought = part.is_thought();
+    if let Some(call) = part.function_call {
+        return PartOut::Call(*call, part.thought_signature);
+    }
+    if let Some(blob) = part.inline_data {
+        return PartOut::Media(*blob);
+    }
+    match part.text {
+        Some(t) if thought => PartOut::Thought(t),
+        Some(t) => PartOut::Text(t),
+        None => PartOut::Nothing,
+    }
+}
+
+/// Removes insignificant whitespace from valid JSON text without parsing it into a tree.
+/// Gemini's REST front end pretty-prints plain responses while its stream events are compact;
+/// clients should see the same compact `arguments` either way.
+pub(crate) fn compact_json(json: &str) -> String {
+    if !json
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pretty_arguments_are_compacted_but_strings_kept() {
+        assert_eq!(
+            compact_json("{\n  \"a b\": \"x \\\" y\",\n  \"n\": [1, 2]\n}"),
+            "{\"a b\":\"x \\\" y\",\"n\":[1,2]}"
+        );
+        assert_eq!(compact_json("{\"a\":1}"), "{\"a\":1}");
+    }
 
     fn call<'a>(id: &'a str, arguments: &'a str) -> HistoryCall<'a> {
         HistoryCall {

@@ -6,8 +6,10 @@
 
 use crate::build::finish;
 use crate::build::names::ToolNames;
+use crate::build::parts::{classify, compact_json, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::stops::StopScanner;
+use crate::build::usage::tokens;
 use crate::gemini;
 use crate::openai::chat::{self, FinishReason};
 
@@ -174,31 +176,6 @@ fn blocked_choice(index: u32, reason: &str) -> chat::Choice {
     }
 }
 
-/// What one Gemini part contributes to the answer.
-pub(crate) enum PartOut {
-    Text(String),
-    Thought(String),
-    Call(gemini::FunctionCall, Option<String>),
-    /// Generated media (`inlineData` in an answer).
-    Media(gemini::Blob),
-    Nothing,
-}
-
-pub(crate) fn classify(part: gemini::Part) -> PartOut {
-    let thought = part.is_thought();
-    if let Some(call) = part.function_call {
-        return PartOut::Call(*call, part.thought_signature);
-    }
-    if let Some(blob) = part.inline_data {
-        return PartOut::Media(*blob);
-    }
-    match part.text {
-        Some(t) if thought => PartOut::Thought(t),
-        Some(t) => PartOut::Text(t),
-        None => PartOut::Nothing,
-    }
-}
-
 /// A generated image as a data URL.
 pub(crate) fn image_out(blob: &gemini::Blob) -> chat::ImageOut {
     chat::ImageOut {
@@ -279,53 +256,18 @@ pub(crate) fn tool_call(
     }
 }
 
-/// Removes insignificant whitespace from valid JSON text without parsing it into a tree.
-/// Gemini's REST front end pretty-prints plain responses while its stream events are compact;
-/// clients should see the same compact `arguments` either way.
-pub(crate) fn compact_json(json: &str) -> String {
-    if !json
-        .bytes()
-        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-    {
-        return json.to_owned();
-    }
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Usage in OpenAI's terms: thinking counts as completion (it is billed as output), tool-use
-/// prompt tokens count as prompt, cached tokens are a part of the prompt.
+/// Usage in Chat Completions' field names ([`tokens`] does the counting).
 pub fn usage(u: &gemini::UsageMetadata) -> chat::Usage {
-    let prompt = u.prompt_token_count + u.tool_use_prompt_token_count;
-    let completion = u.candidates_token_count + u.thoughts_token_count;
+    let t = tokens(u);
     chat::Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
+        prompt_tokens: t.input,
+        completion_tokens: t.output,
+        total_tokens: t.total,
         prompt_tokens_details: chat::PromptTokensDetails {
-            cached_tokens: u.cached_content_token_count,
+            cached_tokens: t.cached,
         },
         completion_tokens_details: chat::CompletionTokensDetails {
-            reasoning_tokens: u.thoughts_token_count,
+            reasoning_tokens: t.reasoning,
         },
     }
 }
@@ -483,15 +425,6 @@ mod tests {
                 {"id": "g-2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
             ])
         );
-    }
-
-    #[test]
-    fn pretty_arguments_are_compacted_but_strings_kept() {
-        assert_eq!(
-            compact_json("{\n  \"a b\": \"x \\\" y\",\n  \"n\": [1, 2]\n}"),
-            "{\"a b\":\"x \\\" y\",\"n\":[1,2]}"
-        );
-        assert_eq!(compact_json("{\"a\":1}"), "{\"a\":1}");
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //! a finish reason (Gemini sends no `[DONE]`; `finishReason` marks the end).
 
 use crate::build::finish;
+use crate::build::parts::{classify, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::stops::StopScanner;
 use crate::chat::finish::{finish_reason, Overrides};
-use crate::chat::response::{self, classify, IdSource, PartOut, ResponseContext};
+use crate::chat::response::{self, IdSource, ResponseContext};
 use crate::gemini;
 use crate::openai::chat::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
 use crate::TranslateError;

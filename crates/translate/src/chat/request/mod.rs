@@ -19,6 +19,7 @@ use crate::build::media::{is_gemini_uri, MediaSource};
 use crate::build::names::ToolNames;
 use crate::build::safety::safety_settings;
 use crate::build::signatures::SignatureSource;
+use crate::build::tools::google_search;
 use crate::capabilities::{Capabilities, SchemaFlavour};
 use crate::gemini;
 use crate::openai::chat;
@@ -153,10 +154,7 @@ pub fn to_gemini(
     }
     let tool_config = map_tool_choice(&req, &names, !tools.is_empty())?;
     if req.web_search_options.is_some() {
-        tools.push(gemini::Tool {
-            google_search: Some(gemini::Empty {}),
-            ..Default::default()
-        });
+        tools.push(google_search());
     }
     // Taking the media payloads out of the messages leaves the rest (image `detail`, read by
     // the generation settings) in place.
