@@ -3,9 +3,10 @@
 //! Implements the request half of the mapping table in `docs/mapping.md`:
 //! <https://platform.openai.com/docs/api-reference/chat/create> on one side,
 //! <https://ai.google.dev/api/generate-content#request-body> on the other.
-//! The work is split by what it maps: [`messages`] (the conversation), [`media`] (content
-//! parts that carry files), [`tools`] (declarations and `tool_choice`) and [`generation`]
-//! (sampling, output format and thinking controls).
+//! The work is split by what it maps: [`messages`] (the conversation, media parts included),
+//! [`tools`] (declarations and `tool_choice`) and [`generation`] (sampling, output format and
+//! thinking controls). Each reads the chat request and hands plain values to the shared
+//! rules in [`build`](crate::build).
 
 mod generation;
 mod messages;
