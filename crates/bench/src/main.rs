@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use pollux_translate::openai::ChatCompletionRequest;
+use pollux_translate::openai::chat::ChatCompletionRequest;
 use pollux_translate::{to_gemini, RequestOptions};
 
 use crate::http::Request;

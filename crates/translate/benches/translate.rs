@@ -17,12 +17,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use pollux_translate::build::names::ToolNames;
 use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::names::ToolNames;
-use pollux_translate::openai::ChatCompletionRequest;
-use pollux_translate::response::SequentialIds;
+use pollux_translate::openai::chat::ChatCompletionRequest;
 use pollux_translate::sse::{SseDecoder, SseItem};
-use pollux_translate::{to_gemini, RequestOptions, ResponseContext, StreamTranslator};
+use pollux_translate::{
+    to_gemini, RequestOptions, ResponseContext, SequentialIds, StreamTranslator,
+};
 use serde_json::{json, Value};
 
 const CHAT_1_5KB: &str = include_str!("data/chat_1_5kb.json");

@@ -1,32 +1,35 @@
-//! Pure, synchronous translation between the OpenAI Chat Completions wire format and
-//! Google's Gemini `generateContent` wire format.
+//! Pure, synchronous translation between the OpenAI wire formats and Google's Gemini
+//! `generateContent` wire format.
 //!
 //! Nothing here performs IO or reads a clock or RNG: ids, timestamps and the echoed model
 //! name come in through [`ResponseContext`], so every mapping is deterministic and golden
 //! files stay byte-stable.
 //!
-//! - [`openai`] and [`gemini`] hold the wire types of each side.
-//! - [`request`] maps a chat request to a `GenerateContentRequest`.
-//! - [`response`] maps a `GenerateContentResponse` to a `chat.completion`.
-//! - [`stream`] is the state machine turning Gemini SSE events into `chat.completion.chunk`s.
-//! - [`sse`] decodes Server-Sent Events from raw bytes.
-//! - [`models`] and [`embeddings`] map the model list and embeddings.
+//! Layers, each importing only from those below it:
+//! - Top, one module per OpenAI dialect: [`chat`] maps a Chat Completions request to
+//!   Gemini, an answer back, and runs the stream state machine.
+//! - Middle, shared by every dialect: [`build`] (the Gemini-side builders: parts and media,
+//!   tools and schemas, generation and thinking, safety, usage, finish reasons, thought
+//!   signatures, stop sequences, tool names) and [`capabilities`] (what each model accepts).
+//! - Edges, the wires: [`openai`] (one folder per OpenAI API, plus what they share),
+//!   [`gemini`], and [`sse`] (Server-Sent Events decoded from raw bytes).
+//!
+//! [`embeddings`] and [`models`] map the two smaller endpoints.
 
+pub mod build;
 pub mod capabilities;
+pub mod chat;
 pub mod embeddings;
 mod error;
 pub mod gemini;
 pub mod models;
-pub mod names;
 pub mod openai;
-pub mod request;
-pub mod response;
-pub mod schema;
 pub mod sse;
-pub mod stops;
-pub mod stream;
 
+pub use build::media::MediaSource;
+pub use build::signatures::SignatureSource;
+pub use chat::{
+    to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, SequentialIds,
+    StreamTranslator, Translated,
+};
 pub use error::TranslateError;
-pub use request::{to_gemini, MediaSource, RequestOptions, SignatureSource, Translated};
-pub use response::{to_openai, IdSource, ResponseContext};
-pub use stream::StreamTranslator;

@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use peak_alloc::PeakAlloc;
-use pollux_translate::openai::{ChatCompletionRequest, Limits};
+use pollux_translate::openai::chat::ChatCompletionRequest;
+use pollux_translate::openai::Limits;
 use pollux_translate::{to_gemini, RequestOptions};
 
 #[global_allocator]

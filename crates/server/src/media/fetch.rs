@@ -19,8 +19,8 @@ use awc::http::Uri;
 use awc::{Client, Connector};
 use base64::Engine;
 use futures_util::{StreamExt, TryStreamExt};
-use pollux_translate::openai::ChatCompletionRequest;
-use pollux_translate::request::{remote_media, RemoteMedia};
+use pollux_translate::chat::{remote_media, RemoteMedia};
+use pollux_translate::openai::chat::ChatCompletionRequest;
 use pollux_translate::MediaSource;
 
 use crate::config::Config;

@@ -4,7 +4,7 @@
 //! Gemini cannot fetch arbitrary URLs, so Pollux downloads each image before translation and
 //! hands the bytes to [`pollux_translate::to_gemini`] as a [`pollux_translate::MediaSource`],
 //! which inlines them as `inlineData`. The list of URLs comes from
-//! [`pollux_translate::request::remote_media`] (Gemini-reachable URIs such as the Files API,
+//! [`pollux_translate::chat::remote_media`] (Gemini-reachable URIs such as the Files API,
 //! `gs://` and YouTube are not fetched: they go as `fileData`).
 //!
 //! This module owns the limits (one timeout per fetch covering every hop and the body, a

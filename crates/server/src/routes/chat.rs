@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
-use pollux_translate::openai::{ChatCompletionChunk, ChatCompletionRequest};
+use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest};
 use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
 use pollux_translate::{
     to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, StreamTranslator,

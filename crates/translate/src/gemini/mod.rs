@@ -12,3 +12,8 @@ pub use embeddings::*;
 pub use models::*;
 pub use request::*;
 pub use response::*;
+
+/// Strips the `models/` prefix some clients copy from Gemini's model names.
+pub fn model_id(model: &str) -> &str {
+    model.strip_prefix("models/").unwrap_or(model)
+}

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// Gemini accepts at most this many `stopSequences`.
+pub const MAX_STOP_SEQUENCES: usize = 5;
+
 /// `POST models/{model}:generateContent` body.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

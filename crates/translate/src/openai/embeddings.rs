@@ -21,7 +21,7 @@ pub struct EmbeddingRequest {
 impl EmbeddingRequest {
     /// Parses a request body, naming the offending field in the error (`param`).
     pub fn from_slice(body: &[u8]) -> Result<Self, TranslateError> {
-        super::request::parse_body(body)
+        super::body::parse_body(body)
     }
 }
 

@@ -1,18 +1,22 @@
-//! OpenAI Chat Completions wire types, named as the OpenAI API reference names them
-//! (<https://platform.openai.com/docs/api-reference/chat>). Requests are read leniently:
-//! fields Gemini has no use for are accepted and ignored (the policy for each is listed in
-//! `docs/mapping.md`). Responses are written exactly: absent and `null` are different things
-//! to strict clients, and the tests assert which is which.
+//! The OpenAI side's wire types. Each API Pollux speaks has its own folder ([`chat`] for Chat
+//! Completions); what every OpenAI body shares sits beside them: reading a body
+//! (`body`) within [`Limits`], the one-pass reader of tagged objects, Google's
+//! extension slots ([`GoogleOptions`], [`ExtraContent`]), the error envelope, and the
+//! embeddings and model-list bodies.
 
+mod body;
+pub mod chat;
 mod embeddings;
+mod error;
+mod google;
 mod limits;
 mod models;
-mod request;
-mod response;
+mod reasoning;
 mod tagged;
 
 pub use embeddings::*;
+pub use error::*;
+pub use google::*;
 pub use limits::Limits;
 pub use models::*;
-pub use request::*;
-pub use response::*;
+pub use reasoning::ReasoningEffort;

@@ -184,7 +184,7 @@ impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for NotTag<K> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
-    use crate::openai::{ChatCompletionRequest, Content, ContentPart, Message};
+    use crate::openai::chat::{ChatCompletionRequest, Content, ContentPart, Message};
     use crate::TranslateError;
 
     fn messages(json: &str) -> Vec<Message> {

@@ -34,15 +34,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::names::ToolNames;
-use pollux_translate::openai::ChatCompletionRequest;
-use pollux_translate::request::model_id;
-use pollux_translate::response::SequentialIds;
+use pollux_translate::build::names::ToolNames;
+use pollux_translate::gemini::{model_id, GenerateContentResponse};
+use pollux_translate::openai::chat::ChatCompletionRequest;
 use pollux_translate::sse::{SseDecoder, SseItem};
 use pollux_translate::{
-    to_gemini, to_openai, RequestOptions, ResponseContext, SignatureSource, StreamTranslator,
-    TranslateError,
+    to_gemini, to_openai, RequestOptions, ResponseContext, SequentialIds, SignatureSource,
+    StreamTranslator, TranslateError,
 };
 use serde::Serialize;
 use serde_json::{json, Value};

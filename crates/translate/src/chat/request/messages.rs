@@ -1,16 +1,19 @@
 //! The conversation: `messages` → `systemInstruction` + `contents`, including tool-call
 //! history, tool results and thought signatures.
 
-use serde_json::value::RawValue;
-
+use crate::build::names::ToolNames;
 use crate::capabilities::Capabilities;
 use crate::gemini::{self, Content, Part, Role};
-use crate::names::ToolNames;
-use crate::openai::{self, ContentPart, Message};
+use crate::openai::chat::{self, ContentPart, Message};
 use crate::TranslateError;
 
-use super::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
-use super::{MediaSource, RequestOptions, SKIP_SIGNATURE};
+use super::RequestOptions;
+use crate::build::media::MediaSource;
+use crate::build::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
+use crate::build::parts::{
+    function_call_part, function_response_part, non_empty_text, HistoryCall, PendingCall,
+};
+use crate::build::signatures;
 
 /// Builds the content list, merging consecutive turns of the same role.
 struct Conversation {
@@ -30,14 +33,6 @@ impl Conversation {
             }),
         }
     }
-}
-
-/// A tool call of the history, remembered so its result can be named.
-struct PendingCall {
-    id: String,
-    gemini_name: String,
-    /// Gemini's own call id, echoed on the matching `functionResponse`.
-    upstream_id: Option<String>,
 }
 
 pub(super) fn map_messages(
@@ -84,37 +79,41 @@ pub(super) fn map_messages(
                 };
                 if let Some(call) = &m.function_call {
                     let id = format!("legacy_{i}");
-                    parts.push(function_call_part(
-                        &id,
-                        &call.name,
-                        &call.arguments,
+                    let signature = signatures::for_history_call(
                         None,
-                        true,
-                        caps,
-                        opts,
-                        names,
-                        &mut calls,
-                        i,
-                    )?);
+                        &id,
+                        opts.signatures,
+                        caps.thought_signatures,
+                    );
+                    let call = HistoryCall {
+                        id: &id,
+                        name: &call.name,
+                        arguments: &call.arguments,
+                        signature,
+                    };
+                    parts.push(history_call(call, names, &mut calls, i)?);
                 }
                 for (k, call) in m.tool_calls.iter().flatten().enumerate() {
-                    let signature = call
+                    let sent = call
                         .extra_content
                         .as_ref()
                         .and_then(|e| e.thought_signature())
                         .map(str::to_owned);
-                    parts.push(function_call_part(
+                    // Google wants a signature on a step's first call; without one of ours,
+                    // that call gets the documented skip value.
+                    let signature = signatures::for_history_call(
+                        sent,
                         &call.id,
-                        &call.function.name,
-                        &call.function.arguments,
+                        opts.signatures,
+                        k == 0 && caps.thought_signatures,
+                    );
+                    let call = HistoryCall {
+                        id: &call.id,
+                        name: &call.function.name,
+                        arguments: &call.function.arguments,
                         signature,
-                        k == 0,
-                        caps,
-                        opts,
-                        names,
-                        &mut calls,
-                        i,
-                    )?);
+                    };
+                    parts.push(history_call(call, names, &mut calls, i)?);
                 }
                 if parts.is_empty() {
                     // An assistant turn with nothing in it carries no meaning for Gemini.
@@ -184,6 +183,22 @@ pub(super) fn map_messages(
     Ok((system, conv.contents))
 }
 
+/// A tool call of assistant message `index` as a Gemini part, the 400 naming where it is.
+fn history_call(
+    call: HistoryCall<'_>,
+    names: &mut ToolNames,
+    calls: &mut Vec<PendingCall>,
+    index: usize,
+) -> Result<Part, TranslateError> {
+    let id = call.id;
+    function_call_part(call, names, calls).ok_or_else(|| {
+        TranslateError::invalid(
+            format!("messages[{index}]: the arguments of tool call '{id}' are not a JSON object."),
+            format!("messages[{index}].tool_calls"),
+        )
+    })
+}
+
 /// Appends a step's tool results as one user turn, in the order of their calls.
 fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
     results.sort_by_key(|(order, _)| *order);
@@ -193,99 +208,11 @@ fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-fn function_call_part(
-    id: &str,
-    client_name: &str,
-    arguments: &str,
-    signature: Option<String>,
-    first_of_step: bool,
-    caps: &Capabilities,
-    opts: &RequestOptions<'_>,
-    names: &mut ToolNames,
-    calls: &mut Vec<PendingCall>,
-    index: usize,
-) -> Result<Part, TranslateError> {
-    let args = parse_arguments(arguments).ok_or_else(|| {
-        TranslateError::invalid(
-            format!("messages[{index}]: the arguments of tool call '{id}' are not a JSON object."),
-            format!("messages[{index}].tool_calls"),
-        )
-    })?;
-    let gemini_name = names.register(client_name);
-    let upstream_id = upstream_call_id(id);
-    let signature = signature
-        .or_else(|| opts.signatures.signature_for(id))
-        .or_else(|| (first_of_step && caps.thought_signatures).then(|| SKIP_SIGNATURE.to_owned()));
-    calls.push(PendingCall {
-        id: id.to_owned(),
-        gemini_name: gemini_name.clone(),
-        upstream_id: upstream_id.clone(),
-    });
-    Ok(Part {
-        function_call: Some(Box::new(gemini::FunctionCall {
-            id: upstream_id,
-            name: gemini_name,
-            args: Some(args),
-        })),
-        thought_signature: signature,
-        ..Part::default()
-    })
-}
-
-/// Ids Pollux generates start with `call_`; any other id came from Gemini and is echoed.
-fn upstream_call_id(id: &str) -> Option<String> {
-    (!id.starts_with("call_") && !id.starts_with("legacy_") && !id.is_empty())
-        .then(|| id.to_owned())
-}
-
-/// Validates tool-call arguments as a JSON object without re-serializing them.
-fn parse_arguments(arguments: &str) -> Option<Box<RawValue>> {
-    let trimmed = arguments.trim();
-    if trimmed.is_empty() {
-        return RawValue::from_string("{}".to_owned()).ok();
-    }
-    if !trimmed.starts_with('{') {
-        return None;
-    }
-    serde_json::from_str::<Box<RawValue>>(trimmed).ok()
-}
-
-/// A tool result becomes the `response` object: a JSON object as is, anything else wrapped.
-fn function_response_part(
-    name: String,
-    id: Option<String>,
-    text: &str,
-) -> Result<Part, TranslateError> {
-    let trimmed = text.trim();
-    let response = if trimmed.starts_with('{') {
-        serde_json::from_str::<Box<RawValue>>(trimmed).ok()
-    } else {
-        None
-    };
-    let response = match response {
-        Some(raw) => raw,
-        None => {
-            let value = match serde_json::from_str::<serde_json::Value>(trimmed) {
-                Ok(v) if !trimmed.is_empty() => v,
-                _ => serde_json::Value::String(text.to_owned()),
-            };
-            let wrapped = serde_json::json!({ "result": value });
-            serde_json::value::to_raw_value(&wrapped)
-                .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?
-        }
-    };
-    Ok(Part {
-        function_response: Some(Box::new(gemini::FunctionResponse { id, name, response })),
-        ..Part::default()
-    })
-}
-
 /// Text of a message whose content may only be text (system, assistant, tool).
-fn text_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+fn text_parts(content: &chat::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
     match content {
-        openai::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
-        openai::Content::Parts(parts) => {
+        chat::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for (k, part) in parts.iter().enumerate() {
                 match part {
@@ -304,10 +231,10 @@ fn text_parts(content: &openai::Content, index: usize) -> Result<Vec<Part>, Tran
     }
 }
 
-fn joined_text(content: &openai::Content, index: usize) -> Result<String, TranslateError> {
+fn joined_text(content: &chat::Content, index: usize) -> Result<String, TranslateError> {
     match content {
-        openai::Content::Text(t) => Ok(t.clone()),
-        openai::Content::Parts(_) => Ok(text_parts(content, index)?
+        chat::Content::Text(t) => Ok(t.clone()),
+        chat::Content::Parts(_) => Ok(text_parts(content, index)?
             .into_iter()
             .filter_map(|p| p.text)
             .collect::<Vec<_>>()
@@ -315,19 +242,14 @@ fn joined_text(content: &openai::Content, index: usize) -> Result<String, Transl
     }
 }
 
-/// Gemini rejects empty text parts, so they are never sent.
-fn non_empty_text(text: &str) -> Option<Part> {
-    (!text.is_empty()).then(|| Part::text(text))
-}
-
 fn user_parts(
-    content: &mut openai::Content,
+    content: &mut chat::Content,
     index: usize,
     media: &dyn MediaSource,
 ) -> Result<Vec<Part>, TranslateError> {
     let parts = match content {
-        openai::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
-        openai::Content::Parts(parts) => parts,
+        chat::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Parts(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
     for (k, part) in parts.iter_mut().enumerate() {

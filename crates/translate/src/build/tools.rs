@@ -1,53 +1,24 @@
-//! Tool declarations (`tools`, legacy `functions`) and `tool_choice` / `function_call`.
+//! Gemini's side of tools, the same for every dialect: function declarations (names mapped,
+//! parameter schemas converted) and `toolConfig` from a tool-choice mode
+//! (<https://ai.google.dev/gemini-api/docs/function-calling>).
 
+use crate::build::names::ToolNames;
+use crate::build::schema;
 use crate::gemini;
-use crate::names::ToolNames;
-use crate::openai;
-use crate::schema;
 use crate::TranslateError;
 
-pub(super) fn map_tools(
-    req: &openai::ChatCompletionRequest,
-    names: &mut ToolNames,
-    legacy_schemas: bool,
-) -> Result<Vec<gemini::Tool>, TranslateError> {
-    let mut declarations = Vec::new();
-    for (i, tool) in req.tools.iter().flatten().enumerate() {
-        if tool.kind != "function" {
-            return Err(TranslateError::invalid(
-                format!(
-                    "Tool type '{}' is not supported; only 'function' tools can be sent to Gemini.",
-                    tool.kind
-                ),
-                format!("tools[{i}].type"),
-            ));
-        }
-        let Some(function) = &tool.function else {
-            return Err(TranslateError::invalid(
-                "A function tool needs a 'function' object.",
-                format!("tools[{i}].function"),
-            ));
-        };
-        declarations.push(declare(function, names, legacy_schemas, || {
-            format!("tools[{i}].function")
-        })?);
-    }
-    for (i, function) in req.functions.iter().flatten().enumerate() {
-        declarations.push(declare(function, names, legacy_schemas, || {
-            format!("functions[{i}]")
-        })?);
-    }
-    if declarations.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(vec![gemini::Tool {
-        function_declarations: declarations,
-        ..Default::default()
-    }])
+/// A function as a dialect declares it.
+pub(crate) struct FunctionSpec<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    /// A JSON Schema object, converted for Gemini here.
+    pub parameters: Option<&'a serde_json::Value>,
 }
 
-fn declare(
-    function: &openai::FunctionDefinition,
+/// One function as a Gemini declaration, its name registered in `names`; `param` is where
+/// the dialect's request has it, for the 400.
+pub(crate) fn declare(
+    function: FunctionSpec<'_>,
     names: &mut ToolNames,
     legacy_schemas: bool,
     param: impl Fn() -> String,
@@ -58,7 +29,7 @@ fn declare(
             format!("{}.name", param()),
         ));
     }
-    let name = names.register(&function.name);
+    let name = names.register(function.name);
     // The message names the tool: the limits in `schema` are per schema, and a request can
     // carry many.
     let refused = |e: schema::SchemaError| {
@@ -70,7 +41,7 @@ fn declare(
             format!("{}.parameters", param()),
         )
     };
-    let (parameters_json_schema, parameters) = match &function.parameters {
+    let (parameters_json_schema, parameters) = match function.parameters {
         None => (None, None),
         Some(p) if legacy_schemas => (None, Some(schema::to_legacy_schema(p).map_err(refused)?)),
         Some(p) => (
@@ -80,27 +51,25 @@ fn declare(
     };
     Ok(gemini::FunctionDeclaration {
         name,
-        description: function.description.clone().filter(|d| !d.is_empty()),
+        description: function
+            .description
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
         parameters_json_schema,
         parameters,
     })
 }
 
-pub(super) fn map_tool_choice(
-    req: &openai::ChatCompletionRequest,
+/// The `tool_choice` mode (`none`, `auto`, `required`, or `named` with the function) as
+/// Gemini's `toolConfig`; `param` names the dialect's field in the 400.
+pub(crate) fn tool_config(
+    mode: &str,
+    named: Option<&str>,
+    param: &str,
     names: &ToolNames,
     has_tools: bool,
 ) -> Result<Option<gemini::ToolConfig>, TranslateError> {
     use gemini::FunctionCallingMode as Mode;
-    let (mode, named, param) = match (&req.tool_choice, &req.function_call) {
-        (Some(openai::ToolChoice::Mode(m)), _) => (m.as_str(), None, "tool_choice"),
-        (Some(openai::ToolChoice::Named(n)), _) => ("named", Some(&n.function.name), "tool_choice"),
-        (None, Some(openai::FunctionCallChoice::Mode(m))) => (m.as_str(), None, "function_call"),
-        (None, Some(openai::FunctionCallChoice::Named(n))) => {
-            ("named", Some(&n.name), "function_call")
-        }
-        (None, None) => return Ok(None),
-    };
     if !has_tools {
         if mode == "none" || mode == "auto" {
             return Ok(None);
@@ -136,4 +105,12 @@ pub(super) fn map_tool_choice(
             allowed_function_names: allowed,
         },
     }))
+}
+
+/// Gemini's Google Search grounding tool.
+pub(crate) fn google_search() -> gemini::Tool {
+    gemini::Tool {
+        google_search: Some(gemini::Empty {}),
+        ..Default::default()
+    }
 }

@@ -3,10 +3,21 @@
 use crate::gemini::{self, Part};
 use crate::TranslateError;
 
-use super::MediaSource;
+/// Media the server fetched before translation (remote `http(s)` URLs), by URL.
+pub trait MediaSource {
+    /// The fetched payload as `(mime type, base64 data)`.
+    fn fetched(&self, url: &str) -> Option<(&str, &str)>;
+}
+
+/// Nothing fetched: remote URLs are refused.
+impl MediaSource for () {
+    fn fetched(&self, _: &str) -> Option<(&str, &str)> {
+        None
+    }
+}
 
 /// Files API ids (`files/abc`) become full URIs; full URIs pass as they are.
-pub(super) fn files_api_uri(id: &str) -> String {
+pub(crate) fn files_api_uri(id: &str) -> String {
     if id.contains("://") {
         id.to_owned()
     } else {
@@ -15,7 +26,7 @@ pub(super) fn files_api_uri(id: &str) -> String {
     }
 }
 
-pub(super) fn audio_mime(format: &str) -> Option<&'static str> {
+pub(crate) fn audio_mime(format: &str) -> Option<&'static str> {
     Some(match format {
         "wav" => "audio/wav",
         "mp3" => "audio/mp3",
@@ -31,7 +42,7 @@ pub(super) fn audio_mime(format: &str) -> Option<&'static str> {
 /// A media reference: `data:` URLs are inlined (the base64 payload passes through
 /// untouched, moved out of the request rather than copied), Gemini-reachable URIs become
 /// `fileData`, other URLs must be fetched by the server before translation.
-pub(super) fn media_part(
+pub(crate) fn media_part(
     url: &mut String,
     filename: Option<&str>,
     media: &dyn MediaSource,
@@ -142,7 +153,7 @@ fn mime_from_filename(name: &str) -> Option<&'static str> {
 /// Payloads run to tens of MB, so the alphabet test is a table lookup folded over 64-byte
 /// blocks without a branch per byte (the compiler keeps the block loop tight), which checks
 /// a 10 MB image several times faster than a per-byte `all(..)` with early exit.
-pub(super) fn looks_like_base64(data: &str) -> bool {
+pub(crate) fn looks_like_base64(data: &str) -> bool {
     let bytes = data.as_bytes();
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return false;
@@ -181,40 +192,6 @@ const NOT_BASE64: [u8; 256] = {
     }
     table
 };
-
-/// A remote media URL in the request that the server must fetch before translation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteMedia<'a> {
-    pub url: &'a str,
-    /// `messages[i].content[k]`, for error messages.
-    pub param: String,
-}
-
-/// Lists the `http(s)` image URLs of user messages that Gemini cannot fetch itself.
-pub fn remote_media(req: &crate::openai::ChatCompletionRequest) -> Vec<RemoteMedia<'_>> {
-    use crate::openai::{Content, ContentPart, Message};
-    let mut out = Vec::new();
-    for (i, message) in req.messages.iter().enumerate() {
-        let Message::User(m) = message else { continue };
-        let Content::Parts(parts) = &m.content else {
-            continue;
-        };
-        for (k, part) in parts.iter().enumerate() {
-            if let ContentPart::ImageUrl { image_url } = part {
-                let url = image_url.url.as_str();
-                if (url.starts_with("http://") || url.starts_with("https://"))
-                    && !is_gemini_uri(url)
-                {
-                    out.push(RemoteMedia {
-                        url,
-                        param: format!("messages[{i}].content[{k}]"),
-                    });
-                }
-            }
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {

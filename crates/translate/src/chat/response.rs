@@ -1,13 +1,20 @@
 //! Gemini `GenerateContentResponse` → OpenAI `chat.completion`, plus the pieces the stream
-//! state machine shares with it: finish reasons, usage arithmetic and tool-call mapping.
+//! state machine shares with it: usage, log probabilities and tool-call mapping.
 //!
 //! <https://ai.google.dev/api/generate-content#generatecontentresponse> →
 //! <https://platform.openai.com/docs/api-reference/chat/object>.
 
-use crate::gemini::{self, FinishReason as GeminiFinish};
-use crate::names::ToolNames;
-use crate::openai::{self, ExtraContent, FinishReason};
-use crate::stops::StopScanner;
+use crate::build::finish;
+use crate::build::names::ToolNames;
+use crate::build::parts::{classify, compact_json, PartOut};
+use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
+use crate::build::stops::StopScanner;
+use crate::build::usage::tokens;
+use crate::gemini;
+use crate::openai::chat::{self, FinishReason};
+
+use super::finish::{finish_reason, Overrides};
+use crate::openai::ExtraContent;
 use crate::TranslateError;
 
 /// Source of ids for tool calls Gemini did not name. Kept outside the crate so translation
@@ -47,7 +54,7 @@ pub fn to_openai(
     resp: gemini::GenerateContentResponse,
     ctx: &ResponseContext,
     ids: &mut dyn IdSource,
-) -> Result<openai::ChatCompletion, TranslateError> {
+) -> Result<chat::ChatCompletion, TranslateError> {
     let usage = resp.usage_metadata.map(|u| usage(&u));
     if resp.candidates.is_empty() {
         let reason = resp
@@ -57,7 +64,7 @@ pub fn to_openai(
             .ok_or_else(|| {
                 TranslateError::UpstreamFormat("the response has no candidates".to_owned())
             })?;
-        return Ok(openai::ChatCompletion {
+        return Ok(chat::ChatCompletion {
             id: ctx.id.clone(),
             object: "chat.completion",
             created: ctx.created,
@@ -72,8 +79,8 @@ pub fn to_openai(
     let mut choices = Vec::with_capacity(resp.candidates.len());
     for candidate in resp.candidates {
         let index = candidate.index.unwrap_or(0);
-        check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
-        let mut message = openai::ResponseMessage::default();
+        let ending = finish::ending(candidate.finish_reason, candidate.finish_message.as_deref())?;
+        let mut message = chat::ResponseMessage::default();
         let mut text = String::new();
         let mut reasoning = String::new();
         // Where each answer part's text starts in `text`, for grounding offsets.
@@ -90,7 +97,7 @@ pub fn to_openai(
                     text.push_str(&t);
                 }
                 PartOut::Media(blob) if blob.mime_type.starts_with("audio/") => {
-                    message.audio = Some(openai::AudioOut {
+                    message.audio = Some(chat::AudioOut {
                         id: format!("audio_{}", ctx.id),
                         data: blob.data,
                         expires_at: ctx.created + 3600,
@@ -110,34 +117,36 @@ pub fn to_openai(
         if let Some(grounding) = &candidate.grounding_metadata {
             message.annotations = annotations(grounding, &text, &part_starts);
         }
-        let mut finish = finish_reason(candidate.finish_reason, !message.tool_calls.is_empty());
+        let mut overrides = Overrides {
+            tool_calls: !message.tool_calls.is_empty(),
+            stopped: false,
+            legacy_functions: ctx.names.legacy_functions(),
+        };
         if !ctx.extra_stops.is_empty() {
             let (cut, stopped) = StopScanner::cut(&ctx.extra_stops, &text);
             if stopped {
                 // Output after a stop sequence never happened, calls included.
                 text = cut;
                 message.tool_calls.clear();
-                finish = FinishReason::Stop;
+                overrides.stopped = true;
             }
         }
+        let finish = finish_reason(ending, overrides);
         if ctx.names.legacy_functions() && !message.tool_calls.is_empty() {
             // The legacy API has room for one call per answer: the first one.
             let first = message.tool_calls.swap_remove(0);
             message.tool_calls.clear();
             message.function_call = Some(first.function);
-            if finish == FinishReason::ToolCalls {
-                finish = FinishReason::FunctionCall;
-            }
         }
         if !text.is_empty() || (message.tool_calls.is_empty() && message.function_call.is_none()) {
             message.content = Some(text);
         }
         if finish == FinishReason::ContentFilter && message.content.as_deref() == Some("") {
             message.content = None;
-            message.refusal = Some(filter_message(candidate.finish_reason));
+            message.refusal = Some(content_filter_refusal(candidate.finish_reason));
         }
         message.reasoning_content = (!reasoning.is_empty()).then_some(reasoning);
-        choices.push(openai::Choice {
+        choices.push(chat::Choice {
             index,
             message,
             finish_reason: finish,
@@ -145,7 +154,7 @@ pub fn to_openai(
         });
     }
     choices.sort_by_key(|c| c.index);
-    Ok(openai::ChatCompletion {
+    Ok(chat::ChatCompletion {
         id: ctx.id.clone(),
         object: "chat.completion",
         created: ctx.created,
@@ -155,13 +164,11 @@ pub fn to_openai(
     })
 }
 
-fn blocked_choice(index: u32, reason: &str) -> openai::Choice {
-    openai::Choice {
+fn blocked_choice(index: u32, reason: &str) -> chat::Choice {
+    chat::Choice {
         index,
-        message: openai::ResponseMessage {
-            refusal: Some(format!(
-                "The prompt was blocked by Gemini (blockReason: {reason})."
-            )),
+        message: chat::ResponseMessage {
+            refusal: Some(blocked_prompt_refusal(reason)),
             ..Default::default()
         },
         finish_reason: FinishReason::ContentFilter,
@@ -169,36 +176,11 @@ fn blocked_choice(index: u32, reason: &str) -> openai::Choice {
     }
 }
 
-/// What one Gemini part contributes to the answer.
-pub(crate) enum PartOut {
-    Text(String),
-    Thought(String),
-    Call(gemini::FunctionCall, Option<String>),
-    /// Generated media (`inlineData` in an answer).
-    Media(gemini::Blob),
-    Nothing,
-}
-
-pub(crate) fn classify(part: gemini::Part) -> PartOut {
-    let thought = part.is_thought();
-    if let Some(call) = part.function_call {
-        return PartOut::Call(*call, part.thought_signature);
-    }
-    if let Some(blob) = part.inline_data {
-        return PartOut::Media(*blob);
-    }
-    match part.text {
-        Some(t) if thought => PartOut::Thought(t),
-        Some(t) => PartOut::Text(t),
-        None => PartOut::Nothing,
-    }
-}
-
 /// A generated image as a data URL.
-pub(crate) fn image_out(blob: &gemini::Blob) -> openai::ImageOut {
-    openai::ImageOut {
+pub(crate) fn image_out(blob: &gemini::Blob) -> chat::ImageOut {
+    chat::ImageOut {
         kind: "image_url",
-        image_url: openai::ImageUrlOut {
+        image_url: chat::ImageUrlOut {
             url: format!("data:{};base64,{}", blob.mime_type, blob.data),
         },
     }
@@ -210,7 +192,7 @@ fn annotations(
     grounding: &gemini::GroundingMetadata,
     text: &str,
     part_starts: &[(usize, usize)],
-) -> Vec<openai::Annotation> {
+) -> Vec<chat::Annotation> {
     let char_index = |byte: usize| {
         let byte = byte.min(text.len());
         text.char_indices().take_while(|(i, _)| *i < byte).count()
@@ -234,9 +216,9 @@ fn annotations(
             else {
                 continue;
             };
-            out.push(openai::Annotation {
+            out.push(chat::Annotation {
                 kind: "url_citation",
-                url_citation: openai::UrlCitation {
+                url_citation: chat::UrlCitation {
                     start_index: start,
                     end_index: end,
                     url: web.uri.clone(),
@@ -254,7 +236,7 @@ pub(crate) fn tool_call(
     signature: Option<String>,
     names: &ToolNames,
     ids: &mut dyn IdSource,
-) -> openai::ToolCallOut {
+) -> chat::ToolCallOut {
     let id = match call.id {
         Some(id) if !id.is_empty() => id,
         _ => ids.tool_call_id(),
@@ -263,10 +245,10 @@ pub(crate) fn tool_call(
         .args
         .map(|a| compact_json(a.get()))
         .unwrap_or_else(|| "{}".to_owned());
-    openai::ToolCallOut {
+    chat::ToolCallOut {
         id,
         kind: "function",
-        function: openai::FunctionCallOut {
+        function: chat::FunctionCallOut {
             name: names.to_client(&call.name).to_owned(),
             arguments,
         },
@@ -274,129 +256,30 @@ pub(crate) fn tool_call(
     }
 }
 
-/// Removes insignificant whitespace from valid JSON text without parsing it into a tree.
-/// Gemini's REST front end pretty-prints plain responses while its stream events are compact;
-/// clients should see the same compact `arguments` either way.
-pub(crate) fn compact_json(json: &str) -> String {
-    if !json
-        .bytes()
-        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-    {
-        return json.to_owned();
-    }
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Finish reasons that leave the client nothing it could use become errors rather than an
-/// empty `stop` (see docs/mapping.md).
-pub(crate) fn check_finish(
-    reason: Option<GeminiFinish>,
-    message: Option<&str>,
-) -> Result<(), TranslateError> {
-    let (name, what) = match reason {
-        Some(GeminiFinish::MalformedFunctionCall) => (
-            "MALFORMED_FUNCTION_CALL",
-            "Gemini produced a malformed function call",
-        ),
-        Some(GeminiFinish::UnexpectedToolCall) => (
-            "UNEXPECTED_TOOL_CALL",
-            "Gemini called a tool that was not offered",
-        ),
-        Some(GeminiFinish::TooManyToolCalls) => (
-            "TOO_MANY_TOOL_CALLS",
-            "Gemini made more tool calls than it may in one turn",
-        ),
-        Some(GeminiFinish::MissingThoughtSignature) => (
-            "MISSING_THOUGHT_SIGNATURE",
-            "Gemini reported a missing thought signature",
-        ),
-        _ => return Ok(()),
-    };
-    let message = match message {
-        Some(m) if !m.is_empty() => format!("{what} (finishReason {name}): {m}"),
-        _ => format!("{what} (finishReason {name}); retrying the request usually helps."),
-    };
-    Err(TranslateError::UpstreamFinish {
-        reason: name.to_owned(),
-        message,
-    })
-}
-
-/// Gemini's finish reason in OpenAI's vocabulary. Any returned tool call makes it
-/// `tool_calls`, since Gemini says `STOP` after calling functions.
-pub fn finish_reason(reason: Option<GeminiFinish>, has_tool_calls: bool) -> FinishReason {
-    use GeminiFinish as G;
-    match reason {
-        Some(G::MaxTokens) => FinishReason::Length,
-        Some(
-            G::Safety
-            | G::Recitation
-            | G::Blocklist
-            | G::ProhibitedContent
-            | G::Spii
-            | G::ImageSafety
-            | G::ImageProhibitedContent
-            | G::ImageRecitation
-            | G::Language,
-        ) => FinishReason::ContentFilter,
-        _ if has_tool_calls => FinishReason::ToolCalls,
-        _ => FinishReason::Stop,
-    }
-}
-
-pub(crate) fn filter_message(reason: Option<GeminiFinish>) -> String {
-    format!(
-        "Gemini stopped the answer for content reasons (finishReason {}).",
-        reason.map_or("unknown", GeminiFinish::as_str)
-    )
-}
-
-/// Usage in OpenAI's terms: thinking counts as completion (it is billed as output), tool-use
-/// prompt tokens count as prompt, cached tokens are a part of the prompt.
-pub fn usage(u: &gemini::UsageMetadata) -> openai::Usage {
-    let prompt = u.prompt_token_count + u.tool_use_prompt_token_count;
-    let completion = u.candidates_token_count + u.thoughts_token_count;
-    openai::Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-        prompt_tokens_details: openai::PromptTokensDetails {
-            cached_tokens: u.cached_content_token_count,
+/// Usage in Chat Completions' field names ([`tokens`] does the counting).
+pub fn usage(u: &gemini::UsageMetadata) -> chat::Usage {
+    let t = tokens(u);
+    chat::Usage {
+        prompt_tokens: t.input,
+        completion_tokens: t.output,
+        total_tokens: t.total,
+        prompt_tokens_details: chat::PromptTokensDetails {
+            cached_tokens: t.cached,
         },
-        completion_tokens_details: openai::CompletionTokensDetails {
-            reasoning_tokens: u.thoughts_token_count,
+        completion_tokens_details: chat::CompletionTokensDetails {
+            reasoning_tokens: t.reasoning,
         },
     }
 }
 
 /// `logprobsResult` → `choices[].logprobs`. Gemini lists the top candidates per position;
 /// `bytes` are the token's UTF-8 bytes, as OpenAI gives them.
-pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
+pub fn logprobs(result: &gemini::LogprobsResult) -> chat::ChoiceLogprobs {
     let content = result
         .chosen_candidates
         .iter()
         .enumerate()
-        .map(|(i, chosen)| openai::TokenLogprob {
+        .map(|(i, chosen)| chat::TokenLogprob {
             token: chosen.token.clone(),
             logprob: chosen.log_probability,
             bytes: chosen.token.as_bytes().to_vec(),
@@ -406,7 +289,7 @@ pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
                 .map(|top| {
                     top.candidates
                         .iter()
-                        .map(|c| openai::TopLogprob {
+                        .map(|c| chat::TopLogprob {
                             token: c.token.clone(),
                             logprob: c.log_probability,
                             bytes: c.token.as_bytes().to_vec(),
@@ -416,7 +299,7 @@ pub fn logprobs(result: &gemini::LogprobsResult) -> openai::ChoiceLogprobs {
                 .unwrap_or_default(),
         })
         .collect();
-    openai::ChoiceLogprobs {
+    chat::ChoiceLogprobs {
         content,
         refusal: None,
     }
@@ -542,15 +425,6 @@ mod tests {
                 {"id": "g-2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
             ])
         );
-    }
-
-    #[test]
-    fn pretty_arguments_are_compacted_but_strings_kept() {
-        assert_eq!(
-            compact_json("{\n  \"a b\": \"x \\\" y\",\n  \"n\": [1, 2]\n}"),
-            "{\"a b\":\"x \\\" y\",\"n\":[1,2]}"
-        );
-        assert_eq!(compact_json("{\"a\":1}"), "{\"a\":1}");
     }
 
     #[test]

@@ -3,62 +3,33 @@
 //! Implements the request half of the mapping table in `docs/mapping.md`:
 //! <https://platform.openai.com/docs/api-reference/chat/create> on one side,
 //! <https://ai.google.dev/api/generate-content#request-body> on the other.
-//! The work is split by what it maps: `messages` (the conversation), `media` (content
-//! parts that carry files), `tools` (declarations and `tool_choice`) and `generation`
-//! (sampling, output format and thinking controls).
+//! The work is split by what it maps: `messages` (the conversation, media parts included),
+//! `tools` (declarations and `tool_choice`) and `generation` (sampling, output format and
+//! thinking controls). Each reads the chat request and hands plain values to the shared
+//! rules in [`build`](crate::build).
 
 mod generation;
-mod media;
 mod messages;
 #[cfg(test)]
 mod tests;
 mod tools;
 
-pub use media::{is_gemini_uri, remote_media, RemoteMedia};
-
 use serde_json::value::RawValue;
 
+use crate::build::media::{is_gemini_uri, MediaSource};
+use crate::build::names::ToolNames;
+use crate::build::safety::safety_settings;
+use crate::build::signatures::SignatureSource;
+use crate::build::tools::google_search;
 use crate::capabilities::{Capabilities, SchemaFlavour};
 use crate::gemini;
-use crate::names::ToolNames;
-use crate::openai;
+use crate::openai::chat;
 use crate::TranslateError;
 
-use generation::{map_generation_config, ParamPolicy};
+use crate::build::generation::ParamPolicy;
+use generation::map_generation_config;
 use messages::map_messages;
 use tools::{map_tool_choice, map_tools};
-
-/// Gemini accepts at most this many `stopSequences`.
-pub const MAX_STOP_SEQUENCES: usize = 5;
-
-/// Google's documented value for a function call whose real signature is unknown
-/// (history written by another model or a client that dropped it).
-pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
-
-/// Where earlier answers' thought signatures can be found when the client dropped them.
-pub trait SignatureSource {
-    fn signature_for(&self, tool_call_id: &str) -> Option<String>;
-}
-
-/// No remembered signatures.
-impl SignatureSource for () {
-    fn signature_for(&self, _: &str) -> Option<String> {
-        None
-    }
-}
-
-/// Media the server fetched before translation (remote `http(s)` URLs), by URL.
-pub trait MediaSource {
-    /// The fetched payload as `(mime type, base64 data)`.
-    fn fetched(&self, url: &str) -> Option<(&str, &str)>;
-}
-
-/// Nothing fetched: remote URLs are refused.
-impl MediaSource for () {
-    fn fetched(&self, _: &str) -> Option<(&str, &str)> {
-        None
-    }
-}
 
 /// Per-request settings that do not come from the client body.
 pub struct RequestOptions<'a> {
@@ -106,9 +77,38 @@ pub struct Translated {
     pub dropped: Vec<String>,
 }
 
-/// Strips the `models/` prefix some clients copy from Gemini's model names.
-pub fn model_id(model: &str) -> &str {
-    model.strip_prefix("models/").unwrap_or(model)
+/// A remote media URL in the request that the server must fetch before translation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMedia<'a> {
+    pub url: &'a str,
+    /// `messages[i].content[k]`, for error messages.
+    pub param: String,
+}
+
+/// Lists the `http(s)` image URLs of user messages that Gemini cannot fetch itself.
+pub fn remote_media(req: &chat::ChatCompletionRequest) -> Vec<RemoteMedia<'_>> {
+    use chat::{Content, ContentPart, Message};
+    let mut out = Vec::new();
+    for (i, message) in req.messages.iter().enumerate() {
+        let Message::User(m) = message else { continue };
+        let Content::Parts(parts) = &m.content else {
+            continue;
+        };
+        for (k, part) in parts.iter().enumerate() {
+            if let ContentPart::ImageUrl { image_url } = part {
+                let url = image_url.url.as_str();
+                if (url.starts_with("http://") || url.starts_with("https://"))
+                    && !is_gemini_uri(url)
+                {
+                    out.push(RemoteMedia {
+                        url,
+                        param: format!("messages[{i}].content[{k}]"),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Maps a chat request to a Gemini request.
@@ -116,7 +116,7 @@ pub fn model_id(model: &str) -> &str {
 /// The request is taken by value so that media payloads (base64 strings that can be tens of
 /// MB) move into the Gemini body instead of being copied.
 pub fn to_gemini(
-    mut req: openai::ChatCompletionRequest,
+    mut req: chat::ChatCompletionRequest,
     opts: &RequestOptions<'_>,
 ) -> Result<Translated, TranslateError> {
     if req.messages.is_empty() {
@@ -155,20 +155,17 @@ pub fn to_gemini(
     }
     let tool_config = map_tool_choice(&req, &names, !tools.is_empty())?;
     if req.web_search_options.is_some() {
-        tools.push(gemini::Tool {
-            google_search: Some(gemini::Empty {}),
-            ..Default::default()
-        });
+        tools.push(google_search());
     }
     // Taking the media payloads out of the messages leaves the rest (image `detail`, read by
     // the generation settings) in place.
     let (system_instruction, contents) = map_messages(&mut req.messages, &mut names, caps, opts)?;
     let generation = map_generation_config(&req, caps, &mut policy)?;
     let google = req.google_options();
-    let safety_settings = match google.and_then(|g| g.safety_settings.as_ref()) {
-        Some(s) => Some(s.clone()),
-        None => opts.default_safety_settings.map(ToOwned::to_owned),
-    };
+    let safety_settings = safety_settings(
+        google.and_then(|g| g.safety_settings.as_deref()),
+        opts.default_safety_settings,
+    );
 
     let body = gemini::GenerateContentRequest {
         contents,

@@ -7,10 +7,14 @@
 //! last event (Gemini's counts are cumulative), and an error when the upstream ends without
 //! a finish reason (Gemini sends no `[DONE]`; `finishReason` marks the end).
 
+use crate::build::finish;
+use crate::build::parts::{classify, PartOut};
+use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
+use crate::build::stops::StopScanner;
+use crate::chat::finish::{finish_reason, Overrides};
+use crate::chat::response::{self, IdSource, ResponseContext};
 use crate::gemini;
-use crate::openai::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
-use crate::response::{self, check_finish, classify, IdSource, PartOut, ResponseContext};
-use crate::stops::StopScanner;
+use crate::openai::chat::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
 use crate::TranslateError;
 
 /// Per-choice progress.
@@ -29,7 +33,7 @@ pub struct StreamTranslator {
     ctx: ResponseContext,
     include_usage: bool,
     choices: Vec<ChoiceState>,
-    usage: Option<openai::Usage>,
+    usage: Option<chat::Usage>,
 }
 
 impl StreamTranslator {
@@ -67,13 +71,11 @@ impl StreamTranslator {
                         continue;
                     }
                     let delta = Delta {
-                        refusal: Some(format!(
-                            "The prompt was blocked by Gemini (blockReason: {reason})."
-                        )),
+                        refusal: Some(blocked_prompt_refusal(&reason)),
                         ..Delta::default()
                     };
                     self.push_delta(&mut out, index as u32, delta, None);
-                    self.push_finish(&mut out, index as u32, openai::FinishReason::ContentFilter);
+                    self.push_finish(&mut out, index as u32, chat::FinishReason::ContentFilter);
                 }
             }
             // An event with only usage (or nothing) carries no delta.
@@ -90,7 +92,8 @@ impl StreamTranslator {
             if state.finished {
                 continue;
             }
-            check_finish(candidate.finish_reason, candidate.finish_message.as_deref())?;
+            let ending =
+                finish::ending(candidate.finish_reason, candidate.finish_message.as_deref())?;
             let logprobs = candidate.logprobs_result.as_ref().map(response::logprobs);
             let mut delta = Delta::default();
             let mut tool_calls = state.tool_calls;
@@ -125,7 +128,7 @@ impl StreamTranslator {
                     }
                     PartOut::Call(call, signature) => {
                         let call = response::tool_call(call, signature, &self.ctx.names, ids);
-                        delta.tool_calls.push(openai::ToolCallChunk {
+                        delta.tool_calls.push(chat::ToolCallChunk {
                             index: tool_calls,
                             id: call.id,
                             kind: call.kind,
@@ -138,9 +141,14 @@ impl StreamTranslator {
                 }
             }
             let stopped = stops.stopped();
+            let overrides = Overrides {
+                tool_calls: tool_calls > 0,
+                stopped,
+                legacy_functions: self.ctx.names.legacy_functions(),
+            };
             let finish = match candidate.finish_reason {
-                _ if stopped => Some(openai::FinishReason::Stop),
-                Some(reason) => {
+                _ if stopped => Some(finish_reason(ending, overrides)),
+                Some(_) => {
                     // The end: text held back for a possible stop sequence is plain text.
                     let held = stops.flush();
                     if !held.is_empty() {
@@ -149,13 +157,7 @@ impl StreamTranslator {
                             .get_or_insert_with(String::new)
                             .push_str(&held);
                     }
-                    let mut finish = response::finish_reason(Some(reason), tool_calls > 0);
-                    if finish == openai::FinishReason::ToolCalls
-                        && self.ctx.names.legacy_functions()
-                    {
-                        finish = openai::FinishReason::FunctionCall;
-                    }
-                    Some(finish)
+                    Some(finish_reason(ending, overrides))
                 }
                 None => None,
             };
@@ -164,9 +166,9 @@ impl StreamTranslator {
                 state.tool_calls = tool_calls;
                 state.stops = stops;
                 state.wrote_text |= wrote_text;
-                if finish == Some(openai::FinishReason::ContentFilter) && !state.wrote_text {
+                if finish == Some(chat::FinishReason::ContentFilter) && !state.wrote_text {
                     // Stopped for content before any text: say why, as the plain answer does.
-                    delta.refusal = Some(response::filter_message(candidate.finish_reason));
+                    delta.refusal = Some(content_filter_refusal(candidate.finish_reason));
                     state.wrote_text = true;
                 }
             }
@@ -201,7 +203,7 @@ impl StreamTranslator {
     }
 
     /// The usage of the latest event that carried `usageMetadata`, if any.
-    pub fn usage(&self) -> Option<&openai::Usage> {
+    pub fn usage(&self) -> Option<&chat::Usage> {
         self.usage.as_ref()
     }
 
@@ -215,12 +217,12 @@ impl StreamTranslator {
         out: &mut Vec<ChatCompletionChunk>,
         index: u32,
         mut delta: Delta,
-        logprobs: Option<openai::ChoiceLogprobs>,
+        logprobs: Option<chat::ChoiceLogprobs>,
     ) {
         if let Some(state) = self.choices.get_mut(index as usize) {
             if !state.started {
                 state.started = true;
-                delta.role = Some(openai::Role::Assistant);
+                delta.role = Some(chat::Role::Assistant);
                 if delta.content.is_none() && delta.refusal.is_none() {
                     // OpenAI's first chunk always carries `content: ""` beside the role.
                     delta.content = Some(String::new());
@@ -239,7 +241,7 @@ impl StreamTranslator {
         &mut self,
         out: &mut Vec<ChatCompletionChunk>,
         index: u32,
-        finish: openai::FinishReason,
+        finish: chat::FinishReason,
     ) {
         let started = self
             .choices
@@ -279,8 +281,8 @@ impl StreamTranslator {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::names::ToolNames;
-    use crate::response::SequentialIds;
+    use crate::build::names::ToolNames;
+    use crate::chat::response::SequentialIds;
     use serde_json::{json, Value};
 
     fn translator(n: u32, include_usage: bool) -> StreamTranslator {

@@ -1105,7 +1105,7 @@ mod tests {
         static ORACLE: OnceLock<jsonschema::Validator> = OnceLock::new();
         ORACLE.get_or_init(|| {
             let doc: Value = serde_json::from_str(include_str!(
-                "../../../tests/reference/gemini-v1beta.schema.json"
+                "../../../../tests/reference/gemini-v1beta.schema.json"
             ))
             .expect("oracle parses");
             let root = json!({

@@ -1,6 +1,7 @@
 //! Unit tests of the whole request mapping.
 
 use super::*;
+use crate::build::signatures::SKIP_SIGNATURE;
 use serde_json::{json, Value};
 
 fn translate(body: Value) -> Result<Value, TranslateError> {
@@ -8,7 +9,7 @@ fn translate(body: Value) -> Result<Value, TranslateError> {
 }
 
 fn translate_for(model: &str, body: Value) -> Result<Value, TranslateError> {
-    let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
+    let req = chat::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
     let opts = RequestOptions::new(model);
     let out = to_gemini(req, &opts)?;
     Ok(serde_json::to_value(&out.body).unwrap())
@@ -92,17 +93,17 @@ fn out_of_range_values_name_their_param() {
 
 #[test]
 fn ill_typed_fields_name_their_path() {
-    let e = openai::ChatCompletionRequest::from_slice(
+    let e = chat::ChatCompletionRequest::from_slice(
         br#"{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
     )
     .unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("temperature"));
-    let e = openai::ChatCompletionRequest::from_slice(
+    let e = chat::ChatCompletionRequest::from_slice(
         br#"{"messages":[{"role":"wizard","content":"x"}]}"#,
     )
     .unwrap_err();
     assert_eq!(param_of(e).as_deref(), Some("messages[0].role"));
-    let e = openai::ChatCompletionRequest::from_slice(b"{not json").unwrap_err();
+    let e = chat::ChatCompletionRequest::from_slice(b"{not json").unwrap_err();
     assert!(matches!(
         e,
         TranslateError::InvalidRequest {
@@ -210,7 +211,7 @@ fn gemini3_signatures_come_from_extra_content_then_cache_then_skip() {
             {"id": "call_unknown", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "call_unknown", "content": "4"}
     ]});
-    let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes()).unwrap();
+    let req = chat::ChatCompletionRequest::from_slice(body.to_string().as_bytes()).unwrap();
     let opts = RequestOptions {
         signatures: &Cache,
         ..RequestOptions::new("gemini-3-pro-preview")
@@ -306,7 +307,7 @@ fn response_formats() {
 }
 
 fn translated(model: &str, body: Value, strict: bool) -> Result<Translated, TranslateError> {
-    let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
+    let req = chat::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
     to_gemini(
         req,
         &RequestOptions {
@@ -479,7 +480,7 @@ fn google_extras_pass_through_in_both_spellings() {
 #[test]
 fn default_safety_settings_apply_when_the_client_sends_none() {
     let req =
-        openai::ChatCompletionRequest::from_slice(user(json!({})).to_string().as_bytes()).unwrap();
+        chat::ChatCompletionRequest::from_slice(user(json!({})).to_string().as_bytes()).unwrap();
     let defaults = RawValue::from_string(
         r#"[{"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_ONLY_HIGH"}]"#.to_owned(),
     )
@@ -544,7 +545,7 @@ fn remote_media_urls_are_listed_and_fetched_payloads_inlined() {
     let body = json!({"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
         {"type": "image_url", "image_url": {"url": "gs://b/x.png"}}]}]});
-    let req = openai::ChatCompletionRequest::from_slice(body.to_string().as_bytes()).unwrap();
+    let req = chat::ChatCompletionRequest::from_slice(body.to_string().as_bytes()).unwrap();
     let remote = remote_media(&req);
     assert_eq!(
         remote,
@@ -601,12 +602,12 @@ fn input_audio_data_must_be_base64() {
 #[test]
 fn refused_schemas_name_the_tool_and_the_limit() {
     let mut deep = json!({"type": "string"});
-    for _ in 0..crate::schema::MAX_DEPTH {
+    for _ in 0..crate::build::schema::MAX_DEPTH {
         deep = json!({"type": "array", "items": deep});
     }
     // Deeper than a client body can be parsed, so the request is built as a value.
     let request = |legacy: bool, in_tools: bool| -> Result<Translated, TranslateError> {
-        let mut req = openai::ChatCompletionRequest::from_slice(
+        let mut req = chat::ChatCompletionRequest::from_slice(
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
                 "tools": [{"type": "function", "function": {"name": "ok"}},
                           {"type": "function", "function": {"name": "deep"}}],
@@ -618,7 +619,7 @@ fn refused_schemas_name_the_tool_and_the_limit() {
             if let Some(f) = req.tools.as_mut().and_then(|t| t[1].function.as_mut()) {
                 f.parameters = Some(deep.clone());
             }
-        } else if let Some(openai::ResponseFormat::JsonSchema { json_schema }) =
+        } else if let Some(chat::ResponseFormat::JsonSchema { json_schema }) =
             req.response_format.as_mut()
         {
             json_schema.schema = Some(deep.clone());

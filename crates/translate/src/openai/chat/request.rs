@@ -5,9 +5,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::limits::{self, Limits};
-use super::tagged::{self, Tagged};
-
+use crate::openai::body::{body_error, parse_body_tracked};
+use crate::openai::limits::{self, Limits};
+use crate::openai::tagged::{self, Tagged};
+use crate::openai::{ExtraBody, ExtraContent, GoogleOptions, ReasoningEffort};
 use crate::TranslateError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +52,7 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
     #[serde(default)]
-    pub reasoning_effort: Option<String>,
+    pub reasoning_effort: Option<ReasoningEffort>,
     #[serde(default)]
     pub logprobs: Option<bool>,
     #[serde(default)]
@@ -74,89 +75,6 @@ impl ChatCompletionRequest {
         self.google
             .as_ref()
             .or_else(|| self.extra_body.as_ref()?.google.as_ref())
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ExtraBody {
-    #[serde(default)]
-    pub google: Option<GoogleOptions>,
-}
-
-/// `extra_body.google`: Gemini settings OpenAI has no field for.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct GoogleOptions {
-    /// Gemini `safetySettings`, passed through as written.
-    #[serde(default)]
-    pub safety_settings: Option<Box<serde_json::value::RawValue>>,
-    #[serde(default)]
-    pub thinking_config: Option<GoogleThinkingConfig>,
-    #[serde(default)]
-    pub cached_content: Option<String>,
-    #[serde(default)]
-    pub response_modalities: Option<Vec<String>>,
-    /// Further `generationConfig` fields (snake_case or camelCase), passed through.
-    #[serde(default)]
-    pub generation_config: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct GoogleThinkingConfig {
-    #[serde(default, alias = "thinkingBudget")]
-    pub thinking_budget: Option<i32>,
-    #[serde(default, alias = "includeThoughts")]
-    pub include_thoughts: Option<bool>,
-    #[serde(default, alias = "thinkingLevel")]
-    pub thinking_level: Option<String>,
-}
-
-/// Parses a JSON request body, naming the offending field in the error (`param`). Shared by
-/// every inbound OpenAI body.
-///
-/// Tracking the path costs about a fifth of a parse on every request, so a body is first
-/// parsed plainly and only a body that fails is parsed again to find where; both parses see
-/// the same bytes and fail the same way.
-pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
-    match serde_json::from_slice(body) {
-        Ok(value) => Ok(value),
-        Err(_) => parse_body_tracked(body),
-    }
-}
-
-/// [`parse_body`]'s slow path: the parse again, with the path of the failure. Like
-/// `serde_json::from_slice` it refuses anything but whitespace after the value, so a body the
-/// fast path refused for trailing data is refused here too.
-fn parse_body_tracked<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
-        let path = err.path().to_string();
-        let param = (path != "." && !path.is_empty()).then_some(path);
-        body_error(err.into_inner(), param)
-    })?;
-    de.end().map_err(|err| body_error(err, None))?;
-    Ok(value)
-}
-
-/// The 400 for a body that is not JSON (`invalid_json`) or not a valid request
-/// (`invalid_value`, naming `param` when known).
-fn body_error(inner: serde_json::Error, param: Option<String>) -> TranslateError {
-    let syntax = inner.is_syntax() || inner.is_eof();
-    let message = if syntax {
-        format!("We could not parse the JSON body of your request: {inner}")
-    } else {
-        match &param {
-            Some(p) => format!("Invalid value for '{p}': {inner}"),
-            None => format!("Invalid request body: {inner}"),
-        }
-    };
-    TranslateError::InvalidRequest {
-        message,
-        param,
-        code: Some(if syntax {
-            "invalid_json"
-        } else {
-            "invalid_value"
-        }),
     }
 }
 
@@ -500,33 +418,6 @@ pub struct FunctionCall {
     /// JSON text as the model produced it; may be `""`.
     #[serde(default)]
     pub arguments: String,
-}
-
-/// Google's extension slot on OpenAI objects (the shape Google's own OpenAI endpoint uses).
-#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq)]
-pub struct ExtraContent {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub google: Option<GoogleExtra>,
-}
-
-#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq)]
-pub struct GoogleExtra {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thought_signature: Option<String>,
-}
-
-impl ExtraContent {
-    pub fn signature(sig: String) -> Self {
-        ExtraContent {
-            google: Some(GoogleExtra {
-                thought_signature: Some(sig),
-            }),
-        }
-    }
-
-    pub fn thought_signature(&self) -> Option<&str> {
-        self.google.as_ref()?.thought_signature.as_deref()
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::ExtraContent;
+use crate::openai::ExtraContent;
 
 #[derive(Debug, Serialize)]
 pub struct ChatCompletion {
@@ -234,19 +234,4 @@ pub struct ToolCallChunk {
     pub function: FunctionCallOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra_content: Option<ExtraContent>,
-}
-
-/// OpenAI's error envelope: `{"error": {"message", "type", "param", "code"}}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorEnvelope<'a> {
-    pub error: ErrorBody<'a>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    pub message: &'a str,
-    #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub param: Option<&'a str>,
-    pub code: Option<&'a str>,
 }

@@ -1,0 +1,21 @@
+//! The Gemini-side builders both OpenAI dialects share: each takes plain values (strings,
+//! slices, numbers, Gemini wire types, the OpenAI bits every dialect has), never a dialect's
+//! request type, so Chat Completions and the Responses API map to Gemini by the same rules.
+//!
+//! Request side: `parts` (text, history calls and results), [`media`], `tools`
+//! (declarations, schemas via [`schema`], `toolConfig`), [`generation`] (sampling, stops,
+//! thinking), [`safety`] and [`signatures`]; answer side: [`finish`], [`usage`], [`stops`]
+//! (stop sequences beyond Gemini's five) and the refusal texts in [`safety`]; both sides:
+//! [`names`] (client tool names ⇄ Gemini's).
+
+pub mod finish;
+pub mod generation;
+pub mod media;
+pub mod names;
+pub(crate) mod parts;
+pub mod safety;
+pub mod schema;
+pub mod signatures;
+pub mod stops;
+pub(crate) mod tools;
+pub mod usage;
