@@ -171,8 +171,6 @@ pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiErr
     let mut out = String::with_capacity(path.len() + query.len() + 1);
     let mut segments = 0;
     for (i, text) in raw.enumerate() {
-        // Model names and other ids travel in the path: bounded like everywhere else.
-        check_id_len("A path segment", text, None, "invalid_path")?;
         let segment: Cow<'_, [u8]> = percent_decode_str(text).into();
         let refused = segment.is_empty()
             || *segment == *b"."
@@ -183,8 +181,13 @@ pub fn upstream_path_and_query(path: &str, query: &str) -> Result<String, ApiErr
         if refused {
             return Err(invalid());
         }
+        // Model names and other ids travel in the path: bounded like everywhere else, as
+        // the segment goes upstream (re-encoded), so filtering the output again gives the
+        // same answer (a raw control byte is one byte in, three out).
+        let start = out.len() + 1;
         out.push('/');
         out.extend(percent_encode(&segment, SEGMENT));
+        check_id_len("A path segment", &out[start..], None, "invalid_path")?;
         segments += 1;
     }
     if segments < 2 {
@@ -236,6 +239,20 @@ mod tests {
 
     fn refused(path: &str) -> bool {
         upstream_path_and_query(path, "").is_err()
+    }
+
+    /// Found by the `v1beta_filter` fuzz target: a segment of raw control bytes is short as
+    /// sent but three times longer re-encoded, so the length limit applies to what goes
+    /// upstream, and a second pass over the output gives the same answer.
+    #[test]
+    fn segment_length_is_checked_as_sent_upstream() {
+        let raw = format!("m{}", "\u{0}".repeat(90));
+        let encoded = upstream_path_and_query(&format!("/v1beta/{raw}"), "");
+        assert!(encoded.is_err(), "270 bytes re-encoded: {encoded:?}");
+        let at_limit = format!("/v1beta/m{}", "\u{0}".repeat(85));
+        let out = ok(&at_limit, "");
+        assert_eq!(out.len(), "/v1beta/".len() + 256);
+        assert_eq!(ok(&out, ""), out);
     }
 
     #[test]
