@@ -35,8 +35,11 @@ pub const MAX_DEPTH: usize = 128;
 
 /// How many JSON values [`to_json_schema`] may copy while inlining `$ref`s. Refs to `$defs`
 /// entries are kept as refs, so only pointers into other places are copied; without a cap
-/// such pointers fanning out can make a 2 KB schema expand to gigabytes.
-pub const MAX_INLINED_VALUES: usize = 100_000;
+/// such pointers fanning out can make a 2 KB schema expand to gigabytes. 10,000, like the
+/// legacy converter's [`MAX_NODES`]: far above what real schemas inline, and a schema that
+/// spends the whole budget costs a worker a few milliseconds (100,000 made the `schema_json`
+/// fuzz target spend ~150 ms per such input under ASan).
+pub const MAX_INLINED_VALUES: usize = 10_000;
 
 /// Why a client schema cannot be expressed as Gemini's OpenAPI-subset `Schema`.
 ///
