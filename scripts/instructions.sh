@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Instructions Pollux executes per chat request, counted by valgrind's callgrind: unlike
-# latencies, the count repeats to within a fraction of a percent from run to run and machine to
-# machine, so it shows what a code change did (docs/benchmarks.md, "Instructions per
-# request"). Not run in CI. Needs valgrind (callgrind_control, callgrind_annotate).
+# Instructions Pollux executes per chat request and per Responses request, counted by
+# valgrind's callgrind: unlike latencies, the count repeats to within a fraction of a percent
+# from run to run and machine to machine, so it shows what a code change did
+# (docs/benchmarks.md, "Instructions per request"). Not run in CI. Needs valgrind
+# (callgrind_control, callgrind_annotate).
 #
 # Starts mock-gemini and, under callgrind, `pollux --workers 1` in front of it (both on
-# loopback, ephemeral ports), warms up with WARMUP requests, zeroes the counters, sends
-# REQUESTS plain 1.5 KB chat requests one at a time (`pollux-bench --drive`), dumps the
-# counters and stops both processes by PID. The dump stays in target/callgrind/ for
-# `callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.1`.
+# loopback, ephemeral ports), warms up with WARMUP requests of each API, then for each API
+# zeroes the counters, sends REQUESTS plain 1.5 KB requests one at a time (`pollux-bench
+# --drive`; the chat request, then the same conversation as a Responses request) and dumps the
+# counters, and stops both processes by PID. The dumps stay in target/callgrind/ for
+# `callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.1` (chat; `.2` is
+# Responses). APIS="chat" measures chat alone (as before the Responses API existed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # POLLUX_BIN measures another build (say, one from before a change) against the same mock.
 REQUESTS="${REQUESTS:-2000}"
 WARMUP="${WARMUP:-200}"
+read -r -a apis <<<"${APIS:-chat responses}"
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found (install valgrind)" >&2; exit 2; }
 done
@@ -26,11 +30,26 @@ pollux=$!
 measure_track "$pollux"
 measure_wait_healthy
 
-"$bin/pollux-bench" --drive "127.0.0.1:$port" --serial "$WARMUP" >/dev/null
-callgrind_control -z "$pollux" >/dev/null 2>&1
-"$bin/pollux-bench" --drive "127.0.0.1:$port" --serial "$REQUESTS"
-callgrind_control -d "$pollux" >/dev/null 2>&1
+for api in "${apis[@]}"; do
+    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" --serial "$WARMUP" >/dev/null
+done
+# Each dump is numbered in order: callgrind.out.1 for the first API, .2 for the second.
+declare -A per_request
+dump=0
+for api in "${apis[@]}"; do
+    callgrind_control -z "$pollux" >/dev/null 2>&1
+    echo -n "$api: "
+    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" --serial "$REQUESTS"
+    callgrind_control -d "$pollux" >/dev/null 2>&1
+    dump=$((dump + 1))
+    file="$out/callgrind.out.$dump"
+    total="$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
+    per_request[$api]=$((total / REQUESTS))
+    echo "$api: instructions per request: ${per_request[$api]} (callgrind, $REQUESTS requests after $WARMUP warm-up; dump: $file)"
+done
 kill -INT "$pollux"
 wait "$pollux" 2>/dev/null || true
-total="$(callgrind_annotate "$out/callgrind.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
-echo "instructions per request: $((total / REQUESTS)) (callgrind, $REQUESTS requests after $WARMUP warm-up; dump: $out/callgrind.out.1)"
+if [[ -n "${per_request[chat]:-}" && -n "${per_request[responses]:-}" ]]; then
+    awk -v r="${per_request[responses]}" -v c="${per_request[chat]}" \
+        'BEGIN { printf "responses / chat: %.3f\n", r / c }'
+fi

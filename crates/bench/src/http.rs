@@ -44,6 +44,9 @@ pub struct Reply {
     pub first_data: Duration,
     /// From the start instant to the end of the body.
     pub total: Duration,
+    /// Pollux's own time for the request as it measured it (`x-pollux-overhead-us`: until
+    /// the response head, minus the wait for Gemini), when the server sent it.
+    pub overhead: Option<Duration>,
 }
 
 /// One keep-alive connection.
@@ -61,6 +64,7 @@ struct Head {
     len: usize,
     body: BodyKind,
     close: bool,
+    overhead: Option<Duration>,
 }
 
 enum BodyKind {
@@ -133,6 +137,7 @@ impl Conn {
             status: head.status,
             first_data: first_data.unwrap_or(total),
             total,
+            overhead: head.overhead,
         })
     }
 
@@ -203,6 +208,7 @@ impl Conn {
             .ok_or_else(|| BenchError::Protocol("bad status line".into()))?;
         let mut body = BodyKind::UntilClose;
         let mut close = false;
+        let mut overhead = None;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
@@ -220,6 +226,8 @@ impl Conn {
             } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
             {
                 close = true;
+            } else if name.eq_ignore_ascii_case("x-pollux-overhead-us") {
+                overhead = value.parse().ok().map(Duration::from_micros);
             }
         }
         if status == 204 || status == 304 {
@@ -230,6 +238,7 @@ impl Conn {
             len: end,
             body,
             close,
+            overhead,
         })
     }
 

@@ -33,6 +33,9 @@ pub struct Samples {
     pub total: Vec<Duration>,
     /// Request start to first body data (first SSE event for streams).
     pub first: Vec<Duration>,
+    /// Pollux's own time per request, from its `x-pollux-overhead-us` header (empty for
+    /// servers that do not send it).
+    pub overhead: Vec<Duration>,
     pub errors: usize,
     pub wall: Duration,
     /// Open loop only: how late the generator's timer woke for each scheduled send.
@@ -45,6 +48,7 @@ impl Samples {
             Ok(r) if r.status == 200 => {
                 self.total.push(r.total);
                 self.first.push(r.first_data);
+                self.overhead.extend(r.overhead);
             }
             _ => self.errors += 1,
         }
@@ -58,6 +62,7 @@ impl Samples {
     pub fn absorb(&mut self, other: Samples) {
         self.total.extend(other.total);
         self.first.extend(other.first);
+        self.overhead.extend(other.overhead);
         self.lag.extend(other.lag);
         self.errors += other.errors;
         self.wall += other.wall;

@@ -4,10 +4,12 @@
 //! fixed delay, then holding streams open), starts `pollux` in front of it on one worker
 //! pinned to its own core (and LiteLLM's proxy with `--litellm`), and sends the same request
 //! mix to the mock directly (the floor: the Gemini request Pollux would send) and through each
-//! adapter. It prints, side by side, latency at one request at a time and at a fixed rate
+//! adapter, to Pollux both as a chat request and as the equivalent Responses request (which
+//! translates to the same Gemini request). It prints, side by side, latency at one request at a time and at a fixed rate
 //! (open loop), time to first token, requests/s at saturation, CPU seconds per 1,000 requests
 //! and resident memory idle and with many open streams, with what each adapter adds to the
-//! direct run. All traffic stays on loopback; every child process is stopped by its PID.
+//! direct run, and what Pollux's own work costs per Responses request against per chat
+//! request. All traffic stays on loopback; every child process is stopped by its PID.
 
 mod http;
 mod idle;
@@ -23,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use pollux_translate::openai::chat::ChatCompletionRequest;
-use pollux_translate::{to_gemini, RequestOptions};
+use pollux_translate::openai::responses::CreateResponse;
+use pollux_translate::{responses, to_gemini, RequestOptions};
 
 use crate::http::Request;
 use crate::load::{HeldStreams, Samples};
@@ -32,6 +35,8 @@ use crate::report::{Table, Value};
 
 /// The 1.5 KB chat the translate micro-benchmarks use too.
 const CHAT: &str = include_str!("../../translate/benches/data/chat_1_5kb.json");
+/// The same conversation as a Responses request (`instructions` and five input items).
+const RESPONSES: &str = include_str!("../../translate/benches/data/responses_1_5kb.json");
 const MODEL: &str = "gemini-2.5-flash";
 
 /// Descriptors an adapter needs besides its two sockets per stream (stdio, epoll, eventfds,
@@ -113,10 +118,16 @@ struct Args {
     /// Leave out the `relay` column (a byte-copying TCP relay: the floor of any adapter).
     #[arg(long)]
     no_relay: bool,
-    /// Only send `--serial` plain chat requests one at a time to this running Pollux, then
+    /// Leave out the `pollux responses` column (the same Pollux, sent the Responses request).
+    #[arg(long)]
+    no_responses: bool,
+    /// Only send `--serial` plain requests one at a time to this running Pollux, then
     /// print their latency and exit (drives `scripts/instructions.sh`; starts nothing).
     #[arg(long)]
     drive: Option<SocketAddr>,
+    /// With `--drive`: which API's request to send.
+    #[arg(long, value_enum, default_value_t = Api::Chat, requires = "drive")]
+    api: Api,
     /// Run as the relay, forwarding to this address (used by the benchmark itself).
     #[arg(long, hide = true, requires = "relay_listen")]
     relay_to: Option<SocketAddr>,
@@ -125,30 +136,63 @@ struct Args {
     relay_listen: Option<SocketAddr>,
 }
 
+/// The OpenAI API a request to Pollux goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Api {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
 /// The request mix, as each kind of target receives it.
 struct Workload {
     openai_plain: Vec<u8>,
     openai_stream: Vec<u8>,
+    responses_plain: Vec<u8>,
+    responses_stream: Vec<u8>,
     gemini: Vec<u8>,
 }
 
 impl Workload {
+    /// The bodies, after checking that the chat and the Responses request translate to the
+    /// same Gemini body: the floor (direct, relay) is that one body for both, and the
+    /// comparison of the two APIs is only fair if Pollux sends Gemini the same request.
     fn new() -> Result<Workload, BenchError> {
         let bad = |e: &dyn std::fmt::Display| BenchError::Workload(e.to_string());
         let chat = ChatCompletionRequest::from_slice(CHAT.as_bytes()).map_err(|e| bad(&e))?;
         // The floor gets exactly the body Pollux sends upstream.
         let translated = to_gemini(chat, &RequestOptions::new(MODEL)).map_err(|e| bad(&e))?;
         let gemini = serde_json::to_vec(&translated.body).map_err(|e| bad(&e))?;
-        let mut stream: serde_json::Value = serde_json::from_str(CHAT).map_err(|e| bad(&e))?;
-        if let Some(obj) = stream.as_object_mut() {
-            obj.insert("stream".into(), true.into());
+        let resp = CreateResponse::from_slice(RESPONSES.as_bytes()).map_err(|e| bad(&e))?;
+        let translated =
+            responses::to_gemini(resp, MODEL, &RequestOptions::new(MODEL)).map_err(|e| bad(&e))?;
+        let from_responses = serde_json::to_vec(&translated.body).map_err(|e| bad(&e))?;
+        if from_responses != gemini {
+            return Err(BenchError::Workload(format!(
+                "the Responses request translates to another Gemini body than the chat request:\n  chat:      {}\n  responses: {}",
+                String::from_utf8_lossy(&gemini),
+                String::from_utf8_lossy(&from_responses)
+            )));
         }
         Ok(Workload {
             openai_plain: CHAT.trim_end().as_bytes().to_vec(),
-            openai_stream: serde_json::to_vec(&stream).map_err(|e| bad(&e))?,
+            openai_stream: with_stream(CHAT)?,
+            responses_plain: RESPONSES.trim_end().as_bytes().to_vec(),
+            responses_stream: with_stream(RESPONSES)?,
             gemini,
         })
     }
+}
+
+/// A JSON request body with `"stream": true` added.
+fn with_stream(body: &str) -> Result<Vec<u8>, BenchError> {
+    let bad = |e: &dyn std::fmt::Display| BenchError::Workload(e.to_string());
+    let mut stream: serde_json::Value = serde_json::from_str(body).map_err(|e| bad(&e))?;
+    if let Some(obj) = stream.as_object_mut() {
+        obj.insert("stream".into(), true.into());
+    }
+    serde_json::to_vec(&stream).map_err(|e| bad(&e))
 }
 
 /// One thing measured: the mock itself, or an adapter in front of it.
@@ -190,6 +234,16 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// An adapter sent the Responses request.
+    fn responses(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
+        Target {
+            name,
+            server,
+            plain: responses_request(server.addr, &w.responses_plain),
+            stream: responses_request(server.addr, &w.responses_stream),
+        }
+    }
+
     fn addr(&self) -> SocketAddr {
         self.server.addr
     }
@@ -220,7 +274,7 @@ fn run(args: Args) -> Result<(), BenchError> {
         return Ok(relay::run(listen, to)?);
     }
     if let Some(addr) = args.drive {
-        return drive(addr, args.serial);
+        return drive(addr, args.api, args.serial);
     }
     // Held until the run ends (and released by the kernel however this process exits).
     let idle = idle::IdleState::acquire(!args.default_idle);
@@ -244,6 +298,7 @@ fn run(args: Args) -> Result<(), BenchError> {
         litellm_bin: args.litellm.clone(),
         adapter_core: pin.then_some(args.adapter_core),
         log_dir: args.log_dir.clone(),
+        responses: !args.no_responses,
     };
     let scale = if args.quick { 5 } else { 1 };
     let plan = Plan {
@@ -257,7 +312,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     };
     let workload = Workload::new()?;
     println!(
-        "pollux-bench: {} cores, {}; {}; pollux {}; request: {} B chat (Gemini body {} B)",
+        "pollux-bench: {} cores, {}; {}; pollux {}; request: {} B chat, {} B Responses (Gemini body {} B)",
         cores,
         if !pin {
             "unpinned".to_owned()
@@ -270,6 +325,7 @@ fn run(args: Args) -> Result<(), BenchError> {
         idle.describe(),
         launcher.pollux_bin.display(),
         workload.openai_plain.len(),
+        workload.responses_plain.len(),
         workload.gemini.len(),
     );
     // Other work on the machine shows up in the tails: say how busy it was.
@@ -304,8 +360,12 @@ fn run(args: Args) -> Result<(), BenchError> {
 }
 
 /// `--drive`: `n` plain requests, one at a time, to a Pollux someone else started.
-fn drive(addr: SocketAddr, n: usize) -> Result<(), BenchError> {
-    let req = chat_request(addr, &Workload::new()?.openai_plain);
+fn drive(addr: SocketAddr, api: Api, n: usize) -> Result<(), BenchError> {
+    let w = Workload::new()?;
+    let req = match api {
+        Api::Chat => chat_request(addr, &w.openai_plain),
+        Api::Responses => responses_request(addr, &w.responses_plain),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -352,25 +412,40 @@ fn chat_request(addr: SocketAddr, body: &[u8]) -> Request {
     Request::post_json(addr, "/v1/chat/completions", &auth, body)
 }
 
+/// An OpenAI Responses request to an adapter at `addr`, with the bench's bearer key.
+fn responses_request(addr: SocketAddr, body: &[u8]) -> Request {
+    let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
+    Request::post_json(addr, "/v1/responses", &auth, body)
+}
+
+/// Column names: what [`dialect_table`] looks for.
+const RELAY: &str = "relay";
+const POLLUX: &str = "pollux";
+const POLLUX_RESPONSES: &str = "pollux responses";
+
 /// The processes of one round; dropping it stops them all.
 struct Fleet {
     mock: Server,
     relay: Option<Server>,
     pollux: Server,
     litellm: Option<Server>,
+    /// Whether the round measures Pollux's Responses endpoint too.
+    responses: bool,
 }
 
 impl Fleet {
-    /// The mock with the given delays and every adapter in front of it; the relay only when
-    /// `relay` (the open-stream round leaves it out: its memory says nothing).
+    /// The mock with the given delays and every adapter in front of it. The relay and the
+    /// Responses column only in a `latency` round: the open-stream round leaves them out (the
+    /// relay's memory says nothing, and a second column of one process would measure memory
+    /// the first one's streams left behind).
     fn start(
         l: &Launcher,
         delay_ms: u64,
         chunk_delay_ms: u64,
-        relay: bool,
+        latency: bool,
     ) -> Result<Fleet, BenchError> {
         let mock = l.mock(delay_ms, chunk_delay_ms)?;
-        let relay = if relay { l.relay(mock.addr)? } else { None };
+        let relay = if latency { l.relay(mock.addr)? } else { None };
         let pollux = l.pollux(mock.addr)?;
         let litellm = l.litellm(mock.addr)?;
         Ok(Fleet {
@@ -378,16 +453,20 @@ impl Fleet {
             relay,
             pollux,
             litellm,
+            responses: latency && l.responses,
         })
     }
 
-    /// The columns: direct, relay, Pollux, LiteLLM.
+    /// The columns: direct, relay, Pollux (chat), Pollux (Responses), LiteLLM.
     fn targets(&self, w: &Workload) -> Vec<Target<'_>> {
         let mut out = vec![Target::gemini("direct", &self.mock, w)];
         if let Some(r) = &self.relay {
-            out.push(Target::gemini("relay", r, w));
+            out.push(Target::gemini(RELAY, r, w));
         }
-        out.push(Target::adapter("pollux", &self.pollux, w));
+        out.push(Target::adapter(POLLUX, &self.pollux, w));
+        if self.responses {
+            out.push(Target::responses(POLLUX_RESPONSES, &self.pollux, w));
+        }
         if let Some(l) = &self.litellm {
             out.push(Target::adapter("litellm", l, w));
         }
@@ -401,6 +480,7 @@ impl Fleet {
             relay,
             pollux,
             litellm,
+            responses: _,
         } = self;
         for s in [litellm, Some(pollux), relay, Some(mock)]
             .into_iter()
@@ -416,7 +496,7 @@ async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     let targets = fleet.targets(w);
     let mut table = round_table("mock answers instantly", &targets);
     idle_rss_row(&mut table, &targets);
-    latency_rows(&mut table, &targets, plan.serial, plan.rate, plan.run).await?;
+    let lat = latency_rows(&mut table, &targets, plan.serial, plan.rate, plan.run).await?;
     let mut rps = Vec::new();
     let mut cpu = Vec::new();
     let mut util = Vec::new();
@@ -440,7 +520,7 @@ async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
     table.row("  errors", errors, report::Compare::None);
     table.row(
         "  CPU-s per 1,000 requests (target process)",
-        cpu,
+        cpu.clone(),
         report::Compare::Ratio,
     );
     table.row(
@@ -454,6 +534,9 @@ async fn instant_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), Be
         report::Compare::Ratio,
     );
     table.print();
+    if let Some(t) = dialect_table(&targets, &lat, Some(&cpu)) {
+        t.print();
+    }
     drop(targets);
     fleet.stop();
     Ok(())
@@ -468,7 +551,7 @@ async fn delayed_round(
     let fleet = Fleet::start(l, delay_ms, 0, true)?;
     let targets = fleet.targets(w);
     let mut table = round_table(&format!("mock answers after {delay_ms} ms"), &targets);
-    latency_rows(
+    let lat = latency_rows(
         &mut table,
         &targets,
         plan.serial_delayed,
@@ -477,6 +560,9 @@ async fn delayed_round(
     )
     .await?;
     table.print();
+    if let Some(t) = dialect_table(&targets, &lat, None) {
+        t.print();
+    }
     drop(targets);
     fleet.stop();
     Ok(())
@@ -517,6 +603,14 @@ async fn quiesce(targets: &[Target<'_>]) {
     );
 }
 
+/// What [`latency_rows`] measured, one entry per target.
+struct Latencies {
+    plain: Vec<Samples>,
+    stream: Vec<Samples>,
+    /// CPU-s per 1,000 requests in the open-loop run.
+    open_cpu: Vec<Value>,
+}
+
 /// Serial and open-loop latency rows, and CPU per request at the fixed rate.
 async fn latency_rows(
     table: &mut Table,
@@ -524,7 +618,7 @@ async fn latency_rows(
     serial: usize,
     rate: u32,
     run: Duration,
-) -> Result<(), BenchError> {
+) -> Result<Latencies, BenchError> {
     let warmup = (serial / 10).max(20);
     // One at a time, interleaved: blocks of requests to each target in turn, so a change in
     // the machine's load during the run (other tenants of the VM) reaches every column
@@ -561,6 +655,9 @@ async fn latency_rows(
     fn first(s: &Samples) -> &Vec<Duration> {
         &s.first
     }
+    fn overhead(s: &Samples) -> &Vec<Duration> {
+        &s.overhead
+    }
     table.row(
         &format!("one at a time, plain ({serial} req)  p50 µs"),
         us(&plain, total, 0.50),
@@ -568,6 +665,11 @@ async fn latency_rows(
     );
     table.row("  p99 µs", us(&plain, total, 0.99), lat);
     table.row("  max µs", us(&plain, total, 1.0), lat);
+    table.row(
+        "  own time by Pollux's x-pollux-overhead-us p50 µs",
+        us(&plain, overhead, 0.50),
+        report::Compare::None,
+    );
     outcome_rows(table, &plain);
     table.row(
         &format!("one at a time, stream ({serial} req)  TTFT p50 µs"),
@@ -577,6 +679,11 @@ async fn latency_rows(
     table.row("  TTFT p99 µs", us(&stream, first, 0.99), lat);
     table.row("  whole stream p50 µs", us(&stream, total, 0.50), lat);
     table.row("  whole stream p99 µs", us(&stream, total, 0.99), lat);
+    table.row(
+        "  own time by Pollux's x-pollux-overhead-us p50 µs",
+        us(&stream, overhead, 0.50),
+        report::Compare::None,
+    );
     outcome_rows(table, &stream);
     table.row(
         &format!(
@@ -599,10 +706,85 @@ async fn latency_rows(
     );
     table.row(
         "  CPU-s per 1,000 requests (target process)",
-        open_cpu,
+        open_cpu.clone(),
         report::Compare::Ratio,
     );
-    Ok(())
+    Ok(Latencies {
+        plain,
+        stream,
+        open_cpu,
+    })
+}
+
+/// Pollux's own cost per Responses request against per chat request, from one round (the
+/// two columns were measured interleaved, against one process): the latency Pollux adds over
+/// the relay (the floor of any adapter), the overhead Pollux reports itself, and its CPU per
+/// request. `None` when the round has no Responses column.
+fn dialect_table(
+    targets: &[Target<'_>],
+    lat: &Latencies,
+    saturation_cpu: Option<&[Value]>,
+) -> Option<Table> {
+    let at = |name: &str| targets.iter().position(|t| t.name == name);
+    let (chat, resp) = (at(POLLUX)?, at(POLLUX_RESPONSES)?);
+    // Without the relay, the floor is the direct run.
+    let floor = at(RELAY).unwrap_or(0);
+    let floor_name = targets[floor].name;
+    let p50 = |v: &[Duration]| report::percentile_us(v, 0.50);
+    let added = |s: &[Samples], f: fn(&Samples) -> &[Duration]| -> Vec<Value> {
+        let base = p50(f(&s[floor]));
+        [chat, resp]
+            .iter()
+            .map(|&i| match (p50(f(&s[i])), base) {
+                (Value::Num(x), Value::Num(b)) => Value::num(x - b),
+                _ => Value::Missing,
+            })
+            .collect()
+    };
+    let own = |s: &[Samples]| -> Vec<Value> {
+        [chat, resp].iter().map(|&i| p50(&s[i].overhead)).collect()
+    };
+    let mut t = Table::new(
+        &format!(
+            "Pollux, Responses against chat (same process, same run; ratio = Responses / chat; added = Pollux p50 − {floor_name} p50)"
+        ),
+        vec!["chat", "responses"],
+    );
+    let ratio = report::Compare::Ratio;
+    t.row(
+        &format!("plain, added over {floor_name} p50 µs"),
+        added(&lat.plain, |s| &s.total),
+        ratio,
+    );
+    t.row("plain, x-pollux-overhead-us p50 µs", own(&lat.plain), ratio);
+    t.row(
+        &format!("stream TTFT, added over {floor_name} p50 µs"),
+        added(&lat.stream, |s| &s.first),
+        ratio,
+    );
+    t.row(
+        &format!("whole stream, added over {floor_name} p50 µs"),
+        added(&lat.stream, |s| &s.total),
+        ratio,
+    );
+    t.row(
+        "stream, x-pollux-overhead-us p50 µs",
+        own(&lat.stream),
+        ratio,
+    );
+    t.row(
+        "CPU-s per 1,000 plain requests, open loop",
+        vec![lat.open_cpu[chat], lat.open_cpu[resp]],
+        ratio,
+    );
+    if let Some(cpu) = saturation_cpu {
+        t.row(
+            "CPU-s per 1,000 plain requests, saturation",
+            vec![cpu[chat], cpu[resp]],
+            ratio,
+        );
+    }
+    Some(t)
 }
 
 async fn streams_round(l: &Launcher, plan: &Plan, w: &Workload) -> Result<(), BenchError> {
@@ -758,4 +940,30 @@ fn errors(samples: &[Samples]) -> Vec<Value> {
         .iter()
         .map(|s| Value::num(s.errors as f64))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor columns send one Gemini body for both APIs: `Workload::new` refuses to
+    /// build unless the Responses request translates to the chat request's Gemini body.
+    #[test]
+    fn responses_request_translates_to_the_chat_requests_gemini_body() -> Result<(), BenchError> {
+        let w = Workload::new()?;
+        assert!(!w.gemini.is_empty());
+        let plain = CreateResponse::from_slice(&w.responses_plain)
+            .map_err(|e| BenchError::Workload(e.to_string()))?;
+        let stream = CreateResponse::from_slice(&w.responses_stream)
+            .map_err(|e| BenchError::Workload(e.to_string()))?;
+        assert!(
+            !plain.is_stream(),
+            "the plain Responses body must not stream"
+        );
+        assert!(
+            stream.is_stream(),
+            "the streamed Responses body must say stream: true"
+        );
+        Ok(())
+    }
 }

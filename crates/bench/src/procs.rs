@@ -86,6 +86,8 @@ pub struct Launcher {
     /// Core to pin the measured adapter to, when `taskset` is available.
     pub adapter_core: Option<u32>,
     pub log_dir: PathBuf,
+    /// Also send Pollux the Responses request, as a column of its own.
+    pub responses: bool,
 }
 
 impl Launcher {

@@ -4,12 +4,18 @@
 //! - `request/*`: an OpenAI chat body in bytes → `ChatCompletionRequest` → Gemini request →
 //!   JSON bytes, for a 1.5 KB chat, a 200 KB tool-using history and a 10 MB inline image, each
 //!   stage alone (`parse`, `translate`, `serialize`) and the whole (`total`);
+//! - `request/responses_*`: the same stages for the Responses dialect (`CreateResponse` →
+//!   `responses::to_gemini`), with bodies equivalent to the 1.5 KB chat and the 200 KB history
+//!   (they translate to the same Gemini request, which the setup asserts);
 //! - `stream_event`: one Gemini SSE event's JSON → `StreamTranslator` → one framed OpenAI chunk;
+//!   `responses_stream_event`: the same through the Responses state machine, framed as a named
+//!   event;
+//! - `answer/*`: a complete Gemini answer → the chat completion or the response object → JSON;
 //! - `sse_decoder`: the SSE decoder over a 1 MB Gemini stream read in 4 KiB reads.
 //!
-//! Inputs are built here, deterministically; the 1.5 KB chat is `benches/data/chat_1_5kb.json`,
-//! which the end-to-end load benchmark (`crates/bench`) sends too. Run with
-//! `cargo bench -p pollux-translate`.
+//! Inputs are built here, deterministically; the 1.5 KB chat is `benches/data/chat_1_5kb.json`
+//! and its Responses twin `benches/data/responses_1_5kb.json`, which the end-to-end load
+//! benchmark (`crates/bench`) sends too. Run with `cargo bench -p pollux-translate`.
 
 // Benchmarks are test code: a malformed fixture should stop the run loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,18 +26,25 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use pollux_translate::build::names::ToolNames;
 use pollux_translate::gemini::GenerateContentResponse;
 use pollux_translate::openai::chat::ChatCompletionRequest;
+use pollux_translate::openai::responses::CreateResponse;
+use pollux_translate::responses;
 use pollux_translate::sse::{SseDecoder, SseItem};
 use pollux_translate::{
-    to_gemini, RequestOptions, ResponseContext, SequentialIds, StreamTranslator,
+    to_gemini, to_openai, RequestOptions, ResponseContext, SequentialIds, StreamTranslator,
 };
 use serde_json::{json, Value};
 
 const CHAT_1_5KB: &str = include_str!("data/chat_1_5kb.json");
+const RESPONSES_1_5KB: &str = include_str!("data/responses_1_5kb.json");
 
 /// A long agent conversation: a system prompt, 8 tools with JSON Schemas, and rounds of
 /// user → assistant tool call → tool result → assistant text until the body reaches `target`
 /// bytes.
 fn history_with_tools(target: usize) -> Vec<u8> {
+    serde_json::to_vec(&history_with_tools_value(target)).unwrap()
+}
+
+fn history_with_tools_value(target: usize) -> Value {
     let tools: Vec<Value> = (0..8)
         .map(|i| {
             json!({"type": "function", "function": {
@@ -74,11 +87,81 @@ fn history_with_tools(target: usize) -> Vec<u8> {
         round += 1;
         let body = json!({"model": "gemini-2.5-flash", "messages": messages, "tools": tools,
             "tool_choice": "auto", "temperature": 0.2});
-        let bytes = serde_json::to_vec(&body).unwrap();
-        if bytes.len() >= target {
-            return bytes;
+        if serde_json::to_vec(&body).unwrap().len() >= target {
+            return body;
         }
     }
+}
+
+/// The Responses body a client would send for the same conversation as a chat body (the
+/// shapes the chat inputs here use): the system message becomes `instructions`, messages
+/// become message items, a tool call a `function_call` item, a tool result a
+/// `function_call_output` item, and tools lose their `function` wrapper.
+fn responses_from_chat(chat: &Value) -> Value {
+    let mut input = Vec::new();
+    let mut instructions = None;
+    for m in chat["messages"].as_array().unwrap() {
+        match m["role"].as_str().unwrap() {
+            "system" => instructions = Some(m["content"].clone()),
+            "tool" => input.push(json!({"type": "function_call_output",
+                "call_id": m["tool_call_id"], "output": m["content"]})),
+            role => {
+                if !m["content"].is_null() {
+                    input.push(json!({"role": role, "content": m["content"]}));
+                }
+                for call in m["tool_calls"].as_array().into_iter().flatten() {
+                    input.push(json!({"type": "function_call", "call_id": call["id"],
+                        "name": call["function"]["name"],
+                        "arguments": call["function"]["arguments"]}));
+                }
+            }
+        }
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("model".into(), chat["model"].clone());
+    if let Some(instructions) = instructions {
+        body.insert("instructions".into(), instructions);
+    }
+    body.insert("input".into(), Value::Array(input));
+    if let Some(tools) = chat["tools"].as_array() {
+        let flat = tools
+            .iter()
+            .map(|t| {
+                let mut f = t["function"].as_object().unwrap().clone();
+                f.insert("type".into(), json!("function"));
+                Value::Object(f)
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(flat));
+    }
+    for (from, to) in [
+        ("tool_choice", "tool_choice"),
+        ("temperature", "temperature"),
+        ("max_tokens", "max_output_tokens"),
+        ("top_p", "top_p"),
+    ] {
+        if let Some(v) = chat.get(from) {
+            body.insert(to.into(), v.clone());
+        }
+    }
+    Value::Object(body)
+}
+
+/// Panics unless the chat body and the Responses body translate to the same Gemini request:
+/// the two dialects' figures are only comparable if they are.
+fn assert_same_gemini(chat: &[u8], resp: &[u8]) {
+    let chat = to_gemini(ChatCompletionRequest::from_slice(chat).unwrap(), &options()).unwrap();
+    let resp = responses::to_gemini(
+        CreateResponse::from_slice(resp).unwrap(),
+        "gemini-2.5-flash",
+        &options(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(&chat.body).unwrap(),
+        serde_json::to_string(&resp.body).unwrap(),
+        "the Responses body must translate to the chat body's Gemini request"
+    );
 }
 
 /// A chat with one `image_url` data URL whose base64 payload is `payload` bytes long.
@@ -183,6 +266,158 @@ fn bench_requests(c: &mut Criterion) {
     }
 }
 
+fn bench_responses_requests(c: &mut Criterion) {
+    let chat_history = history_with_tools_value(200 * 1024);
+    let history = serde_json::to_vec(&responses_from_chat(&chat_history)).unwrap();
+    let from_chat: Value = responses_from_chat(&serde_json::from_str::<Value>(CHAT_1_5KB).unwrap());
+    assert_eq!(
+        from_chat,
+        serde_json::from_str::<Value>(RESPONSES_1_5KB).unwrap(),
+        "data/responses_1_5kb.json is data/chat_1_5kb.json in the Responses dialect"
+    );
+    assert_same_gemini(CHAT_1_5KB.as_bytes(), RESPONSES_1_5KB.as_bytes());
+    assert_same_gemini(&serde_json::to_vec(&chat_history).unwrap(), &history);
+    let cases = [
+        ("responses_1_5kb", RESPONSES_1_5KB.as_bytes().to_vec()),
+        ("responses_history_200kb_tools", history),
+    ];
+    for (name, body) in &cases {
+        let mut group = c.benchmark_group(format!("request/{name}"));
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function("parse", |b| {
+            b.iter(|| CreateResponse::from_slice(black_box(body)).unwrap())
+        });
+        let parsed = CreateResponse::from_slice(body).unwrap();
+        group.bench_function("translate", |b| {
+            b.iter_batched(
+                || parsed.clone(),
+                |p| responses::to_gemini(black_box(p), "gemini-2.5-flash", &options()).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+        let translated = responses::to_gemini(parsed, "gemini-2.5-flash", &options()).unwrap();
+        group.bench_function("serialize", |b| {
+            b.iter(|| serde_json::to_vec(black_box(&translated.body)).unwrap())
+        });
+        group.bench_function("total", |b| {
+            b.iter(|| {
+                let parsed = CreateResponse::from_slice(black_box(body)).unwrap();
+                let translated =
+                    responses::to_gemini(parsed, "gemini-2.5-flash", &options()).unwrap();
+                serde_json::to_vec(&translated.body).unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+/// The response side's context for the 1.5 KB Responses request, as the server builds it.
+fn responses_context() -> responses::ResponseContext {
+    let translated = responses::to_gemini(
+        CreateResponse::from_slice(RESPONSES_1_5KB.as_bytes()).unwrap(),
+        "gemini-2.5-flash",
+        &options(),
+    )
+    .unwrap();
+    responses::ResponseContext {
+        id: "resp_0123456789abcdef0123456789abcdef".to_owned(),
+        created_at: 1_700_000_000,
+        completed_at: 1_700_000_001,
+        names: translated.names,
+        shapes: translated.shapes,
+        echo: translated.echo,
+        output: translated.output,
+    }
+}
+
+/// Frames a Responses event the way the server's `sse::named_event` does.
+fn frame_named<T: serde::Serialize>(name: &str, value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(&mut out, value).unwrap();
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+fn bench_responses_stream_event(c: &mut Criterion) {
+    let event = gemini_event(3, false);
+    let mut group = c.benchmark_group("responses_stream_event");
+    group.throughput(Throughput::Elements(1));
+    // Steady state: the message item is open (created, in_progress and its first delta
+    // are behind), so each event is one `response.output_text.delta`.
+    let mut machine = responses::StreamTranslator::new(responses_context());
+    let mut ids = SequentialIds::default();
+    machine.start();
+    machine.on_event(
+        serde_json::from_str(&gemini_event(0, false)).unwrap(),
+        &mut ids,
+    );
+    let probe = machine.on_event(serde_json::from_str(&event).unwrap(), &mut ids);
+    let kinds: Vec<&str> = probe.iter().map(|e| e.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["response.output_text.delta"],
+        "one delta per event mid-stream"
+    );
+    group.bench_function("total", |b| {
+        b.iter(|| {
+            let parsed: GenerateContentResponse = serde_json::from_str(black_box(&event)).unwrap();
+            let events = machine.on_event(parsed, &mut ids);
+            events
+                .iter()
+                .map(|e| frame_named(e.kind(), e).len())
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+/// A complete Gemini answer to the 1.5 KB chat, as mock-gemini writes it (an echo of the last
+/// user message).
+fn gemini_answer() -> String {
+    serde_json::to_string(&json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "mock-gemini says: Mid-range. Also, which day trip is easiest by train, Sintra or Cascais? Give me a short comparison so I can decide tonight. I will be travelling with my sister, who loves beaches but also old palaces and gardens."}]},
+            "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 312, "candidatesTokenCount": 48, "totalTokenCount": 360},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "mAbCdEfGhIjKlMnOpQrStUv"
+    }))
+    .unwrap()
+}
+
+fn bench_answers(c: &mut Criterion) {
+    let answer = gemini_answer();
+    let mut group = c.benchmark_group("answer");
+    group.throughput(Throughput::Bytes(answer.len() as u64));
+    let chat = context();
+    group.bench_function("chat/total", |b| {
+        b.iter(|| {
+            let parsed: GenerateContentResponse = serde_json::from_str(black_box(&answer)).unwrap();
+            let completion = to_openai(parsed, &chat, &mut SequentialIds::default()).unwrap();
+            serde_json::to_vec(&completion).unwrap()
+        })
+    });
+    // The context is moved into the response: a fresh clone per iteration, outside the
+    // timed part, as the server builds one per request.
+    let resp = responses_context();
+    group.bench_function("responses/total", |b| {
+        b.iter_batched(
+            || resp.clone(),
+            |ctx| {
+                let parsed: GenerateContentResponse =
+                    serde_json::from_str(black_box(&answer)).unwrap();
+                let (response, _signatures) =
+                    responses::to_response(parsed, ctx, &mut SequentialIds::default());
+                serde_json::to_vec(&response).unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 /// Frames a chunk the way the server's `sse::event` does.
 fn frame<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
@@ -244,7 +479,10 @@ fn bench_sse_decoder(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_requests,
+    bench_responses_requests,
     bench_stream_event,
+    bench_responses_stream_event,
+    bench_answers,
     bench_sse_decoder
 );
 criterion_main!(benches);

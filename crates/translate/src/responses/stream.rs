@@ -27,7 +27,7 @@ use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::usage::tokens;
 use crate::gemini;
 use crate::openai::responses::{
-    Annotation, CustomToolCallItem, EventBody, FunctionCallItem, IncompleteDetails,
+    Annotation, CustomToolCallItem, Echo, EventBody, FunctionCallItem, IncompleteDetails,
     IncompleteReason, InputTokensDetails, MessageItem, MessagePart, OutputItem,
     OutputTokensDetails, ReasoningItem, Response, ResponseError, Status, StreamEvent, SummaryText,
     Usage, WebSearchAction, WebSearchCallItem,
@@ -56,6 +56,33 @@ enum Open {
         signature: Option<String>,
         annotations: Vec<Annotation>,
     },
+}
+
+/// The fields of the response object that the run decides, as of one moment.
+struct Progress {
+    created_at: u64,
+    status: Status,
+    completed_at: Option<u64>,
+    error: Option<ResponseError>,
+    incomplete_details: Option<IncompleteDetails>,
+    usage: Option<Usage>,
+}
+
+impl Progress {
+    fn into_response(self, id: String, output: Vec<OutputItem>, echo: Echo) -> Response {
+        Response {
+            id,
+            object: "response",
+            created_at: self.created_at,
+            status: self.status,
+            completed_at: self.completed_at,
+            error: self.error,
+            incomplete_details: self.incomplete_details,
+            output,
+            usage: self.usage,
+            echo,
+        }
+    }
 }
 
 pub struct StreamTranslator {
@@ -227,12 +254,13 @@ impl StreamTranslator {
         out
     }
 
-    /// The final response object (for a plain request, after [`Self::finish`]).
-    pub fn into_response(mut self) -> Response {
+    /// The final response object (for a plain request, after [`Self::finish`]). It takes the
+    /// id, the echoed settings and the items instead of copying them: for a plain request
+    /// this is the only object built.
+    pub fn into_response(self) -> Response {
         let status = self.ended.unwrap_or(Status::Failed);
-        let mut response = self.snapshot(status);
-        response.output = std::mem::take(&mut self.output);
-        response
+        self.progress(status)
+            .into_response(self.ctx.id, self.output, self.ctx.echo)
     }
 
     fn push(&mut self, out: &mut Vec<StreamEvent>, body: EventBody) {
@@ -243,26 +271,28 @@ impl StreamTranslator {
         self.next_sequence += 1;
     }
 
+    /// The response object as of now, without its items.
     fn snapshot(&self, status: Status) -> Response {
+        self.progress(status)
+            .into_response(self.ctx.id.clone(), Vec::new(), self.ctx.echo.clone())
+    }
+
+    fn progress(&self, status: Status) -> Progress {
         let ended = matches!(
             status,
             Status::Completed | Status::Incomplete | Status::Failed
         );
-        Response {
-            id: self.ctx.id.clone(),
-            object: "response",
+        Progress {
             created_at: self.ctx.created_at,
             status,
             completed_at: (status == Status::Completed).then_some(self.ctx.completed_at),
             error: self.error.clone(),
             incomplete_details: self.incomplete.map(|reason| IncompleteDetails { reason }),
-            output: Vec::new(),
             usage: if ended {
                 Some(self.usage.unwrap_or_default())
             } else {
                 None
             },
-            echo: self.ctx.echo.clone(),
         }
     }
 

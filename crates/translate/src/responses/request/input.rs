@@ -80,16 +80,20 @@ pub(super) fn map_input(
     let mut leading = true;
 
     for (i, item) in items.iter_mut().enumerate() {
-        let kind = item.kind().to_owned();
-        let is_output = matches!(
-            kind.as_str(),
-            "function_call_output" | "custom_tool_call_output"
-        );
+        // Read as `InputItem::kind` reads it, but taken out of the item (which is not read
+        // again) instead of copied, so the arms below can borrow the item mutably.
+        let kind_field = item.kind.take();
+        let kind = match kind_field.as_deref() {
+            Some(kind) => kind,
+            None if item.role.is_some() => "message",
+            None => "",
+        };
+        let is_output = matches!(kind, "function_call_output" | "custom_tool_call_output");
         if !is_output && kind != "reasoning" && !results.is_empty() {
             flush_results(&mut conv, &mut results);
         }
-        let is_call = matches!(kind.as_str(), "function_call" | "custom_tool_call");
-        match kind.as_str() {
+        let is_call = matches!(kind, "function_call" | "custom_tool_call");
+        match kind {
             "message" => {
                 let role = item.role.as_deref().unwrap_or("");
                 match role {
