@@ -11,13 +11,16 @@
 # --drive`; the chat request, then the same conversation as a Responses request) and dumps the
 # counters, and stops both processes by PID. The dumps stay in target/callgrind/ for
 # `callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.1` (chat; `.2` is
-# Responses). APIS="chat" measures chat alone (as before the Responses API existed).
+# Responses). APIS="chat" measures chat alone (as before the Responses API existed); STREAM=1
+# sends the streamed requests instead of the plain ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # POLLUX_BIN measures another build (say, one from before a change) against the same mock.
 REQUESTS="${REQUESTS:-2000}"
 WARMUP="${WARMUP:-200}"
 read -r -a apis <<<"${APIS:-chat responses}"
+kind=(); label=plain
+if [[ "${STREAM:-0}" == 1 ]]; then kind=(--stream); label=streamed; fi
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found (install valgrind)" >&2; exit 2; }
 done
@@ -31,7 +34,7 @@ measure_track "$pollux"
 measure_wait_healthy
 
 for api in "${apis[@]}"; do
-    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" --serial "$WARMUP" >/dev/null
+    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" "${kind[@]}" --serial "$WARMUP" >/dev/null
 done
 # Each dump is numbered in order: callgrind.out.1 for the first API, .2 for the second.
 declare -A per_request
@@ -39,13 +42,13 @@ dump=0
 for api in "${apis[@]}"; do
     callgrind_control -z "$pollux" >/dev/null 2>&1
     echo -n "$api: "
-    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" --serial "$REQUESTS"
+    "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" "${kind[@]}" --serial "$REQUESTS"
     callgrind_control -d "$pollux" >/dev/null 2>&1
     dump=$((dump + 1))
     file="$out/callgrind.out.$dump"
     total="$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
     per_request[$api]=$((total / REQUESTS))
-    echo "$api: instructions per request: ${per_request[$api]} (callgrind, $REQUESTS requests after $WARMUP warm-up; dump: $file)"
+    echo "$api: instructions per $label request: ${per_request[$api]} (callgrind, $REQUESTS requests after $WARMUP warm-up; dump: $file)"
 done
 kill -INT "$pollux"
 wait "$pollux" 2>/dev/null || true

@@ -128,6 +128,9 @@ struct Args {
     /// With `--drive`: which API's request to send.
     #[arg(long, value_enum, default_value_t = Api::Chat, requires = "drive")]
     api: Api,
+    /// With `--drive`: send the streamed request instead of the plain one.
+    #[arg(long, requires = "drive")]
+    stream: bool,
     /// Run as the relay, forwarding to this address (used by the benchmark itself).
     #[arg(long, hide = true, requires = "relay_listen")]
     relay_to: Option<SocketAddr>,
@@ -274,7 +277,7 @@ fn run(args: Args) -> Result<(), BenchError> {
         return Ok(relay::run(listen, to)?);
     }
     if let Some(addr) = args.drive {
-        return drive(addr, args.api, args.serial);
+        return drive(addr, args.api, args.stream, args.serial);
     }
     // Held until the run ends (and released by the kernel however this process exits).
     let idle = idle::IdleState::acquire(!args.default_idle);
@@ -359,12 +362,14 @@ fn run(args: Args) -> Result<(), BenchError> {
     })
 }
 
-/// `--drive`: `n` plain requests, one at a time, to a Pollux someone else started.
-fn drive(addr: SocketAddr, api: Api, n: usize) -> Result<(), BenchError> {
+/// `--drive`: `n` requests, one at a time, to a Pollux someone else started.
+fn drive(addr: SocketAddr, api: Api, stream: bool, n: usize) -> Result<(), BenchError> {
     let w = Workload::new()?;
-    let req = match api {
-        Api::Chat => chat_request(addr, &w.openai_plain),
-        Api::Responses => responses_request(addr, &w.responses_plain),
+    let req = match (api, stream) {
+        (Api::Chat, false) => chat_request(addr, &w.openai_plain),
+        (Api::Chat, true) => chat_request(addr, &w.openai_stream),
+        (Api::Responses, false) => responses_request(addr, &w.responses_plain),
+        (Api::Responses, true) => responses_request(addr, &w.responses_stream),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
