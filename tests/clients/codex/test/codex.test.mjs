@@ -306,10 +306,12 @@ test('codex exec: Gemini runs a shell command, edits a file with apply_patch and
 
 test('codex exec: a call to a tool inside a namespace group reaches that tool', async (t) => {
   // Codex declares its sub-agent tools as a `namespace` group (multi_agent_v1). Pollux hoists
-  // the members into Gemini's function list and must return Gemini's call with `namespace`
-  // set, or Codex answers "unsupported call". close_agent with a bad id fails harmlessly.
+  // the members into Gemini's function list as `<namespace>__<name>` and must hand Gemini's
+  // call back as `{"name": "close_agent", "namespace": "multi_agent_v1"}`, or Codex answers
+  // "unsupported call". close_agent with a bad id fails harmlessly.
+  const hoisted = 'multi_agent_v1__close_agent';
   const dirs = await setup(t);
-  await mock.push(answer([call('close_agent', { target: 'no-such-agent' })]), answer([{ text: 'No agent to close.' }]));
+  await mock.push(answer([call(hoisted, { target: 'no-such-agent' })]), answer([{ text: 'No agent to close.' }]));
 
   const run = await codexExec(dirs, 'Close the helper agent.');
   assertExitedOk(run);
@@ -317,8 +319,8 @@ test('codex exec: a call to a tool inside a namespace group reaches that tool', 
 
   const reqs = await mock.modelRequests();
   assert.equal(reqs.length, 2);
-  assert.ok(declarations(reqs[0]).has('close_agent'), 'namespace members are declared to Gemini');
-  const out = JSON.stringify(functionResponse(reqs[1], 'close_agent').functionResponse.response);
+  assert.ok(declarations(reqs[0]).has(hoisted), `namespace members are declared to Gemini: ${[...declarations(reqs[0]).keys()]}`);
+  const out = JSON.stringify(functionResponse(reqs[1], hoisted).functionResponse.response);
   assert.doesNotMatch(out, /unsupported call/, 'Codex did not route the call into its namespace');
   assert.match(out, /no-such-agent/, 'close_agent ran and reported the bad id');
   assertNothingTrapped();
