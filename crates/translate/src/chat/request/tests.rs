@@ -1,6 +1,9 @@
 //! Unit tests of the whole request mapping.
 
 use super::*;
+use crate::build::media::MediaSource;
+use crate::build::signatures::SignatureSource;
+use serde_json::value::RawValue;
 use crate::build::signatures::SKIP_SIGNATURE;
 use serde_json::{json, Value};
 
