@@ -116,6 +116,12 @@ impl StreamTranslator {
         out
     }
 
+    /// When the answer completed (Unix seconds), for `completed_at`; the server sets it
+    /// when the upstream stream ends.
+    pub fn set_completed_at(&mut self, at: u64) {
+        self.ctx.completed_at = at;
+    }
+
     /// Whether the terminal state is known (no further upstream event can change it).
     pub fn is_done(&self) -> bool {
         self.ended.is_some()

@@ -3,8 +3,8 @@
 use super::*;
 use crate::build::media::MediaSource;
 use crate::build::signatures::SignatureSource;
-use serde_json::value::RawValue;
 use crate::build::signatures::SKIP_SIGNATURE;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 fn translate(body: Value) -> Result<Value, TranslateError> {

@@ -99,13 +99,15 @@ pub(super) fn map_tools(
                     format!("{param}.type"),
                 ))
             }
-            other => return Err(TranslateError::invalid(
-                format!(
+            other => {
+                return Err(TranslateError::invalid(
+                    format!(
                     "Tool type '{other}' is not supported with Gemini: {}. Remove it from 'tools'.",
                     unsupported_tool(other)
                 ),
-                format!("{param}.type"),
-            )),
+                    format!("{param}.type"),
+                ))
+            }
         }
     }
     let mut out = Vec::new();
