@@ -29,6 +29,7 @@ const CODEX_JS = join(HERE, '..', 'node_modules', '@openai', 'codex', 'bin', 'co
 const MODEL = 'gemini-3-pro-preview';
 const SYSTEM_PROMPT = 'You are Codex, here testing Pollux.';
 const CODEX_TIMEOUT_MS = 90_000;
+const SKIP_SIGNATURE = 'skip_thought_signature_validator';
 
 // --- mock-gemini control ------------------------------------------------------------------
 async function control(method, path, body) {
@@ -269,6 +270,8 @@ test('codex exec: Gemini runs a shell command, edits a file with apply_patch and
 
   assert.equal(await readFile(join(dirs.work, 'hello.txt'), 'utf8'), 'hello from Gemini, through Pollux\n');
   assert.match(run.stdout, /hello\.txt now greets from Gemini\./);
+  // Gemini's thought summary reached Codex as a reasoning summary (shown on stderr).
+  assert.match(run.stderr, /I should read the file first\./);
 
   const reqs = await mock.modelRequests();
   assert.equal(reqs.length, 3, `three model turns, got ${reqs.map((r) => r.path).join(', ')}`);
@@ -290,6 +293,7 @@ test('codex exec: Gemini runs a shell command, edits a file with apply_patch and
   assert.ok(shellCall, 'the exec_command call is replayed to Gemini');
   assert.deepEqual(shellCall.functionCall.args, { cmd: 'cat hello.txt' });
   assert.ok(shellCall.thoughtSignature, 'the call keeps its thought signature');
+  assert.notEqual(shellCall.thoughtSignature, SKIP_SIGNATURE, 'the signature Gemini issued, not the skip value');
   const shellOut = functionResponse(reqs[1], 'exec_command');
   assert.match(JSON.stringify(shellOut.functionResponse.response), /hello from a file/);
 
@@ -297,7 +301,7 @@ test('codex exec: Gemini runs a shell command, edits a file with apply_patch and
   const patchCall = parts(reqs[2]).find((p) => p.functionCall?.name === 'apply_patch');
   assert.ok(patchCall, 'the apply_patch call is replayed to Gemini');
   assert.deepEqual(patchCall.functionCall.args, { input: PATCH });
-  assert.ok(patchCall.thoughtSignature, 'the patch call keeps its thought signature');
+  assert.notEqual(patchCall.thoughtSignature ?? SKIP_SIGNATURE, SKIP_SIGNATURE, 'the patch call keeps its signature');
   const patchOut = functionResponse(reqs[2], 'apply_patch');
   assert.match(JSON.stringify(patchOut.functionResponse.response), /Success\. Updated the following files/);
 
@@ -328,8 +332,9 @@ test('codex exec: a call to a tool inside a namespace group reaches that tool', 
 
 // --- errors Codex acts on ------------------------------------------------------------------------
 test('codex exec: a Gemini 429 reaches Codex with Retry-After, and Codex waits and retries', async (t) => {
-  // Codex 0.169 retries an HTTP 429 only when it carries Retry-After.
-  const dirs = await setup(t, { provider: { request_max_retries: '1' } });
+  // Codex 0.169 retries an HTTP 429 only when it carries Retry-After, and only in its
+  // stream-retry loop (`stream_max_retries`; `request_max_retries` covers 5xx only).
+  const dirs = await setup(t, { provider: { stream_max_retries: '1' } });
   await mock.push(
     {
       kind: 'json',
