@@ -381,3 +381,20 @@ test('codex exec: a prompt over the context window is context_length_exceeded to
   assert.equal((await mock.modelRequests()).length, 1, 'not retried');
   assertNothingTrapped();
 });
+
+test("codex exec: Gemini failing after the 200 is response.failed, and Codex shows Gemini's message", async (t) => {
+  // Codex reads a failure after the 200 only from `response.failed`: an `error` event alone,
+  // or a stream that just ends, shows as "stream closed before response.completed".
+  const dirs = await setup(t);
+  await mock.push({
+    kind: 'answer',
+    chunks: [[{ text: 'Half an ans' }]],
+    fail: { error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } },
+  });
+
+  const run = await codexExec(dirs, 'Answer in full.');
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /stream disconnected before completion: .*overloaded/, run.stderr);
+  assert.equal((await mock.modelRequests()).length, 1);
+  assertNothingTrapped();
+});
