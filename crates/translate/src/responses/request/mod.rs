@@ -49,6 +49,9 @@ pub struct OutputOptions {
     pub summaries: bool,
     /// `include` has `reasoning.encrypted_content`: signatures ride in reasoning items.
     pub encrypted_content: bool,
+    /// Log probabilities were asked for (`top_logprobs` or `include`) and the model gives
+    /// them.
+    pub logprobs: bool,
 }
 
 /// Lists the `http(s)` media URLs of user input that Gemini cannot fetch itself.
@@ -168,6 +171,7 @@ pub fn to_gemini(
             .as_ref()
             .is_some_and(|r| r.summary.is_some() || r.generate_summary.is_some()),
         encrypted_content: req.includes("reasoning.encrypted_content"),
+        logprobs: body.generation_config.response_logprobs == Some(true),
     };
     let mut dropped = policy.dropped;
     dropped.extend(mapped.dropped);
