@@ -29,6 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
+    for path in ["/v1/responses", "/responses"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::post().to(routes::responses::create))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
     cfg.route("/metrics", web::get().to(routes::metrics::endpoint));
     routes::service::register(cfg);
 }

@@ -219,9 +219,31 @@ impl From<UpstreamFailure> for ApiError {
                     };
                 }
                 match status.as_u16() {
-                    status @ (400 | 401 | 403 | 404 | 429) => ApiError::Upstream {
+                    // OpenAI's code for a prompt past the context window: clients compact
+                    // the conversation on it (Codex does).
+                    400 if err.message.contains("exceeds the maximum number of tokens") => {
+                        ApiError::InvalidRequest {
+                            message: err.message,
+                            param: None,
+                            code: Some("context_length_exceeded".to_owned()),
+                        }
+                    }
+                    // OpenAI's wording, which clients read the wait from (Codex does).
+                    429 => ApiError::Upstream {
+                        status: 429,
+                        message: match retry_after {
+                            Some(secs) => format!(
+                                "{} Please try again in {secs}s.",
+                                err.message.trim_end()
+                            ),
+                            None => err.message,
+                        },
+                        retry_after,
+                        code,
+                    },
+                    status @ (400 | 401 | 403 | 404) => ApiError::Upstream {
                         status,
-                        retry_after: if status == 429 { retry_after } else { None },
+                        retry_after: None,
                         code,
                         message: err.message,
                     },
@@ -359,8 +381,22 @@ mod tests {
         let env: Value = serde_json::from_slice(&err.envelope()).unwrap();
         assert_eq!(
             env,
-            json!({"error": {"message": "Quota exceeded", "type": "rate_limit_error", "param": null, "code": "resource_exhausted"}})
+            json!({"error": {"message": "Quota exceeded Please try again in 7s.", "type": "rate_limit_error", "param": null, "code": "resource_exhausted"}})
         );
+    }
+
+    /// Gemini's "input token count exceeds the maximum" is OpenAI's
+    /// `context_length_exceeded`, the code clients compact their conversation on.
+    #[test]
+    fn a_prompt_past_the_context_window_is_context_length_exceeded() {
+        let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "The input token count (1200293) exceeds the maximum number of tokens allowed (1048576)."}});
+        let err = ApiError::from_upstream(400, body.to_string().as_bytes());
+        assert_eq!(err.status_code(), 400);
+        let env: Value = serde_json::from_slice(&err.envelope()).unwrap();
+        assert_eq!(env["error"]["code"], "context_length_exceeded");
+        assert_eq!(env["error"]["type"], "invalid_request_error");
+        assert!(env["error"]["message"].as_str().unwrap().contains("(1048576)"));
     }
 
     #[test]

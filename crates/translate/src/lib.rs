@@ -7,7 +7,8 @@
 //!
 //! Layers, each importing only from those below it:
 //! - Top, one module per OpenAI dialect: [`chat`] maps a Chat Completions request to
-//!   Gemini, an answer back, and runs the stream state machine.
+//!   Gemini, an answer back, and runs the stream state machine; [`responses`] does the same
+//!   for the Responses API.
 //! - Middle, shared by every dialect: [`build`] (the Gemini-side builders: parts and media,
 //!   tools and schemas, generation and thinking, safety, usage, finish reasons, thought
 //!   signatures, stop sequences, tool names) and [`capabilities`] (what each model accepts).
@@ -24,6 +25,7 @@ mod error;
 pub mod gemini;
 pub mod models;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 
 pub use build::media::MediaSource;

@@ -19,8 +19,7 @@ use awc::http::Uri;
 use awc::{Client, Connector};
 use base64::Engine;
 use futures_util::{StreamExt, TryStreamExt};
-use pollux_translate::chat::{remote_media, RemoteMedia};
-use pollux_translate::openai::chat::ChatCompletionRequest;
+use pollux_translate::chat::RemoteMedia;
 use pollux_translate::MediaSource;
 
 use crate::config::Config;
@@ -123,7 +122,7 @@ impl MediaFetcher {
         MediaFetcher { policy, client }
     }
 
-    /// Fetches every remote image of the request (at most `FETCH_CONCURRENCY` at once).
+    /// Fetches every remote image of a request (its dialect's `remote_media` lists them) (at most `FETCH_CONCURRENCY` at once).
     /// The first failure ends the others and becomes a 400 naming the part. With fetching
     /// turned off nothing is fetched, and translation refuses the URLs.
     ///
@@ -131,10 +130,10 @@ impl MediaFetcher {
     /// request as a whole is capped too: more than `max_images` distinct URLs is refused
     /// before anything is fetched, and the fetches share one byte budget, so the sum of
     /// what they download is bounded while it streams in, not only afterwards.
-    pub async fn fetch_all(&self, chat: &ChatCompletionRequest) -> Result<Fetched, ApiError> {
+    pub async fn fetch_all(&self, remote: Vec<RemoteMedia<'_>>) -> Result<Fetched, ApiError> {
         let mut wanted: Vec<RemoteMedia<'_>> = Vec::new();
         if self.policy.enabled {
-            for item in remote_media(chat) {
+            for item in remote {
                 if wanted.iter().any(|w| w.url == item.url) {
                     continue;
                 }

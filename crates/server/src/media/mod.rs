@@ -1,11 +1,12 @@
-//! Fetching the remote images of a chat request, behind an SSRF guard.
+//! Fetching the remote images of a request (chat or Responses), behind an SSRF guard.
 //!
 //! OpenAI clients may send `{"type": "image_url", "image_url": {"url": "https://..."}}`;
 //! Gemini cannot fetch arbitrary URLs, so Pollux downloads each image before translation and
 //! hands the bytes to [`pollux_translate::to_gemini`] as a [`pollux_translate::MediaSource`],
-//! which inlines them as `inlineData`. The list of URLs comes from
-//! [`pollux_translate::chat::remote_media`] (Gemini-reachable URIs such as the Files API,
-//! `gs://` and YouTube are not fetched: they go as `fileData`).
+//! which inlines them as `inlineData`. The list of URLs comes from each dialect's
+//! `remote_media` ([`pollux_translate::chat::remote_media`],
+//! [`pollux_translate::responses::remote_media`]); Gemini-reachable URIs such as the Files
+//! API, `gs://` and YouTube are not fetched: they go as `fileData`.
 //!
 //! This module owns the limits (one timeout per fetch covering every hop and the body, a
 //! size cap enforced while the body streams in, a capped number of redirects followed by

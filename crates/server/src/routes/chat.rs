@@ -14,19 +14,19 @@
 //! ([`crate::resilience`]); a stream's body is wrapped for keep-alives. Timings, model and
 //! tokens go to the request's [`Trace`] for the access log and metrics.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
-use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
+use pollux_translate::chat::remote_media;
+use pollux_translate::gemini::GenerateContentResponse;
 use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest};
-use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
+use pollux_translate::sse::SseItem;
 use pollux_translate::{
-    to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, StreamTranslator,
-    TranslateError,
+    to_gemini, to_openai, RequestOptions, ResponseContext, StreamTranslator, TranslateError,
 };
 
 use super::body::read_limited;
+use super::generate::{
+    encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
@@ -35,17 +35,7 @@ use crate::resilience::{Deadline, StreamLease};
 use crate::signatures::SignatureCache;
 use crate::sse;
 use crate::state::AppState;
-use crate::upstream::{Call, Upstream, UpstreamFailure, UpstreamResponse};
-
-/// Random tool-call ids for calls Gemini did not name.
-struct RandomIds;
-
-impl IdSource for RandomIds {
-    fn tool_call_id(&mut self) -> String {
-        let uuid = uuid::Uuid::new_v4().simple().to_string();
-        format!("call_{}", &uuid[..24])
-    }
-}
+use crate::upstream::{Call, Upstream};
 
 pub async fn completions(
     req: HttpRequest,
@@ -72,7 +62,9 @@ pub async fn completions(
     trace.set_model(model);
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
-    let fetched = deadline.within(media.fetch_all(&chat)).await?;
+    let fetched = deadline
+        .within(media.fetch_all(remote_media(&chat)))
+        .await?;
 
     let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
@@ -90,23 +82,12 @@ pub async fn completions(
         },
     )?;
     let dropped = translated.dropped.join(", ");
-    // Sized from the client's body (the Gemini body is about as large), so encoding a large
-    // media request does not grow the buffer by doubling and copying.
-    let mut upstream_body = Vec::with_capacity(body_len + body_len / 16 + 1024);
-    serde_json::to_writer(&mut upstream_body, &translated.body).map_err(|e| {
-        ApiError::BadGateway {
-            message: format!("Could not encode the upstream request: {e}"),
-            code: None,
-        }
-    })?;
+    let upstream_body = encode_sized(&translated.body, body_len)?;
     // Only the encoded body goes on: free the Gemini request's media now.
     drop(translated.body);
     let ctx = ResponseContext {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        created: unix_now(),
         model: client_model.clone(),
         names: translated.names,
         n: translated.n,
@@ -164,19 +145,6 @@ pub async fn completions(
     }
 }
 
-/// Names the parameters the model could not take, so a lenient drop is never silent.
-fn with_dropped(mut response: HttpResponse, dropped: &str) -> HttpResponse {
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(dropped) {
-        if !dropped.is_empty() {
-            response.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("x-pollux-dropped-params"),
-                value,
-            );
-        }
-    }
-    response
-}
-
 fn remember(
     cache: &SignatureCache,
     id: &str,
@@ -184,62 +152,6 @@ fn remember(
 ) {
     if let Some(sig) = extra.and_then(|e| e.thought_signature()) {
         cache.insert(id, sig);
-    }
-}
-
-/// Upstream SSE items, read with an idle timeout between network reads.
-struct UpstreamEvents {
-    body: UpstreamResponse,
-    decoder: SseDecoder,
-    idle: Duration,
-    ended: bool,
-}
-
-impl UpstreamEvents {
-    /// One event may be as large as a whole non-streamed answer (`max_event`), no larger:
-    /// an upstream that never ends its event would otherwise grow the buffer without bound.
-    fn new(body: UpstreamResponse, idle: Duration, max_event: usize) -> Self {
-        UpstreamEvents {
-            body,
-            decoder: SseDecoder::new_with_limit(max_event),
-            idle,
-            ended: false,
-        }
-    }
-
-    /// The next complete item; `Ok(None)` once the upstream closed the stream.
-    async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
-        loop {
-            if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
-                return Ok(Some(item));
-            }
-            if self.ended {
-                return self.decoder.finish().map_err(sse_error);
-            }
-            match actix_web::rt::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => {
-                    return Err(ApiError::GatewayTimeout(format!(
-                        "The upstream sent nothing for {} seconds.",
-                        self.idle.as_secs()
-                    )))
-                }
-                Ok(None) => self.ended = true,
-                Ok(Some(Err(e))) => {
-                    return Err(ApiError::BadGateway {
-                        message: format!("The upstream connection was lost mid-stream: {e}"),
-                        code: Some("upstream_disconnected".to_owned()),
-                    })
-                }
-                Ok(Some(Ok(bytes))) => self.decoder.push(&bytes),
-            }
-        }
-    }
-}
-
-fn sse_error(e: pollux_translate::sse::SseError) -> ApiError {
-    ApiError::BadGateway {
-        message: format!("The upstream stream is malformed: {e}"),
-        code: Some("upstream_error".to_owned()),
     }
 }
 
@@ -352,19 +264,4 @@ impl StreamRun {
             .insert_header(("x-accel-buffering", "no"))
             .streaming(lease.wrap(body)))
     }
-}
-
-/// Parses one upstream event. Gemini may also frame an error as a `data:` event.
-fn parse_event(event: &SseEvent) -> Result<GenerateContentResponse, ApiError> {
-    let parsed: GenerateContentResponse = serde_json::from_str(&event.data)
-        .map_err(|e| TranslateError::UpstreamFormat(format!("bad stream event: {e}")))?;
-    if parsed.candidates.is_empty()
-        && parsed.prompt_feedback.is_none()
-        && event.data.contains("\"error\"")
-    {
-        if let Ok(err) = serde_json::from_str::<ErrorResponse>(&event.data) {
-            return Err(UpstreamFailure::in_stream(err).into());
-        }
-    }
-    Ok(parsed)
 }

@@ -73,6 +73,8 @@ fn effort_budget(effort: &ReasoningEffort, min: i32) -> Result<i32, TranslateErr
         ReasoningEffort::Low => 1024,
         ReasoningEffort::Medium => 8192,
         ReasoningEffort::High => 24576,
+        // Capped at the model's maximum by the caller.
+        ReasoningEffort::XHigh => 32768,
         ReasoningEffort::Unknown(value) => return Err(invalid_effort(value)),
     })
 }
@@ -81,7 +83,7 @@ fn effort_budget(effort: &ReasoningEffort, min: i32) -> Result<i32, TranslateErr
 fn invalid_effort(value: &str) -> TranslateError {
     TranslateError::invalid(
         format!(
-            "Invalid 'reasoning_effort' value '{value}': expected none, minimal, low, medium or high."
+            "Invalid 'reasoning_effort' value '{value}': expected none, minimal, low, medium, high or xhigh."
         ),
         "reasoning_effort",
     )
@@ -170,7 +172,7 @@ pub(crate) fn thinking_config(
                 ReasoningEffort::None | ReasoningEffort::Minimal if has("minimal") => "minimal",
                 ReasoningEffort::None | ReasoningEffort::Minimal => lowest,
                 ReasoningEffort::Medium if has("medium") => "medium",
-                ReasoningEffort::Medium | ReasoningEffort::High => "high",
+                ReasoningEffort::Medium | ReasoningEffort::High | ReasoningEffort::XHigh => "high",
                 ReasoningEffort::Low => "low",
                 ReasoningEffort::Unknown(value) => return Err(invalid_effort(value)),
             };
@@ -240,7 +242,7 @@ mod tests {
             assert_eq!(
                 e.err(),
                 Some(TranslateError::invalid(
-                    "Invalid 'reasoning_effort' value 'extreme': expected none, minimal, low, medium or high.",
+                    "Invalid 'reasoning_effort' value 'extreme': expected none, minimal, low, medium, high or xhigh.",
                     "reasoning_effort",
                 )),
                 "{model}"

@@ -10,8 +10,10 @@
 
 pub mod finish;
 pub mod generation;
+pub mod grounding;
 pub mod media;
 pub mod names;
+pub mod options;
 pub(crate) mod parts;
 pub mod safety;
 pub mod schema;

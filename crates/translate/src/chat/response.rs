@@ -5,6 +5,7 @@
 //! <https://platform.openai.com/docs/api-reference/chat/object>.
 
 use crate::build::finish;
+use crate::build::grounding::citations;
 use crate::build::names::ToolNames;
 use crate::build::parts::{classify, compact_json, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
@@ -17,22 +18,7 @@ use super::finish::{finish_reason, Overrides};
 use crate::openai::ExtraContent;
 use crate::TranslateError;
 
-/// Source of ids for tool calls Gemini did not name. Kept outside the crate so translation
-/// stays deterministic: the server passes a random source, tests a counter.
-pub trait IdSource {
-    fn tool_call_id(&mut self) -> String;
-}
-
-/// Deterministic ids (`call_1`, `call_2`, ...) for tests and golden files.
-#[derive(Debug, Default)]
-pub struct SequentialIds(pub u64);
-
-impl IdSource for SequentialIds {
-    fn tool_call_id(&mut self) -> String {
-        self.0 += 1;
-        format!("call_{}", self.0)
-    }
-}
+pub use crate::build::options::{IdSource, SequentialIds};
 
 /// Everything the response needs that Gemini does not provide.
 pub struct ResponseContext {
@@ -186,48 +172,24 @@ pub(crate) fn image_out(blob: &gemini::Blob) -> chat::ImageOut {
     }
 }
 
-/// Google Search grounding → `url_citation` annotations. Gemini's segments are byte offsets
-/// within one part; OpenAI's indices are character offsets into the whole content.
+/// Google Search grounding → `url_citation` annotations ([`citations`] does the reading).
 fn annotations(
     grounding: &gemini::GroundingMetadata,
     text: &str,
     part_starts: &[(usize, usize)],
 ) -> Vec<chat::Annotation> {
-    let char_index = |byte: usize| {
-        let byte = byte.min(text.len());
-        text.char_indices().take_while(|(i, _)| *i < byte).count()
-    };
-    let mut out = Vec::new();
-    for support in &grounding.grounding_supports {
-        let Some(segment) = &support.segment else {
-            continue;
-        };
-        let base = part_starts
-            .iter()
-            .find(|(index, _)| *index == segment.part_index)
-            .map_or(0, |(_, start)| *start);
-        let start = char_index(base + segment.start_index);
-        let end = char_index(base + segment.end_index);
-        for &chunk in &support.grounding_chunk_indices {
-            let Some(web) = grounding
-                .grounding_chunks
-                .get(chunk)
-                .and_then(|c| c.web.as_ref())
-            else {
-                continue;
-            };
-            out.push(chat::Annotation {
-                kind: "url_citation",
-                url_citation: chat::UrlCitation {
-                    start_index: start,
-                    end_index: end,
-                    url: web.uri.clone(),
-                    title: web.title.clone(),
-                },
-            });
-        }
-    }
-    out
+    citations(grounding, text, part_starts)
+        .into_iter()
+        .map(|c| chat::Annotation {
+            kind: "url_citation",
+            url_citation: chat::UrlCitation {
+                start_index: c.start,
+                end_index: c.end,
+                url: c.url,
+                title: c.title,
+            },
+        })
+        .collect()
 }
 
 /// One Gemini function call as an OpenAI tool call, the signature riding in `extra_content`.

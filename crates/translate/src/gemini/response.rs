@@ -47,6 +47,9 @@ pub struct GroundingMetadata {
     pub grounding_chunks: Vec<GroundingChunk>,
     #[serde(default)]
     pub grounding_supports: Vec<GroundingSupport>,
+    /// The searches Gemini ran.
+    #[serde(default)]
+    pub web_search_queries: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -59,20 +59,30 @@ pub(crate) enum Over {
 }
 
 impl Over {
-    /// The 400 for a request past this limit.
+    /// The 400 for a chat request past this limit.
     pub(crate) fn error(self, limits: &Limits) -> TranslateError {
+        self.error_in(limits, "messages")
+    }
+
+    /// The 400 for a request past this limit, whose conversation is the array `list`
+    /// (`messages` in chat, `input` in Responses).
+    pub(crate) fn error_in(self, limits: &Limits, list: &str) -> TranslateError {
         let (held, limit, flag, param) = match self {
             Over::Messages => (
-                "messages",
+                if list == "messages" {
+                    "messages"
+                } else {
+                    "input items"
+                },
                 limits.max_messages,
                 "max-messages",
-                "messages".to_owned(),
+                list.to_owned(),
             ),
             Over::Parts { message } => (
                 "content parts and tool calls",
                 limits.max_parts,
                 "max-parts",
-                format!("messages[{message}]"),
+                format!("{list}[{message}]"),
             ),
             Over::Tools => ("tools", limits.max_tools, "max-tools", "tools".to_owned()),
             Over::Functions => (
@@ -112,6 +122,15 @@ pub(crate) fn counting<T>(
     limits: &Limits,
     parse: impl FnOnce() -> Result<T, TranslateError>,
 ) -> Result<T, TranslateError> {
+    counting_in(limits, "messages", parse)
+}
+
+/// [`counting`] for a dialect whose conversation array is called `list`.
+pub(crate) fn counting_in<T>(
+    limits: &Limits,
+    list: &'static str,
+    parse: impl FnOnce() -> Result<T, TranslateError>,
+) -> Result<T, TranslateError> {
     let start = || Count {
         limits: *limits,
         message: 0,
@@ -123,7 +142,7 @@ pub(crate) fn counting<T>(
     let parsed = parse();
     let count = COUNT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
     match (parsed, count.and_then(|c| c.over)) {
-        (Err(_), Some(over)) => Err(over.error(limits)),
+        (Err(_), Some(over)) => Err(over.error_in(limits, list)),
         (parsed, _) => parsed,
     }
 }

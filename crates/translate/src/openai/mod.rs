@@ -1,5 +1,5 @@
 //! The OpenAI side's wire types. Each API Pollux speaks has its own folder ([`chat`] for Chat
-//! Completions); what every OpenAI body shares sits beside them: reading a body
+//! Completions, [`responses`] for the Responses API); what every OpenAI body shares sits beside them: reading a body
 //! (`body`) within [`Limits`], the one-pass reader of tagged objects, Google's
 //! extension slots ([`GoogleOptions`], [`ExtraContent`]), the error envelope, and the
 //! embeddings and model-list bodies.
@@ -12,6 +12,7 @@ mod google;
 mod limits;
 mod models;
 mod reasoning;
+pub mod responses;
 mod tagged;
 
 pub use embeddings::*;

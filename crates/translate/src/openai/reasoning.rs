@@ -17,7 +17,24 @@ pub enum ReasoningEffort {
     Low,
     Medium,
     High,
+    /// The Responses API's highest effort; Gemini's highest setting.
+    XHigh,
     Unknown(String),
+}
+
+impl ReasoningEffort {
+    /// The value as OpenAI spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::XHigh => "xhigh",
+            ReasoningEffort::Unknown(value) => value,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for ReasoningEffort {
@@ -38,6 +55,7 @@ impl<'de> Deserialize<'de> for ReasoningEffort {
                     "low" => ReasoningEffort::Low,
                     "medium" => ReasoningEffort::Medium,
                     "high" => ReasoningEffort::High,
+                    "xhigh" => ReasoningEffort::XHigh,
                     other => ReasoningEffort::Unknown(other.to_owned()),
                 })
             }
@@ -60,9 +78,10 @@ mod tests {
         assert_eq!(read("\"low\"").unwrap(), ReasoningEffort::Low);
         assert_eq!(read("\"medium\"").unwrap(), ReasoningEffort::Medium);
         assert_eq!(read("\"high\"").unwrap(), ReasoningEffort::High);
+        assert_eq!(read("\"xhigh\"").unwrap(), ReasoningEffort::XHigh);
         assert_eq!(
-            read("\"xhigh\"").unwrap(),
-            ReasoningEffort::Unknown("xhigh".to_owned())
+            read("\"maximal\"").unwrap(),
+            ReasoningEffort::Unknown("maximal".to_owned())
         );
         // Escaped strings are not borrowed from the input; they must be read the same.
         assert_eq!(read("\"hi\\u0067h\"").unwrap(), ReasoningEffort::High);

@@ -14,14 +14,12 @@ mod messages;
 mod tests;
 mod tools;
 
-use serde_json::value::RawValue;
-
-use crate::build::media::{is_gemini_uri, MediaSource};
+use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
+pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
-use crate::build::signatures::SignatureSource;
 use crate::build::tools::google_search;
-use crate::capabilities::{Capabilities, SchemaFlavour};
+use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::chat;
 use crate::TranslateError;
@@ -30,38 +28,6 @@ use crate::build::generation::ParamPolicy;
 use generation::map_generation_config;
 use messages::map_messages;
 use tools::{map_tool_choice, map_tools};
-
-/// Per-request settings that do not come from the client body.
-pub struct RequestOptions<'a> {
-    /// The upstream model id, without the `models/` prefix.
-    pub model: &'a str,
-    /// What the model accepts; `None` uses the built-in table.
-    pub capabilities: Option<&'a Capabilities>,
-    /// Send tool and response schemas in Google's legacy OpenAPI-subset form regardless of
-    /// the model (for upstreams that only take the legacy form).
-    pub legacy_schemas: bool,
-    /// Refuse (400) instead of dropping parameters the model cannot take.
-    pub strict_params: bool,
-    pub signatures: &'a dyn SignatureSource,
-    pub media: &'a dyn MediaSource,
-    /// Server-wide `safetySettings` used when the client sends none.
-    pub default_safety_settings: Option<&'a RawValue>,
-}
-
-impl<'a> RequestOptions<'a> {
-    /// Options with every default: built-in capabilities, lenient parameters, no memory.
-    pub fn new(model: &'a str) -> Self {
-        RequestOptions {
-            model,
-            capabilities: None,
-            legacy_schemas: false,
-            strict_params: false,
-            signatures: &(),
-            media: &(),
-            default_safety_settings: None,
-        }
-    }
-}
 
 /// The Gemini body plus what the response side needs to undo the mapping.
 #[derive(Debug)]
@@ -75,14 +41,6 @@ pub struct Translated {
     pub n: u32,
     /// Parameters dropped because the model cannot take them (for `x-pollux-dropped-params`).
     pub dropped: Vec<String>,
-}
-
-/// A remote media URL in the request that the server must fetch before translation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteMedia<'a> {
-    pub url: &'a str,
-    /// `messages[i].content[k]`, for error messages.
-    pub param: String,
 }
 
 /// Lists the `http(s)` image URLs of user messages that Gemini cannot fetch itself.
@@ -125,22 +83,8 @@ pub fn to_gemini(
             "messages",
         ));
     }
-    let builtin;
-    let mut caps = match opts.capabilities {
-        Some(c) => c,
-        None => {
-            builtin = Capabilities::builtin(opts.model);
-            &builtin
-        }
-    };
-    let forced;
-    if opts.legacy_schemas && caps.schema != SchemaFlavour::Legacy {
-        forced = Capabilities {
-            schema: SchemaFlavour::Legacy,
-            ..caps.clone()
-        };
-        caps = &forced;
-    }
+    let caps = opts.resolved_capabilities();
+    let caps = caps.as_ref();
     let mut policy = ParamPolicy {
         model: opts.model,
         strict: opts.strict_params,

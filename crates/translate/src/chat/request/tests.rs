@@ -1,7 +1,10 @@
 //! Unit tests of the whole request mapping.
 
 use super::*;
+use crate::build::media::MediaSource;
+use crate::build::signatures::SignatureSource;
 use crate::build::signatures::SKIP_SIGNATURE;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 fn translate(body: Value) -> Result<Value, TranslateError> {

@@ -1,0 +1,133 @@
+//! What the two generation routes (Chat Completions and the Responses API) share around one
+//! `generateContent` / `streamGenerateContent` call: encoding the Gemini body, ids for what
+//! Gemini did not name, the dropped-params header, and reading Gemini's stream
+//! ([`UpstreamEvents`], [`parse_event`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::HttpResponse;
+use futures_util::StreamExt;
+use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
+use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
+use pollux_translate::{IdSource, TranslateError};
+
+use crate::error::ApiError;
+use crate::upstream::{UpstreamFailure, UpstreamResponse};
+
+/// Random ids for tool calls Gemini did not name and for Responses output items.
+pub struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn tool_call_id(&mut self) -> String {
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        format!("call_{}", &uuid[..24])
+    }
+
+    fn item_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Encodes the Gemini body into a buffer sized from the client's body (the Gemini body is
+/// about as large), so encoding a large media request does not grow it by doubling and
+/// copying.
+pub fn encode_sized<T: serde::Serialize>(body: &T, client_len: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(client_len + client_len / 16 + 1024);
+    serde_json::to_writer(&mut out, body).map_err(|e| ApiError::BadGateway {
+        message: format!("Could not encode the upstream request: {e}"),
+        code: None,
+    })?;
+    Ok(out)
+}
+
+/// Names the parameters the model could not take, so a lenient drop is never silent.
+pub fn with_dropped(mut response: HttpResponse, dropped: &str) -> HttpResponse {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(dropped) {
+        if !dropped.is_empty() {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("x-pollux-dropped-params"),
+                value,
+            );
+        }
+    }
+    response
+}
+
+/// Upstream SSE items, read with an idle timeout between network reads.
+pub struct UpstreamEvents {
+    body: UpstreamResponse,
+    decoder: SseDecoder,
+    idle: Duration,
+    ended: bool,
+}
+
+impl UpstreamEvents {
+    /// One event may be as large as a whole non-streamed answer (`max_event`), no larger:
+    /// an upstream that never ends its event would otherwise grow the buffer without bound.
+    pub fn new(body: UpstreamResponse, idle: Duration, max_event: usize) -> Self {
+        UpstreamEvents {
+            body,
+            decoder: SseDecoder::new_with_limit(max_event),
+            idle,
+            ended: false,
+        }
+    }
+
+    /// The next complete item; `Ok(None)` once the upstream closed the stream.
+    pub async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
+        loop {
+            if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
+                return Ok(Some(item));
+            }
+            if self.ended {
+                return self.decoder.finish().map_err(sse_error);
+            }
+            match actix_web::rt::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    return Err(ApiError::GatewayTimeout(format!(
+                        "The upstream sent nothing for {} seconds.",
+                        self.idle.as_secs()
+                    )))
+                }
+                Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    return Err(ApiError::BadGateway {
+                        message: format!("The upstream connection was lost mid-stream: {e}"),
+                        code: Some("upstream_disconnected".to_owned()),
+                    })
+                }
+                Ok(Some(Ok(bytes))) => self.decoder.push(&bytes),
+            }
+        }
+    }
+}
+
+fn sse_error(e: pollux_translate::sse::SseError) -> ApiError {
+    ApiError::BadGateway {
+        message: format!("The upstream stream is malformed: {e}"),
+        code: Some("upstream_error".to_owned()),
+    }
+}
+
+/// Parses one upstream event. Gemini may also frame an error as a `data:` event.
+pub fn parse_event(event: &SseEvent) -> Result<GenerateContentResponse, ApiError> {
+    let parsed: GenerateContentResponse = serde_json::from_str(&event.data)
+        .map_err(|e| TranslateError::UpstreamFormat(format!("bad stream event: {e}")))?;
+    if parsed.candidates.is_empty()
+        && parsed.prompt_feedback.is_none()
+        && event.data.contains("\"error\"")
+    {
+        if let Ok(err) = serde_json::from_str::<ErrorResponse>(&event.data) {
+            return Err(UpstreamFailure::in_stream(err).into());
+        }
+    }
+    Ok(parsed)
+}

@@ -1,0 +1,939 @@
+//! The Responses state machine: Gemini events in, output items and stream events out, and
+//! one final response object.
+//!
+//! Items open and close in Gemini's order; at most one is open at a time (a reasoning item
+//! gathering a thought summary, or a message gathering text), and a part of another kind
+//! closes it. Gemini sends each function call whole, so a call item opens and closes within
+//! one event. Every item's `added` event comes before its deltas and its `done` event after
+//! them; every event carries the next `sequence_number`.
+//!
+//! Thought signatures: a signed call gets a reasoning item right before it whose
+//! `encrypted_content` is the [`Envelope`] (the open summary item when there is one, else a
+//! new one), when the client asked for `reasoning.encrypted_content`; either way the
+//! signature is kept for [`StreamTranslator::take_signatures`] (the server's per-process
+//! cache). A signed text part's envelope rides in a reasoning item right after its message.
+//!
+//! The machine ends in exactly one terminal state: `completed`, `incomplete` (output limit,
+//! content filter), or `failed` (Gemini's unusable finish reasons, an empty answer, a
+//! failure reported by the server, a stream that ended without a finish reason). A plain
+//! request runs the same machine with events off ([`super::to_response`]), so a stream's
+//! final `response` equals the unstreamed answer.
+
+use crate::build::finish::{self, Ending};
+use crate::build::grounding::citations;
+use crate::build::options::IdSource;
+use crate::build::parts::{classify, compact_json, PartOut};
+use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
+use crate::build::usage::tokens;
+use crate::gemini;
+use crate::openai::responses::{
+    Annotation, CustomToolCallItem, EventBody, FunctionCallItem, IncompleteDetails,
+    IncompleteReason, InputTokensDetails, MessageItem, MessagePart, OutputItem,
+    OutputTokensDetails, ReasoningItem, Response, ResponseError, Status, StreamEvent, SummaryText,
+    Usage, WebSearchAction, WebSearchCallItem,
+};
+use crate::responses::envelope::{Envelope, Target};
+use crate::responses::response::ResponseContext;
+use crate::TranslateError;
+
+/// The item being built.
+enum Open {
+    /// A thought summary (only when summaries were asked for), or a reasoning item that
+    /// will only carry an envelope.
+    Reasoning {
+        id: String,
+        summary: String,
+        /// Whether the summary part was announced (`reasoning_summary_part.added`).
+        part_added: bool,
+    },
+    Message {
+        id: String,
+        text: String,
+        /// Where each Gemini part's text starts in `text`, by its index in the event, for
+        /// grounding offsets.
+        part_starts: Vec<(usize, usize)>,
+        /// The thought signature a text part carried.
+        signature: Option<String>,
+        annotations: Vec<Annotation>,
+    },
+}
+
+pub struct StreamTranslator {
+    ctx: ResponseContext,
+    /// Off for a plain request: only the final response is wanted.
+    emit: bool,
+    next_sequence: u64,
+    output: Vec<OutputItem>,
+    open: Option<Open>,
+    usage: Option<Usage>,
+    /// Set once the terminal state is known.
+    ended: Option<Status>,
+    incomplete: Option<IncompleteReason>,
+    error: Option<ResponseError>,
+    /// Signatures of calls, for the server's cache (`call_id`, signature).
+    signatures: Vec<(String, String)>,
+    searches: Vec<String>,
+    /// Whether any answer content (text, refusal, call) was produced.
+    answered: bool,
+}
+
+impl StreamTranslator {
+    /// A machine for a streamed response.
+    pub fn new(ctx: ResponseContext) -> Self {
+        Self::with_events(ctx, true)
+    }
+
+    pub(crate) fn with_events(ctx: ResponseContext, emit: bool) -> Self {
+        StreamTranslator {
+            ctx,
+            emit,
+            next_sequence: 0,
+            output: Vec::new(),
+            open: None,
+            usage: None,
+            ended: None,
+            incomplete: None,
+            error: None,
+            signatures: Vec::new(),
+            searches: Vec::new(),
+            answered: false,
+        }
+    }
+
+    /// `response.created` and `response.in_progress`, the stream's first two events.
+    pub fn start(&mut self) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if self.emit {
+            let response = Box::new(self.snapshot(Status::InProgress));
+            self.push(
+                &mut out,
+                EventBody::Created {
+                    response: response.clone(),
+                },
+            );
+            self.push(&mut out, EventBody::InProgress { response });
+        }
+        out
+    }
+
+    /// When the answer completed (Unix seconds), for `completed_at`; the server sets it
+    /// when the upstream stream ends.
+    pub fn set_completed_at(&mut self, at: u64) {
+        self.ctx.completed_at = at;
+    }
+
+    /// Whether the terminal state is known (no further upstream event can change it).
+    pub fn is_done(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// The usage of the latest event that carried `usageMetadata`.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The signatures seen since the last call, by `call_id`, for the server to remember.
+    pub fn take_signatures(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.signatures)
+    }
+
+    /// Translates one upstream event.
+    pub fn on_event(
+        &mut self,
+        event: gemini::GenerateContentResponse,
+        ids: &mut dyn IdSource,
+    ) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if self.ended.is_some() {
+            return out;
+        }
+        if let Some(u) = &event.usage_metadata {
+            self.usage = Some(usage(u));
+        }
+        let Some(candidate) = event
+            .candidates
+            .into_iter()
+            .find(|c| c.index.unwrap_or(0) == 0)
+        else {
+            if let Some(reason) = event.prompt_feedback.and_then(|f| f.block_reason) {
+                // The prompt was blocked: nothing was generated.
+                self.refuse(&mut out, blocked_prompt_refusal(&reason), ids);
+                self.incomplete = Some(IncompleteReason::ContentFilter);
+                self.ended = Some(Status::Incomplete);
+            }
+            return out;
+        };
+        let ending = finish::ending(candidate.finish_reason, candidate.finish_message.as_deref());
+        for (index, part) in candidate
+            .content
+            .into_iter()
+            .flat_map(|c| c.parts)
+            .enumerate()
+        {
+            let signature = part.thought_signature.clone();
+            match classify(part) {
+                PartOut::Thought(text) => self.thought(&mut out, text, ids),
+                PartOut::Text(text) => self.text(&mut out, index, text, signature, ids),
+                PartOut::Call(call, signature) => self.call(&mut out, call, signature, ids),
+                // Generated media has no output item here; a signature on an otherwise empty
+                // part belongs with the text around it.
+                PartOut::Media(_) | PartOut::Nothing => {
+                    if let (Some(sig), Some(Open::Message { signature, .. })) =
+                        (signature, self.open.as_mut())
+                    {
+                        *signature = Some(sig);
+                    }
+                }
+            }
+        }
+        if let Some(grounding) = &candidate.grounding_metadata {
+            self.searches
+                .extend(grounding.web_search_queries.iter().cloned());
+            self.annotate(&mut out, grounding);
+        }
+        if candidate.finish_reason.is_some() {
+            match ending {
+                Ok(ending) => self.finish_with(&mut out, ending, candidate.finish_reason, ids),
+                Err(e) => self.fail_with(&mut out, "server_error", e.to_string(), ids, false),
+            }
+        }
+        out
+    }
+
+    /// Ends the stream after the upstream's last event: the terminal event (whose response is
+    /// the final object), or a failure when Gemini never finished.
+    pub fn finish(&mut self, ids: &mut dyn IdSource) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        if self.ended.is_none() {
+            let message = TranslateError::StreamIncomplete.to_string();
+            self.fail_with(&mut out, "server_error", message, ids, false);
+        }
+        self.terminal(&mut out);
+        out
+    }
+
+    /// Ends the stream with a failure the server met (the upstream connection was lost, an
+    /// error arrived in-band): an `error` event, then `response.failed`.
+    pub fn fail(
+        &mut self,
+        code: &'static str,
+        message: String,
+        ids: &mut dyn IdSource,
+    ) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        self.ended = None;
+        self.fail_with(&mut out, code, message, ids, true);
+        self.terminal(&mut out);
+        out
+    }
+
+    /// The final response object (for a plain request, after [`Self::finish`]).
+    pub fn into_response(mut self) -> Response {
+        let status = self.ended.unwrap_or(Status::Failed);
+        let mut response = self.snapshot(status);
+        response.output = std::mem::take(&mut self.output);
+        response
+    }
+
+    fn push(&mut self, out: &mut Vec<StreamEvent>, body: EventBody) {
+        out.push(StreamEvent {
+            body,
+            sequence_number: self.next_sequence,
+        });
+        self.next_sequence += 1;
+    }
+
+    fn snapshot(&self, status: Status) -> Response {
+        let ended = matches!(
+            status,
+            Status::Completed | Status::Incomplete | Status::Failed
+        );
+        Response {
+            id: self.ctx.id.clone(),
+            object: "response",
+            created_at: self.ctx.created_at,
+            status,
+            completed_at: (status == Status::Completed).then_some(self.ctx.completed_at),
+            error: self.error.clone(),
+            incomplete_details: self.incomplete.map(|reason| IncompleteDetails { reason }),
+            output: Vec::new(),
+            usage: if ended {
+                Some(self.usage.unwrap_or_default())
+            } else {
+                None
+            },
+            echo: self.ctx.echo.clone(),
+        }
+    }
+
+    /// The terminal event, its response holding every item.
+    fn terminal(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.emit {
+            return;
+        }
+        let status = self.ended.unwrap_or(Status::Failed);
+        let mut response = self.snapshot(status);
+        response.output = self.output.clone();
+        let response = Box::new(response);
+        let body = match status {
+            Status::Completed => EventBody::Completed { response },
+            Status::Incomplete => EventBody::Incomplete { response },
+            _ => EventBody::Failed { response },
+        };
+        self.push(out, body);
+    }
+
+    fn thought(&mut self, out: &mut Vec<StreamEvent>, text: String, ids: &mut dyn IdSource) {
+        if !self.ctx.output.summaries || text.is_empty() {
+            return;
+        }
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            self.close(out, ids);
+            self.open_reasoning(out, ids);
+        }
+        let output_index = self.output.len();
+        let emit = self.emit;
+        let Some(Open::Reasoning {
+            id,
+            summary,
+            part_added,
+        }) = self.open.as_mut()
+        else {
+            return;
+        };
+        summary.push_str(&text);
+        if !emit {
+            return;
+        }
+        let id = id.clone();
+        let added = std::mem::replace(part_added, true);
+        if !added {
+            self.push(
+                out,
+                EventBody::SummaryPartAdded {
+                    item_id: id.clone(),
+                    output_index,
+                    summary_index: 0,
+                    part: SummaryText::new(String::new()),
+                },
+            );
+        }
+        self.push(
+            out,
+            EventBody::SummaryTextDelta {
+                item_id: id,
+                output_index,
+                summary_index: 0,
+                delta: text,
+            },
+        );
+    }
+
+    fn open_reasoning(&mut self, out: &mut Vec<StreamEvent>, ids: &mut dyn IdSource) {
+        let id = ids.item_id("rs");
+        if self.emit {
+            let item = OutputItem::Reasoning(ReasoningItem {
+                id: id.clone(),
+                summary: Vec::new(),
+                encrypted_content: None,
+                status: Status::InProgress,
+            });
+            let output_index = self.output.len();
+            self.push(out, EventBody::OutputItemAdded { output_index, item });
+        }
+        self.open = Some(Open::Reasoning {
+            id,
+            summary: String::new(),
+            part_added: false,
+        });
+    }
+
+    fn text(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        index: usize,
+        text: String,
+        signature: Option<String>,
+        ids: &mut dyn IdSource,
+    ) {
+        if text.is_empty() && signature.is_none() {
+            return;
+        }
+        if !matches!(self.open, Some(Open::Message { .. })) {
+            if text.is_empty() {
+                // A signature on an empty part, with no message open: nothing to attach it to.
+                return;
+            }
+            self.close(out, ids);
+            self.open_message(out, ids);
+        }
+        self.answered = true;
+        let output_index = self.output.len();
+        let emit = self.emit;
+        let Some(Open::Message {
+            id,
+            text: all,
+            part_starts,
+            signature: kept,
+            ..
+        }) = self.open.as_mut()
+        else {
+            return;
+        };
+        part_starts.push((index, all.len()));
+        all.push_str(&text);
+        if signature.is_some() {
+            *kept = signature;
+        }
+        if emit && !text.is_empty() {
+            let id = id.clone();
+            self.push(
+                out,
+                EventBody::OutputTextDelta {
+                    item_id: id,
+                    output_index,
+                    content_index: 0,
+                    delta: text,
+                    logprobs: Vec::new(),
+                },
+            );
+        }
+    }
+
+    fn open_message(&mut self, out: &mut Vec<StreamEvent>, ids: &mut dyn IdSource) {
+        let id = ids.item_id("msg");
+        if self.emit {
+            let output_index = self.output.len();
+            let item = OutputItem::Message(MessageItem {
+                id: id.clone(),
+                role: "assistant",
+                status: Status::InProgress,
+                content: Vec::new(),
+            });
+            self.push(out, EventBody::OutputItemAdded { output_index, item });
+            self.push(
+                out,
+                EventBody::ContentPartAdded {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    part: MessagePart::text(String::new()),
+                },
+            );
+        }
+        self.open = Some(Open::Message {
+            id,
+            text: String::new(),
+            part_starts: Vec::new(),
+            signature: None,
+            annotations: Vec::new(),
+        });
+    }
+
+    /// Google Search grounding: citations on the open message's text.
+    fn annotate(&mut self, out: &mut Vec<StreamEvent>, grounding: &gemini::GroundingMetadata) {
+        let output_index = self.output.len();
+        let emit = self.emit;
+        let Some(Open::Message {
+            id,
+            text,
+            part_starts,
+            annotations,
+            ..
+        }) = self.open.as_mut()
+        else {
+            return;
+        };
+        let added: Vec<Annotation> = citations(grounding, text, part_starts)
+            .into_iter()
+            .map(|c| Annotation {
+                kind: "url_citation",
+                start_index: c.start,
+                end_index: c.end,
+                url: c.url,
+                title: c.title,
+            })
+            .collect();
+        let first = annotations.len();
+        annotations.extend(added.iter().cloned());
+        if !emit {
+            return;
+        }
+        let id = id.clone();
+        for (k, annotation) in added.into_iter().enumerate() {
+            self.push(
+                out,
+                EventBody::AnnotationAdded {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    annotation_index: first + k,
+                    annotation,
+                },
+            );
+        }
+    }
+
+    fn call(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        call: gemini::FunctionCall,
+        signature: Option<String>,
+        ids: &mut dyn IdSource,
+    ) {
+        let call_id = match call.id {
+            Some(id) if !id.is_empty() => id,
+            _ => ids.tool_call_id(),
+        };
+        if let Some(signature) = &signature {
+            self.signatures.push((call_id.clone(), signature.clone()));
+            if self.ctx.output.encrypted_content {
+                let envelope = Envelope {
+                    signature: signature.clone(),
+                    target: Target::Call(call_id.clone()),
+                };
+                // The open summary carries it; else a reasoning item of its own.
+                if !matches!(self.open, Some(Open::Reasoning { .. })) {
+                    self.close(out, ids);
+                    self.open_reasoning(out, ids);
+                }
+                self.close_with(out, Some(envelope.seal()));
+            }
+        }
+        self.close(out, ids);
+        self.answered = true;
+        let client_name = self.ctx.names.to_client(&call.name).to_owned();
+        let arguments = call
+            .args
+            .map(|a| compact_json(a.get()))
+            .unwrap_or_else(|| "{}".to_owned());
+        let shape = self.ctx.shapes.get(&client_name).cloned();
+        let (namespace, name, custom) = match shape {
+            Some(s) => (s.namespace, s.name, s.custom),
+            None => (None, client_name, false),
+        };
+        let output_index = self.output.len();
+        let item = if custom {
+            let input = custom_input(&arguments);
+            let id = ids.item_id("ctc");
+            if self.emit {
+                let added = OutputItem::CustomToolCall(CustomToolCallItem {
+                    id: id.clone(),
+                    call_id: call_id.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    input: String::new(),
+                });
+                self.push(
+                    out,
+                    EventBody::OutputItemAdded {
+                        output_index,
+                        item: added,
+                    },
+                );
+                self.push(
+                    out,
+                    EventBody::CustomInputDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        delta: input.clone(),
+                    },
+                );
+                self.push(
+                    out,
+                    EventBody::CustomInputDone {
+                        item_id: id.clone(),
+                        output_index,
+                        input: input.clone(),
+                    },
+                );
+            }
+            OutputItem::CustomToolCall(CustomToolCallItem {
+                id,
+                call_id,
+                namespace,
+                name,
+                input,
+            })
+        } else {
+            let id = ids.item_id("fc");
+            if self.emit {
+                let added = OutputItem::FunctionCall(FunctionCallItem {
+                    id: id.clone(),
+                    call_id: call_id.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    arguments: String::new(),
+                    status: Status::InProgress,
+                });
+                self.push(
+                    out,
+                    EventBody::OutputItemAdded {
+                        output_index,
+                        item: added,
+                    },
+                );
+                self.push(
+                    out,
+                    EventBody::ArgumentsDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        delta: arguments.clone(),
+                    },
+                );
+                self.push(
+                    out,
+                    EventBody::ArgumentsDone {
+                        item_id: id.clone(),
+                        output_index,
+                        name: name.clone(),
+                        arguments: arguments.clone(),
+                    },
+                );
+            }
+            OutputItem::FunctionCall(FunctionCallItem {
+                id,
+                call_id,
+                namespace,
+                name,
+                arguments,
+                status: Status::Completed,
+            })
+        };
+        self.done(out, item);
+    }
+
+    /// Adds a finished item to the output (with its `output_item.done`).
+    fn done(&mut self, out: &mut Vec<StreamEvent>, item: OutputItem) {
+        if self.emit {
+            let output_index = self.output.len();
+            self.push(
+                out,
+                EventBody::OutputItemDone {
+                    output_index,
+                    item: item.clone(),
+                },
+            );
+        }
+        self.output.push(item);
+    }
+
+    /// Closes the open item, if any.
+    fn close(&mut self, out: &mut Vec<StreamEvent>, ids: &mut dyn IdSource) {
+        let message_signature = match &self.open {
+            Some(Open::Message { signature, .. }) => signature.clone(),
+            _ => None,
+        };
+        self.close_with(out, None);
+        // A signed text part's envelope follows its message.
+        if let (Some(signature), true) = (message_signature, self.ctx.output.encrypted_content) {
+            let envelope = Envelope {
+                signature,
+                target: Target::Text(0),
+            };
+            self.open_reasoning(out, ids);
+            self.close_with(out, Some(envelope.seal()));
+        }
+    }
+
+    /// Closes the open item, a reasoning item with `encrypted_content` when given.
+    fn close_with(&mut self, out: &mut Vec<StreamEvent>, encrypted_content: Option<String>) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let output_index = self.output.len();
+        let item = match open {
+            Open::Reasoning {
+                id,
+                summary,
+                part_added,
+            } => {
+                if self.emit && part_added {
+                    self.push(
+                        out,
+                        EventBody::SummaryTextDone {
+                            item_id: id.clone(),
+                            output_index,
+                            summary_index: 0,
+                            text: summary.clone(),
+                        },
+                    );
+                    self.push(
+                        out,
+                        EventBody::SummaryPartDone {
+                            item_id: id.clone(),
+                            output_index,
+                            summary_index: 0,
+                            part: SummaryText::new(summary.clone()),
+                        },
+                    );
+                }
+                let summary = if summary.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![SummaryText::new(summary)]
+                };
+                OutputItem::Reasoning(ReasoningItem {
+                    id,
+                    summary,
+                    encrypted_content,
+                    status: Status::Completed,
+                })
+            }
+            Open::Message {
+                id,
+                text,
+                annotations,
+                ..
+            } => {
+                let part = MessagePart::OutputText {
+                    text,
+                    annotations,
+                    logprobs: Vec::new(),
+                };
+                if self.emit {
+                    if let MessagePart::OutputText { text, .. } = &part {
+                        self.push(
+                            out,
+                            EventBody::OutputTextDone {
+                                item_id: id.clone(),
+                                output_index,
+                                content_index: 0,
+                                text: text.clone(),
+                                logprobs: Vec::new(),
+                            },
+                        );
+                    }
+                    self.push(
+                        out,
+                        EventBody::ContentPartDone {
+                            item_id: id.clone(),
+                            output_index,
+                            content_index: 0,
+                            part: part.clone(),
+                        },
+                    );
+                }
+                OutputItem::Message(MessageItem {
+                    id,
+                    role: "assistant",
+                    status: Status::Completed,
+                    content: vec![part],
+                })
+            }
+        };
+        self.done(out, item);
+    }
+
+    /// A message holding one refusal part.
+    fn refuse(&mut self, out: &mut Vec<StreamEvent>, refusal: String, ids: &mut dyn IdSource) {
+        self.close(out, ids);
+        self.answered = true;
+        let id = ids.item_id("msg");
+        let output_index = self.output.len();
+        let part = MessagePart::Refusal {
+            refusal: refusal.clone(),
+        };
+        if self.emit {
+            let added = OutputItem::Message(MessageItem {
+                id: id.clone(),
+                role: "assistant",
+                status: Status::InProgress,
+                content: Vec::new(),
+            });
+            self.push(
+                out,
+                EventBody::OutputItemAdded {
+                    output_index,
+                    item: added,
+                },
+            );
+            self.push(
+                out,
+                EventBody::ContentPartAdded {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    part: MessagePart::Refusal {
+                        refusal: String::new(),
+                    },
+                },
+            );
+            self.push(
+                out,
+                EventBody::RefusalDelta {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    delta: refusal.clone(),
+                },
+            );
+            self.push(
+                out,
+                EventBody::RefusalDone {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    refusal,
+                },
+            );
+            self.push(
+                out,
+                EventBody::ContentPartDone {
+                    item_id: id.clone(),
+                    output_index,
+                    content_index: 0,
+                    part: part.clone(),
+                },
+            );
+        }
+        self.done(
+            out,
+            OutputItem::Message(MessageItem {
+                id,
+                role: "assistant",
+                status: Status::Completed,
+                content: vec![part],
+            }),
+        );
+    }
+
+    /// The searches Gemini ran, as one completed `web_search_call` item.
+    fn web_search(&mut self, out: &mut Vec<StreamEvent>, ids: &mut dyn IdSource) {
+        if self.searches.is_empty() {
+            return;
+        }
+        let queries = std::mem::take(&mut self.searches);
+        let id = ids.item_id("ws");
+        let output_index = self.output.len();
+        let item = |status| {
+            OutputItem::WebSearchCall(WebSearchCallItem {
+                id: id.clone(),
+                status,
+                action: WebSearchAction {
+                    kind: "search",
+                    query: queries.join(" | "),
+                    queries: queries.clone(),
+                },
+            })
+        };
+        if self.emit {
+            let added = item("in_progress");
+            self.push(
+                out,
+                EventBody::OutputItemAdded {
+                    output_index,
+                    item: added,
+                },
+            );
+            for body in [
+                EventBody::WebSearchInProgress {
+                    item_id: id.clone(),
+                    output_index,
+                },
+                EventBody::WebSearchSearching {
+                    item_id: id.clone(),
+                    output_index,
+                },
+                EventBody::WebSearchCompleted {
+                    item_id: id.clone(),
+                    output_index,
+                },
+            ] {
+                self.push(out, body);
+            }
+        }
+        let done = item("completed");
+        self.done(out, done);
+    }
+
+    /// Gemini finished the candidate.
+    fn finish_with(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        ending: Ending,
+        reason: Option<gemini::FinishReason>,
+        ids: &mut dyn IdSource,
+    ) {
+        self.close(out, ids);
+        self.web_search(out, ids);
+        match ending {
+            Ending::Stop if self.answered => self.ended = Some(Status::Completed),
+            Ending::Stop => {
+                // Gemini 3 sometimes answers nothing at all (often right after tool output):
+                // never a `completed` response with nothing in it.
+                self.error = Some(ResponseError {
+                    code: "server_error",
+                    message: "Gemini returned an empty answer (no text and no tool call); retrying the request usually helps.".to_owned(),
+                });
+                self.ended = Some(Status::Failed);
+            }
+            Ending::Length => {
+                self.incomplete = Some(IncompleteReason::MaxOutputTokens);
+                self.ended = Some(Status::Incomplete);
+            }
+            Ending::ContentFilter => {
+                if !self.answered {
+                    self.refuse(out, content_filter_refusal(reason), ids);
+                }
+                self.incomplete = Some(IncompleteReason::ContentFilter);
+                self.ended = Some(Status::Incomplete);
+            }
+        }
+    }
+
+    /// Fails the response: closes what is open, records the error, and (when `event`)
+    /// reports it as an `error` event first.
+    fn fail_with(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        code: &'static str,
+        message: String,
+        ids: &mut dyn IdSource,
+        event: bool,
+    ) {
+        self.close(out, ids);
+        if self.emit && event {
+            self.push(
+                out,
+                EventBody::Error {
+                    code: Some(code.to_owned()),
+                    message: message.clone(),
+                    param: None,
+                },
+            );
+        }
+        self.error = Some(ResponseError { code, message });
+        self.incomplete = None;
+        self.ended = Some(Status::Failed);
+    }
+}
+
+/// A custom tool's input from the arguments Gemini gave its one-string function.
+fn custom_input(arguments: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(serde_json::Value::Object(mut map)) => match map.remove("input") {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => arguments.to_owned(),
+        },
+        _ => arguments.to_owned(),
+    }
+}
+
+/// Usage in the Responses API's field names ([`tokens`] does the counting).
+pub fn usage(u: &gemini::UsageMetadata) -> Usage {
+    let t = tokens(u);
+    Usage {
+        input_tokens: t.input,
+        input_tokens_details: InputTokensDetails {
+            cached_tokens: t.cached,
+            cache_write_tokens: 0,
+        },
+        output_tokens: t.output,
+        output_tokens_details: OutputTokensDetails {
+            reasoning_tokens: t.reasoning,
+        },
+        total_tokens: t.total,
+    }
+}
