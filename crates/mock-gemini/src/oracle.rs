@@ -1,9 +1,9 @@
 //! The JSON Schema oracles: validation of JSON values against the Gemini `v1beta` schema
-//! (`tests/reference/gemini-v1beta.schema.json`, definitions under `$defs`) and the OpenAI chat
-//! OpenAPI document (`tests/reference/openai-chat.openapi.json`, definitions under
-//! `components/schemas`).
+//! (`tests/reference/gemini-v1beta.schema.json`, definitions under `$defs`) and the OpenAI
+//! OpenAPI documents (`tests/reference/openai-chat.openapi.json` and
+//! `tests/reference/openai-responses.openapi.json`, definitions under `components/schemas`).
 //!
-//! Both documents are embedded at build time. A validator is compiled once per definition name
+//! The documents are embedded at build time. A validator is compiled once per definition name
 //! and kept for the life of the process, so tests and the mock's hot path pay for compilation
 //! only the first time they ask for a definition.
 
@@ -15,12 +15,14 @@ use serde_json::{json, Value};
 
 const GEMINI_SCHEMA: &str = include_str!("../../../tests/reference/gemini-v1beta.schema.json");
 const OPENAI_SPEC: &str = include_str!("../../../tests/reference/openai-chat.openapi.json");
+const RESPONSES_SPEC: &str = include_str!("../../../tests/reference/openai-responses.openapi.json");
 
 /// Which embedded document a definition name belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Doc {
     Gemini,
     OpenAi,
+    Responses,
 }
 
 type Cache = Mutex<HashMap<(Doc, String), Arc<Validator>>>;
@@ -40,6 +42,12 @@ pub fn gemini_errors(def_name: &str, value: &Value) -> Vec<String> {
 /// one readable line each; empty when the value is valid.
 pub fn openai_errors(schema_name: &str, value: &Value) -> Vec<String> {
     errors(Doc::OpenAi, schema_name, value)
+}
+
+/// Violations of `value` against `components/schemas/<schema_name>` of the OpenAI Responses
+/// spec (`Response`, `ResponseStreamEvent`, `CreateResponse`, `ErrorResponse`, ...).
+pub fn responses_errors(schema_name: &str, value: &Value) -> Vec<String> {
+    errors(Doc::Responses, schema_name, value)
 }
 
 fn errors(doc: Doc, name: &str, value: &Value) -> Vec<String> {
@@ -83,8 +91,13 @@ fn compile(doc: Doc, name: &str) -> Result<Validator, String> {
             }
             json!({ "$ref": format!("#/$defs/{}", escape(name)), "$defs": defs })
         }
-        Doc::OpenAi => {
-            let schemas = openai_doc()?
+        Doc::OpenAi | Doc::Responses => {
+            let doc = if doc == Doc::OpenAi {
+                openai_doc()?
+            } else {
+                responses_doc()?
+            };
+            let schemas = doc
                 .pointer("/components/schemas")
                 .cloned()
                 .ok_or("the OpenAI spec has no components/schemas")?;
@@ -111,6 +124,13 @@ fn escape(name: &str) -> String {
 fn gemini_doc() -> Result<&'static Value, String> {
     static DOC: LazyLock<Result<Value, String>> = LazyLock::new(|| {
         serde_json::from_str(GEMINI_SCHEMA).map_err(|e| format!("bad Gemini schema: {e}"))
+    });
+    DOC.as_ref().map_err(Clone::clone)
+}
+
+fn responses_doc() -> Result<&'static Value, String> {
+    static DOC: LazyLock<Result<Value, String>> = LazyLock::new(|| {
+        serde_json::from_str(RESPONSES_SPEC).map_err(|e| format!("bad Responses spec: {e}"))
     });
     DOC.as_ref().map_err(Clone::clone)
 }

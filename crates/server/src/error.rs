@@ -396,7 +396,10 @@ mod tests {
         let env: Value = serde_json::from_slice(&err.envelope()).unwrap();
         assert_eq!(env["error"]["code"], "context_length_exceeded");
         assert_eq!(env["error"]["type"], "invalid_request_error");
-        assert!(env["error"]["message"].as_str().unwrap().contains("(1048576)"));
+        assert!(env["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(1048576)"));
     }
 
     #[test]

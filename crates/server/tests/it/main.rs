@@ -11,6 +11,7 @@ mod limits;
 mod media;
 mod observability;
 mod process;
+mod responses;
 mod retries;
 mod service;
 mod surface;

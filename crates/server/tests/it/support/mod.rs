@@ -187,6 +187,43 @@ impl Pollux {
         Ok((resp.status().as_u16(), resp.headers().clone(), events))
     }
 
+    /// Posts a streaming request to a route that names its events (`event:` then `data:`,
+    /// the Responses API) and returns each event's name and parsed data, checking that the
+    /// two agree on the type.
+    pub async fn named_stream(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, HeaderMap, Vec<Value>), Error> {
+        let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
+        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Ok((
+                status,
+                resp.headers().clone(),
+                vec![serde_json::from_slice(&bytes)?],
+            ));
+        }
+        let text = std::str::from_utf8(&bytes)?;
+        let mut events = Vec::new();
+        for frame in text.split("\n\n").filter(|e| !e.is_empty()) {
+            if frame.starts_with(':') {
+                continue;
+            }
+            let (name, data) = frame
+                .strip_prefix("event: ")
+                .and_then(|rest| rest.split_once("\ndata: "))
+                .ok_or_else(|| format!("not a named SSE event: {frame:?}"))?;
+            let data: Value = serde_json::from_str(data)?;
+            if data["type"] != name {
+                return Err(format!("event {name} carries type {}", data["type"]).into());
+            }
+            events.push(data);
+        }
+        Ok((status, resp.headers().clone(), events))
+    }
+
     /// Starts a stream, reads its first bytes, then drops the connection.
     pub async fn stream_then_drop(&self, path: &str, body: &Value) -> Result<(), Error> {
         let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
@@ -201,6 +238,15 @@ impl Pollux {
 /// Asserts a body Pollux returned matches the OpenAI spec's schema of that name.
 pub fn assert_openai(schema: &str, value: &Value) {
     let errors = mock_gemini::oracle::openai_errors(schema, value);
+    assert!(
+        errors.is_empty(),
+        "not a valid {schema}: {errors:?}\n{value:#}"
+    );
+}
+
+/// Asserts a body Pollux returned matches the OpenAI Responses spec's schema of that name.
+pub fn assert_responses(schema: &str, value: &Value) {
+    let errors = mock_gemini::oracle::responses_errors(schema, value);
     assert!(
         errors.is_empty(),
         "not a valid {schema}: {errors:?}\n{value:#}"

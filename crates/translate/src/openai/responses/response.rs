@@ -26,6 +26,8 @@ pub struct Response {
     pub error: Option<ResponseError>,
     pub incomplete_details: Option<IncompleteDetails>,
     pub output: Vec<OutputItem>,
+    /// Absent until the response ended (OpenAI's spec has no null usage).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub echo: Echo,
