@@ -4,9 +4,10 @@
 //! Items map in order. Consecutive `function_call` / `custom_tool_call` items join one model
 //! turn; the outputs after them form one user turn of `functionResponse` parts in call
 //! order. A `reasoning` item holding a Pollux [`Envelope`] gives its signature to the call it
-//! names, or to a text part of the assistant message after it. Items Gemini cannot use
-//! (another vendor's reasoning, compaction, replayed web searches) are dropped; those that
-//! carried something (reasoning that is not Pollux's, compaction) are reported.
+//! names, or to a text part of the assistant message just before it (where Pollux writes it)
+//! or else after it. Items Gemini cannot use (another vendor's reasoning, compaction,
+//! replayed web searches) are dropped; those that carried something (reasoning that is not
+//! Pollux's, compaction) are reported.
 
 use std::collections::HashMap;
 
@@ -75,12 +76,20 @@ pub(super) fn map_input(
     // Signatures from envelopes: by call id, and for the next assistant message's text.
     let mut call_signatures: HashMap<String, String> = HashMap::new();
     let mut text_signatures: Vec<(usize, String)> = Vec::new();
+    // The assistant message just mapped (its content's index, its first part, its part count)
+    // while only reasoning items follow it: Pollux writes a signed text part's envelope right
+    // after its message (a streamed text's signature may come with its last piece), so that
+    // envelope belongs to the message before it.
+    let mut after_message: Option<(usize, usize, usize)> = None;
     // Whether the previous item was a call (of the same step).
     let mut in_step = false;
     let mut leading = true;
 
     for (i, item) in items.iter_mut().enumerate() {
         let kind = item.kind().to_owned();
+        if kind != "reasoning" {
+            after_message = None;
+        }
         let is_output = matches!(
             kind.as_str(),
             "function_call_output" | "custom_tool_call_output"
@@ -117,7 +126,13 @@ pub(super) fn map_input(
                                 part.thought_signature = Some(signature);
                             }
                         }
+                        let count = parts.len();
                         conv.push(Role::Model, parts);
+                        after_message = conv
+                            .contents
+                            .last()
+                            .filter(|_| count > 0)
+                            .map(|c| (conv.contents.len() - 1, c.parts.len() - count, count));
                     }
                     other => {
                         return Err(TranslateError::invalid(
@@ -193,7 +208,19 @@ pub(super) fn map_input(
                         Target::Call(id) => {
                             call_signatures.insert(id, envelope.signature);
                         }
-                        Target::Text(index) => text_signatures.push((index, envelope.signature)),
+                        Target::Text(index) => {
+                            let before = after_message
+                                .filter(|&(_, _, count)| index < count)
+                                .and_then(|(content, first, _)| {
+                                    conv.contents.get_mut(content)?.parts.get_mut(first + index)
+                                });
+                            match before {
+                                Some(part) => {
+                                    part.thought_signature.get_or_insert(envelope.signature);
+                                }
+                                None => text_signatures.push((index, envelope.signature)),
+                            }
+                        }
                     },
                     // Another vendor's (or a newer, unknown) reasoning blob.
                     Some(None) => dropped.push(format!("input[{i}].encrypted_content")),
