@@ -112,12 +112,16 @@ def test_async_astream(mock):
     mock.push(text("Un, ", "deux, ", "trois."))
 
     async def main():
-        llm = ChatOpenAI(model=FLASH, base_url=POLLUX_URL, api_key="test-key", max_retries=0,
-                         timeout=20, use_responses_api=True)
-        return [c async for c in llm.astream("Count to three in French.")]
+        # An httpx client of this event loop: LangChain's default async client is shared
+        # per settings, across the event loops of earlier tests.
+        async with httpx.AsyncClient(timeout=20) as http:
+            llm = ChatOpenAI(model=FLASH, base_url=POLLUX_URL, api_key="test-key", max_retries=0,
+                             timeout=20, use_responses_api=True, http_async_client=http)
+            return [c async for c in llm.astream("Count to three in French.")]
 
     chunks = asyncio.run(main())
     assert "".join(c.text for c in chunks) == "Un, deux, trois."
+    assert sum((c.usage_metadata or {}).get("total_tokens", 0) for c in chunks) > 0
 
 
 TOOL_RUNS: list[tuple[str, dict]] = []

@@ -74,7 +74,7 @@ def test_agent_run_with_tool(mock):
     (ret,) = [p for p in parts if isinstance(p, ToolReturnPart)]
     assert ret.tool_call_id == call.tool_call_id
     assert ret.content == TOOL_RESULT
-    usage = result.usage()
+    usage = result.usage
     assert usage.requests == 2
     assert usage.input_tokens > 0 and usage.output_tokens > 0
     check_upstream(mock.bodies(), sig)

@@ -203,6 +203,69 @@ def test_create_stream_true_matches_unstreamed(client, mock):
     assert streamed.usage == plain.usage
 
 
+def test_second_turn_replays_the_message_item(client, mock):
+    mock.push(text("Paris."), text("About 2.1 million."))
+    input_ = [{"role": "user", "content": "Capital of France?"}]
+    first = client.responses.create(model=FLASH, input=input_, store=False)
+    # The output message goes back whole, as the SDK returned it (id, status, annotations).
+    input_ += [o.model_dump(exclude_none=True) for o in first.output]
+    input_.append({"role": "user", "content": "Its population?"})
+    second = client.responses.create(model=FLASH, input=input_, store=False)
+    assert second.output_text == "About 2.1 million."
+    contents = mock.bodies()[1]["contents"]
+    assert [(c["role"], [p["text"] for p in c["parts"]]) for c in contents] == [
+        ("user", ["Capital of France?"]), ("model", ["Paris."]), ("user", ["Its population?"])]
+
+
+def signed_text_scenario(text_: str, sig: str, streamed: bool) -> dict:
+    """A Gemini 3 text answer signed as Gemini signs it: on the text part, or streamed, on an
+    empty text part after the last piece."""
+    usage = {"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7}
+    if not streamed:
+        return {"kind": "json", "body": response([{"text": text_, "thoughtSignature": sig}], usage)}
+    half = len(text_) // 2
+
+    def event(parts, finish=None):
+        candidate = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if finish:
+            candidate["finishReason"] = finish
+        return {"event": {"candidates": [candidate], **({"usageMetadata": usage} if finish else {})}}
+
+    return {"kind": "stream", "steps": [
+        event([{"text": text_[:half]}]),
+        event([{"text": text_[half:]}]),
+        event([{"text": "", "thoughtSignature": sig}], "STOP"),
+    ]}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+def test_gemini3_text_signature_comes_back(client, mock, streamed):
+    # Gemini 3 signs its text answers too; replayed with encrypted_content, the signature goes
+    # back on that text part.
+    sig = signature(f"text-part-{streamed}")
+    mock.push(signed_text_scenario("Paris.", sig, streamed), text("About 2.1 million."))
+    input_ = [{"role": "user", "content": "Capital of France?"}]
+    params = {"model": GEMINI3, "store": False, "include": ENCRYPTED}
+    if streamed:
+        with client.responses.stream(input=input_, **params) as s:
+            events = list(s)
+            first = s.get_final_response()
+        assert_sequence_numbers(events)
+    else:
+        first = client.responses.create(input=input_, **params)
+    assert first.output_text == "Paris."
+    # The reasoning item follows the message: streamed, a text part's signature may come only
+    # after its last piece.
+    assert [o.type for o in first.output] == ["message", "reasoning"]
+    assert first.output[1].id.startswith("rs_") and first.output[1].encrypted_content
+    input_ += [o.model_dump(exclude_none=True) for o in first.output]
+    input_.append({"role": "user", "content": "Its population?"})
+    client.responses.create(input=input_, **params)
+    model_turn = mock.bodies()[1]["contents"][1]
+    assert model_turn["role"] == "model"
+    assert model_turn["parts"] == [{"text": "Paris.", "thoughtSignature": sig}]
+
+
 # --- structured output ---------------------------------------------------------------------------
 
 

@@ -4,11 +4,13 @@
 // event against its own schema and turns a mismatch into an error part, so each test asserts
 // that no error occurred as well as the calls, results, text and usage.
 //
-// The provider's default is `store: true`: on the next step it sends a reasoning item back as
-// `{"type": "item_reference", "id": "rs_…"}`, which a stateless Pollux cannot resolve; it
-// drops it and restores the Gemini 3 thought signature from its cache by call id. With
-// `store: false` and `include: ['reasoning.encrypted_content']` the reasoning item comes back
-// whole and carries the signature.
+// The provider sends no `store` by default and then treats the answer as stored: on the next
+// step it sends an earlier assistant message (and, when `include` asked for encrypted
+// reasoning, a reasoning item) back as `{"type": "item_reference", "id": "msg_…"}`, which a
+// stateless Pollux refuses with a 400. So a model that writes text before its tool call ends
+// the default loop (marked todo below); `store: false` makes the provider send items whole.
+// Without `include`, Gemini 3 signatures come back from Pollux's cache by call id; with
+// `store: false` and `include: ['reasoning.encrypted_content']`, in the reasoning item.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
@@ -244,5 +246,43 @@ test('streamText on Gemini 3, store: false with encrypted reasoning: the signatu
   assert.equal(reasoning.length, 1, JSON.stringify(sent[1].body.input));
   assert.ok(reasoning[0].encrypted_content, 'the reasoning item came back with its content');
   const [, second] = await assertUpstreamToolTurn('streamGenerateContent');
+  assert.deepEqual(signaturesSent(second), [sig]);
+});
+
+/** Gemini 3 writes a sentence, then calls the tool (one signed call), then answers. */
+async function textThenCall(sig) {
+  await mock.push(
+    whole([{ text: 'Let me check. ' }, callPart({ thoughtSignature: sig })], USAGE_CALL),
+    whole([{ text: ANSWER }], USAGE_ANSWER),
+  );
+}
+
+test('text before the call with store: false: the message goes back whole', async () => {
+  const sig = signature('ai-sdk-text-first');
+  await textThenCall(sig);
+  const { result, runs } = await generateWithTool(GEMINI3, { openai: { store: false } });
+  assert.equal(result.text, ANSWER);
+  assert.deepEqual(runs, [ARGS]);
+  assertSentResponses();
+  const replayed = sent[1].body.input.find((i) => i.role === 'assistant');
+  assert.deepEqual(replayed.content, [{ type: 'output_text', text: 'Let me check. ' }]);
+  const [, second] = await assertUpstreamToolTurn('generateContent');
+  const modelTurn = second.contents.find((c) => c.role === 'model');
+  assert.equal(modelTurn.parts[0].text, 'Let me check. ');
+  assert.deepEqual(signaturesSent(second), [sig]);
+});
+
+// Pollux bug (issue 15: "clients replay whatever they were given"): with the provider's
+// default store, the second step sends {"type": "item_reference", "id": "msg_…"} for the
+// text of step one, and Pollux answers 400 "input[1]: item references need stored
+// responses, which this server does not keep; send the item itself." (param "input[1]").
+test.todo('text before the call with the default store: item_reference to the message', async () => {
+  const sig = signature('ai-sdk-text-first-default');
+  await textThenCall(sig);
+  const { result, runs } = await generateWithTool(GEMINI3);
+  assert.equal(result.text, ANSWER);
+  assert.deepEqual(runs, [ARGS]);
+  assert.deepEqual(sent[1].body.input[1].type, 'item_reference');
+  const [, second] = await assertUpstreamToolTurn('generateContent');
   assert.deepEqual(signaturesSent(second), [sig]);
 });
