@@ -4,10 +4,10 @@
 //! Items map in order. Consecutive `function_call` / `custom_tool_call` items join one model
 //! turn; the outputs after them form one user turn of `functionResponse` parts in call
 //! order. A `reasoning` item holding a Pollux [`Envelope`] gives its signature to the call it
-//! names, or to a text part of the assistant message just before it (where Pollux writes it)
-//! or else after it. Items Gemini cannot use (another vendor's reasoning, compaction,
-//! replayed web searches) are dropped; those that carried something (reasoning that is not
-//! Pollux's, compaction) are reported.
+//! names (the item comes before its call), or to a text part of the assistant message right
+//! before it (the item follows its message). Items Gemini cannot use
+//! (another vendor's reasoning, compaction, replayed web searches) are dropped; those that
+//! carried something (reasoning that is not Pollux's, compaction) are reported.
 
 use std::collections::HashMap;
 
@@ -75,21 +75,14 @@ pub(super) fn map_input(
     let mut results: Vec<(usize, Part)> = Vec::new();
     // Signatures from envelopes: by call id, and for the next assistant message's text.
     let mut call_signatures: HashMap<String, String> = HashMap::new();
-    let mut text_signatures: Vec<(usize, String)> = Vec::new();
-    // The assistant message just mapped (its content's index, its first part, its part count)
-    // while only reasoning items follow it: Pollux writes a signed text part's envelope right
-    // after its message (a streamed text's signature may come with its last piece), so that
-    // envelope belongs to the message before it.
-    let mut after_message: Option<(usize, usize, usize)> = None;
+    // Where the last assistant message's text parts went: (content, first part, count).
+    let mut last_text: Option<(usize, usize, usize)> = None;
     // Whether the previous item was a call (of the same step).
     let mut in_step = false;
     let mut leading = true;
 
     for (i, item) in items.iter_mut().enumerate() {
         let kind = item.kind().to_owned();
-        if kind != "reasoning" {
-            after_message = None;
-        }
         let is_output = matches!(
             kind.as_str(),
             "function_call_output" | "custom_tool_call_output"
@@ -110,29 +103,23 @@ pub(super) fn map_input(
                             // A late instruction stays where it was said, as user text.
                             conv.push(Role::User, parts);
                         }
-                        text_signatures.clear();
+                        last_text = None;
                         in_step = false;
                         continue;
                     }
                     "user" => {
                         let parts = user_parts(item.content.as_mut(), i, cx.opts.media)?;
                         conv.push(Role::User, parts);
-                        text_signatures.clear();
+                        last_text = None;
                     }
                     "assistant" => {
-                        let mut parts = text_parts(item.content.as_ref(), i)?;
-                        for (index, signature) in text_signatures.drain(..) {
-                            if let Some(part) = parts.get_mut(index) {
-                                part.thought_signature = Some(signature);
-                            }
-                        }
+                        let parts = text_parts(item.content.as_ref(), i)?;
                         let count = parts.len();
                         conv.push(Role::Model, parts);
-                        after_message = conv
-                            .contents
-                            .last()
-                            .filter(|_| count > 0)
-                            .map(|c| (conv.contents.len() - 1, c.parts.len() - count, count));
+                        last_text = conv.contents.last().and_then(|c| {
+                            let start = c.parts.len().checked_sub(count)?;
+                            Some((conv.contents.len() - 1, start, count))
+                        });
                     }
                     other => {
                         return Err(TranslateError::invalid(
@@ -208,17 +195,14 @@ pub(super) fn map_input(
                         Target::Call(id) => {
                             call_signatures.insert(id, envelope.signature);
                         }
+                        // A text part's envelope follows its message.
                         Target::Text(index) => {
-                            let before = after_message
-                                .filter(|&(_, _, count)| index < count)
-                                .and_then(|(content, first, _)| {
-                                    conv.contents.get_mut(content)?.parts.get_mut(first + index)
-                                });
-                            match before {
-                                Some(part) => {
-                                    part.thought_signature.get_or_insert(envelope.signature);
+                            if let Some((content, start, count)) = last_text {
+                                if index < count {
+                                    if let Some(part) = conv.contents[content].parts.get_mut(start + index) {
+                                        part.thought_signature = Some(envelope.signature);
+                                    }
                                 }
-                                None => text_signatures.push((index, envelope.signature)),
                             }
                         }
                     },

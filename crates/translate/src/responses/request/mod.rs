@@ -19,6 +19,7 @@ use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
+use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::responses::{CreateResponse, Echo, EchoReasoning, EchoText, Input, InputItem};
@@ -114,11 +115,19 @@ pub fn to_gemini(
     let tools::Tools {
         tools: mut gemini_tools,
         shapes,
+        search,
     } = tools::map_tools(
         client_tools,
         &mut names,
         caps.schema == SchemaFlavour::Legacy,
     )?;
+    if let Some(i) = search {
+        if search_allowed(!gemini_tools.is_empty(), caps) {
+            gemini_tools.push(google_search());
+        } else {
+            policy.drop_param(&format!("tools[{i}]"), SEARCH_DROPPED)?;
+        }
+    }
     let tool_config = tools::map_tool_choice(req.tool_choice.as_ref(), &names, &mut gemini_tools)?;
     let generation_config = generation::map_generation_config(&req, caps, &mut policy)?;
 
