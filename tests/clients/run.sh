@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Client compatibility suites: real, unmodified client libraries driving Pollux, with
 # mock-gemini scripted per test as the upstream. Python (one pytest run, python/): the openai SDK,
-# LangChain's langchain-openai (test_langchain.py), the OpenAI Agents SDK (test_agents.py).
-# Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/). Codex (codex/): the OpenAI
-# Codex CLI's `codex exec` agent loop on /v1/responses, its own package-lock.json because the
-# package ships a ~300 MB native binary.
+# LangChain's langchain-openai (test_langchain*.py), the OpenAI Agents SDK (test_agents*.py),
+# pydantic-ai (test_pydantic_ai.py); chat and the Responses API (test_*responses.py).
+# Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/: @ai-sdk/openai-compatible on
+# chat, @ai-sdk/openai on the Responses API). Codex (codex/): the OpenAI Codex CLI's
+# `codex exec` agent loop on /v1/responses, its own package-lock.json because the package
+# ships a ~300 MB native binary.
 #
 # Starts on ephemeral loopback ports:
 #   - mock-gemini                       (MOCK_URL)
@@ -218,7 +220,7 @@ record() {
 run_python() {
     local status=0 name version passed failed skipped xfailed counted=0
     log "python clients: $("$VENV/bin/python" -m pip freeze 2>/dev/null |
-        grep -E '^(openai|langchain-openai|openai-agents)==' | tr '\n' ' ')"
+        grep -E '^(openai|langchain-openai|openai-agents|pydantic-ai-slim)==' | tr '\n' ' ')"
     (cd "$HERE/python" && CLIENT_COUNTS="$WORK/python.counts" \
         "$VENV/bin/python" -m pytest -p no:cacheprovider "$@") || status=$?
     # pytest exits 5 when it collected nothing and 2-4 when it could not run: with no failure
