@@ -592,6 +592,10 @@ fn catalog_call(
             checks::api_key(request_key(req, query), &config.invalid_key)
                 .and_then(|()| catalog::get(&shared.models(), id))
         }
+        (Some((_, rpc)), _) if req.method() == Method::POST && rpc == "countTokens" => {
+            checks::api_key(request_key(req, query), &config.invalid_key)
+                .and_then(|()| checks::count_tokens(body, config.validate))
+        }
         (Some((model, rpc)), _) if req.method() == Method::POST && catalog::is_embed_rpc(rpc) => {
             checks::api_key(request_key(req, query), &config.invalid_key)
                 .and_then(|()| catalog::embed(&shared.models(), model, rpc, body, config.validate))

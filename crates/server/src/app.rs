@@ -29,10 +29,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
-    for path in ["/v1/responses", "/responses"] {
+    for base in ["/v1/responses", "/responses"] {
         cfg.service(
-            web::resource(path)
+            web::resource(base)
                 .route(web::post().to(routes::responses::create))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/input_tokens"))
+                .route(web::post().to(routes::responses::input_tokens))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}"))
+                .route(web::get().to(routes::stored::retrieve))
+                .route(web::delete().to(routes::stored::delete))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}/input_items"))
+                .route(web::get().to(routes::stored::input_items))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}/cancel"))
+                .route(web::post().to(routes::responses::cancel))
                 .default_service(web::to(method_not_allowed)),
         );
     }

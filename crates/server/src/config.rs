@@ -115,6 +115,20 @@ pub struct Config {
     #[arg(long, env = "POLLUX_SIGNATURE_TTL", default_value_t = 3600)]
     pub signature_ttl_secs: u64,
 
+    /// Responses the embedded response store keeps (`store: true`, OpenAI's default); the
+    /// oldest go first. 0 keeps none.
+    #[arg(long, env = "POLLUX_RESPONSE_STORE_ENTRIES", default_value_t = 10_000)]
+    pub response_store_entries: usize,
+
+    /// Bytes the embedded response store may hold; the oldest responses go first.
+    #[arg(long, env = "POLLUX_RESPONSE_STORE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub response_store_bytes: usize,
+
+    /// Seconds a stored response is kept (OpenAI keeps 30 days; this server, by default, a
+    /// day).
+    #[arg(long, env = "POLLUX_RESPONSE_STORE_TTL", default_value_t = 86_400)]
+    pub response_store_ttl_secs: u64,
+
     /// A TOML config file; flags and environment override it (see `docs/configuration.md`).
     #[arg(long, env = "POLLUX_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
@@ -294,6 +308,9 @@ impl Config {
             head_read_timeout_secs: 5,
             signature_cache_size: 10_000,
             signature_ttl_secs: 3600,
+            response_store_entries: 10_000,
+            response_store_bytes: 256 * 1024 * 1024,
+            response_store_ttl_secs: 86_400,
             config: None,
             api_keys: Vec::new(),
             client_keys: Vec::new(),

@@ -26,6 +26,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    /// Something a request field names does not exist (a stored response, an item): 404
+    /// naming the field.
+    #[error("{message}")]
+    NotFoundAt { message: String, param: String },
     #[error("Method {0} is not allowed on this route.")]
     MethodNotAllowed(String),
     #[error("The request body is larger than the {limit}-byte limit.")]
@@ -71,6 +75,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { .. }
             | ApiError::NotFound(_)
+            | ApiError::NotFoundAt { .. }
             | ApiError::MethodNotAllowed(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::RequestTimeout(_)
@@ -96,6 +101,7 @@ impl ApiError {
     fn param(&self) -> Option<&str> {
         match self {
             ApiError::InvalidRequest { param, .. } => param.as_deref(),
+            ApiError::NotFoundAt { param, .. } => Some(param),
             _ => None,
         }
     }
@@ -106,7 +112,7 @@ impl ApiError {
             | ApiError::Upstream { code, .. }
             | ApiError::BadGateway { code, .. } => code.as_deref(),
             ApiError::Unauthorized(_) => Some("invalid_api_key"),
-            ApiError::NotFound(_) => Some("not_found"),
+            ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => Some("not_found"),
             ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
@@ -156,6 +162,10 @@ impl ApiError {
             },
             ApiError::Unauthorized(message) => ApiError::Unauthorized(f(message)),
             ApiError::NotFound(message) => ApiError::NotFound(f(message)),
+            ApiError::NotFoundAt { message, param } => ApiError::NotFoundAt {
+                message: f(message),
+                param,
+            },
             ApiError::Upstream {
                 status,
                 message,
@@ -330,7 +340,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Upstream { status, .. } => {

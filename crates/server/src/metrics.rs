@@ -156,6 +156,45 @@ fn with_entry<V>(
 }
 
 /// Every metric Pollux exports.
+/// The response store's size, for `/metrics` (the store reports it; see `crate::store`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub evictions: u64,
+}
+
+impl StoreStats {
+    /// Appends the store's series to a `/metrics` body.
+    pub fn render(&self, out: &mut String) {
+        header(
+            out,
+            "pollux_response_store_entries",
+            "gauge",
+            "Responses held by the response store.",
+        );
+        let _ = writeln!(out, "pollux_response_store_entries {}", self.entries);
+        header(
+            out,
+            "pollux_response_store_bytes",
+            "gauge",
+            "Bytes held by the response store (approximate).",
+        );
+        let _ = writeln!(out, "pollux_response_store_bytes {}", self.bytes);
+        header(
+            out,
+            "pollux_response_store_evictions_total",
+            "counter",
+            "Stored responses evicted to stay within the store's entry and byte limits.",
+        );
+        let _ = writeln!(
+            out,
+            "pollux_response_store_evictions_total {}",
+            self.evictions
+        );
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     series: Mutex<Series>,

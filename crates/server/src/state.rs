@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::resilience::Limiter;
 use crate::settings::Settings;
 use crate::signatures::SignatureCache;
+use crate::store::{self, memory::MemoryStore, ResponseStore};
 
 /// Distinct credentials remembered at once (client keys in pass-through mode).
 const MAX_ENTRIES: usize = 1024;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Fetched Gemini model lists.
     pub models: ModelCache,
+    /// Stored responses (the Responses API's `store`).
+    pub store: Arc<dyn ResponseStore>,
 }
 
 impl AppState {
@@ -44,6 +47,11 @@ impl AppState {
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
         let keys = Arc::new(Keys::from_config(&config));
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
+        let store = Arc::new(MemoryStore::new(store::memory::Limits {
+            entries: config.response_store_entries,
+            bytes: config.response_store_bytes,
+            ttl: Duration::from_secs(config.response_store_ttl_secs),
+        }));
         Arc::new(AppState {
             config,
             settings,
@@ -52,6 +60,7 @@ impl AppState {
             limiter,
             keys,
             models,
+            store,
         })
     }
 }

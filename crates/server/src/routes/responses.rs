@@ -11,12 +11,17 @@
 //! Every thought signature of an answer is remembered by its `call_id` in the per-process
 //! cache, so a client that replays its calls without the reasoning items still has them
 //! re-attached ([`pollux_translate::responses::envelope`] is the stateless path).
+//!
+//! With `store` (OpenAI's default) the conversation behind `previous_response_id` and the
+//! items behind `item_reference`s come from the store first ([`super::stored`]), and the
+//! response is stored before its body or terminal event is sent.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::openai::responses::{CreateResponse, StreamEvent};
+use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, StreamEvent};
 use pollux_translate::responses::{
-    remote_media, to_gemini, to_response, ResponseContext, StreamTranslator,
+    remote_media, stored_items, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
 use pollux_translate::{RequestOptions, TranslateError};
@@ -25,6 +30,7 @@ use super::body::read_limited;
 use super::generate::{
     encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
+use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
@@ -44,13 +50,42 @@ pub async fn create(
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
+    let owner = shared.keys.owner(req.headers());
     let body = read_limited(payload, req.headers(), &shared.config).await?;
-    let request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
+    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     let body_len = body.len();
     drop(body);
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
+
+    // The stored conversation first: referenced items in place, the chain's history in
+    // front; what this request adds is kept in stored form before translation consumes it.
+    let mut own = match std::mem::take(&mut request.input) {
+        Input::Text(text) => vec![stored::user_text(text)],
+        Input::Items(items) => items,
+    };
+    stored::resolve_references(&*shared.store, &mut own, owner.as_deref()).await?;
+    let keep = (request.store != Some(false)).then(|| Keep {
+        store: shared.store.clone(),
+        owner: owner.clone(),
+        previous: request.previous_response_id.clone(),
+        input: stored_items(&own, &mut RandomIds),
+    });
+    let history = stored::history(
+        &*shared.store,
+        request.previous_response_id.as_deref(),
+        owner.as_deref(),
+    )
+    .await?;
+    let mut items = history.items;
+    items.extend(own);
+    request.input = Input::Items(items);
+    let signatures = ChainSignatures {
+        chain: history.signatures,
+        cache: &shared.signatures,
+    };
+
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
         .await?;
@@ -61,7 +96,7 @@ pub async fn create(
         request,
         &resolved.client,
         &RequestOptions {
-            signatures: &shared.signatures,
+            signatures: &signatures,
             media: &fetched,
             capabilities: Some(&capabilities),
             strict_params: shared.config.strict_params,
@@ -103,6 +138,8 @@ pub async fn create(
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
+            keep,
+            signatures: Vec::new(),
         };
         let lease = StreamLease {
             permit,
@@ -137,7 +174,26 @@ pub async fn create(
         if let Some(usage) = &response.usage {
             trace.set_usage(usage.input_tokens, usage.output_tokens);
         }
-        Ok(with_dropped(HttpResponse::Ok().json(response), &dropped))
+        let body =
+            Bytes::from(
+                serde_json::to_vec(&response).map_err(|e| ApiError::BadGateway {
+                    message: format!("Could not encode the response: {e}"),
+                    code: None,
+                })?,
+            );
+        // Written before the body is sent: a follow-up sent the moment the client has the id
+        // finds it.
+        if let Some(keep) = keep {
+            if let Err(e) = keep.write(&response, body.clone(), signatures).await {
+                log::warn!("response {} was not stored: {e}", response.id);
+            }
+        }
+        Ok(with_dropped(
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body),
+            &dropped,
+        ))
     }
 }
 
@@ -158,6 +214,10 @@ struct StreamRun {
     trace: Trace,
     /// What the request was sent with, for redacting upstream text.
     key: Credentials,
+    /// Where the response is stored when it ends (`None` with `store: false`).
+    keep: Option<Keep>,
+    /// The answer's signatures so far, for the stored record.
+    signatures: Vec<(String, String)>,
 }
 
 impl StreamRun {
@@ -179,8 +239,32 @@ impl StreamRun {
         };
         for (call_id, signature) in self.machine.take_signatures() {
             self.shared.signatures.insert(&call_id, &signature);
+            self.signatures.push((call_id, signature));
         }
         Ok(events)
+    }
+
+    /// Stores the response a terminal event carries, before the event is sent.
+    async fn store(&mut self, events: &[StreamEvent]) {
+        let Some(keep) = self.keep.take() else {
+            return;
+        };
+        let Some(response) = events.iter().find_map(|e| match &e.body {
+            EventBody::Completed { response }
+            | EventBody::Incomplete { response }
+            | EventBody::Failed { response } => Some(response),
+            _ => None,
+        }) else {
+            return;
+        };
+        let body = match serde_json::to_vec(response) {
+            Ok(body) => Bytes::from(body),
+            Err(_) => return,
+        };
+        let signatures = std::mem::take(&mut self.signatures);
+        if let Err(e) = keep.write(response, body, signatures).await {
+            log::warn!("response {} was not stored: {e}", response.id);
+        }
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.
@@ -228,8 +312,10 @@ impl StreamRun {
                         Err(_) if self.machine.is_done() => break,
                         Err(e) => {
                             let e = self.shared.keys.redact_error(e, &self.key);
-                            for event in self.failed(&e) {
-                                yield Ok(sse::named_event(event.kind(), &event));
+                            let events = self.failed(&e);
+                            self.store(&events).await;
+                            for event in &events {
+                                yield Ok(sse::named_event(event.kind(), event));
                             }
                             return;
                         }
@@ -244,8 +330,10 @@ impl StreamRun {
                             }
                         }
                         Err(e) => {
-                            for event in self.failed(&e) {
-                                yield Ok(sse::named_event(event.kind(), &event));
+                            let events = self.failed(&e);
+                            self.store(&events).await;
+                            for event in &events {
+                                yield Ok(sse::named_event(event.kind(), event));
                             }
                             return;
                         }
@@ -260,6 +348,7 @@ impl StreamRun {
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
+            self.store(&last).await;
             for event in &last {
                 yield Ok(sse::named_event(event.kind(), event));
             }
@@ -269,5 +358,125 @@ impl StreamRun {
             .insert_header(("cache-control", "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
             .streaming(lease.wrap(body)))
+    }
+}
+
+/// `countTokens` with the whole generation request, as Gemini wants it for tools and system
+/// instructions to count.
+#[derive(serde::Serialize)]
+struct CountTokensRequest<'a> {
+    #[serde(rename = "generateContentRequest")]
+    request: ModelRequest<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ModelRequest<'a> {
+    model: String,
+    #[serde(flatten)]
+    body: &'a pollux_translate::gemini::GenerateContentRequest,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CountTokensResponse {
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+/// `POST /v1/responses/input_tokens`: the request's input (with its stored history, tools and
+/// instructions) counted by Gemini's `countTokens`.
+pub async fn input_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    media: web::Data<MediaFetcher>,
+) -> Result<HttpResponse, ApiError> {
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let trace = Trace::of(&req);
+    let key = upstream.key_for(req.headers())?;
+    let owner = shared.keys.owner(req.headers());
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
+    drop(body);
+    let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
+    let model = resolved.gemini.as_str();
+    trace.set_model(model);
+    let mut own = match std::mem::take(&mut request.input) {
+        Input::Text(text) => vec![stored::user_text(text)],
+        Input::Items(items) => items,
+    };
+    stored::resolve_references(&*shared.store, &mut own, owner.as_deref()).await?;
+    let history = stored::history(
+        &*shared.store,
+        request.previous_response_id.as_deref(),
+        owner.as_deref(),
+    )
+    .await?;
+    let mut items = history.items;
+    items.extend(own);
+    request.input = Input::Items(items);
+    // Counting is not generating: these only shape the answer.
+    request.stream = None;
+    request.background = None;
+    let signatures = ChainSignatures {
+        chain: history.signatures,
+        cache: &shared.signatures,
+    };
+    let fetched = deadline
+        .within(media.fetch_all(remote_media(&request)))
+        .await?;
+    let capabilities = shared.settings.capabilities.resolve(model);
+    let translated = to_gemini(
+        request,
+        &resolved.client,
+        &RequestOptions {
+            signatures: &signatures,
+            media: &fetched,
+            capabilities: Some(&capabilities),
+            strict_params: shared.config.strict_params,
+            legacy_schemas: shared.config.legacy_schemas,
+            default_safety_settings: shared.settings.safety_settings.as_deref(),
+            ..RequestOptions::new(model)
+        },
+    )?;
+    let count = CountTokensRequest {
+        request: ModelRequest {
+            model: format!("models/{model}"),
+            body: &translated.body,
+        },
+    };
+    let upstream_body = super::call::encode(&count)?;
+    let url = upstream.model_url(model, "countTokens");
+    let permit = shared.limiter.acquire()?;
+    let counted: CountTokensResponse = super::call::gemini_json(
+        &upstream,
+        Call::post_json(&url, &key, upstream_body),
+        &trace,
+        &deadline,
+    )
+    .await?;
+    drop(permit);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "object": "response.input_tokens",
+        "input_tokens": counted.total_tokens,
+    })))
+}
+
+/// `POST /v1/responses/{id}/cancel`: only a background response can be cancelled, and this
+/// server runs none; a stored one is a 400 that says so, anything else a 404.
+pub async fn cancel(
+    req: HttpRequest,
+    shared: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = stored::caller(&req, &shared)?;
+    let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    match shared.store.get(&id, owner.as_deref()).await? {
+        crate::store::Lookup::Found(_) => Err(ApiError::InvalidRequest {
+            message: format!("Response '{id}' is not a background response: only background responses can be cancelled."),
+            param: None,
+            code: None,
+        }),
+        _ => Err(ApiError::NotFound(format!("Response with id '{id}' not found."))),
     }
 }

@@ -14,6 +14,7 @@ mod process;
 mod responses;
 mod retries;
 mod service;
+mod stored;
 mod surface;
 mod tools;
 mod upstream_path;

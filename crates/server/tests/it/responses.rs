@@ -463,11 +463,6 @@ async fn bad_input_is_a_400_naming_its_place() -> TestResult {
             "input_video",
         ),
         (
-            json!({"model": "gemini-2.5-flash", "input": "x", "previous_response_id": "resp_1"}),
-            "previous_response_id",
-            "whole conversation",
-        ),
-        (
             json!({"model": "gemini-2.5-flash", "input": "x", "text": {"format": {"type": "yaml"}}}),
             "text.format.type",
             "yaml",

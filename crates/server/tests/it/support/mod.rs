@@ -156,6 +156,28 @@ impl Pollux {
         ))
     }
 
+    /// Any method, with an optional bearer key and JSON body; the answer parsed as JSON.
+    pub async fn call(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Error> {
+        let mut req = Self::client().request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.insert_header(("authorization", format!("Bearer {key}")));
+        }
+        let mut resp = match body {
+            Some(body) => req.send_json(body).await?,
+            None => req.send().await?,
+        };
+        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+        let json = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes)))?;
+        Ok((resp.status().as_u16(), json))
+    }
+
     pub async fn get(&self, path: &str) -> Result<(u16, HeaderMap, Value), Error> {
         let mut resp = Self::client().get(self.url(path)).send().await?;
         let bytes = resp.body().await?;

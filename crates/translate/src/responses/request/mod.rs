@@ -99,6 +99,10 @@ pub fn remote_media(req: &CreateResponse) -> Vec<RemoteMedia<'_>> {
 
 /// Maps a Responses request to a Gemini request. Taken by value so media payloads move into
 /// the Gemini body instead of being copied.
+///
+/// The conversation is `input` alone: a server that stores responses resolves
+/// `previous_response_id` and `item_reference` items into `input` first (this crate does no
+/// IO); `previous_response_id` is only echoed here.
 pub fn to_gemini(
     mut req: CreateResponse,
     client_model: &str,
@@ -188,12 +192,6 @@ pub fn to_gemini(
 /// Parameters that need what this server does not have: a 400 that says what to change.
 fn refuse_unsupported(req: &CreateResponse) -> Result<(), TranslateError> {
     let refuse = |param: &str, message: &str| Err(TranslateError::invalid(message, param));
-    if req.previous_response_id.is_some() {
-        return refuse(
-            "previous_response_id",
-            "This server does not store responses, so 'previous_response_id' cannot be resolved: send the whole conversation in 'input' (with store: false).",
-        );
-    }
     if req.conversation.as_ref().is_some_and(|c| !c.is_null()) {
         return refuse(
             "conversation",
@@ -259,7 +257,7 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
         max_output_tokens: req.max_output_tokens,
         max_tool_calls: req.max_tool_calls,
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
-        previous_response_id: None,
+        previous_response_id: req.previous_response_id,
         reasoning,
         service_tier: "default".to_owned(),
         store: req.store.unwrap_or(true),
