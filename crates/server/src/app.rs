@@ -57,8 +57,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
+    for path in [
+        "/v1/conversations",
+        "/v1/conversations/{tail:.*}",
+        "/conversations",
+        "/conversations/{tail:.*}",
+    ] {
+        cfg.route(path, web::route().to(conversations));
+    }
     cfg.route("/metrics", web::get().to(routes::metrics::endpoint));
     routes::service::register(cfg);
+}
+
+/// OpenAI's Conversations API has no counterpart here: a 400 that says so and what to use.
+async fn conversations() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::InvalidRequest {
+        message: "The Conversations API is not supported by this server: chain responses with 'previous_response_id', or send the whole conversation in 'input'.".to_owned(),
+        param: None,
+        code: Some("unsupported_endpoint".to_owned()),
+    })
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
