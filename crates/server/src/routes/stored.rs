@@ -223,13 +223,35 @@ impl Keep {
     /// [`Keep::write`] with the response encoded here; a failure is logged, not returned (the
     /// client still gets its answer).
     pub async fn write_logged(&self, response: &Response, signatures: Vec<(String, String)>) {
-        let result = match serde_json::to_vec(response) {
-            Ok(body) => self.write(response, Bytes::from(body), signatures).await,
-            Err(e) => Err(StoreError::Failed(e.to_string())),
-        };
-        if let Err(e) = result {
-            log::warn!("response {} was not stored: {e}", response.id);
+        match serde_json::to_vec(response) {
+            Ok(body) => {
+                self.write_reported(response, Bytes::from(body), signatures)
+                    .await
+            }
+            Err(e) => unstored(&response.id, &StoreError::Failed(e.to_string())),
         }
+    }
+
+    /// [`Keep::write`], a failure logged rather than returned: the client still gets its
+    /// answer.
+    pub async fn write_reported(
+        &self,
+        response: &Response,
+        body: Bytes,
+        signatures: Vec<(String, String)>,
+    ) {
+        if let Err(e) = self.write(response, body, signatures).await {
+            unstored(&response.id, &e);
+        }
+    }
+}
+
+/// Logs a response that could not be stored. An unreachable shared store is logged once per
+/// change of its state (`crate::shared`), not once per response.
+fn unstored(id: &str, e: &StoreError) {
+    match e {
+        StoreError::Unreachable(_) => log::debug!("response {id} was not stored: {e}"),
+        StoreError::Failed(_) => log::warn!("response {id} was not stored: {e}"),
     }
 }
 
