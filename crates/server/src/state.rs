@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::resilience::Limiter;
+use crate::runs::Runs;
 use crate::settings::Settings;
 use crate::signatures::SignatureCache;
 use crate::store::{self, memory::MemoryStore, ResponseStore};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub models: ModelCache,
     /// Stored responses (the Responses API's `store`).
     pub store: Arc<dyn ResponseStore>,
+    /// Background responses running in this process.
+    pub runs: Runs,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             keys,
             models,
             store,
+            runs: Runs::default(),
         })
     }
 }

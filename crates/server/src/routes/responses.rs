@@ -16,10 +16,14 @@
 //! items behind `item_reference`s come from the store first ([`super::stored`]), and the
 //! response is stored before its body or terminal event is sent.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, StreamEvent};
+use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, Status, StreamEvent};
 use pollux_translate::responses::{
     remote_media, stored_items, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
@@ -35,9 +39,11 @@ use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
-use crate::resilience::{Deadline, StreamLease};
+use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
+use crate::runs::Run;
 use crate::sse;
 use crate::state::AppState;
+use crate::store::Lookup;
 use crate::upstream::{Call, Upstream};
 
 pub async fn create(
@@ -58,34 +64,29 @@ pub async fn create(
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
-
-    // The stored conversation first: referenced items in place, the chain's history in
-    // front; what this request adds is kept in stored form before translation consumes it.
-    let mut own = match std::mem::take(&mut request.input) {
-        Input::Text(text) => vec![stored::user_text(text)],
-        Input::Items(items) => items,
+    let background = request.background == Some(true);
+    let keep_it = request.store != Some(false);
+    if background && !keep_it {
+        return Err(ApiError::InvalidRequest {
+            message: "A background response must be stored: remove 'store: false' (its status is read back by id).".to_owned(),
+            param: Some("background".to_owned()),
+            code: None,
+        });
+    }
+    let (own, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
+    let keep = match keep_it {
+        true => Some(Keep::new(
+            shared.store.clone(),
+            owner.clone(),
+            request.previous_response_id.clone(),
+            &own,
+        )?),
+        false => None,
     };
-    stored::resolve_references(&*shared.store, &mut own, owner.as_deref()).await?;
-    let keep = (request.store != Some(false)).then(|| Keep {
-        store: shared.store.clone(),
-        owner: owner.clone(),
-        previous: request.previous_response_id.clone(),
-        input: stored_items(&own, &mut RandomIds),
-    });
-    let history = stored::history(
-        &*shared.store,
-        request.previous_response_id.as_deref(),
-        owner.as_deref(),
-    )
-    .await?;
-    let mut items = history.items;
-    items.extend(own);
-    request.input = Input::Items(items);
     let signatures = ChainSignatures {
-        chain: history.signatures,
+        chain: history_signatures,
         cache: &shared.signatures,
     };
-
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
         .await?;
@@ -118,15 +119,48 @@ pub async fn create(
         echo: translated.echo,
         output: translated.output,
     };
-    log::debug!("response: model={model} stream={stream}");
+    log::debug!("response: model={model} stream={stream} background={background}");
     let permit = shared.limiter.acquire()?;
+    let stream_url = format!(
+        "{}?alt=sse",
+        upstream.model_url(model, "streamGenerateContent")
+    );
+
+    if let (true, Some(keep)) = (background, keep.clone()) {
+        let machine = StreamTranslator::new(ctx);
+        let queued = machine.response(Status::Queued);
+        keep.write_logged(&queued, Vec::new()).await;
+        let run = Run::new(owner);
+        shared.runs.insert(&queued.id, run.clone());
+        let work = Background {
+            run: run.clone(),
+            machine,
+            keep,
+            shared: shared.clone(),
+            upstream: upstream.clone(),
+            key,
+            trace: trace.clone(),
+            url: stream_url,
+            body: upstream_body,
+            permit,
+        };
+        let (task, handle) = futures_util::future::abortable(work.run());
+        run.set_abort(handle);
+        actix_web::rt::spawn(task);
+        let response = if stream {
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(run.follow(None).map(Ok::<_, actix_web::Error>))
+        } else {
+            HttpResponse::Ok().json(&queued)
+        };
+        return Ok(with_dropped(response, &dropped));
+    }
 
     if stream {
-        let url = format!(
-            "{}?alt=sse",
-            upstream.model_url(model, "streamGenerateContent")
-        );
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&stream_url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let run = StreamRun {
             events: UpstreamEvents::new(
@@ -140,6 +174,7 @@ pub async fn create(
             key: key.clone(),
             keep,
             signatures: Vec::new(),
+            background: None,
         };
         let lease = StreamLease {
             permit,
@@ -197,6 +232,126 @@ pub async fn create(
     }
 }
 
+/// Makes `request.input` the whole conversation: the stored history behind
+/// `previous_response_id` first, then the request's own items with their `item_reference`s
+/// resolved. Returns the own items in stored form and the history's thought signatures.
+async fn conversation(
+    shared: &AppState,
+    request: &mut CreateResponse,
+    owner: Option<&str>,
+) -> Result<(Vec<serde_json::Value>, HashMap<String, String>), ApiError> {
+    let mut own = match std::mem::take(&mut request.input) {
+        Input::Text(text) => vec![stored::user_text(text)],
+        Input::Items(items) => items,
+    };
+    stored::resolve_references(&*shared.store, &mut own, owner).await?;
+    // Before translation, which moves media out of the items.
+    let own_stored = stored_items(&own, &mut RandomIds);
+    let history = stored::history(
+        &*shared.store,
+        request.previous_response_id.as_deref(),
+        owner,
+    )
+    .await?;
+    let mut items = history.items;
+    items.extend(own);
+    request.input = Input::Items(items);
+    Ok((own_stored, history.signatures))
+}
+
+/// A background response's work: the same stream as a client's, its events kept in its
+/// [`Run`] for followers and its record rewritten as it goes (in progress, then final).
+struct Background {
+    run: Arc<Run>,
+    machine: StreamTranslator,
+    keep: Keep,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    key: Credentials,
+    trace: Trace,
+    url: String,
+    body: Vec<u8>,
+    permit: UpstreamPermit,
+}
+
+impl Background {
+    async fn run(mut self) {
+        let _permit = self.permit;
+        let push = |run: &Run, events: &[StreamEvent]| {
+            for e in events {
+                run.push(e.sequence_number, sse::named_event(e.kind(), e));
+            }
+        };
+        let start = self.machine.start();
+        self.keep
+            .write_logged(&self.machine.response(Status::InProgress), Vec::new())
+            .await;
+        push(&self.run, &start);
+        let deadline = Deadline::start(self.shared.config.request_timeout());
+        let call = Call::post_json(&self.url, &self.key, self.body);
+        let head = self.upstream.head(call, &self.trace, &deadline, true).await;
+        let response = match head {
+            Ok(response) => response,
+            Err(failure) => {
+                let error = self.shared.keys.redact_error(failure.into(), &self.key);
+                self.machine.set_completed_at(unix_now());
+                let events =
+                    self.machine
+                        .fail(failure_code(&error), error.to_string(), &mut RandomIds);
+                if !self.run.is_done() {
+                    self.keep
+                        .write_logged(&self.machine.response(Status::Failed), Vec::new())
+                        .await;
+                    push(&self.run, &events);
+                }
+                self.run.finish();
+                return;
+            }
+        };
+        let mut stream = StreamRun {
+            events: UpstreamEvents::new(
+                response,
+                self.shared.config.stream_idle_timeout(),
+                self.shared.config.max_upstream_body_bytes,
+            ),
+            machine: self.machine,
+            shared: self.shared.clone(),
+            trace: self.trace.clone(),
+            key: self.key.clone(),
+            keep: Some(self.keep),
+            signatures: Vec::new(),
+            background: Some(self.run.clone()),
+        };
+        let ended = match stream.open().await {
+            Ok((first, ended)) => {
+                push(&self.run, &first);
+                ended
+            }
+            Err(e) => {
+                let events = stream.failed(&e);
+                stream.store(&events).await;
+                push(&self.run, &events);
+                self.run.finish();
+                return;
+            }
+        };
+        let rest = stream.rest(ended);
+        futures_util::pin_mut!(rest);
+        while let Some(event) = rest.next().await {
+            push(&self.run, std::slice::from_ref(&event));
+        }
+        self.run.finish();
+    }
+}
+
+/// The `error.code` of a response failed by `error`.
+fn failure_code(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Upstream { status: 429, .. } => "rate_limit_exceeded",
+        _ => "server_error",
+    }
+}
+
 /// Upstream text (a finish message) without the request's keys.
 fn redact_text(shared: &AppState, key: &Credentials, message: String) -> String {
     let error = ApiError::BadGateway {
@@ -218,6 +373,8 @@ struct StreamRun {
     keep: Option<Keep>,
     /// The answer's signatures so far, for the stored record.
     signatures: Vec<(String, String)>,
+    /// The run of a background response (whose cancel must not be overwritten).
+    background: Option<Arc<Run>>,
 }
 
 impl StreamRun {
@@ -249,6 +406,10 @@ impl StreamRun {
         let Some(keep) = self.keep.take() else {
             return;
         };
+        if self.background.as_ref().is_some_and(|run| run.is_done()) {
+            // Cancelled: the record says so already.
+            return;
+        }
         let Some(response) = events.iter().find_map(|e| match &e.body {
             EventBody::Completed { response }
             | EventBody::Incomplete { response }
@@ -270,19 +431,16 @@ impl StreamRun {
     /// The failure as the stream's last events: `error`, then `response.failed`.
     fn failed(&mut self, error: &ApiError) -> Vec<StreamEvent> {
         self.trace.failed_in_band();
-        let code = match error {
-            ApiError::Upstream { status: 429, .. } => "rate_limit_exceeded",
-            _ => "server_error",
-        };
         self.machine.set_completed_at(unix_now());
-        self.machine.fail(code, error.to_string(), &mut RandomIds)
+        self.machine
+            .fail(failure_code(error), error.to_string(), &mut RandomIds)
     }
 
-    /// Reads up to the first upstream event, then answers 200 with the rest streamed.
-    async fn respond(mut self, lease: StreamLease) -> Result<HttpResponse, ApiError> {
-        let mut first = self.machine.start();
-        // Before the 200, a failure is an ordinary error response.
-        let mut ended = false;
+    /// Reads upstream items until one makes progress (or the upstream ends): the events to
+    /// send first, and whether the upstream already ended. A failure here comes before the
+    /// 200: the caller's to answer.
+    async fn open(&mut self) -> Result<(Vec<StreamEvent>, bool), ApiError> {
+        let mut first = Vec::new();
         loop {
             match self.events.next().await? {
                 Some(item) => {
@@ -290,19 +448,18 @@ impl StreamRun {
                     let progressed = !events.is_empty() || self.machine.is_done();
                     first.extend(events);
                     if progressed {
-                        break;
+                        return Ok((first, false));
                     }
                 }
-                None => {
-                    ended = true;
-                    break;
-                }
+                None => return Ok((first, true)),
             }
         }
-        let body = async_stream::stream! {
-            for event in &first {
-                yield Ok::<_, actix_web::Error>(sse::named_event(event.kind(), event));
-            }
+    }
+
+    /// The rest of the stream after [`StreamRun::open`]: events until exactly one terminal
+    /// event, the response stored before it is sent.
+    fn rest(mut self, ended: bool) -> impl Stream<Item = StreamEvent> {
+        async_stream::stream! {
             if !ended {
                 loop {
                     let item = match self.events.next().await {
@@ -314,8 +471,8 @@ impl StreamRun {
                             let e = self.shared.keys.redact_error(e, &self.key);
                             let events = self.failed(&e);
                             self.store(&events).await;
-                            for event in &events {
-                                yield Ok(sse::named_event(event.kind(), event));
+                            for event in events {
+                                yield event;
                             }
                             return;
                         }
@@ -325,15 +482,15 @@ impl StreamRun {
                     }
                     match self.translate(item) {
                         Ok(events) => {
-                            for event in &events {
-                                yield Ok(sse::named_event(event.kind(), event));
+                            for event in events {
+                                yield event;
                             }
                         }
                         Err(e) => {
                             let events = self.failed(&e);
                             self.store(&events).await;
-                            for event in &events {
-                                yield Ok(sse::named_event(event.kind(), event));
+                            for event in events {
+                                yield event;
                             }
                             return;
                         }
@@ -349,10 +506,21 @@ impl StreamRun {
                 self.trace.failed_in_band();
             }
             self.store(&last).await;
-            for event in &last {
-                yield Ok(sse::named_event(event.kind(), event));
+            for event in last {
+                yield event;
             }
-        };
+        }
+    }
+
+    /// Reads up to the first upstream event, then answers 200 with the rest streamed.
+    async fn respond(mut self, lease: StreamLease) -> Result<HttpResponse, ApiError> {
+        let mut first = self.machine.start();
+        // Before the 200, a failure is an ordinary error response.
+        let (events, ended) = self.open().await?;
+        first.extend(events);
+        let body = futures_util::stream::iter(first)
+            .chain(self.rest(ended))
+            .map(|event| Ok::<_, actix_web::Error>(sse::named_event(event.kind(), &event)));
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
@@ -402,25 +570,12 @@ pub async fn input_tokens(
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
-    let mut own = match std::mem::take(&mut request.input) {
-        Input::Text(text) => vec![stored::user_text(text)],
-        Input::Items(items) => items,
-    };
-    stored::resolve_references(&*shared.store, &mut own, owner.as_deref()).await?;
-    let history = stored::history(
-        &*shared.store,
-        request.previous_response_id.as_deref(),
-        owner.as_deref(),
-    )
-    .await?;
-    let mut items = history.items;
-    items.extend(own);
-    request.input = Input::Items(items);
+    let (_, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
     // Counting is not generating: these only shape the answer.
     request.stream = None;
     request.background = None;
     let signatures = ChainSignatures {
-        chain: history.signatures,
+        chain: history_signatures,
         cache: &shared.signatures,
     };
     let fetched = deadline
@@ -463,20 +618,43 @@ pub async fn input_tokens(
     })))
 }
 
-/// `POST /v1/responses/{id}/cancel`: only a background response can be cancelled, and this
-/// server runs none; a stored one is a 400 that says so, anything else a 404.
+/// `POST /v1/responses/{id}/cancel`: stops a background response (its upstream request is
+/// dropped) and marks it `cancelled`; one that already ended is returned as it is. Only
+/// background responses can be cancelled: another stored one is a 400, an unknown id a 404.
 pub async fn cancel(
     req: HttpRequest,
     shared: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = stored::caller(&req, &shared)?;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    if let Some(run) = shared.runs.get(&id, owner.as_deref()) {
+        if run.cancel() {
+            if let Some(body) =
+                stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
+            {
+                return Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body));
+            }
+        }
+    }
     match shared.store.get(&id, owner.as_deref()).await? {
-        crate::store::Lookup::Found(_) => Err(ApiError::InvalidRequest {
-            message: format!("Response '{id}' is not a background response: only background responses can be cancelled."),
-            param: None,
-            code: None,
-        }),
-        _ => Err(ApiError::NotFound(format!("Response with id '{id}' not found."))),
+        Lookup::Found(record) => {
+            let response = record.response_value()?;
+            if response["background"] == true {
+                Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(record.response.clone()))
+            } else {
+                Err(ApiError::InvalidRequest {
+                    message: format!("Response '{id}' is not a background response: only background responses can be cancelled."),
+                    param: None,
+                    code: None,
+                })
+            }
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "Response with id '{id}' not found."
+        ))),
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use pollux_translate::openai::responses::{InputItem, Response};
 use pollux_translate::SignatureSource;
 use serde_json::{json, Value};
@@ -160,42 +161,90 @@ pub fn user_text(text: String) -> InputItem {
     }
 }
 
-/// What a stored request keeps until its answer is known.
+/// What a stored request keeps until its answer is known; cheap to clone (a background
+/// response is written several times).
+#[derive(Clone)]
 pub struct Keep {
     pub store: Arc<dyn ResponseStore>,
     pub owner: Option<String>,
     pub previous: Option<String>,
-    /// The request's own input items in stored form.
-    pub input: Vec<Value>,
+    /// The request's own input items in stored form, as a JSON array.
+    input: Bytes,
+    input_ids: Arc<Vec<String>>,
 }
 
 impl Keep {
+    pub fn new(
+        store: Arc<dyn ResponseStore>,
+        owner: Option<String>,
+        previous: Option<String>,
+        input: &[Value],
+    ) -> Result<Keep, ApiError> {
+        let input_ids = input
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect();
+        let input = serde_json::to_vec(input).map_err(|e| StoreError(e.to_string()))?;
+        Ok(Keep {
+            store,
+            owner,
+            previous,
+            input: Bytes::from(input),
+            input_ids: Arc::new(input_ids),
+        })
+    }
+
     /// Writes the record of `response`, whose JSON is `body`, with the answer's signatures.
     pub async fn write(
-        self,
+        &self,
         response: &Response,
         body: Bytes,
         signatures: Vec<(String, String)>,
     ) -> Result<(), StoreError> {
-        let mut item_ids: Vec<String> = self
-            .input
-            .iter()
-            .filter_map(|i| i["id"].as_str().map(str::to_owned))
-            .collect();
+        let mut item_ids = (*self.input_ids).clone();
         item_ids.extend(response.output.iter().map(|o| o.id().to_owned()));
-        let input = serde_json::to_vec(&self.input).map_err(|e| StoreError(e.to_string()))?;
         self.store
             .put(Stored {
                 id: response.id.clone(),
-                owner: self.owner,
-                previous: self.previous,
+                owner: self.owner.clone(),
+                previous: self.previous.clone(),
                 response: body,
-                input: Bytes::from(input),
+                input: self.input.clone(),
                 item_ids,
                 signatures,
             })
             .await
     }
+
+    /// [`Keep::write`] with the response encoded here; a failure is logged, not returned (the
+    /// client still gets its answer).
+    pub async fn write_logged(&self, response: &Response, signatures: Vec<(String, String)>) {
+        let result = match serde_json::to_vec(response) {
+            Ok(body) => self.write(response, Bytes::from(body), signatures).await,
+            Err(e) => Err(StoreError(e.to_string())),
+        };
+        if let Err(e) = result {
+            log::warn!("response {} was not stored: {e}", response.id);
+        }
+    }
+}
+
+/// Marks a stored response `cancelled` and returns its new JSON.
+pub async fn mark_cancelled(
+    store: &dyn ResponseStore,
+    id: &str,
+    owner: Option<&str>,
+) -> Result<Option<Bytes>, ApiError> {
+    let Lookup::Found(record) = store.get(id, owner).await? else {
+        return Ok(None);
+    };
+    let mut response = record.response_value()?;
+    response["status"] = json!("cancelled");
+    let body = Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError(e.to_string()))?);
+    let mut record = (*record).clone();
+    record.response = body.clone();
+    store.put(record).await?;
+    Ok(Some(body))
 }
 
 /// The caller's key checked (as every route checks it) and the owner it stands for.
@@ -216,12 +265,38 @@ pub async fn retrieve(
     shared: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller(&req, &shared)?;
-    if req.query_string().contains("stream=true") {
-        return Err(ApiError::InvalidRequest {
-            message: "Resuming a stream needs a background response, which this server does not run; retrieve the response without 'stream'.".to_owned(),
-            param: Some("stream".to_owned()),
-            code: None,
-        });
+    let mut stream = false;
+    let mut after = None;
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        match key.as_ref() {
+            "stream" => stream = value == "true",
+            "starting_after" => {
+                after = Some(value.parse::<u64>().map_err(|_| ApiError::InvalidRequest {
+                    message: format!(
+                        "Invalid 'starting_after' '{value}': expected a sequence number."
+                    ),
+                    param: Some("starting_after".to_owned()),
+                    code: None,
+                })?)
+            }
+            _ => {}
+        }
+    }
+    if stream {
+        // A background response's events, again from after `starting_after`.
+        let id = id_of(&req);
+        let Some(run) = shared.runs.get(&id, owner.as_deref()) else {
+            return Err(ApiError::InvalidRequest {
+                message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
+                param: Some("stream".to_owned()),
+                code: None,
+            });
+        };
+        return Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-accel-buffering", "no"))
+            .streaming(run.follow(after).map(Ok::<_, actix_web::Error>)));
     }
     let id = id_of(&req);
     match shared.store.get(&id, owner.as_deref()).await? {

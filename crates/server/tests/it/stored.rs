@@ -8,7 +8,7 @@
 use crate::support;
 
 use awc::http::Method;
-use mock_gemini::Scenario;
+use mock_gemini::{Scenario, StreamStep};
 use serde_json::{json, Value};
 use support::{assert_gemini_request, assert_responses, Pollux};
 
@@ -460,5 +460,148 @@ async fn two_hundred_chains_of_five_turns_at_once() -> TestResult {
             "a turn saw another chain's history or lost its own"
         );
     }
+    Ok(())
+}
+
+/// Polls a response until its status is no longer `queued` / `in_progress` (bounded).
+async fn settle(p: &Pollux, id: &str) -> Result<Value, Box<dyn std::error::Error>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, got) = p
+            .call(Method::GET, &format!("/v1/responses/{id}"), None, None)
+            .await?;
+        assert_eq!(status, 200, "{got}");
+        assert_responses("Response", &got);
+        if !matches!(got["status"].as_str(), Some("queued" | "in_progress")) {
+            return Ok(got);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            got["status"]
+        );
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn background_responses_run_and_are_polled() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock
+        .push(Scenario::text_stream(&["Done ", "in the background."]));
+    let queued = create(
+        &p,
+        json!({"model": "gemini-2.5-flash", "input": "Work", "background": true}),
+    )
+    .await?;
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["background"], true);
+    let id = queued["id"].as_str().unwrap();
+    let done = settle(&p, id).await?;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(
+        done["output"][0]["content"][0]["text"],
+        "Done in the background."
+    );
+    // A finished background response cancels to itself.
+    let (status, same) = p
+        .call(
+            Method::POST,
+            &format!("/v1/responses/{id}/cancel"),
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(same["status"], "completed");
+    // `store: false` cannot run in the background.
+    let (status, _, out) = p
+        .post(
+            "/v1/responses",
+            &json!({"model": "gemini-2.5-flash", "input": "x", "background": true, "store": false}),
+        )
+        .await?;
+    assert_eq!(status, 400);
+    assert_eq!(out["error"]["param"], "background");
+    support::assert_clean(&p).await?;
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_background_response_can_be_cancelled() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::stream(vec![
+        support::text_event("Thinking"),
+        StreamStep::Delay(60_000),
+        support::final_event(" never"),
+    ]));
+    let queued = create(
+        &p,
+        json!({"model": "gemini-2.5-flash", "input": "Long job", "background": true}),
+    )
+    .await?;
+    let id = queued["id"].as_str().unwrap();
+    // Wait until the upstream call is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while p.mock.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline);
+        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, cancelled) = p
+        .call(
+            Method::POST,
+            &format!("/v1/responses/{id}/cancel"),
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_responses("Response", &cancelled);
+    assert_eq!(cancelled["status"], "cancelled");
+    let got = settle(&p, id).await?;
+    assert_eq!(got["status"], "cancelled");
+    // The upstream request was dropped with the task: no slot is held.
+    support::assert_clean(&p).await?;
+
+    // Only background responses can be cancelled.
+    p.mock.push(Scenario::text("plain"));
+    let plain = create(&p, json!({"model": "gemini-2.5-flash", "input": "x"})).await?;
+    let plain_id = plain["id"].as_str().unwrap();
+    let (status, _) = p
+        .call(
+            Method::POST,
+            &format!("/v1/responses/{plain_id}/cancel"),
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 400);
+    let (status, _) = p
+        .call(Method::POST, "/v1/responses/resp_nope/cancel", None, None)
+        .await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_background_stream_can_be_resumed() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::text_stream(&["a", "b", "c"]));
+    let body =
+        json!({"model": "gemini-2.5-flash", "input": "abc", "background": true, "stream": true});
+    let (status, _, events) = p.named_stream("/v1/responses", &body).await?;
+    assert_eq!(status, 200);
+    for e in &events {
+        assert_responses("ResponseStreamEvent", e);
+    }
+    assert_eq!(events.last().unwrap()["type"], "response.completed");
+    let id = events[0]["response"]["id"].as_str().unwrap();
+    assert_eq!(events[0]["response"]["background"], true);
+    // Reconnecting after event 3 gets the rest, the same events.
+    let (status, _, again) = p
+        .named_stream_get(&format!("/v1/responses/{id}?stream=true&starting_after=3"))
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(again, events[4..].to_vec());
     Ok(())
 }

@@ -250,6 +250,14 @@ impl StreamTranslator {
         out
     }
 
+    /// The response object as it stands, with `status` (`queued` or `in_progress` while a
+    /// background response waits or runs).
+    pub fn response(&self, status: Status) -> Response {
+        let mut response = self.snapshot(status);
+        response.output = self.output.clone();
+        response
+    }
+
     /// The final response object (for a plain request, after [`Self::finish`]).
     pub fn into_response(mut self) -> Response {
         let status = self.ended.unwrap_or(Status::Failed);

@@ -217,33 +217,17 @@ impl Pollux {
         path: &str,
         body: &Value,
     ) -> Result<(u16, HeaderMap, Vec<Value>), Error> {
-        let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
-        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Ok((
-                status,
-                resp.headers().clone(),
-                vec![serde_json::from_slice(&bytes)?],
-            ));
-        }
-        let text = std::str::from_utf8(&bytes)?;
-        let mut events = Vec::new();
-        for frame in text.split("\n\n").filter(|e| !e.is_empty()) {
-            if frame.starts_with(':') {
-                continue;
-            }
-            let (name, data) = frame
-                .strip_prefix("event: ")
-                .and_then(|rest| rest.split_once("\ndata: "))
-                .ok_or_else(|| format!("not a named SSE event: {frame:?}"))?;
-            let data: Value = serde_json::from_str(data)?;
-            if data["type"] != name {
-                return Err(format!("event {name} carries type {}", data["type"]).into());
-            }
-            events.push(data);
-        }
-        Ok((status, resp.headers().clone(), events))
+        let resp = Self::client().post(self.url(path)).send_json(body).await?;
+        read_named(resp).await
+    }
+
+    /// [`Pollux::named_stream`] for a GET (a resumed stream).
+    pub async fn named_stream_get(
+        &self,
+        path: &str,
+    ) -> Result<(u16, HeaderMap, Vec<Value>), Error> {
+        let resp = Self::client().get(self.url(path)).send().await?;
+        read_named(resp).await
     }
 
     /// Starts a stream, reads its first bytes, then drops the connection.
@@ -255,6 +239,42 @@ impl Pollux {
         drop(resp);
         Ok(())
     }
+}
+
+/// Reads a stream of named events (`event:` then `data:`), checking that the two agree on the
+/// type; a non-200 answer is its JSON body.
+async fn read_named<S>(
+    mut resp: awc::ClientResponse<S>,
+) -> Result<(u16, HeaderMap, Vec<Value>), Error>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Ok((
+            status,
+            resp.headers().clone(),
+            vec![serde_json::from_slice(&bytes)?],
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)?;
+    let mut events = Vec::new();
+    for frame in text.split("\n\n").filter(|e| !e.is_empty()) {
+        if frame.starts_with(':') {
+            continue;
+        }
+        let (name, data) = frame
+            .strip_prefix("event: ")
+            .and_then(|rest| rest.split_once("\ndata: "))
+            .ok_or_else(|| format!("not a named SSE event: {frame:?}"))?;
+        let data: Value = serde_json::from_str(data)?;
+        if data["type"] != name {
+            return Err(format!("event {name} carries type {}", data["type"]).into());
+        }
+        events.push(data);
+    }
+    Ok((status, resp.headers().clone(), events))
 }
 
 /// Asserts a body Pollux returned matches the OpenAI spec's schema of that name.

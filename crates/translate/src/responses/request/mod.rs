@@ -198,12 +198,6 @@ fn refuse_unsupported(req: &CreateResponse) -> Result<(), TranslateError> {
             "The Conversations API is not supported by this server: send the whole conversation in 'input'.",
         );
     }
-    if req.background == Some(true) {
-        return refuse(
-            "background",
-            "Background responses are not supported by this server: send the request without 'background' (streaming it if it is long).",
-        );
-    }
     if req.prompt.as_ref().is_some_and(|p| !p.is_null()) {
         return refuse(
             "prompt",
@@ -261,7 +255,7 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
         reasoning,
         service_tier: "default".to_owned(),
         store: req.store.unwrap_or(true),
-        background: false,
+        background: req.background.unwrap_or(false),
         temperature: req.temperature.or(Some(1.0)),
         top_p: req.top_p.or(Some(1.0)),
         top_logprobs: req.top_logprobs,
