@@ -418,11 +418,6 @@ def test_input_tokens_count_with_previous_response_id(client, mock):
 
 # --- background ----------------------------------------------------------------------------------
 
-# Background responses are being implemented on main; these stay strict expected failures until
-# they land (an unexpected pass fails the run, so the marker cannot outlive the feature).
-background = pytest.mark.xfail(
-    strict=True, reason="background responses are not implemented yet (issue 16)")
-
 RUNNING = ("queued", "in_progress")
 
 
@@ -464,7 +459,6 @@ def slow_stream(pieces: list[str], delay_ms: int) -> dict:
     return {"kind": "stream", "steps": steps}
 
 
-@background
 def test_background_create_then_poll_until_completed(client, mock):
     mock.push(slow_stream(["Done ", "in the ", "background."], 100))
     created = client.responses.create(model=FLASH, input="Work on this.", background=True)
@@ -483,9 +477,14 @@ def test_background_create_then_poll_until_completed(client, mock):
     # A finished background response is stored like any other.
     assert client.responses.retrieve(created.id).model_dump() == final.model_dump()
     assert texts(client.responses.input_items.list(created.id).data) == [("user", "Work on this.")]
+    # And continued like any other.
+    mock.push(text("Continued."))
+    after = client.responses.create(model=FLASH, input="Go on.", previous_response_id=created.id)
+    assert after.output_text == "Continued."
+    assert contents_text(mock.bodies()[1]) == [
+        ("user", "Work on this."), ("model", "Done in the background."), ("user", "Go on.")]
 
 
-@background
 def test_background_cancel_stops_the_upstream_request(client, mock):
     mock.push(slow_stream(["Thinking ", "very ", "slowly."], 30_000))
     created = client.responses.create(model=FLASH, input="Take your time.", background=True)
@@ -504,7 +503,6 @@ def test_background_cancel_stops_the_upstream_request(client, mock):
     assert client.responses.cancel(created.id).status == "cancelled"
 
 
-@background
 def test_background_stream_resumes_with_starting_after(client, mock):
     pieces = ["one ", "two ", "three"]
     mock.push(slow_stream(pieces, 200))
@@ -541,6 +539,39 @@ def test_background_stream_resumes_with_starting_after(client, mock):
     with client.responses.stream(response_id=response_id, starting_after=last_seen) as s:
         again = list(s)
     assert [e.sequence_number for e in again] == [e.sequence_number for e in resumed]
+
+
+def test_background_stream_cancelled_while_streaming(client, mock):
+    mock.push(slow_stream(["Thinking ", "very ", "slowly."], 30_000))
+    events = []
+    started = time.monotonic()
+    with client.responses.create(model=FLASH, input="Take your time.", background=True,
+                                 stream=True) as stream:
+        for event in stream:
+            events.append(event)
+            if event.type == "response.output_text.delta":
+                cancelled = client.responses.cancel(events[0].response.id)
+                assert cancelled.status == "cancelled"
+    # The stream the client holds ends at the cancel, not after the scripted 30 s.
+    assert time.monotonic() - started < 10
+    numbers = [e.sequence_number for e in events]
+    assert numbers == list(range(len(numbers))), numbers
+    assert [d.delta for d in events if d.type == "response.output_text.delta"] == ["Thinking "]
+    assert not any(e.type == "response.completed" for e in events)
+    response_id = events[0].response.id
+    assert client.responses.retrieve(response_id).status == "cancelled"
+    wait_mock(mock, lambda: mock.stats()["cancelled_streams"] == 1)
+
+
+def test_resuming_a_stream_that_does_not_exist(client, mock):
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_unknown", stream=True, starting_after=3)
+    # A stored response that was not run in the background has no stream to resume.
+    mock.push(text("Plain."))
+    created = client.responses.create(model=FLASH, input="Hi.")
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.retrieve(created.id, stream=True)
+    assert info.value.param == "stream"
 
 
 def test_cancel_of_a_response_not_in_background_is_400(client, mock):
