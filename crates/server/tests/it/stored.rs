@@ -607,6 +607,39 @@ async fn a_background_stream_can_be_resumed() -> TestResult {
 }
 
 #[actix_rt::test]
+async fn conversations_are_not_supported() -> TestResult {
+    let p = Pollux::start()?;
+    let (status, out) = p
+        .call(
+            Method::POST,
+            "/v1/conversations",
+            None,
+            Some(&json!({"items": []})),
+        )
+        .await?;
+    assert_eq!(status, 400);
+    assert_responses("ErrorResponse", &out);
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("previous_response_id"));
+    let (status, _) = p
+        .call(Method::GET, "/v1/conversations/conv_1/items", None, None)
+        .await?;
+    assert_eq!(status, 400);
+    let (status, out) = p
+        .post(
+            "/v1/responses",
+            &json!({"model": "gemini-2.5-flash", "input": "x", "conversation": "conv_1"}),
+        )
+        .await
+        .map(|(s, _, o)| (s, o))?;
+    assert_eq!(status, 400);
+    assert_eq!(out["error"]["param"], "conversation");
+    Ok(())
+}
+
+#[actix_rt::test]
 async fn resuming_a_stream_needs_a_stored_background_response() -> TestResult {
     let p = Pollux::start()?;
     // An id never stored is a 404, with `stream` as without.
