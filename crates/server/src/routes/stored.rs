@@ -313,10 +313,15 @@ pub async fn retrieve(
         // A background response's events, again from after `starting_after`.
         let id = id_of(&req);
         let Some(run) = shared.runs.get(&id, owner.as_deref()) else {
-            return Err(ApiError::InvalidRequest {
-                message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
-                param: Some("stream".to_owned()),
-                code: None,
+            // An id that is not stored (for this caller) is a 404, as without `stream`.
+            return Err(match shared.store.get(&id, owner.as_deref()).await? {
+                Lookup::Found(_) => ApiError::InvalidRequest {
+                    message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
+                    param: Some("stream".to_owned()),
+                    code: None,
+                },
+                Lookup::Unknown => not_found(&id, None, None),
+                Lookup::Gone(gone) => not_found(&id, Some(gone), None),
             });
         };
         return Ok(HttpResponse::Ok()
