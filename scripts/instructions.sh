@@ -11,14 +11,15 @@
 # --drive`; the chat request, then the same conversation as a Responses request) and dumps the
 # counters, and stops both processes by PID. The dumps stay in target/callgrind/ for
 # `callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.1` (chat; `.2` is
-# Responses). APIS="chat" measures chat alone (as before the Responses API existed); STREAM=1
-# sends the streamed requests instead of the plain ones.
+# Responses, stored; `.3` Responses with `store: false`). APIS lists what to measure (`chat`,
+# `responses`, `responses-unstored`); APIS=chat measures a build without the Responses API.
+# STREAM=1 sends the streamed requests instead of the plain ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # POLLUX_BIN measures another build (say, one from before a change) against the same mock.
 REQUESTS="${REQUESTS:-2000}"
 WARMUP="${WARMUP:-200}"
-read -r -a apis <<<"${APIS:-chat responses}"
+read -r -a apis <<<"${APIS:-chat responses responses-unstored}"
 kind=(); label=plain
 if [[ "${STREAM:-0}" == 1 ]]; then kind=(--stream); label=streamed; fi
 for tool in valgrind callgrind_control callgrind_annotate; do
@@ -36,7 +37,7 @@ measure_wait_healthy
 for api in "${apis[@]}"; do
     "$bin/pollux-bench" --drive "127.0.0.1:$port" --api "$api" "${kind[@]}" --serial "$WARMUP" >/dev/null
 done
-# Each dump is numbered in order: callgrind.out.1 for the first API, .2 for the second.
+# Each dump is numbered in order: callgrind.out.1 for the first API, .2 for the second, ...
 declare -A per_request
 dump=0
 for api in "${apis[@]}"; do
@@ -52,7 +53,10 @@ for api in "${apis[@]}"; do
 done
 kill -INT "$pollux"
 wait "$pollux" 2>/dev/null || true
-if [[ -n "${per_request[chat]:-}" && -n "${per_request[responses]:-}" ]]; then
-    awk -v r="${per_request[responses]}" -v c="${per_request[chat]}" \
-        'BEGIN { printf "responses / chat: %.3f\n", r / c }'
+if [[ -n "${per_request[chat]:-}" ]]; then
+    for api in "${apis[@]}"; do
+        [[ "$api" == chat ]] && continue
+        awk -v r="${per_request[$api]}" -v c="${per_request[chat]}" -v a="$api" \
+            'BEGIN { printf "%s / chat: %.3f\n", a, r / c }'
+    done
 fi

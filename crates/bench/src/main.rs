@@ -118,7 +118,8 @@ struct Args {
     /// Leave out the `relay` column (a byte-copying TCP relay: the floor of any adapter).
     #[arg(long)]
     no_relay: bool,
-    /// Leave out the `pollux responses` column (the same Pollux, sent the Responses request).
+    /// Leave out the two `pollux responses` columns (the same Pollux, sent the Responses
+    /// request, stored and with `store: false`).
     #[arg(long)]
     no_responses: bool,
     /// Only send `--serial` plain requests one at a time to this running Pollux, then
@@ -144,8 +145,10 @@ struct Args {
 enum Api {
     /// `POST /v1/chat/completions`.
     Chat,
-    /// `POST /v1/responses`.
+    /// `POST /v1/responses`, stored (OpenAI's default, which most SDK clients keep).
     Responses,
+    /// `POST /v1/responses` with `store: false` (as Codex sends it): translation only.
+    ResponsesUnstored,
 }
 
 /// The request mix, as each kind of target receives it.
@@ -154,6 +157,9 @@ struct Workload {
     openai_stream: Vec<u8>,
     responses_plain: Vec<u8>,
     responses_stream: Vec<u8>,
+    /// The Responses bodies with `store: false`.
+    unstored_plain: Vec<u8>,
+    unstored_stream: Vec<u8>,
     gemini: Vec<u8>,
 }
 
@@ -180,22 +186,35 @@ impl Workload {
         }
         Ok(Workload {
             openai_plain: CHAT.trim_end().as_bytes().to_vec(),
-            openai_stream: with_stream(CHAT)?,
+            openai_stream: with_fields(CHAT, &[("stream", true)])?,
             responses_plain: RESPONSES.trim_end().as_bytes().to_vec(),
-            responses_stream: with_stream(RESPONSES)?,
+            responses_stream: with_fields(RESPONSES, &[("stream", true)])?,
+            unstored_plain: with_fields(RESPONSES, &[("store", false)])?,
+            unstored_stream: with_fields(RESPONSES, &[("store", false), ("stream", true)])?,
             gemini,
         })
     }
+
+    /// The plain and the streamed body for `api`.
+    fn bodies(&self, api: Api) -> (&[u8], &[u8]) {
+        match api {
+            Api::Chat => (&self.openai_plain, &self.openai_stream),
+            Api::Responses => (&self.responses_plain, &self.responses_stream),
+            Api::ResponsesUnstored => (&self.unstored_plain, &self.unstored_stream),
+        }
+    }
 }
 
-/// A JSON request body with `"stream": true` added.
-fn with_stream(body: &str) -> Result<Vec<u8>, BenchError> {
+/// A JSON request body with boolean fields added (appended, so the rest stays as written).
+fn with_fields(body: &str, fields: &[(&str, bool)]) -> Result<Vec<u8>, BenchError> {
     let bad = |e: &dyn std::fmt::Display| BenchError::Workload(e.to_string());
-    let mut stream: serde_json::Value = serde_json::from_str(body).map_err(|e| bad(&e))?;
-    if let Some(obj) = stream.as_object_mut() {
-        obj.insert("stream".into(), true.into());
+    let mut value: serde_json::Value = serde_json::from_str(body).map_err(|e| bad(&e))?;
+    if let Some(obj) = value.as_object_mut() {
+        for (name, v) in fields {
+            obj.insert((*name).into(), (*v).into());
+        }
     }
-    serde_json::to_vec(&stream).map_err(|e| bad(&e))
+    serde_json::to_vec(&value).map_err(|e| bad(&e))
 }
 
 /// One thing measured: the mock itself, or an adapter in front of it.
@@ -228,22 +247,14 @@ impl<'a> Target<'a> {
         }
     }
 
-    fn adapter(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
+    /// An adapter sent the `api` request.
+    fn adapter(name: &'static str, server: &'a Server, w: &Workload, api: Api) -> Target<'a> {
+        let (plain, stream) = w.bodies(api);
         Target {
             name,
             server,
-            plain: chat_request(server.addr, &w.openai_plain),
-            stream: chat_request(server.addr, &w.openai_stream),
-        }
-    }
-
-    /// An adapter sent the Responses request.
-    fn responses(name: &'static str, server: &'a Server, w: &Workload) -> Target<'a> {
-        Target {
-            name,
-            server,
-            plain: responses_request(server.addr, &w.responses_plain),
-            stream: responses_request(server.addr, &w.responses_stream),
+            plain: api_request(server.addr, api, plain),
+            stream: api_request(server.addr, api, stream),
         }
     }
 
@@ -365,12 +376,8 @@ fn run(args: Args) -> Result<(), BenchError> {
 /// `--drive`: `n` requests, one at a time, to a Pollux someone else started.
 fn drive(addr: SocketAddr, api: Api, stream: bool, n: usize) -> Result<(), BenchError> {
     let w = Workload::new()?;
-    let req = match (api, stream) {
-        (Api::Chat, false) => chat_request(addr, &w.openai_plain),
-        (Api::Chat, true) => chat_request(addr, &w.openai_stream),
-        (Api::Responses, false) => responses_request(addr, &w.responses_plain),
-        (Api::Responses, true) => responses_request(addr, &w.responses_stream),
-    };
+    let (plain, streamed) = w.bodies(api);
+    let req = api_request(addr, api, if stream { streamed } else { plain });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -411,22 +418,21 @@ async fn interrupted() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// An OpenAI chat request to an adapter at `addr`, with the bench's bearer key.
-fn chat_request(addr: SocketAddr, body: &[u8]) -> Request {
+/// An OpenAI request to an adapter at `addr`, with the bench's bearer key.
+fn api_request(addr: SocketAddr, api: Api, body: &[u8]) -> Request {
     let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
-    Request::post_json(addr, "/v1/chat/completions", &auth, body)
-}
-
-/// An OpenAI Responses request to an adapter at `addr`, with the bench's bearer key.
-fn responses_request(addr: SocketAddr, body: &[u8]) -> Request {
-    let auth = [format!("Authorization: Bearer {}", procs::ADAPTER_KEY)];
-    Request::post_json(addr, "/v1/responses", &auth, body)
+    let path = match api {
+        Api::Chat => "/v1/chat/completions",
+        Api::Responses | Api::ResponsesUnstored => "/v1/responses",
+    };
+    Request::post_json(addr, path, &auth, body)
 }
 
 /// Column names: what [`dialect_table`] looks for.
 const RELAY: &str = "relay";
 const POLLUX: &str = "pollux";
 const POLLUX_RESPONSES: &str = "pollux responses";
+const POLLUX_UNSTORED: &str = "pollux resp. store:false";
 
 /// The processes of one round; dropping it stops them all.
 struct Fleet {
@@ -468,12 +474,23 @@ impl Fleet {
         if let Some(r) = &self.relay {
             out.push(Target::gemini(RELAY, r, w));
         }
-        out.push(Target::adapter(POLLUX, &self.pollux, w));
+        out.push(Target::adapter(POLLUX, &self.pollux, w, Api::Chat));
         if self.responses {
-            out.push(Target::responses(POLLUX_RESPONSES, &self.pollux, w));
+            out.push(Target::adapter(
+                POLLUX_RESPONSES,
+                &self.pollux,
+                w,
+                Api::Responses,
+            ));
+            out.push(Target::adapter(
+                POLLUX_UNSTORED,
+                &self.pollux,
+                w,
+                Api::ResponsesUnstored,
+            ));
         }
         if let Some(l) = &self.litellm {
-            out.push(Target::adapter("litellm", l, w));
+            out.push(Target::adapter("litellm", l, w, Api::Chat));
         }
         out
     }
@@ -721,39 +738,38 @@ async fn latency_rows(
     })
 }
 
-/// Pollux's own cost per Responses request against per chat request, from one round (the
-/// two columns were measured interleaved, against one process): the latency Pollux adds over
-/// the relay (the floor of any adapter), the overhead Pollux reports itself, and its CPU per
-/// request. `None` when the round has no Responses column.
+/// Pollux's own cost per Responses request (stored, and with `store: false`) against per
+/// chat request, from one round (the columns were measured interleaved, against one
+/// process): the latency Pollux adds over the relay (the floor of any adapter), the overhead
+/// Pollux reports itself, and its CPU per request. `None` when the round has no Responses
+/// column.
 fn dialect_table(
     targets: &[Target<'_>],
     lat: &Latencies,
     saturation_cpu: Option<&[Value]>,
 ) -> Option<Table> {
     let at = |name: &str| targets.iter().position(|t| t.name == name);
-    let (chat, resp) = (at(POLLUX)?, at(POLLUX_RESPONSES)?);
+    let cols = [at(POLLUX)?, at(POLLUX_RESPONSES)?, at(POLLUX_UNSTORED)?];
     // Without the relay, the floor is the direct run.
     let floor = at(RELAY).unwrap_or(0);
     let floor_name = targets[floor].name;
     let p50 = |v: &[Duration]| report::percentile_us(v, 0.50);
     let added = |s: &[Samples], f: fn(&Samples) -> &[Duration]| -> Vec<Value> {
         let base = p50(f(&s[floor]));
-        [chat, resp]
-            .iter()
+        cols.iter()
             .map(|&i| match (p50(f(&s[i])), base) {
                 (Value::Num(x), Value::Num(b)) => Value::num(x - b),
                 _ => Value::Missing,
             })
             .collect()
     };
-    let own = |s: &[Samples]| -> Vec<Value> {
-        [chat, resp].iter().map(|&i| p50(&s[i].overhead)).collect()
-    };
+    let own = |s: &[Samples]| -> Vec<Value> { cols.iter().map(|&i| p50(&s[i].overhead)).collect() };
+    let pick = |v: &[Value]| -> Vec<Value> { cols.iter().map(|&i| v[i]).collect() };
     let mut t = Table::new(
         &format!(
-            "Pollux, Responses against chat (same process, same run; ratio = Responses / chat; added = Pollux p50 − {floor_name} p50)"
+            "Pollux, Responses against chat (same process, same run; (xr) = ratio to chat; added = Pollux p50 − {floor_name} p50)"
         ),
-        vec!["chat", "responses"],
+        vec!["chat", "responses (stored)", "responses store:false"],
     );
     let ratio = report::Compare::Ratio;
     t.row(
@@ -779,13 +795,13 @@ fn dialect_table(
     );
     t.row(
         "CPU-s per 1,000 plain requests, open loop",
-        vec![lat.open_cpu[chat], lat.open_cpu[resp]],
+        pick(&lat.open_cpu),
         ratio,
     );
     if let Some(cpu) = saturation_cpu {
         t.row(
             "CPU-s per 1,000 plain requests, saturation",
-            vec![cpu[chat], cpu[resp]],
+            pick(cpu),
             ratio,
         );
     }
@@ -969,6 +985,15 @@ mod tests {
             stream.is_stream(),
             "the streamed Responses body must say stream: true"
         );
+        assert_eq!(
+            plain.store, None,
+            "the default body leaves store to OpenAI's default"
+        );
+        for body in [&w.unstored_plain, &w.unstored_stream] {
+            let unstored = CreateResponse::from_slice(body)
+                .map_err(|e| BenchError::Workload(e.to_string()))?;
+            assert_eq!(unstored.store, Some(false));
+        }
         Ok(())
     }
 }
