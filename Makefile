@@ -86,4 +86,4 @@ lint: ## fmt check and clippy, as `make test` runs them.
 
 clean: ## Remove build output and the client suites' installed packages.
 	$(CARGO) clean
-	rm -rf tests/clients/.venv tests/clients/node/node_modules
+	rm -rf tests/clients/.venv tests/clients/node/node_modules tests/clients/codex/node_modules

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Client compatibility suites: real, unmodified client libraries driving Pollux, with
 # mock-gemini scripted per test as the upstream. Python (one pytest run, python/): the openai SDK,
-# LangChain's langchain-openai (test_langchain.py), the OpenAI Agents SDK (test_agents.py).
-# Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/).
+# LangChain's langchain-openai (test_langchain*.py), the OpenAI Agents SDK (test_agents*.py),
+# pydantic-ai (test_pydantic_ai.py); chat and the Responses API (test_*responses.py).
+# Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/: @ai-sdk/openai-compatible on
+# chat, @ai-sdk/openai on the Responses API). Codex (codex/): the OpenAI Codex CLI's
+# `codex exec` agent loop on /v1/responses, its own package-lock.json because the package
+# ships a ~300 MB native binary.
 #
 # Starts on ephemeral loopback ports:
 #   - mock-gemini                       (MOCK_URL)
@@ -15,7 +19,7 @@
 #
 # Uses target/debug/{pollux,mock-gemini} when they exist (`make test` has just built them) and
 # runs `cargo build -p pollux-server -p mock-gemini` only when they do not. Override with
-# POLLUX_BIN / MOCK_BIN. Select suites with CLIENTS="python node" (default: both).
+# POLLUX_BIN / MOCK_BIN. Select suites with CLIENTS="python node codex" (default: all three).
 # Extra arguments are passed to pytest (e.g. `-k stream -x`). CLIENTS_INSTALL_ONLY=1 only
 # installs the client packages (.ci/run does that first). CLIENTS_KEEP_LOGS=1 keeps the
 # server logs.
@@ -26,7 +30,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 POLLUX_BIN=${POLLUX_BIN:-$TARGET_DIR/debug/pollux}
 MOCK_BIN=${MOCK_BIN:-$TARGET_DIR/debug/mock-gemini}
-CLIENTS=${CLIENTS:-python node}
+CLIENTS=${CLIENTS:-python node codex}
 PYTHON=${PYTHON:-python3}
 VENV="$HERE/.venv"
 
@@ -48,13 +52,13 @@ ensure_venv() {
     fi
 }
 
-# node_modules is reinstalled (npm ci) when package-lock.json changes.
+# DIR/node_modules is reinstalled (npm ci) when DIR/package-lock.json changes.
 ensure_node_modules() {
-    local dir="$HERE/node" want have=""
+    local dir="$HERE/$1" want have=""
     want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
     [[ -f "$dir/node_modules/.lock.sha256" ]] && have=$(cat "$dir/node_modules/.lock.sha256")
     if [[ ! -d "$dir/node_modules" || "$want" != "$have" ]]; then
-        log "installing Node client packages (npm ci)"
+        log "installing Node client packages in tests/clients/$1 (npm ci)"
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
         echo "$want" >"$dir/node_modules/.lock.sha256"
     fi
@@ -63,7 +67,8 @@ ensure_node_modules() {
 for client in $CLIENTS; do
     case $client in
         python) ensure_venv ;;
-        node) ensure_node_modules ;;
+        node) ensure_node_modules node ;;
+        codex) ensure_node_modules codex ;;
         *) log "unknown client '$client' in CLIENTS"; exit 2 ;;
     esac
 done
@@ -215,7 +220,7 @@ record() {
 run_python() {
     local status=0 name version passed failed skipped xfailed counted=0
     log "python clients: $("$VENV/bin/python" -m pip freeze 2>/dev/null |
-        grep -E '^(openai|langchain-openai|openai-agents)==' | tr '\n' ' ')"
+        grep -E '^(openai|langchain-openai|openai-agents|pydantic-ai-slim)==' | tr '\n' ' ')"
     (cd "$HERE/python" && CLIENT_COUNTS="$WORK/python.counts" \
         "$VENV/bin/python" -m pytest -p no:cacheprovider "$@") || status=$?
     # pytest exits 5 when it collected nothing and 2-4 when it could not run: with no failure
@@ -240,14 +245,14 @@ run_python() {
     fi
 }
 
-# run_node_suite NAME PACKAGE DIR: one `node --test` run of node/DIR/*.test.mjs, summarised as
-# "node NAME VERSION" with PACKAGE's installed version.
+# run_node_suite NAME PACKAGE DIR [BASE]: one `node --test` run of BASE/DIR/*.test.mjs (BASE
+# defaults to node), summarised as "BASE NAME VERSION" with PACKAGE's installed version.
 run_node_suite() {
-    local name=$1 package=$2 dir=$3 version status=0 out passed failed skipped todo
-    out="$WORK/node-${package//\//_}.out"
-    version=$(cd "$HERE/node" && node -p "require('./node_modules/$package/package.json').version")
-    log "node $name $version"
-    (cd "$HERE/node" && node --test --test-concurrency=1 --test-reporter=spec "$dir"/*.test.mjs) \
+    local name=$1 package=$2 dir=$3 base=${4:-node} version status=0 out passed failed skipped todo
+    out="$WORK/$base-${package//\//_}.out"
+    version=$(cd "$HERE/$base" && node -p "require('./node_modules/$package/package.json').version")
+    log "$base $name $version"
+    (cd "$HERE/$base" && node --test --test-concurrency=1 --test-reporter=spec "$dir"/*.test.mjs) \
         2>&1 | tee "$out" || status=$?
     # The spec reporter closes with lines like "ℹ pass 9", "ℹ fail 0", "ℹ skipped 0"; tests
     # marked todo (known Pollux bugs) count as expected failures.
@@ -255,7 +260,7 @@ run_node_suite() {
     failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$out" | tail -n1)
     skipped=$(sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' "$out" | tail -n1)
     todo=$(sed -n 's/^ℹ todo \([0-9]*\)$/\1/p' "$out" | tail -n1)
-    record "node $name $version" "${passed:-0}" "${failed:-0}" "${skipped:-0}" "${todo:-0}" "$status"
+    record "$base $name $version" "${passed:-0}" "${failed:-0}" "${skipped:-0}" "${todo:-0}" "$status"
 }
 
 run_node() {
@@ -267,6 +272,7 @@ for client in $CLIENTS; do
     case $client in
         python) run_python "$@" ;;
         node) run_node ;;
+        codex) run_node_suite "CLI" @openai/codex test codex ;;
     esac
 done
 

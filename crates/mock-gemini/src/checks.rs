@@ -94,6 +94,37 @@ pub fn request(body: &[u8], schema: bool) -> Result<Value, Rejection> {
     Ok(value)
 }
 
+/// `countTokens`: the body checked against `CountTokensRequest` (the contents of a
+/// `generateContentRequest` checked like a generation request), answered with the mock's
+/// token estimate, the one its answers report as `promptTokenCount`.
+pub fn count_tokens(body: &[u8], schema: bool) -> Result<Value, Rejection> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::invalid(format!(
+            "Invalid JSON payload received. Unexpected token.\n({e})"
+        ))
+    })?;
+    if schema {
+        let violations = crate::oracle::violations("CountTokensRequest", &value)
+            .map_err(|e| Rejection::new(500, "INTERNAL", e))?;
+        if !violations.is_empty() {
+            return Err(schema_rejection(&violations));
+        }
+    }
+    let request = match value.get("generateContentRequest") {
+        Some(inner) => {
+            if inner.get("model").and_then(Value::as_str).is_none() {
+                return Err(Rejection::invalid(
+                    "* GenerateContentRequest.model: unexpected model name format\n",
+                ));
+            }
+            inner.clone()
+        }
+        None => value,
+    };
+    contents(&request)?;
+    Ok(serde_json::json!({ "totalTokens": prompt_tokens(&request) }))
+}
+
 pub(crate) fn schema_rejection(violations: &[Violation]) -> Rejection {
     let lines: Vec<(String, String)> = violations
         .iter()

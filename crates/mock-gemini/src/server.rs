@@ -191,6 +191,10 @@ impl MockGemini {
                     // count a cancelled stream) even while the body is waiting to write.
                     .h1_allow_half_closed(false)
                     .on_connect(keep_socket)
+                    // No deadline on a request head: on a loaded test machine a pooled
+                    // connection's next request can take seconds to arrive, and a 408 from the
+                    // fake upstream would fail a test for nothing Pollux did.
+                    .client_request_timeout(std::time::Duration::ZERO)
                     .shutdown_timeout(1)
                     .listen(listener);
                     match server {
@@ -591,6 +595,10 @@ fn catalog_call(
             let id = tail.strip_prefix('/').filter(|id| !id.contains('/'))?;
             checks::api_key(request_key(req, query), &config.invalid_key)
                 .and_then(|()| catalog::get(&shared.models(), id))
+        }
+        (Some((_, rpc)), _) if req.method() == Method::POST && rpc == "countTokens" => {
+            checks::api_key(request_key(req, query), &config.invalid_key)
+                .and_then(|()| checks::count_tokens(body, config.validate))
         }
         (Some((model, rpc)), _) if req.method() == Method::POST && catalog::is_embed_rpc(rpc) => {
             checks::api_key(request_key(req, query), &config.invalid_key)

@@ -29,15 +29,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
-    for path in ["/v1/responses", "/responses"] {
+    for base in ["/v1/responses", "/responses"] {
         cfg.service(
-            web::resource(path)
+            web::resource(base)
                 .route(web::post().to(routes::responses::create))
                 .default_service(web::to(method_not_allowed)),
         );
+        cfg.service(
+            web::resource(format!("{base}/input_tokens"))
+                .route(web::post().to(routes::responses::input_tokens))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}"))
+                .route(web::get().to(routes::stored::retrieve))
+                .route(web::delete().to(routes::stored::delete))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}/input_items"))
+                .route(web::get().to(routes::stored::input_items))
+                .default_service(web::to(method_not_allowed)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/{{id}}/cancel"))
+                .route(web::post().to(routes::responses::cancel))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+    for path in [
+        "/v1/conversations",
+        "/v1/conversations/{tail:.*}",
+        "/conversations",
+        "/conversations/{tail:.*}",
+    ] {
+        cfg.route(path, web::route().to(conversations));
     }
     cfg.route("/metrics", web::get().to(routes::metrics::endpoint));
     routes::service::register(cfg);
+}
+
+/// OpenAI's Conversations API has no counterpart here: a 400 that says so and what to use.
+async fn conversations() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::InvalidRequest {
+        message: "The Conversations API is not supported by this server: chain responses with 'previous_response_id', or send the whole conversation in 'input'.".to_owned(),
+        param: None,
+        code: Some("unsupported_endpoint".to_owned()),
+    })
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -66,7 +104,7 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let head_read_timeout = std::time::Duration::from_secs(config.head_read_timeout_secs);
     let media_policy = MediaPolicy::from_config(&config, settings.media_allow.clone());
     let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
-    let shared = AppState::new(config, settings);
+    let shared = AppState::new(config, settings).map_err(std::io::Error::other)?;
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.

@@ -26,6 +26,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    /// Something a request field names does not exist (a stored response, an item): 404
+    /// naming the field.
+    #[error("{message}")]
+    NotFoundAt { message: String, param: String },
     #[error("Method {0} is not allowed on this route.")]
     MethodNotAllowed(String),
     #[error("The request body is larger than the {limit}-byte limit.")]
@@ -48,6 +52,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     GatewayTimeout(String),
+    /// The shared state (`--state`, Redis) did not answer and the request needs it: 503.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// `--max-concurrent-upstream` requests are already in flight; refused, not queued.
     #[error("Too many requests in flight ({limit} at once); please retry shortly.")]
     ConcurrencyLimit { limit: usize },
@@ -71,6 +78,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { .. }
             | ApiError::NotFound(_)
+            | ApiError::NotFoundAt { .. }
             | ApiError::MethodNotAllowed(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::RequestTimeout(_)
@@ -89,6 +97,7 @@ impl ApiError {
             },
             ApiError::BadGateway { .. } => "upstream_error",
             ApiError::GatewayTimeout(_) => "timeout_error",
+            ApiError::StoreUnavailable(_) => "server_error",
             ApiError::ConcurrencyLimit { .. } => "rate_limit_error",
         }
     }
@@ -96,6 +105,7 @@ impl ApiError {
     fn param(&self) -> Option<&str> {
         match self {
             ApiError::InvalidRequest { param, .. } => param.as_deref(),
+            ApiError::NotFoundAt { param, .. } => Some(param),
             _ => None,
         }
     }
@@ -106,10 +116,11 @@ impl ApiError {
             | ApiError::Upstream { code, .. }
             | ApiError::BadGateway { code, .. } => code.as_deref(),
             ApiError::Unauthorized(_) => Some("invalid_api_key"),
-            ApiError::NotFound(_) => Some("not_found"),
+            ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => Some("not_found"),
             ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
+            ApiError::StoreUnavailable(_) => Some("store_unavailable"),
             ApiError::ConcurrencyLimit { .. } => Some("concurrency_limit"),
             ApiError::RequestTimeout(_) => Some("request_timeout"),
             ApiError::HostNotAllowed(_) => Some("host_not_allowed"),
@@ -156,6 +167,10 @@ impl ApiError {
             },
             ApiError::Unauthorized(message) => ApiError::Unauthorized(f(message)),
             ApiError::NotFound(message) => ApiError::NotFound(f(message)),
+            ApiError::NotFoundAt { message, param } => ApiError::NotFoundAt {
+                message: f(message),
+                param,
+            },
             ApiError::Upstream {
                 status,
                 message,
@@ -174,6 +189,7 @@ impl ApiError {
             ApiError::GatewayTimeout(message) => ApiError::GatewayTimeout(f(message)),
             // Pollux's own refusals: their text never quotes the upstream.
             other @ (ApiError::MethodNotAllowed(_)
+            | ApiError::StoreUnavailable(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::ConcurrencyLimit { .. }
             | ApiError::RequestTimeout(_)
@@ -330,7 +346,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Upstream { status, .. } => {
@@ -338,6 +354,7 @@ impl ResponseError for ApiError {
             }
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,

@@ -146,6 +146,16 @@ impl Keys {
     }
 
     /// Applies the policy to the key a request presented.
+    /// Whose stored responses a request may see: the digest of the key it presented when
+    /// keys tell clients apart (client keys, or each client's own Gemini key), `None` on a
+    /// server whose one key serves everyone. Never the key itself.
+    pub fn owner(&self, headers: &HeaderMap) -> Option<String> {
+        if self.clients.is_empty() && !self.pool.is_empty() {
+            return None;
+        }
+        presented_key(headers).map(|key| hex(&Sha256::digest(key.as_bytes())))
+    }
+
     pub fn authorize(&self, presented: Option<&str>) -> Result<Credentials, ApiError> {
         if !self.clients.is_empty() {
             return match presented {

@@ -156,6 +156,45 @@ fn with_entry<V>(
 }
 
 /// Every metric Pollux exports.
+/// The response store's size, for `/metrics` (the store reports it; see `crate::store`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub evictions: u64,
+}
+
+impl StoreStats {
+    /// Appends the store's series to a `/metrics` body.
+    pub fn render(&self, out: &mut String) {
+        header(
+            out,
+            "pollux_response_store_entries",
+            "gauge",
+            "Responses held by the response store.",
+        );
+        let _ = writeln!(out, "pollux_response_store_entries {}", self.entries);
+        header(
+            out,
+            "pollux_response_store_bytes",
+            "gauge",
+            "Bytes held by the response store (approximate).",
+        );
+        let _ = writeln!(out, "pollux_response_store_bytes {}", self.bytes);
+        header(
+            out,
+            "pollux_response_store_evictions_total",
+            "counter",
+            "Stored responses evicted to stay within the store's entry and byte limits.",
+        );
+        let _ = writeln!(
+            out,
+            "pollux_response_store_evictions_total {}",
+            self.evictions
+        );
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     series: Mutex<Series>,
@@ -165,6 +204,7 @@ pub struct Metrics {
     concurrency_rejections: AtomicU64,
     retries: AtomicU64,
     key_cooldowns: AtomicU64,
+    state_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -177,6 +217,7 @@ impl Default for Metrics {
             concurrency_rejections: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             key_cooldowns: AtomicU64::new(0),
+            state_errors: AtomicU64::new(0),
         }
     }
 }
@@ -255,6 +296,11 @@ impl Metrics {
     /// One API key put on cooldown after the upstream refused it.
     pub fn key_cooled_down(&self) {
         self.key_cooldowns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One operation on the shared state failed or timed out.
+    pub fn state_error(&self) {
+        self.state_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -343,7 +389,7 @@ impl Metrics {
         );
         lock(&self.overhead).render(&mut out, "pollux_overhead_seconds", "");
 
-        let scalars: [(&str, &str, &str, i128); 5] = [
+        let scalars: [(&str, &str, &str, i128); 6] = [
             (
                 "pollux_open_streams",
                 "gauge",
@@ -373,6 +419,12 @@ impl Metrics {
                 "counter",
                 "API keys put on cooldown after Gemini refused them.",
                 self.key_cooldowns.load(Ordering::Relaxed).into(),
+            ),
+            (
+                "pollux_state_errors_total",
+                "counter",
+                "Operations on the shared state (--state) that failed or timed out.",
+                self.state_errors.load(Ordering::Relaxed).into(),
             ),
         ];
         for (name, kind, help, value) in scalars {
@@ -436,6 +488,7 @@ mod tests {
             "pollux_concurrency_rejections_total",
             "pollux_upstream_retries_total",
             "pollux_key_cooldowns_total",
+            "pollux_state_errors_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

@@ -77,6 +77,11 @@ pub struct Capabilities {
     pub schema: SchemaFlavour,
     /// The first function call of each step must carry its thought signature.
     pub thought_signatures: bool,
+    /// Built-in tools (Google Search) may be offered beside function declarations in one
+    /// request (<https://ai.google.dev/gemini-api/docs/tool-combination>); older models
+    /// refuse the pair with a 400.
+    #[serde(default)]
+    pub tool_combination: bool,
 }
 
 impl Capabilities {
@@ -99,6 +104,7 @@ impl Capabilities {
                 media_resolution: true,
                 schema: SchemaFlavour::JsonSchema,
                 thought_signatures: true,
+                tool_combination: true,
             },
             Family::Gemini25 => Capabilities {
                 thinking: if id.contains("pro") {
@@ -126,6 +132,7 @@ impl Capabilities {
                 media_resolution: true,
                 schema: SchemaFlavour::JsonSchema,
                 thought_signatures: false,
+                tool_combination: false,
             },
             Family::Other => {
                 // 1.x and 2.0 predate `parametersJsonSchema` / `responseJsonSchema`.
@@ -142,6 +149,7 @@ impl Capabilities {
                         SchemaFlavour::JsonSchema
                     },
                     thought_signatures: false,
+                    tool_combination: false,
                 }
             }
         }
@@ -166,6 +174,8 @@ pub struct CapabilityPatch {
     pub schema: Option<SchemaFlavour>,
     #[serde(default)]
     pub thought_signatures: Option<bool>,
+    #[serde(default)]
+    pub tool_combination: Option<bool>,
 }
 
 impl CapabilityPatch {
@@ -179,6 +189,7 @@ impl CapabilityPatch {
             (self.logprobs, &mut caps.logprobs),
             (self.media_resolution, &mut caps.media_resolution),
             (self.thought_signatures, &mut caps.thought_signatures),
+            (self.tool_combination, &mut caps.tool_combination),
         ];
         for (value, field) in flags {
             if let Some(v) = value {

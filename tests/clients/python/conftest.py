@@ -1,5 +1,6 @@
-"""Fixtures for the Python client suites: the `openai` SDK, LangChain (`langchain-openai`,
-test_langchain.py) and the OpenAI Agents SDK (`openai-agents`, test_agents.py).
+"""Fixtures for the Python client suites: the `openai` SDK (test_responses.py for the Responses
+API), LangChain (`langchain-openai`, test_langchain*.py), the OpenAI Agents SDK
+(`openai-agents`, test_agents*.py) and pydantic-ai (`pydantic-ai-slim`, test_pydantic_ai.py).
 
 `tests/clients/run.sh` starts mock-gemini and two Pollux processes and passes their addresses
 in the environment: MOCK_URL, POLLUX_URL (Pollux with GEMINI_API_KEY set), POLLUX_NOKEY_URL
@@ -10,6 +11,7 @@ Pollux sent upstream.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import urllib.request
@@ -109,6 +111,33 @@ def response(parts: list[dict[str, Any]], usage: dict[str, Any], finish: str = "
     }
 
 
+def signature(label: str) -> str:
+    """A scripted Gemini 3 thought signature (opaque base64, as Gemini's are)."""
+    return base64.b64encode(f"scripted-signature:{label}".encode()).decode()
+
+
+def signed_call(name: str, args: dict[str, Any], sig: str) -> dict[str, Any]:
+    """A Gemini 3 function call answer carrying the signature `sig`, which the mock remembers
+    as issued and checks when it comes back."""
+    return {"kind": "answer", "chunks": [[{"functionCall": {"name": name, "args": args},
+                                           "thoughtSignature": sig}]]}
+
+
+def signatures_sent(body: dict[str, Any]) -> list[str | None]:
+    """The thoughtSignature of every model functionCall part of an upstream body, in order."""
+    return [
+        p.get("thoughtSignature")
+        for c in body["contents"] if c["role"] == "model"
+        for p in c["parts"] if "functionCall" in p
+    ]
+
+
+def function_responses(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every functionResponse part of an upstream body, in order."""
+    return [p["functionResponse"] for c in body["contents"] for p in c["parts"]
+            if "functionResponse" in p]
+
+
 # The seed document's usage: Gemini counts thoughts apart from candidates; OpenAI's
 # completion_tokens include them.
 SEED_USAGE = {
@@ -158,9 +187,12 @@ def nokey_url() -> str:
 # drives the `openai` SDK. run.sh prints one summary line per client.
 CLIENT_OF_MODULE = {
     "test_langchain.py": "langchain-openai",
+    "test_langchain_responses.py": "langchain-openai",
     "test_agents.py": "openai-agents",
+    "test_agents_responses.py": "openai-agents",
+    "test_pydantic_ai.py": "pydantic-ai-slim",
 }
-CLIENTS = ["openai", *CLIENT_OF_MODULE.values()]
+CLIENTS = ["openai", *dict.fromkeys(CLIENT_OF_MODULE.values())]
 
 
 def client_of(nodeid: str) -> str:

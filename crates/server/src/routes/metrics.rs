@@ -8,5 +8,9 @@ use crate::state::AppState;
 pub async fn endpoint(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body({
+            let mut body = state.metrics.render();
+            state.store.stats().render(&mut body);
+            body
+        })
 }

@@ -11,3 +11,4 @@ pub mod models;
 pub mod native;
 pub mod responses;
 pub mod service;
+pub mod stored;

@@ -11,12 +11,21 @@
 //! Every thought signature of an answer is remembered by its `call_id` in the per-process
 //! cache, so a client that replays its calls without the reasoning items still has them
 //! re-attached ([`pollux_translate::responses::envelope`] is the stateless path).
+//!
+//! With `store` (OpenAI's default) the conversation behind `previous_response_id` and the
+//! items behind `item_reference`s come from the store first ([`super::stored`]), and the
+//! response is stored before its body or terminal event is sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::openai::responses::{CreateResponse, StreamEvent};
+use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, Status, StreamEvent};
 use pollux_translate::responses::{
-    remote_media, to_gemini, to_response, ResponseContext, StreamTranslator,
+    remote_media, stored_items, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
 use pollux_translate::{RequestOptions, TranslateError};
@@ -25,13 +34,16 @@ use super::body::read_limited;
 use super::generate::{
     encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
+use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
-use crate::resilience::{Deadline, StreamLease};
+use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
+use crate::runs::Run;
 use crate::sse;
 use crate::state::AppState;
+use crate::store::Lookup;
 use crate::upstream::{Call, Upstream};
 
 pub async fn create(
@@ -44,13 +56,40 @@ pub async fn create(
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
+    let owner = shared.keys.owner(req.headers());
     let body = read_limited(payload, req.headers(), &shared.config).await?;
-    let request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
+    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     let body_len = body.len();
     drop(body);
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
+    let background = request.background == Some(true);
+    let keep_it = request.store != Some(false);
+    if background && !keep_it {
+        return Err(ApiError::InvalidRequest {
+            message: "A background response must be stored: remove 'store: false' (its status is read back by id).".to_owned(),
+            param: Some("background".to_owned()),
+            code: None,
+        });
+    }
+    let (own, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
+    let keep = match keep_it {
+        true => Some(Keep::new(
+            shared.store.clone(),
+            owner.clone(),
+            request.previous_response_id.clone(),
+            &own,
+        )?),
+        false => None,
+    };
+    let cache = shared
+        .signatures_for(&unsigned_calls(&request, &history_signatures))
+        .await;
+    let signatures = ChainSignatures {
+        chain: history_signatures,
+        cache: &cache,
+    };
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
         .await?;
@@ -61,7 +100,7 @@ pub async fn create(
         request,
         &resolved.client,
         &RequestOptions {
-            signatures: &shared.signatures,
+            signatures: &signatures,
             media: &fetched,
             capabilities: Some(&capabilities),
             strict_params: shared.config.strict_params,
@@ -83,15 +122,48 @@ pub async fn create(
         echo: translated.echo,
         output: translated.output,
     };
-    log::debug!("response: model={model} stream={stream}");
+    log::debug!("response: model={model} stream={stream} background={background}");
     let permit = shared.limiter.acquire()?;
+    let stream_url = format!(
+        "{}?alt=sse",
+        upstream.model_url(model, "streamGenerateContent")
+    );
+
+    if let (true, Some(keep)) = (background, keep.clone()) {
+        let machine = StreamTranslator::new(ctx);
+        let queued = machine.response(Status::Queued);
+        keep.write_logged(&queued, Vec::new()).await;
+        let run = Run::new(owner);
+        shared.runs.insert(&queued.id, run.clone());
+        let work = Background {
+            run: run.clone(),
+            machine,
+            keep,
+            shared: shared.clone(),
+            upstream: upstream.clone(),
+            key,
+            trace: trace.clone(),
+            url: stream_url,
+            body: upstream_body,
+            permit,
+        };
+        let (task, handle) = futures_util::future::abortable(work.run());
+        run.set_abort(handle);
+        actix_web::rt::spawn(task);
+        let response = if stream {
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(run.follow(None).map(Ok::<_, actix_web::Error>))
+        } else {
+            HttpResponse::Ok().json(&queued)
+        };
+        return Ok(with_dropped(response, &dropped));
+    }
 
     if stream {
-        let url = format!(
-            "{}?alt=sse",
-            upstream.model_url(model, "streamGenerateContent")
-        );
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&stream_url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let run = StreamRun {
             events: UpstreamEvents::new(
@@ -103,6 +175,9 @@ pub async fn create(
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
+            keep,
+            signatures: Vec::new(),
+            background: None,
         };
         let lease = StreamLease {
             permit,
@@ -127,9 +202,7 @@ pub async fn create(
             ..ctx
         };
         let (mut response, signatures) = to_response(parsed, ctx, &mut RandomIds);
-        for (call_id, signature) in &signatures {
-            shared.signatures.insert(call_id, signature);
-        }
+        shared.remember_signatures(signatures.clone()).await;
         if let Some(error) = &mut response.error {
             // A finish message is upstream text.
             error.message = redact_text(&shared, &key, std::mem::take(&mut error.message));
@@ -137,7 +210,145 @@ pub async fn create(
         if let Some(usage) = &response.usage {
             trace.set_usage(usage.input_tokens, usage.output_tokens);
         }
-        Ok(with_dropped(HttpResponse::Ok().json(response), &dropped))
+        let body =
+            Bytes::from(
+                serde_json::to_vec(&response).map_err(|e| ApiError::BadGateway {
+                    message: format!("Could not encode the response: {e}"),
+                    code: None,
+                })?,
+            );
+        // Written before the body is sent: a follow-up sent the moment the client has the id
+        // finds it.
+        if let Some(keep) = keep {
+            keep.write_reported(&response, body.clone(), signatures)
+                .await;
+        }
+        Ok(with_dropped(
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body),
+            &dropped,
+        ))
+    }
+}
+
+/// Makes `request.input` the whole conversation: the stored history behind
+/// `previous_response_id` first, then the request's own items with their `item_reference`s
+/// resolved. Returns the own items in stored form and the history's thought signatures.
+async fn conversation(
+    shared: &AppState,
+    request: &mut CreateResponse,
+    owner: Option<&str>,
+) -> Result<(Vec<serde_json::Value>, HashMap<String, String>), ApiError> {
+    let mut own = match std::mem::take(&mut request.input) {
+        Input::Text(text) => vec![stored::user_text(text)],
+        Input::Items(items) => items,
+    };
+    stored::resolve_references(&*shared.store, &mut own, owner).await?;
+    // Before translation, which moves media out of the items.
+    let own_stored = stored_items(&own, &mut RandomIds);
+    let history = stored::history(
+        &*shared.store,
+        request.previous_response_id.as_deref(),
+        owner,
+    )
+    .await?;
+    let mut items = history.items;
+    items.extend(own);
+    request.input = Input::Items(items);
+    Ok((own_stored, history.signatures))
+}
+
+/// A background response's work: the same stream as a client's, its events kept in its
+/// [`Run`] for followers and its record rewritten as it goes (in progress, then final).
+struct Background {
+    run: Arc<Run>,
+    machine: StreamTranslator,
+    keep: Keep,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    key: Credentials,
+    trace: Trace,
+    url: String,
+    body: Vec<u8>,
+    permit: UpstreamPermit,
+}
+
+impl Background {
+    async fn run(mut self) {
+        let _permit = self.permit;
+        let push = |run: &Run, events: &[StreamEvent]| {
+            for e in events {
+                run.push(e.sequence_number, sse::named_event(e.kind(), e));
+            }
+        };
+        let start = self.machine.start();
+        self.keep
+            .write_logged(&self.machine.response(Status::InProgress), Vec::new())
+            .await;
+        push(&self.run, &start);
+        let deadline = Deadline::start(self.shared.config.request_timeout());
+        let call = Call::post_json(&self.url, &self.key, self.body);
+        let head = self.upstream.head(call, &self.trace, &deadline, true).await;
+        let response = match head {
+            Ok(response) => response,
+            Err(failure) => {
+                let error = self.shared.keys.redact_error(failure.into(), &self.key);
+                self.machine.set_completed_at(unix_now());
+                let events =
+                    self.machine
+                        .fail(failure_code(&error), error.to_string(), &mut RandomIds);
+                if !self.run.is_done() {
+                    self.keep
+                        .write_logged(&self.machine.response(Status::Failed), Vec::new())
+                        .await;
+                    push(&self.run, &events);
+                }
+                self.run.finish();
+                return;
+            }
+        };
+        let mut stream = StreamRun {
+            events: UpstreamEvents::new(
+                response,
+                self.shared.config.stream_idle_timeout(),
+                self.shared.config.max_upstream_body_bytes,
+            ),
+            machine: self.machine,
+            shared: self.shared.clone(),
+            trace: self.trace.clone(),
+            key: self.key.clone(),
+            keep: Some(self.keep),
+            signatures: Vec::new(),
+            background: Some(self.run.clone()),
+        };
+        let ended = match stream.open().await {
+            Ok((first, ended)) => {
+                push(&self.run, &first);
+                ended
+            }
+            Err(e) => {
+                let events = stream.failed(&e);
+                stream.store(&events).await;
+                push(&self.run, &events);
+                self.run.finish();
+                return;
+            }
+        };
+        let rest = stream.rest(ended);
+        futures_util::pin_mut!(rest);
+        while let Some(event) = rest.next().await {
+            push(&self.run, std::slice::from_ref(&event));
+        }
+        self.run.finish();
+    }
+}
+
+/// The `error.code` of a response failed by `error`.
+fn failure_code(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Upstream { status: 429, .. } => "rate_limit_exceeded",
+        _ => "server_error",
     }
 }
 
@@ -158,6 +369,12 @@ struct StreamRun {
     trace: Trace,
     /// What the request was sent with, for redacting upstream text.
     key: Credentials,
+    /// Where the response is stored when it ends (`None` with `store: false`).
+    keep: Option<Keep>,
+    /// The answer's signatures so far, for the stored record.
+    signatures: Vec<(String, String)>,
+    /// The run of a background response (whose cancel must not be overwritten).
+    background: Option<Arc<Run>>,
 }
 
 impl StreamRun {
@@ -177,28 +394,52 @@ impl StreamRun {
                     .redact_error(ApiError::from_stream_error(&text), &self.key))
             }
         };
-        for (call_id, signature) in self.machine.take_signatures() {
-            self.shared.signatures.insert(&call_id, &signature);
+        let signed = self.machine.take_signatures();
+        if !signed.is_empty() {
+            self.shared.remember_signatures_soon(signed.clone());
+            self.signatures.extend(signed);
         }
         Ok(events)
+    }
+
+    /// Stores the response a terminal event carries, before the event is sent.
+    async fn store(&mut self, events: &[StreamEvent]) {
+        let Some(keep) = self.keep.take() else {
+            return;
+        };
+        if self.background.as_ref().is_some_and(|run| run.is_done()) {
+            // Cancelled: the record says so already.
+            return;
+        }
+        let Some(response) = events.iter().find_map(|e| match &e.body {
+            EventBody::Completed { response }
+            | EventBody::Incomplete { response }
+            | EventBody::Failed { response } => Some(response),
+            _ => None,
+        }) else {
+            return;
+        };
+        let body = match serde_json::to_vec(response) {
+            Ok(body) => Bytes::from(body),
+            Err(_) => return,
+        };
+        let signatures = std::mem::take(&mut self.signatures);
+        keep.write_reported(response, body, signatures).await;
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.
     fn failed(&mut self, error: &ApiError) -> Vec<StreamEvent> {
         self.trace.failed_in_band();
-        let code = match error {
-            ApiError::Upstream { status: 429, .. } => "rate_limit_exceeded",
-            _ => "server_error",
-        };
         self.machine.set_completed_at(unix_now());
-        self.machine.fail(code, error.to_string(), &mut RandomIds)
+        self.machine
+            .fail(failure_code(error), error.to_string(), &mut RandomIds)
     }
 
-    /// Reads up to the first upstream event, then answers 200 with the rest streamed.
-    async fn respond(mut self, lease: StreamLease) -> Result<HttpResponse, ApiError> {
-        let mut first = self.machine.start();
-        // Before the 200, a failure is an ordinary error response.
-        let mut ended = false;
+    /// Reads upstream items until one makes progress (or the upstream ends): the events to
+    /// send first, and whether the upstream already ended. A failure here comes before the
+    /// 200: the caller's to answer.
+    async fn open(&mut self) -> Result<(Vec<StreamEvent>, bool), ApiError> {
+        let mut first = Vec::new();
         loop {
             match self.events.next().await? {
                 Some(item) => {
@@ -206,19 +447,18 @@ impl StreamRun {
                     let progressed = !events.is_empty() || self.machine.is_done();
                     first.extend(events);
                     if progressed {
-                        break;
+                        return Ok((first, false));
                     }
                 }
-                None => {
-                    ended = true;
-                    break;
-                }
+                None => return Ok((first, true)),
             }
         }
-        let body = async_stream::stream! {
-            for event in &first {
-                yield Ok::<_, actix_web::Error>(sse::named_event(event.kind(), event));
-            }
+    }
+
+    /// The rest of the stream after [`StreamRun::open`]: events until exactly one terminal
+    /// event, the response stored before it is sent.
+    fn rest(mut self, ended: bool) -> impl Stream<Item = StreamEvent> {
+        async_stream::stream! {
             if !ended {
                 loop {
                     let item = match self.events.next().await {
@@ -228,8 +468,10 @@ impl StreamRun {
                         Err(_) if self.machine.is_done() => break,
                         Err(e) => {
                             let e = self.shared.keys.redact_error(e, &self.key);
-                            for event in self.failed(&e) {
-                                yield Ok(sse::named_event(event.kind(), &event));
+                            let events = self.failed(&e);
+                            self.store(&events).await;
+                            for event in events {
+                                yield event;
                             }
                             return;
                         }
@@ -239,13 +481,15 @@ impl StreamRun {
                     }
                     match self.translate(item) {
                         Ok(events) => {
-                            for event in &events {
-                                yield Ok(sse::named_event(event.kind(), event));
+                            for event in events {
+                                yield event;
                             }
                         }
                         Err(e) => {
-                            for event in self.failed(&e) {
-                                yield Ok(sse::named_event(event.kind(), &event));
+                            let events = self.failed(&e);
+                            self.store(&events).await;
+                            for event in events {
+                                yield event;
                             }
                             return;
                         }
@@ -260,14 +504,181 @@ impl StreamRun {
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
-            for event in &last {
-                yield Ok(sse::named_event(event.kind(), event));
+            self.store(&last).await;
+            for event in last {
+                yield event;
             }
-        };
+        }
+    }
+
+    /// Reads up to the first upstream event, then answers 200 with the rest streamed.
+    async fn respond(mut self, lease: StreamLease) -> Result<HttpResponse, ApiError> {
+        let mut first = self.machine.start();
+        // Before the 200, a failure is an ordinary error response.
+        let (events, ended) = self.open().await?;
+        first.extend(events);
+        let body = futures_util::stream::iter(first)
+            .chain(self.rest(ended))
+            .map(|event| Ok::<_, actix_web::Error>(sse::named_event(event.kind(), &event)));
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
             .streaming(lease.wrap(body)))
+    }
+}
+
+/// `countTokens` with the whole generation request, as Gemini wants it for tools and system
+/// instructions to count.
+#[derive(serde::Serialize)]
+struct CountTokensRequest<'a> {
+    #[serde(rename = "generateContentRequest")]
+    request: ModelRequest<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ModelRequest<'a> {
+    model: String,
+    #[serde(flatten)]
+    body: &'a pollux_translate::gemini::GenerateContentRequest,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CountTokensResponse {
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+/// `POST /v1/responses/input_tokens`: the request's input (with its stored history, tools and
+/// instructions) counted by Gemini's `countTokens`.
+pub async fn input_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+    media: web::Data<MediaFetcher>,
+) -> Result<HttpResponse, ApiError> {
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let trace = Trace::of(&req);
+    let key = upstream.key_for(req.headers())?;
+    let owner = shared.keys.owner(req.headers());
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
+    drop(body);
+    let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
+    let model = resolved.gemini.as_str();
+    trace.set_model(model);
+    let (_, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
+    // Counting is not generating: these only shape the answer.
+    request.stream = None;
+    request.background = None;
+    let cache = shared
+        .signatures_for(&unsigned_calls(&request, &history_signatures))
+        .await;
+    let signatures = ChainSignatures {
+        chain: history_signatures,
+        cache: &cache,
+    };
+    let fetched = deadline
+        .within(media.fetch_all(remote_media(&request)))
+        .await?;
+    let capabilities = shared.settings.capabilities.resolve(model);
+    let translated = to_gemini(
+        request,
+        &resolved.client,
+        &RequestOptions {
+            signatures: &signatures,
+            media: &fetched,
+            capabilities: Some(&capabilities),
+            strict_params: shared.config.strict_params,
+            legacy_schemas: shared.config.legacy_schemas,
+            default_safety_settings: shared.settings.safety_settings.as_deref(),
+            ..RequestOptions::new(model)
+        },
+    )?;
+    let count = CountTokensRequest {
+        request: ModelRequest {
+            model: format!("models/{model}"),
+            body: &translated.body,
+        },
+    };
+    let upstream_body = super::call::encode(&count)?;
+    let url = upstream.model_url(model, "countTokens");
+    let permit = shared.limiter.acquire()?;
+    let counted: CountTokensResponse = super::call::gemini_json(
+        &upstream,
+        Call::post_json(&url, &key, upstream_body),
+        &trace,
+        &deadline,
+    )
+    .await?;
+    drop(permit);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "object": "response.input_tokens",
+        "input_tokens": counted.total_tokens,
+    })))
+}
+
+/// `POST /v1/responses/{id}/cancel`: stops a background response (its upstream request is
+/// dropped) and marks it `cancelled`; one that already ended is returned as it is. Only
+/// background responses can be cancelled: another stored one is a 400, an unknown id a 404.
+pub async fn cancel(
+    req: HttpRequest,
+    shared: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = stored::caller(&req, &shared)?;
+    let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    if let Some(run) = shared.runs.get(&id, owner.as_deref()) {
+        if run.cancel() {
+            if let Some(body) =
+                stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
+            {
+                return Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body));
+            }
+        }
+    }
+    match shared.store.get(&id, owner.as_deref()).await? {
+        Lookup::Found(record) => {
+            let response = record.response_value()?;
+            if response["background"] == true {
+                Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(record.response.clone()))
+            } else {
+                Err(ApiError::InvalidRequest {
+                    message: format!("Response '{id}' is not a background response: only background responses can be cancelled."),
+                    param: None,
+                    code: None,
+                })
+            }
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "Response with id '{id}' not found."
+        ))),
+    }
+}
+
+/// The call ids of the input's function calls whose signature neither the client nor the
+/// stored chain has: what the shared signature cache is asked for.
+fn unsigned_calls<'a>(
+    request: &'a CreateResponse,
+    chain: &HashMap<String, String>,
+) -> Vec<&'a str> {
+    match &request.input {
+        Input::Items(items) => items
+            .iter()
+            .filter(|item| {
+                matches!(
+                    item.kind.as_deref(),
+                    Some("function_call" | "custom_tool_call")
+                )
+            })
+            .filter_map(|item| item.call_id.as_deref())
+            .filter(|id| !chain.contains_key(*id))
+            .collect(),
+        Input::Text(_) => Vec::new(),
     }
 }

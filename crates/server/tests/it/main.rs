@@ -14,6 +14,8 @@ mod process;
 mod responses;
 mod retries;
 mod service;
+mod shared;
+mod stored;
 mod surface;
 mod tools;
 mod upstream_path;

@@ -463,11 +463,6 @@ async fn bad_input_is_a_400_naming_its_place() -> TestResult {
             "input_video",
         ),
         (
-            json!({"model": "gemini-2.5-flash", "input": "x", "previous_response_id": "resp_1"}),
-            "previous_response_id",
-            "whole conversation",
-        ),
-        (
             json!({"model": "gemini-2.5-flash", "input": "x", "text": {"format": {"type": "yaml"}}}),
             "text.format.type",
             "yaml",
@@ -696,6 +691,42 @@ async fn json_schema_text_format() -> TestResult {
     assert_eq!(
         config["responseJsonSchema"]["properties"]["name"]["type"],
         "string"
+    );
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn log_probabilities_where_the_model_gives_them() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::Json {
+        status: 200,
+        body: json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi"}]}, "finishReason": "STOP", "index": 0,
+            "logprobsResult": {"chosenCandidates": [{"token": "Hi", "logProbability": -0.1}],
+                "topCandidates": [{"candidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "Hey", "logProbability": -2.5}]}]}}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}}),
+        headers: Default::default(),
+        delay_ms: 0,
+    });
+    let body = json!({"model": "gemini-2.5-flash", "input": "Say hi", "top_logprobs": 2,
+        "include": ["message.output_text.logprobs"]});
+    let (status, _, out) = p.post("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_responses("Response", &out);
+    let logprobs = &out["output"][0]["content"][0]["logprobs"];
+    assert_eq!(logprobs[0]["token"], "Hi");
+    assert_eq!(logprobs[0]["bytes"], json!([72, 105]));
+    assert_eq!(logprobs[0]["top_logprobs"][1]["token"], "Hey");
+    let config = &last_upstream(&p)["generationConfig"];
+    assert_eq!(config["responseLogprobs"], true);
+    assert_eq!(config["logprobs"], 2);
+
+    // Gemini 3 gives none: the parameter is dropped and said so.
+    p.mock.push(Scenario::text("Hi"));
+    let body = json!({"model": GEMINI3, "input": "Say hi", "top_logprobs": 2});
+    let (_, headers, _) = p.post("/v1/responses", &body).await?;
+    assert_eq!(
+        headers.get("x-pollux-dropped-params").unwrap(),
+        "top_logprobs"
     );
     Ok(())
 }

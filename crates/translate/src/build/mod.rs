@@ -11,6 +11,7 @@
 pub mod finish;
 pub mod generation;
 pub mod grounding;
+pub mod logprobs;
 pub mod media;
 pub mod names;
 pub mod options;

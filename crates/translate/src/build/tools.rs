@@ -107,6 +107,20 @@ pub(crate) fn tool_config(
     }))
 }
 
+/// Whether Google Search may be offered beside `has_functions` on a model with `caps`. Where
+/// it may not, the dialect drops the search and reports it: the functions are what the
+/// client's agent loop depends on.
+pub(crate) fn search_allowed(
+    has_functions: bool,
+    caps: &crate::capabilities::Capabilities,
+) -> bool {
+    !has_functions || caps.tool_combination
+}
+
+/// Why a search was dropped, for strict mode's 400.
+pub(crate) const SEARCH_DROPPED: &str =
+    "the model cannot combine Google Search with function tools in one request";
+
 /// Gemini's Google Search grounding tool.
 pub(crate) fn google_search() -> gemini::Tool {
     gemini::Tool {

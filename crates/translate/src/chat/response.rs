@@ -6,6 +6,7 @@
 
 use crate::build::finish;
 use crate::build::grounding::citations;
+use crate::build::logprobs::token_logprobs;
 use crate::build::names::ToolNames;
 use crate::build::parts::{classify, compact_json, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
@@ -234,35 +235,10 @@ pub fn usage(u: &gemini::UsageMetadata) -> chat::Usage {
     }
 }
 
-/// `logprobsResult` → `choices[].logprobs`. Gemini lists the top candidates per position;
-/// `bytes` are the token's UTF-8 bytes, as OpenAI gives them.
+/// `logprobsResult` → `choices[].logprobs` ([`token_logprobs`] does the reading).
 pub fn logprobs(result: &gemini::LogprobsResult) -> chat::ChoiceLogprobs {
-    let content = result
-        .chosen_candidates
-        .iter()
-        .enumerate()
-        .map(|(i, chosen)| chat::TokenLogprob {
-            token: chosen.token.clone(),
-            logprob: chosen.log_probability,
-            bytes: chosen.token.as_bytes().to_vec(),
-            top_logprobs: result
-                .top_candidates
-                .get(i)
-                .map(|top| {
-                    top.candidates
-                        .iter()
-                        .map(|c| chat::TopLogprob {
-                            token: c.token.clone(),
-                            logprob: c.log_probability,
-                            bytes: c.token.as_bytes().to_vec(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
     chat::ChoiceLogprobs {
-        content,
+        content: token_logprobs(result),
         refusal: None,
     }
 }

@@ -94,6 +94,31 @@ impl TurnPart {
         TurnPart::Text(text.into())
     }
 
+    /// Attaches a thought signature (Gemini wants it back on the part it came with).
+    pub fn set_thought_signature(&mut self, signature: String) {
+        let part = match std::mem::replace(self, TurnPart::Text(String::new())) {
+            TurnPart::Call(mut signed) => {
+                signed.signature = Some(signature);
+                TurnPart::Call(signed)
+            }
+            TurnPart::Text(text) => TurnPart::Other(Box::new(Part {
+                text: Some(text),
+                thought_signature: Some(signature),
+                ..Part::default()
+            })),
+            TurnPart::Response(response) => TurnPart::Other(Box::new(Part {
+                function_response: Some(response),
+                thought_signature: Some(signature),
+                ..Part::default()
+            })),
+            TurnPart::Other(mut part) => {
+                part.thought_signature = Some(signature);
+                TurnPart::Other(part)
+            }
+        };
+        *self = part;
+    }
+
     /// `parts` in their compact form. A new vector: collecting in place would keep the
     /// larger buffer of the [`Part`]s.
     pub fn compact(parts: Vec<Part>) -> Vec<TurnPart> {

@@ -10,6 +10,7 @@ mod embeddings;
 mod error;
 mod google;
 mod limits;
+pub mod logprobs;
 mod models;
 mod reasoning;
 pub mod responses;

@@ -6,8 +6,9 @@
 //! whole input every turn) returns exactly one opaque field of ours: a reasoning item's
 //! `encrypted_content`. So before each signed part of an answer Pollux places a reasoning
 //! item whose `encrypted_content` is this envelope: the signature and what it belongs to (a
-//! function call by its `call_id`, or the text part at `content_index` of the message that
-//! follows). On input, each envelope's signature is put back on its part.
+//! function call by its `call_id`, the item coming right before the call; or the text part at
+//! `content_index` of a message, the item coming right after it, since a stream has sent the
+//! message before it knows the signature). On input, each signature is put back on its part.
 //!
 //! The envelope is `pollux.v1.` followed by unpadded base64url of a small JSON object. The
 //! version lets a later Pollux change the inside while still reading this one; anything
@@ -26,7 +27,7 @@ const PREFIX: &str = "pollux.v1.";
 pub enum Target {
     /// The function (or custom tool) call with this `call_id`.
     Call(String),
-    /// The text part at this `content_index` of the assistant message that follows.
+    /// The text part at this `content_index` of the assistant message just before.
     Text(usize),
 }
 

@@ -6,12 +6,14 @@
 //! [`build`](crate::build).
 
 pub mod envelope;
+pub mod items;
 pub mod request;
 pub mod response;
 pub mod stream;
 
 use std::collections::HashMap;
 
+pub use items::stored_items;
 pub use request::{remote_media, to_gemini, OutputOptions, Translated};
 pub use response::{to_response, ResponseContext};
 pub use stream::StreamTranslator;

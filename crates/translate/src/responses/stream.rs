@@ -21,11 +21,13 @@
 
 use crate::build::finish::{self, Ending};
 use crate::build::grounding::citations;
+use crate::build::logprobs::token_logprobs;
 use crate::build::options::IdSource;
 use crate::build::parts::{classify, compact_json, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
 use crate::build::usage::tokens;
 use crate::gemini;
+use crate::openai::responses::TokenLogprob;
 use crate::openai::responses::{
     Annotation, CustomToolCallItem, EventBody, FunctionCallItem, IncompleteDetails,
     IncompleteReason, InputTokensDetails, MessageItem, MessagePart, OutputItem,
@@ -55,6 +57,7 @@ enum Open {
         /// The thought signature a text part carried.
         signature: Option<String>,
         annotations: Vec<Annotation>,
+        logprobs: Vec<TokenLogprob>,
     },
 }
 
@@ -164,6 +167,12 @@ impl StreamTranslator {
             return out;
         };
         let ending = finish::ending(candidate.finish_reason, candidate.finish_message.as_deref());
+        // The event's tokens go with its first text delta.
+        let mut logprobs = candidate
+            .logprobs_result
+            .as_ref()
+            .filter(|_| self.ctx.output.logprobs)
+            .map(token_logprobs);
         for (index, part) in candidate
             .content
             .into_iter()
@@ -173,7 +182,21 @@ impl StreamTranslator {
             let signature = part.thought_signature.clone();
             match classify(part) {
                 PartOut::Thought(text) => self.thought(&mut out, text, ids),
-                PartOut::Text(text) => self.text(&mut out, index, text, signature, ids),
+                PartOut::Text(text) => {
+                    let tokens = if text.is_empty() {
+                        None
+                    } else {
+                        logprobs.take()
+                    };
+                    self.text(
+                        &mut out,
+                        index,
+                        text,
+                        signature,
+                        tokens.unwrap_or_default(),
+                        ids,
+                    )
+                }
                 PartOut::Call(call, signature) => self.call(&mut out, call, signature, ids),
                 // Generated media has no output item here; a signature on an otherwise empty
                 // part belongs with the text around it.
@@ -225,6 +248,14 @@ impl StreamTranslator {
         self.fail_with(&mut out, code, message, ids, true);
         self.terminal(&mut out);
         out
+    }
+
+    /// The response object as it stands, with `status` (`queued` or `in_progress` while a
+    /// background response waits or runs).
+    pub fn response(&self, status: Status) -> Response {
+        let mut response = self.snapshot(status);
+        response.output = self.output.clone();
+        response
     }
 
     /// The final response object (for a plain request, after [`Self::finish`]).
@@ -354,6 +385,7 @@ impl StreamTranslator {
         index: usize,
         text: String,
         signature: Option<String>,
+        tokens: Vec<TokenLogprob>,
         ids: &mut dyn IdSource,
     ) {
         if text.is_empty() && signature.is_none() {
@@ -375,6 +407,7 @@ impl StreamTranslator {
             text: all,
             part_starts,
             signature: kept,
+            logprobs,
             ..
         }) = self.open.as_mut()
         else {
@@ -385,7 +418,12 @@ impl StreamTranslator {
         if signature.is_some() {
             *kept = signature;
         }
-        if emit && !text.is_empty() {
+        if !emit {
+            logprobs.extend(tokens);
+            return;
+        }
+        logprobs.extend(tokens.iter().cloned());
+        if !text.is_empty() {
             let id = id.clone();
             self.push(
                 out,
@@ -394,7 +432,7 @@ impl StreamTranslator {
                     output_index,
                     content_index: 0,
                     delta: text,
-                    logprobs: Vec::new(),
+                    logprobs: tokens,
                 },
             );
         }
@@ -427,6 +465,7 @@ impl StreamTranslator {
             part_starts: Vec::new(),
             signature: None,
             annotations: Vec::new(),
+            logprobs: Vec::new(),
         });
     }
 
@@ -684,15 +723,16 @@ impl StreamTranslator {
                 id,
                 text,
                 annotations,
+                logprobs,
                 ..
             } => {
                 let part = MessagePart::OutputText {
                     text,
                     annotations,
-                    logprobs: Vec::new(),
+                    logprobs,
                 };
                 if self.emit {
-                    if let MessagePart::OutputText { text, .. } = &part {
+                    if let MessagePart::OutputText { text, logprobs, .. } = &part {
                         self.push(
                             out,
                             EventBody::OutputTextDone {
@@ -700,7 +740,7 @@ impl StreamTranslator {
                                 output_index,
                                 content_index: 0,
                                 text: text.clone(),
-                                logprobs: Vec::new(),
+                                logprobs: logprobs.clone(),
                             },
                         );
                     }

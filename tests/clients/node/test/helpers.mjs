@@ -54,3 +54,18 @@ export const geminiError = (status, code, message, details) => ({
 
 export const client = (opts = {}) =>
   new OpenAI({ baseURL: POLLUX_URL, apiKey: 'sk-ignored', maxRetries: 0, timeout: 20_000, ...opts });
+
+/** A scripted Gemini 3 thought signature (opaque base64, as Gemini's are). */
+export const signature = (label) => Buffer.from(`scripted-signature:${label}`).toString('base64');
+
+/** A Gemini 3 function call answer carrying `sig`, which the mock remembers and checks. */
+export const signedCall = (name, args, sig) => ({
+  kind: 'answer',
+  chunks: [[{ functionCall: { name, args }, thoughtSignature: sig }]],
+});
+
+/** The thoughtSignature of every model functionCall part of an upstream body, in order. */
+export const signaturesSent = (body) =>
+  body.contents
+    .filter((c) => c.role === 'model')
+    .flatMap((c) => c.parts.filter((p) => p.functionCall).map((p) => p.thoughtSignature));

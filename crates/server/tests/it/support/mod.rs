@@ -156,6 +156,28 @@ impl Pollux {
         ))
     }
 
+    /// Any method, with an optional bearer key and JSON body; the answer parsed as JSON.
+    pub async fn call(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Error> {
+        let mut req = Self::client().request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.insert_header(("authorization", format!("Bearer {key}")));
+        }
+        let mut resp = match body {
+            Some(body) => req.send_json(body).await?,
+            None => req.send().await?,
+        };
+        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+        let json = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes)))?;
+        Ok((resp.status().as_u16(), json))
+    }
+
     pub async fn get(&self, path: &str) -> Result<(u16, HeaderMap, Value), Error> {
         let mut resp = Self::client().get(self.url(path)).send().await?;
         let bytes = resp.body().await?;
@@ -195,33 +217,17 @@ impl Pollux {
         path: &str,
         body: &Value,
     ) -> Result<(u16, HeaderMap, Vec<Value>), Error> {
-        let mut resp = Self::client().post(self.url(path)).send_json(body).await?;
-        let bytes = resp.body().limit(64 * 1024 * 1024).await?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Ok((
-                status,
-                resp.headers().clone(),
-                vec![serde_json::from_slice(&bytes)?],
-            ));
-        }
-        let text = std::str::from_utf8(&bytes)?;
-        let mut events = Vec::new();
-        for frame in text.split("\n\n").filter(|e| !e.is_empty()) {
-            if frame.starts_with(':') {
-                continue;
-            }
-            let (name, data) = frame
-                .strip_prefix("event: ")
-                .and_then(|rest| rest.split_once("\ndata: "))
-                .ok_or_else(|| format!("not a named SSE event: {frame:?}"))?;
-            let data: Value = serde_json::from_str(data)?;
-            if data["type"] != name {
-                return Err(format!("event {name} carries type {}", data["type"]).into());
-            }
-            events.push(data);
-        }
-        Ok((status, resp.headers().clone(), events))
+        let resp = Self::client().post(self.url(path)).send_json(body).await?;
+        read_named(resp).await
+    }
+
+    /// [`Pollux::named_stream`] for a GET (a resumed stream).
+    pub async fn named_stream_get(
+        &self,
+        path: &str,
+    ) -> Result<(u16, HeaderMap, Vec<Value>), Error> {
+        let resp = Self::client().get(self.url(path)).send().await?;
+        read_named(resp).await
     }
 
     /// Starts a stream, reads its first bytes, then drops the connection.
@@ -233,6 +239,42 @@ impl Pollux {
         drop(resp);
         Ok(())
     }
+}
+
+/// Reads a stream of named events (`event:` then `data:`), checking that the two agree on the
+/// type; a non-200 answer is its JSON body.
+async fn read_named<S>(
+    mut resp: awc::ClientResponse<S>,
+) -> Result<(u16, HeaderMap, Vec<Value>), Error>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Ok((
+            status,
+            resp.headers().clone(),
+            vec![serde_json::from_slice(&bytes)?],
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)?;
+    let mut events = Vec::new();
+    for frame in text.split("\n\n").filter(|e| !e.is_empty()) {
+        if frame.starts_with(':') {
+            continue;
+        }
+        let (name, data) = frame
+            .strip_prefix("event: ")
+            .and_then(|rest| rest.split_once("\ndata: "))
+            .ok_or_else(|| format!("not a named SSE event: {frame:?}"))?;
+        let data: Value = serde_json::from_str(data)?;
+        if data["type"] != name {
+            return Err(format!("event {name} carries type {}", data["type"]).into());
+        }
+        events.push(data);
+    }
+    Ok((status, resp.headers().clone(), events))
 }
 
 /// Asserts a body Pollux returned matches the OpenAI spec's schema of that name.

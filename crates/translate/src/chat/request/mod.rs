@@ -18,7 +18,7 @@ use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
-use crate::build::tools::google_search;
+use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::chat;
@@ -99,7 +99,11 @@ pub fn to_gemini(
     }
     let tool_config = map_tool_choice(&req, &names, !tools.is_empty())?;
     if req.web_search_options.is_some() {
-        tools.push(google_search());
+        if search_allowed(!tools.is_empty(), caps) {
+            tools.push(google_search());
+        } else {
+            policy.drop_param("web_search_options", SEARCH_DROPPED)?;
+        }
     }
     // The generation settings read the messages too (image `detail`), so they come first:
     // the mapping consumes the messages, freeing each as it goes.

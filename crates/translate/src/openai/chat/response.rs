@@ -127,20 +127,7 @@ pub struct ChoiceLogprobs {
     pub refusal: Option<Vec<TokenLogprob>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TokenLogprob {
-    pub token: String,
-    pub logprob: f64,
-    pub bytes: Vec<u8>,
-    pub top_logprobs: Vec<TopLogprob>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TopLogprob {
-    pub token: String,
-    pub logprob: f64,
-    pub bytes: Vec<u8>,
-}
+pub use crate::openai::logprobs::{TokenLogprob, TopLogprob};
 
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Usage {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::response::{Annotation, MessagePart, OutputItem, Response, SummaryText};
+use super::response::{Annotation, MessagePart, OutputItem, Response, SummaryText, TokenLogprob};
 
 /// One event: its place in the stream and what it says.
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +64,7 @@ pub enum EventBody {
         output_index: usize,
         content_index: usize,
         delta: String,
-        logprobs: Vec<serde_json::Value>,
+        logprobs: Vec<TokenLogprob>,
     },
     #[serde(rename = "response.output_text.done")]
     OutputTextDone {
@@ -72,7 +72,7 @@ pub enum EventBody {
         output_index: usize,
         content_index: usize,
         text: String,
-        logprobs: Vec<serde_json::Value>,
+        logprobs: Vec<TokenLogprob>,
     },
     #[serde(rename = "response.output_text.annotation.added")]
     AnnotationAdded {

@@ -159,6 +159,13 @@ pub struct InputItem {
     /// Reasoning items.
     #[serde(default)]
     pub encrypted_content: Option<String>,
+    /// A reasoning item's summary, kept as written (Gemini takes no thoughts back; a stored
+    /// response lists it).
+    #[serde(default)]
+    pub summary: Option<Value>,
+    /// Any other field of an item Pollux does not read, kept for an item it stores as is.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 impl InputItem {

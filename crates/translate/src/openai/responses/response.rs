@@ -4,6 +4,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::openai::logprobs::TokenLogprob;
+
 /// `status` of a response, and of the items that have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,7 +178,7 @@ pub enum MessagePart {
     OutputText {
         text: String,
         annotations: Vec<Annotation>,
-        logprobs: Vec<Value>,
+        logprobs: Vec<TokenLogprob>,
     },
     Refusal {
         refusal: String,

@@ -30,14 +30,6 @@ pub(super) fn map_generation_config(
                 "top_logprobs",
             ));
         }
-        if k > 0 {
-            // Gemini has log probabilities, but Pollux does not map them onto Responses'
-            // `output_text.logprobs` yet: say so rather than return none silently.
-            policy.drop_param(
-                "top_logprobs",
-                "log probabilities are not returned by the Responses API here",
-            )?;
-        }
     }
     let mut config = gemini::GenerationConfig {
         temperature: req.temperature,
@@ -51,6 +43,20 @@ pub(super) fn map_generation_config(
         }
         if text.verbosity.as_deref().is_some_and(|v| v != "medium") {
             policy.drop_param("text.verbosity", "Gemini has no verbosity setting")?;
+        }
+    }
+    let top = req.top_logprobs.filter(|&k| k > 0);
+    if top.is_some() || req.includes("message.output_text.logprobs") {
+        if caps.logprobs {
+            config.response_logprobs = Some(true);
+            config.logprobs = top;
+        } else {
+            let param = if top.is_some() {
+                "top_logprobs"
+            } else {
+                "include"
+            };
+            policy.drop_param(param, "the model does not return log probabilities")?;
         }
     }
     if let Some(resolution) = media_resolution(req) {

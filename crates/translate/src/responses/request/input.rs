@@ -4,7 +4,8 @@
 //! Items map in order. Consecutive `function_call` / `custom_tool_call` items join one model
 //! turn; the outputs after them form one user turn of `functionResponse` parts in call
 //! order. A `reasoning` item holding a Pollux [`Envelope`] gives its signature to the call it
-//! names, or to a text part of the assistant message after it. Items Gemini cannot use
+//! names (the item comes before its call), or to a text part of the assistant message right
+//! before it (the item follows its message). Items Gemini cannot use
 //! (another vendor's reasoning, compaction, replayed web searches) are dropped; those that
 //! carried something (reasoning that is not Pollux's, compaction) are reported.
 
@@ -74,7 +75,8 @@ pub(super) fn map_input(
     let mut results: Vec<(usize, TurnPart)> = Vec::new();
     // Signatures from envelopes: by call id, and for the next assistant message's text.
     let mut call_signatures: HashMap<String, String> = HashMap::new();
-    let mut text_signatures: Vec<(usize, String)> = Vec::new();
+    // Where the last assistant message's text parts went: (content, first part, count).
+    let mut last_text: Option<(usize, usize, usize)> = None;
     // Whether the previous item was a call (of the same step).
     let mut in_step = false;
     let mut leading = true;
@@ -101,23 +103,23 @@ pub(super) fn map_input(
                             // A late instruction stays where it was said, as user text.
                             conv.push(Role::User, TurnPart::compact(parts));
                         }
-                        text_signatures.clear();
+                        last_text = None;
                         in_step = false;
                         continue;
                     }
                     "user" => {
                         let parts = user_parts(item.content.as_mut(), i, cx.opts.media)?;
                         conv.push(Role::User, TurnPart::compact(parts));
-                        text_signatures.clear();
+                        last_text = None;
                     }
                     "assistant" => {
-                        let mut parts = text_parts(item.content.as_ref(), i)?;
-                        for (index, signature) in text_signatures.drain(..) {
-                            if let Some(part) = parts.get_mut(index) {
-                                part.thought_signature = Some(signature);
-                            }
-                        }
+                        let parts = text_parts(item.content.as_ref(), i)?;
+                        let count = parts.len();
                         conv.push(Role::Model, TurnPart::compact(parts));
+                        last_text = conv.contents.last().and_then(|c| {
+                            let start = c.parts.len().checked_sub(count)?;
+                            Some((conv.contents.len() - 1, start, count))
+                        });
                     }
                     other => {
                         return Err(TranslateError::invalid(
@@ -193,7 +195,16 @@ pub(super) fn map_input(
                         Target::Call(id) => {
                             call_signatures.insert(id, envelope.signature);
                         }
-                        Target::Text(index) => text_signatures.push((index, envelope.signature)),
+                        // A text part's envelope follows its message.
+                        Target::Text(index) => {
+                            if let Some((content, start, count)) = last_text {
+                                if index < count {
+                                    if let Some(part) = conv.contents[content].parts.get_mut(start + index) {
+                                        part.set_thought_signature(envelope.signature);
+                                    }
+                                }
+                            }
+                        }
                     },
                     // Another vendor's (or a newer, unknown) reasoning blob.
                     Some(None) => dropped.push(format!("input[{i}].encrypted_content")),

@@ -19,6 +19,7 @@ use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
+use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::responses::{CreateResponse, Echo, EchoReasoning, EchoText, Input, InputItem};
@@ -48,6 +49,9 @@ pub struct OutputOptions {
     pub summaries: bool,
     /// `include` has `reasoning.encrypted_content`: signatures ride in reasoning items.
     pub encrypted_content: bool,
+    /// Log probabilities were asked for (`top_logprobs` or `include`) and the model gives
+    /// them.
+    pub logprobs: bool,
 }
 
 /// Lists the `http(s)` media URLs of user input that Gemini cannot fetch itself.
@@ -95,6 +99,10 @@ pub fn remote_media(req: &CreateResponse) -> Vec<RemoteMedia<'_>> {
 
 /// Maps a Responses request to a Gemini request. Taken by value so media payloads move into
 /// the Gemini body instead of being copied.
+///
+/// The conversation is `input` alone: a server that stores responses resolves
+/// `previous_response_id` and `item_reference` items into `input` first (this crate does no
+/// IO); `previous_response_id` is only echoed here.
 pub fn to_gemini(
     mut req: CreateResponse,
     client_model: &str,
@@ -114,11 +122,19 @@ pub fn to_gemini(
     let tools::Tools {
         tools: mut gemini_tools,
         shapes,
+        search,
     } = tools::map_tools(
         client_tools,
         &mut names,
         caps.schema == SchemaFlavour::Legacy,
     )?;
+    if let Some(i) = search {
+        if search_allowed(!gemini_tools.is_empty(), caps) {
+            gemini_tools.push(google_search());
+        } else {
+            policy.drop_param(&format!("tools[{i}]"), SEARCH_DROPPED)?;
+        }
+    }
     let tool_config = tools::map_tool_choice(req.tool_choice.as_ref(), &names, &mut gemini_tools)?;
     let generation_config = generation::map_generation_config(&req, caps, &mut policy)?;
 
@@ -159,6 +175,7 @@ pub fn to_gemini(
             .as_ref()
             .is_some_and(|r| r.summary.is_some() || r.generate_summary.is_some()),
         encrypted_content: req.includes("reasoning.encrypted_content"),
+        logprobs: body.generation_config.response_logprobs == Some(true),
     };
     let mut dropped = policy.dropped;
     dropped.extend(mapped.dropped);
@@ -175,22 +192,10 @@ pub fn to_gemini(
 /// Parameters that need what this server does not have: a 400 that says what to change.
 fn refuse_unsupported(req: &CreateResponse) -> Result<(), TranslateError> {
     let refuse = |param: &str, message: &str| Err(TranslateError::invalid(message, param));
-    if req.previous_response_id.is_some() {
-        return refuse(
-            "previous_response_id",
-            "This server does not store responses, so 'previous_response_id' cannot be resolved: send the whole conversation in 'input' (with store: false).",
-        );
-    }
     if req.conversation.as_ref().is_some_and(|c| !c.is_null()) {
         return refuse(
             "conversation",
             "The Conversations API is not supported by this server: send the whole conversation in 'input'.",
-        );
-    }
-    if req.background == Some(true) {
-        return refuse(
-            "background",
-            "Background responses are not supported by this server: send the request without 'background' (streaming it if it is long).",
         );
     }
     if req.prompt.as_ref().is_some_and(|p| !p.is_null()) {
@@ -246,11 +251,11 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
         max_output_tokens: req.max_output_tokens,
         max_tool_calls: req.max_tool_calls,
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
-        previous_response_id: None,
+        previous_response_id: req.previous_response_id,
         reasoning,
         service_tier: "default".to_owned(),
         store: req.store.unwrap_or(true),
-        background: false,
+        background: req.background.unwrap_or(false),
         temperature: req.temperature.or(Some(1.0)),
         top_p: req.top_p.or(Some(1.0)),
         top_logprobs: req.top_logprobs,

@@ -10,15 +10,18 @@
 use serde_json::{json, Value};
 
 use crate::build::names::ToolNames;
-use crate::build::tools::{declare, google_search, tool_config, FunctionSpec};
+use crate::build::tools::{declare, tool_config, FunctionSpec};
 use crate::gemini;
 use crate::responses::{CallShape, CallShapes};
 use crate::TranslateError;
 
 /// The tools as Gemini takes them.
 pub(super) struct Tools {
+    /// The function declarations (one tool), if any.
     pub tools: Vec<gemini::Tool>,
     pub shapes: CallShapes,
+    /// Where the request asked for web search (`tools[i]`), if it did.
+    pub search: Option<usize>,
 }
 
 /// Hosted tools Gemini cannot serve through this server, with what to do instead.
@@ -42,7 +45,7 @@ pub(super) fn map_tools(
 ) -> Result<Tools, TranslateError> {
     let mut declarations = Vec::new();
     let mut shapes = CallShapes::default();
-    let mut search = false;
+    let mut search = None;
     for (i, tool) in tools.iter().enumerate() {
         let param = format!("tools[{i}]");
         match tool_kind(tool) {
@@ -92,7 +95,7 @@ pub(super) fn map_tools(
             "web_search"
             | "web_search_preview"
             | "web_search_2025_08_26"
-            | "web_search_preview_2025_03_11" => search = true,
+            | "web_search_preview_2025_03_11" => search = Some(i),
             "" => {
                 return Err(TranslateError::invalid(
                     "Each tool needs a 'type'.",
@@ -117,10 +120,11 @@ pub(super) fn map_tools(
             ..Default::default()
         });
     }
-    if search {
-        out.push(google_search());
-    }
-    Ok(Tools { tools: out, shapes })
+    Ok(Tools {
+        tools: out,
+        shapes,
+        search,
+    })
 }
 
 fn tool_kind(tool: &Value) -> &str {

@@ -1,0 +1,152 @@
+//! Stored responses (`store: true`, OpenAI's default): what a response keeps so a later
+//! request can build on it (`previous_response_id`, `item_reference`) or read it back
+//! (`GET /v1/responses/{id}`, its input items), behind one small trait so the embedded store
+//! ([`memory::MemoryStore`], the default) and a shared one for several replicas fit alike.
+//!
+//! The trait is asynchronous although the embedded store never waits: a shared store is a
+//! network round trip. A record is written before the response's body or terminal event is
+//! sent, so a follow-up sent the moment the client has the id always finds it.
+//!
+//! Records are per owner: with client keys (or keys passed through to Gemini) a response is
+//! visible only to the key that created it, as a digest ([`crate::keys::Keys::owner`]), never
+//! the key itself; any other key gets what an unknown id gets.
+
+pub mod memory;
+pub mod redis;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::metrics::StoreStats;
+
+/// One stored response. The JSON parts are kept serialized: the response's bytes are the very
+/// bytes sent to the client (shared, not copied), and both are read back only by the rarer
+/// requests that use them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// `resp_...`.
+    pub id: String,
+    /// Who may read it: the digest of the client's key, or `None` on a single-tenant server.
+    pub owner: Option<String>,
+    /// The response it continued, if any.
+    pub previous: Option<String>,
+    /// The response object exactly as it was returned (JSON).
+    pub response: Bytes,
+    /// This request's own input items (not the history before them), each with an `id`, as a
+    /// JSON array.
+    pub input: Bytes,
+    /// The ids of the input items, then of the output items, in order.
+    pub item_ids: Vec<String>,
+    /// The thought signatures of the answer's calls, by `call_id`.
+    pub signatures: Vec<(String, String)>,
+}
+
+impl Stored {
+    /// Bytes this record holds, for the store's byte limit.
+    pub fn size(&self) -> usize {
+        self.response.len()
+            + self.input.len()
+            + self.item_ids.iter().map(String::len).sum::<usize>()
+            + self
+                .signatures
+                .iter()
+                .map(|(a, b)| a.len() + b.len())
+                .sum::<usize>()
+            + 256
+    }
+
+    /// The response object.
+    pub fn response_value(&self) -> Result<Value, StoreError> {
+        serde_json::from_slice(&self.response).map_err(|e| StoreError::Failed(e.to_string()))
+    }
+
+    /// This request's input items.
+    pub fn input_items(&self) -> Result<Vec<Value>, StoreError> {
+        serde_json::from_slice(&self.input).map_err(|e| StoreError::Failed(e.to_string()))
+    }
+
+    /// The items this response adds to a conversation: its input, then its output.
+    pub fn items(&self) -> Result<Vec<Value>, StoreError> {
+        let mut items = self.input_items()?;
+        if let Value::Array(output) = self.response_value()?["output"].take() {
+            items.extend(output);
+        }
+        Ok(items)
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<T> {
+    Found(T),
+    /// Never stored (or stored for another owner, or with `store: false`).
+    Unknown,
+    /// Stored once and gone, and why.
+    Gone(Gone),
+}
+
+/// Why a stored response is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    Deleted,
+    /// Older than the store's age limit.
+    Expired,
+    /// Pushed out by newer responses (the entry or byte limit).
+    Evicted,
+}
+
+impl Gone {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Gone::Deleted => "was deleted",
+            Gone::Expired => "has expired (this server keeps responses for --response-store-ttl-secs)",
+            Gone::Evicted => "was evicted to make room for newer responses (see --response-store-entries and --response-store-bytes)",
+        }
+    }
+}
+
+/// A store failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A record that does not read back, say.
+    #[error("the response store failed: {0}")]
+    Failed(String),
+    /// The shared store (`--state`) did not answer in time; a retry may succeed.
+    #[error("the shared response store is unreachable ({0})")]
+    Unreachable(String),
+}
+
+/// Where stored responses live.
+pub trait ResponseStore: Send + Sync {
+    /// Keeps `record`, replacing one with the same id.
+    fn put(&self, record: Stored) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The record `id` as `owner` may see it.
+    fn get<'a>(
+        &'a self,
+        id: &'a str,
+        owner: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Lookup<Arc<Stored>>, StoreError>>;
+
+    /// Deletes `id`; `false` when `owner` has no such record.
+    fn delete<'a>(
+        &'a self,
+        id: &'a str,
+        owner: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// An input or output item of a stored response, by the item's id.
+    fn item<'a>(
+        &'a self,
+        item_id: &'a str,
+        owner: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<Value>, StoreError>>;
+
+    /// Size and evictions, for `/metrics`.
+    fn stats(&self) -> StoreStats;
+}
