@@ -414,3 +414,80 @@ pub struct ThinkingConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_level: Option<String>,
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    fn response() -> Box<FunctionResponse> {
+        Box::new(FunctionResponse {
+            id: Some("r1".to_owned()),
+            name: "f".to_owned(),
+            response: raw(r#"{"result":1}"#),
+        })
+    }
+
+    /// Each compact part is written as the `Part` it stands for, field for field; a signature
+    /// added later lands where a `Part` carries it.
+    #[test]
+    fn compact_parts_write_the_json_of_their_part() {
+        let call = FunctionCall {
+            id: None,
+            name: "f".to_owned(),
+            args: Some(raw("{}")),
+        };
+        let parts = [
+            Part::text("a \"b\""),
+            Part {
+                function_response: Some(response()),
+                ..Part::default()
+            },
+            Part {
+                function_call: Some(Box::new(call.clone())),
+                thought_signature: Some("sig".to_owned()),
+                ..Part::default()
+            },
+            Part {
+                text: Some("t".to_owned()),
+                thought: Some(true),
+                ..Part::default()
+            },
+        ];
+        let compact = [
+            TurnPart::from(parts[0].clone()),
+            TurnPart::from(parts[1].clone()),
+            TurnPart::Call(Box::new(SignedCall {
+                call,
+                signature: Some("sig".to_owned()),
+            })),
+            TurnPart::from(parts[3].clone()),
+        ];
+        assert!(matches!(compact[0], TurnPart::Text(_)));
+        assert!(matches!(compact[1], TurnPart::Response(_)));
+        assert!(matches!(compact[3], TurnPart::Other(_)));
+        for (part, compact) in parts.iter().zip(&compact) {
+            assert_eq!(
+                serde_json::to_string(compact).unwrap(),
+                serde_json::to_string(part).unwrap()
+            );
+        }
+
+        let mut text = TurnPart::text("a");
+        text.set_thought_signature("s".to_owned());
+        let mut result = TurnPart::Response(response());
+        result.set_thought_signature("s".to_owned());
+        assert_eq!(
+            serde_json::to_value([text, result]).unwrap(),
+            serde_json::json!([
+                {"text": "a", "thoughtSignature": "s"},
+                {"functionResponse": {"id": "r1", "name": "f", "response": {"result": 1}},
+                    "thoughtSignature": "s"},
+            ])
+        );
+    }
+}
