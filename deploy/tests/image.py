@@ -105,7 +105,8 @@ def stages(text: str) -> tuple[dict[str, str], list[dict]]:
             words = args.split()
             flags = [w for w in words if w.startswith("--")]
             words = [w for w in words if not w.startswith("--")]
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else str(len(out))
+            named = len(words) >= 3 and words[1].upper() == "AS"
+            name = words[2] if named else f"stage{len(out)}"
             out.append({"base": substitute(words[0], global_args), "name": name,
                         "flags": flags, "steps": []})
         elif not out:

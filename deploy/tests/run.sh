@@ -10,7 +10,7 @@
 #      or a message saying they were skipped when systemd-analyze is not installed.
 #   5. image.py: lints the Dockerfile's shape, replays its build stage in a plain shell under
 #      target/deploy-image (kept: the next run rebuilds only what changed; the first one is a
-#      full release build, ~3-4 min on 2 cores) and runs the binary as the image would.
+#      full release build, ~7 CPU-minutes) and runs the binary as the image would.
 # Prints `deploy: N passed, N failed` and exits non-zero if any step failed.
 # DEPLOY_INSTALL_ONLY=1 only installs deploy/tests/.venv (.ci/run does that first).
 set -euo pipefail
