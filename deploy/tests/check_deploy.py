@@ -116,7 +116,7 @@ for kind in ("requests", "limits"):
 bench = (ROOT / "docs" / "benchmarks.md").read_text()
 text = (KUBE / "deployment.yaml").read_text()
 cited = re.findall(r"(\d[\d,.]*\d)(?= MB| requests/s| copies)", text)
-check(len(cited) >= 4, f"deployment.yaml: expected benchmark figures in the comments, found {cited}")
+check(len(cited) >= 4, f"deployment.yaml: expected benchmark figures in comments, found {cited}")
 for figure in cited:
     check(figure in bench, f"deployment.yaml cites '{figure}', not found in docs/benchmarks.md")
 

@@ -160,7 +160,7 @@ def lint(global_args: dict[str, str], all_stages: list[dict]) -> dict:
         check(name in known, f"ENV {name} is not read by pollux (crates/server/src/config.rs)")
     exposed = [a.split("/")[0] for k, a in final["steps"] if k == "EXPOSE"]
     listen_port = env.get("POLLUX_LISTEN", "127.0.0.1:8080").rsplit(":", 1)[-1]
-    check(exposed == [listen_port], f"EXPOSE {exposed} should be POLLUX_LISTEN's port {listen_port}")
+    check(exposed == [listen_port], f"EXPOSE {exposed} is not POLLUX_LISTEN's port {listen_port}")
     check(env.get("POLLUX_LISTEN", "").startswith("0.0.0.0:"),
           "ENV POLLUX_LISTEN should listen on 0.0.0.0 inside the container")
     names = [s["name"] for s in all_stages[:-1]]
