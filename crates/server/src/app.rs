@@ -104,7 +104,7 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let head_read_timeout = std::time::Duration::from_secs(config.head_read_timeout_secs);
     let media_policy = MediaPolicy::from_config(&config, settings.media_allow.clone());
     let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
-    let shared = AppState::new(config, settings);
+    let shared = AppState::new(config, settings).map_err(std::io::Error::other)?;
     let data = web::Data::from(shared);
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.

@@ -129,6 +129,20 @@ pub struct Config {
     #[arg(long, env = "POLLUX_RESPONSE_STORE_TTL", default_value_t = 86_400)]
     pub response_store_ttl_secs: u64,
 
+    /// Shared state for several replicas: `redis://[user:password@]host:port/db` (or
+    /// `rediss://` for TLS). The response store and the thought-signature cache move to Redis;
+    /// without it everything stays in this process.
+    #[arg(long, env = "POLLUX_STATE")]
+    pub state: Option<String>,
+
+    /// Prefix of every Redis key Pollux writes, so several deployments can share one Redis.
+    #[arg(long, env = "POLLUX_STATE_PREFIX", default_value = "pollux:")]
+    pub state_prefix: String,
+
+    /// Milliseconds one Redis operation may take before Pollux gives up on it.
+    #[arg(long, env = "POLLUX_STATE_TIMEOUT_MS", default_value_t = 50)]
+    pub state_timeout_ms: u64,
+
     /// A TOML config file; flags and environment override it (see `docs/configuration.md`).
     #[arg(long, env = "POLLUX_CONFIG", global = true)]
     pub config: Option<std::path::PathBuf>,
@@ -311,6 +325,9 @@ impl Config {
             response_store_entries: 10_000,
             response_store_bytes: 256 * 1024 * 1024,
             response_store_ttl_secs: 86_400,
+            state: None,
+            state_prefix: "pollux:".to_owned(),
+            state_timeout_ms: 50,
             config: None,
             api_keys: Vec::new(),
             client_keys: Vec::new(),

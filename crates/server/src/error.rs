@@ -52,6 +52,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     GatewayTimeout(String),
+    /// The shared state (`--state`, Redis) did not answer and the request needs it: 503.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// `--max-concurrent-upstream` requests are already in flight; refused, not queued.
     #[error("Too many requests in flight ({limit} at once); please retry shortly.")]
     ConcurrencyLimit { limit: usize },
@@ -94,6 +97,7 @@ impl ApiError {
             },
             ApiError::BadGateway { .. } => "upstream_error",
             ApiError::GatewayTimeout(_) => "timeout_error",
+            ApiError::StoreUnavailable(_) => "server_error",
             ApiError::ConcurrencyLimit { .. } => "rate_limit_error",
         }
     }
@@ -116,6 +120,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
+            ApiError::StoreUnavailable(_) => Some("store_unavailable"),
             ApiError::ConcurrencyLimit { .. } => Some("concurrency_limit"),
             ApiError::RequestTimeout(_) => Some("request_timeout"),
             ApiError::HostNotAllowed(_) => Some("host_not_allowed"),
@@ -184,6 +189,7 @@ impl ApiError {
             ApiError::GatewayTimeout(message) => ApiError::GatewayTimeout(f(message)),
             // Pollux's own refusals: their text never quotes the upstream.
             other @ (ApiError::MethodNotAllowed(_)
+            | ApiError::StoreUnavailable(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::ConcurrencyLimit { .. }
             | ApiError::RequestTimeout(_)
@@ -348,6 +354,7 @@ impl ResponseError for ApiError {
             }
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,

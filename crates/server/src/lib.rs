@@ -6,7 +6,7 @@
 //! 2. `routes/*`: every handler, `/metrics` and the probes included.
 //! 3. `state`: AppState, what every handler reads, with the model-list cache.
 //! 4. `settings`: the settings in typed form, parsed and checked once at start-up.
-//! 5. `upstream`, `resilience`, `observe`, `guard`, `media/*`, `store/*`, `runs`: services.
+//! 5. `upstream`, `resilience`, `observe`, `guard`, `media/*`, `store/*`, `runs`, `shared`: services.
 //! 6. `metrics`, `keys`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
 //! 7. `config`, `config_file`: the raw flags, environment and config file.
 //! 8. `error`, `failure`: the one error type and its HTTP mapping; how an upstream call failed.
@@ -35,6 +35,7 @@
 //! - [`retry`]: when and how long to wait before repeating a failed upstream request.
 //! - [`store`]: stored responses of the Responses API, embedded by default.
 //! - [`runs`]: background responses in flight, their events and cancel handles.
+//! - [`shared`]: the state replicas share in Redis (`--state`).
 
 pub mod access_log;
 pub mod app;
@@ -54,6 +55,7 @@ pub mod retry;
 pub mod routes;
 pub mod runs;
 pub mod settings;
+pub mod shared;
 pub mod signatures;
 mod sse;
 pub mod state;

@@ -204,6 +204,7 @@ pub struct Metrics {
     concurrency_rejections: AtomicU64,
     retries: AtomicU64,
     key_cooldowns: AtomicU64,
+    state_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -216,6 +217,7 @@ impl Default for Metrics {
             concurrency_rejections: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             key_cooldowns: AtomicU64::new(0),
+            state_errors: AtomicU64::new(0),
         }
     }
 }
@@ -294,6 +296,11 @@ impl Metrics {
     /// One API key put on cooldown after the upstream refused it.
     pub fn key_cooled_down(&self) {
         self.key_cooldowns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One operation on the shared state failed or timed out.
+    pub fn state_error(&self) {
+        self.state_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -382,7 +389,7 @@ impl Metrics {
         );
         lock(&self.overhead).render(&mut out, "pollux_overhead_seconds", "");
 
-        let scalars: [(&str, &str, &str, i128); 5] = [
+        let scalars: [(&str, &str, &str, i128); 6] = [
             (
                 "pollux_open_streams",
                 "gauge",
@@ -412,6 +419,12 @@ impl Metrics {
                 "counter",
                 "API keys put on cooldown after Gemini refused them.",
                 self.key_cooldowns.load(Ordering::Relaxed).into(),
+            ),
+            (
+                "pollux_state_errors_total",
+                "counter",
+                "Operations on the shared state (--state) that failed or timed out.",
+                self.state_errors.load(Ordering::Relaxed).into(),
             ),
         ];
         for (name, kind, help, value) in scalars {
@@ -475,6 +488,7 @@ mod tests {
             "pollux_concurrency_rejections_total",
             "pollux_upstream_retries_total",
             "pollux_key_cooldowns_total",
+            "pollux_state_errors_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

@@ -55,6 +55,15 @@ impl Settings {
             return Err("GEMINI_API_KEY is set but empty".to_owned());
         }
         check_service(config)?;
+        if let Some(url) = &config.state {
+            // The URL may hold a password: the message never quotes it.
+            redis::Client::open(url.as_str()).map_err(|e| {
+                format!(
+                    "--state / POLLUX_STATE is not a usable redis:// or rediss:// URL ({})",
+                    e.category()
+                )
+            })?;
+        }
         if config.max_connections == 0 {
             // actix would never accept a connection: a server that hangs every client.
             return Err("--max-connections / POLLUX_MAX_CONNECTIONS must be at least 1".to_owned());

@@ -1,7 +1,8 @@
 //! A bounded, expiring, process-local memory of Gemini thought signatures by tool call id,
 //! for clients that drop `extra_content` (LangChain and many agents do). It is shared by all
-//! workers of one process; with several replicas a client must either keep `extra_content`
-//! or be routed to the same replica (see docs/deployment.md).
+//! workers of one process. With `--state`, signatures are also written to Redis and what a
+//! request's history needs is fetched before translation ([`Fetched`], built by
+//! `AppState::signatures_for`), so a tool loop may move between replicas.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -74,6 +75,33 @@ impl SignatureCache {
 impl SignatureSource for SignatureCache {
     fn signature_for(&self, tool_call_id: &str) -> Option<String> {
         self.get(tool_call_id)
+    }
+}
+
+/// This process's signatures, then those fetched from the shared state for one request.
+pub struct Fetched<'a> {
+    local: &'a SignatureCache,
+    fetched: HashMap<String, String>,
+}
+
+impl<'a> Fetched<'a> {
+    pub fn new(local: &'a SignatureCache) -> Fetched<'a> {
+        Fetched {
+            local,
+            fetched: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, tool_call_id: &str, signature: String) {
+        self.fetched.insert(tool_call_id.to_owned(), signature);
+    }
+}
+
+impl SignatureSource for Fetched<'_> {
+    fn signature_for(&self, tool_call_id: &str) -> Option<String> {
+        self.local
+            .get(tool_call_id)
+            .or_else(|| self.fetched.get(tool_call_id).cloned())
     }
 }
 

@@ -15,8 +15,9 @@ use crate::metrics::Metrics;
 use crate::resilience::Limiter;
 use crate::runs::Runs;
 use crate::settings::Settings;
-use crate::signatures::SignatureCache;
-use crate::store::{self, memory::MemoryStore, ResponseStore};
+use crate::shared::Shared;
+use crate::signatures::{Fetched, SignatureCache};
+use crate::store::{self, memory::MemoryStore, redis::RedisStore, ResponseStore};
 
 /// Distinct credentials remembered at once (client keys in pass-through mode).
 const MAX_ENTRIES: usize = 1024;
@@ -38,10 +39,14 @@ pub struct AppState {
     pub store: Arc<dyn ResponseStore>,
     /// Background responses running in this process.
     pub runs: Runs,
+    /// The state shared with other replicas (`--state`), if any.
+    pub shared: Option<Arc<Shared>>,
 }
 
 impl AppState {
-    pub fn new(config: Config, settings: Settings) -> Arc<AppState> {
+    /// Builds the state; with `--state`, the Redis connection is prepared (it is made on first
+    /// use), which needs a tokio runtime.
+    pub fn new(config: Config, settings: Settings) -> Result<Arc<AppState>, String> {
         let signatures = SignatureCache::new(
             config.signature_cache_size,
             Duration::from_secs(config.signature_ttl_secs),
@@ -50,12 +55,28 @@ impl AppState {
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
         let keys = Arc::new(Keys::from_config(&config));
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
-        let store = Arc::new(MemoryStore::new(store::memory::Limits {
-            entries: config.response_store_entries,
-            bytes: config.response_store_bytes,
-            ttl: Duration::from_secs(config.response_store_ttl_secs),
-        }));
-        Arc::new(AppState {
+        let shared = match &config.state {
+            Some(url) => Some(Arc::new(
+                Shared::connect(
+                    url,
+                    &config.state_prefix,
+                    Duration::from_millis(config.state_timeout_ms),
+                    metrics.clone(),
+                )
+                .map_err(|e| format!("--state / POLLUX_STATE: {e}"))?,
+            )),
+            None => None,
+        };
+        let ttl = Duration::from_secs(config.response_store_ttl_secs);
+        let store: Arc<dyn ResponseStore> = match &shared {
+            Some(shared) => Arc::new(RedisStore::new(shared.clone(), ttl)),
+            None => Arc::new(MemoryStore::new(store::memory::Limits {
+                entries: config.response_store_entries,
+                bytes: config.response_store_bytes,
+                ttl,
+            })),
+        };
+        Ok(Arc::new(AppState {
             config,
             settings,
             signatures,
@@ -65,7 +86,69 @@ impl AppState {
             models,
             store,
             runs: Runs::default(),
-        })
+            shared,
+        }))
+    }
+
+    /// The thought signatures of the history calls `ids` (those the client sent without
+    /// one): this process's memory first, then, for the ids it lacks, the shared state in one
+    /// round trip. Translation is synchronous, so what it may need is fetched here.
+    pub async fn signatures_for(&self, ids: &[&str]) -> Fetched<'_> {
+        let mut fetched = Fetched::new(&self.signatures);
+        let Some(shared) = &self.shared else {
+            return fetched;
+        };
+        let missing: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.signatures.get(id).is_none())
+            .collect();
+        let keys: Vec<String> = missing.iter().map(|id| shared.key("sig", id)).collect();
+        // Unreachable: the calls get what this process knows (the failure is counted).
+        if let Ok(values) = shared.get_many(&keys).await {
+            for (id, value) in missing.into_iter().zip(values) {
+                if let Some(signature) = value {
+                    fetched.add(id, signature);
+                }
+            }
+        }
+        fetched
+    }
+
+    /// Remembers an answer's thought signatures by call id, here and in the shared state;
+    /// returns when both hold them (or the shared write failed), so a next turn sent to
+    /// another replica finds them.
+    pub async fn remember_signatures(&self, pairs: Vec<(String, String)>) {
+        for (id, signature) in &pairs {
+            self.signatures.insert(id, signature);
+        }
+        if let Some(shared) = &self.shared {
+            let ttl = Duration::from_secs(self.config.signature_ttl_secs);
+            let keyed: Vec<(String, String)> = pairs
+                .into_iter()
+                .map(|(id, signature)| (shared.key("sig", &id), signature))
+                .collect();
+            // A failure is counted and logged by `Shared`; the local copy still serves.
+            let _ = shared.set_many(&keyed, ttl).await;
+        }
+    }
+
+    /// [`AppState::remember_signatures`] from a synchronous place (a stream's translator):
+    /// the local copy at once, the shared write on this worker in the background.
+    pub fn remember_signatures_soon(&self, pairs: Vec<(String, String)>) {
+        for (id, signature) in &pairs {
+            self.signatures.insert(id, signature);
+        }
+        if let Some(shared) = self.shared.clone() {
+            let ttl = Duration::from_secs(self.config.signature_ttl_secs);
+            actix_web::rt::spawn(async move {
+                let keyed: Vec<(String, String)> = pairs
+                    .into_iter()
+                    .map(|(id, signature)| (shared.key("sig", &id), signature))
+                    .collect();
+                let _ = shared.set_many(&keyed, ttl).await;
+            });
+        }
     }
 }
 

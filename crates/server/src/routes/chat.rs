@@ -17,7 +17,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use pollux_translate::chat::remote_media;
 use pollux_translate::gemini::GenerateContentResponse;
-use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest};
+use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest, Message};
 use pollux_translate::sse::SseItem;
 use pollux_translate::{
     to_gemini, to_openai, RequestOptions, ResponseContext, StreamTranslator, TranslateError,
@@ -32,7 +32,6 @@ use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
-use crate::signatures::SignatureCache;
 use crate::sse;
 use crate::state::AppState;
 use crate::upstream::{Call, Upstream};
@@ -68,11 +67,12 @@ pub async fn completions(
 
     let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
+    let signatures = shared.signatures_for(&unsigned_calls(&chat)).await;
     // Translation takes the request by value: inline media move into the Gemini body.
     let translated = to_gemini(
         chat,
         &RequestOptions {
-            signatures: &shared.signatures,
+            signatures: &signatures,
             media: &fetched,
             capabilities: Some(&capabilities),
             strict_params: shared.config.strict_params,
@@ -136,23 +136,43 @@ pub async fn completions(
         if let Some(usage) = &completion.usage {
             trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
         }
-        for choice in &completion.choices {
-            for call in &choice.message.tool_calls {
-                remember(&shared.signatures, &call.id, call.extra_content.as_ref());
-            }
-        }
+        let signed = completion
+            .choices
+            .iter()
+            .flat_map(|choice| &choice.message.tool_calls)
+            .filter_map(|call| signed(&call.id, call.extra_content.as_ref()))
+            .collect();
+        shared.remember_signatures(signed).await;
         Ok(with_dropped(HttpResponse::Ok().json(completion), &dropped))
     }
 }
 
-fn remember(
-    cache: &SignatureCache,
+/// The ids of the history's tool calls the client sent back without their signature.
+fn unsigned_calls(chat: &ChatCompletionRequest) -> Vec<&str> {
+    chat.messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Assistant(m) => m.tool_calls.as_ref(),
+            _ => None,
+        })
+        .flatten()
+        .filter(|call| {
+            call.extra_content
+                .as_ref()
+                .and_then(|e| e.thought_signature())
+                .is_none()
+        })
+        .map(|call| call.id.as_str())
+        .collect()
+}
+
+/// A call's id and thought signature, when it has one.
+fn signed(
     id: &str,
     extra: Option<&pollux_translate::openai::ExtraContent>,
-) {
-    if let Some(sig) = extra.and_then(|e| e.thought_signature()) {
-        cache.insert(id, sig);
-    }
+) -> Option<(String, String)> {
+    let signature = extra.and_then(|e| e.thought_signature())?;
+    Some((id.to_owned(), signature.to_owned()))
 }
 
 /// One streamed completion: the upstream events, the translator, and where signatures go.
@@ -178,16 +198,14 @@ impl StreamRun {
             SseItem::Event(event) => {
                 let parsed = parse_event(&event)?;
                 let chunks = self.translator.on_event(parsed, &mut RandomIds)?;
-                for chunk in &chunks {
-                    for choice in &chunk.choices {
-                        for call in &choice.delta.tool_calls {
-                            remember(
-                                &self.shared.signatures,
-                                &call.id,
-                                call.extra_content.as_ref(),
-                            );
-                        }
-                    }
+                let signed: Vec<(String, String)> = chunks
+                    .iter()
+                    .flat_map(|chunk| &chunk.choices)
+                    .flat_map(|choice| &choice.delta.tool_calls)
+                    .filter_map(|call| signed(&call.id, call.extra_content.as_ref()))
+                    .collect();
+                if !signed.is_empty() {
+                    self.shared.remember_signatures_soon(signed);
                 }
                 Ok(chunks)
             }

@@ -83,9 +83,12 @@ pub async fn create(
         )?),
         false => None,
     };
+    let cache = shared
+        .signatures_for(&unsigned_calls(&request, &history_signatures))
+        .await;
     let signatures = ChainSignatures {
         chain: history_signatures,
-        cache: &shared.signatures,
+        cache: &cache,
     };
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
@@ -199,9 +202,7 @@ pub async fn create(
             ..ctx
         };
         let (mut response, signatures) = to_response(parsed, ctx, &mut RandomIds);
-        for (call_id, signature) in &signatures {
-            shared.signatures.insert(call_id, signature);
-        }
+        shared.remember_signatures(signatures.clone()).await;
         if let Some(error) = &mut response.error {
             // A finish message is upstream text.
             error.message = redact_text(&shared, &key, std::mem::take(&mut error.message));
@@ -394,9 +395,10 @@ impl StreamRun {
                     .redact_error(ApiError::from_stream_error(&text), &self.key))
             }
         };
-        for (call_id, signature) in self.machine.take_signatures() {
-            self.shared.signatures.insert(&call_id, &signature);
-            self.signatures.push((call_id, signature));
+        let signed = self.machine.take_signatures();
+        if !signed.is_empty() {
+            self.shared.remember_signatures_soon(signed.clone());
+            self.signatures.extend(signed);
         }
         Ok(events)
     }
@@ -574,9 +576,12 @@ pub async fn input_tokens(
     // Counting is not generating: these only shape the answer.
     request.stream = None;
     request.background = None;
+    let cache = shared
+        .signatures_for(&unsigned_calls(&request, &history_signatures))
+        .await;
     let signatures = ChainSignatures {
         chain: history_signatures,
-        cache: &shared.signatures,
+        cache: &cache,
     };
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
@@ -656,5 +661,27 @@ pub async fn cancel(
         _ => Err(ApiError::NotFound(format!(
             "Response with id '{id}' not found."
         ))),
+    }
+}
+
+/// The call ids of the input's function calls whose signature neither the client nor the
+/// stored chain has: what the shared signature cache is asked for.
+fn unsigned_calls<'a>(
+    request: &'a CreateResponse,
+    chain: &HashMap<String, String>,
+) -> Vec<&'a str> {
+    match &request.input {
+        Input::Items(items) => items
+            .iter()
+            .filter(|item| {
+                matches!(
+                    item.kind.as_deref(),
+                    Some("function_call" | "custom_tool_call")
+                )
+            })
+            .filter_map(|item| item.call_id.as_deref())
+            .filter(|id| !chain.contains_key(*id))
+            .collect(),
+        Input::Text(_) => Vec::new(),
     }
 }

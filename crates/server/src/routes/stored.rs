@@ -18,7 +18,6 @@ use pollux_translate::SignatureSource;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::signatures::SignatureCache;
 use crate::state::AppState;
 use crate::store::{Gone, Lookup, ResponseStore, StoreError, Stored};
 
@@ -28,9 +27,14 @@ const MAX_CHAIN: usize = 10_000;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::BadGateway {
-            message: e.to_string(),
-            code: Some("store_error".to_owned()),
+        match e {
+            StoreError::Failed(_) => ApiError::BadGateway {
+                message: e.to_string(),
+                code: Some("store_error".to_owned()),
+            },
+            StoreError::Unreachable(_) => ApiError::StoreUnavailable(format!(
+                "The shared response store is unreachable, so stored responses cannot be read or written now ({e}); retry shortly."
+            )),
         }
     }
 }
@@ -52,7 +56,7 @@ fn not_found(id: &str, gone: Option<Gone>, param: Option<&str>) -> ApiError {
 /// The thought signatures of a stored conversation, before the process cache.
 pub struct ChainSignatures<'a> {
     pub chain: HashMap<String, String>,
-    pub cache: &'a SignatureCache,
+    pub cache: &'a dyn SignatureSource,
 }
 
 impl SignatureSource for ChainSignatures<'_> {
@@ -81,7 +85,7 @@ pub async fn resolve_references(
                 param: format!("input[{i}]"),
             });
         };
-        *item = serde_json::from_value(found).map_err(|e| StoreError(e.to_string()))?;
+        *item = serde_json::from_value(found).map_err(|e| StoreError::Failed(e.to_string()))?;
     }
     Ok(())
 }
@@ -142,7 +146,7 @@ pub async fn history(
     for record in chain.iter().rev() {
         for item in record.items()? {
             out.items
-                .push(serde_json::from_value(item).map_err(|e| StoreError(e.to_string()))?);
+                .push(serde_json::from_value(item).map_err(|e| StoreError::Failed(e.to_string()))?);
         }
         out.signatures.extend(record.signatures.iter().cloned());
     }
@@ -184,7 +188,7 @@ impl Keep {
             .iter()
             .filter_map(|i| i["id"].as_str().map(str::to_owned))
             .collect();
-        let input = serde_json::to_vec(input).map_err(|e| StoreError(e.to_string()))?;
+        let input = serde_json::to_vec(input).map_err(|e| StoreError::Failed(e.to_string()))?;
         Ok(Keep {
             store,
             owner,
@@ -221,7 +225,7 @@ impl Keep {
     pub async fn write_logged(&self, response: &Response, signatures: Vec<(String, String)>) {
         let result = match serde_json::to_vec(response) {
             Ok(body) => self.write(response, Bytes::from(body), signatures).await,
-            Err(e) => Err(StoreError(e.to_string())),
+            Err(e) => Err(StoreError::Failed(e.to_string())),
         };
         if let Err(e) = result {
             log::warn!("response {} was not stored: {e}", response.id);
@@ -240,7 +244,8 @@ pub async fn mark_cancelled(
     };
     let mut response = record.response_value()?;
     response["status"] = json!("cancelled");
-    let body = Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError(e.to_string()))?);
+    let body =
+        Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError::Failed(e.to_string()))?);
     let mut record = (*record).clone();
     record.response = body.clone();
     store.put(record).await?;

@@ -292,6 +292,12 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn behaves_like_every_store() {
+        let store = MemoryStore::new(limits(10, usize::MAX, 60));
+        crate::store::testing::behaves_like_a_store(&store).await;
+    }
+
+    #[actix_rt::test]
     async fn delete_and_items() {
         let store = MemoryStore::new(limits(10, usize::MAX, 60));
         store.put(record("a", Some("k1"), 1)).await.unwrap();

@@ -12,6 +12,9 @@
 //! the key itself; any other key gets what an unknown id gets.
 
 pub mod memory;
+pub mod redis;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 
@@ -59,12 +62,12 @@ impl Stored {
 
     /// The response object.
     pub fn response_value(&self) -> Result<Value, StoreError> {
-        serde_json::from_slice(&self.response).map_err(|e| StoreError(e.to_string()))
+        serde_json::from_slice(&self.response).map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     /// This request's input items.
     pub fn input_items(&self) -> Result<Vec<Value>, StoreError> {
-        serde_json::from_slice(&self.input).map_err(|e| StoreError(e.to_string()))
+        serde_json::from_slice(&self.input).map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     /// The items this response adds to a conversation: its input, then its output.
@@ -107,10 +110,16 @@ impl Gone {
     }
 }
 
-/// A store failed (a shared store unreachable, say).
+/// A store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the response store failed: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// A record that does not read back, say.
+    #[error("the response store failed: {0}")]
+    Failed(String),
+    /// The shared store (`--state`) did not answer in time; a retry may succeed.
+    #[error("the shared response store is unreachable ({0})")]
+    Unreachable(String),
+}
 
 /// Where stored responses live.
 pub trait ResponseStore: Send + Sync {

@@ -14,6 +14,7 @@ mod process;
 mod responses;
 mod retries;
 mod service;
+mod shared;
 mod stored;
 mod surface;
 mod tools;

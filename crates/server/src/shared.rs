@@ -1,0 +1,126 @@
+//! The state several replicas share, in Redis (`--state redis://...`): one connection
+//! manager per process (the `redis` crate's tokio `ConnectionManager`: it multiplexes every
+//! worker's commands over one connection and reconnects by itself), a key prefix, and a
+//! per-operation timeout.
+//!
+//! Every operation goes through [`Shared::run`], which bounds it by `--state-timeout-ms`,
+//! counts a failure in `pollux_state_errors_total`, and logs only when reachability changes
+//! (down once, back once), never per request: with Redis gone, every request would log.
+//! Callers decide what a failure means: a cache falls back to what this process knows; a
+//! stored response another replica wrote cannot be found, which the store reports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, Pipeline};
+
+use crate::metrics::Metrics;
+
+/// A shared-state operation failed or timed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(pub String);
+
+pub struct Shared {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    /// Whether the last operation succeeded, for logging the changes only.
+    up: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Prepares the connection; it is made on first use (Redis may come up after Pollux), so
+    /// this needs a tokio runtime but no Redis yet.
+    pub fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Shared, StateError> {
+        let client = redis::Client::open(url).map_err(|e| StateError(e.category().to_owned()))?;
+        let config = ConnectionManagerConfig::new()
+            // Reconnects are attempted again on the next operation, not retried in a loop
+            // while a request waits.
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(timeout));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StateError(e.to_string()))?;
+        Ok(Shared {
+            conn,
+            prefix: prefix.to_owned(),
+            timeout,
+            up: AtomicBool::new(true),
+            metrics,
+        })
+    }
+
+    /// The Redis key of `id` in the namespace `kind` (`resp`, `sig`, ...).
+    pub fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// Runs `pipe` (one round trip however many commands it holds) within the timeout.
+    pub async fn run<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StateError> {
+        let mut conn = self.conn.clone();
+        let result =
+            match tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut conn)).await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(StateError(e.to_string())),
+                Err(_) => Err(StateError(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                ))),
+            };
+        match &result {
+            Ok(_) => {
+                if !self.up.swap(true, Ordering::Relaxed) {
+                    log::info!("shared state (--state) reachable again");
+                }
+            }
+            Err(e) => {
+                self.metrics.state_error();
+                if self.up.swap(false, Ordering::Relaxed) {
+                    log::warn!("shared state (--state) unreachable, serving from this process where possible: {e}");
+                }
+            }
+        }
+        result
+    }
+
+    /// Whether the last operation succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// The values of `keys`, `None` where absent, in one round trip.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET").arg(keys);
+        let (values,): (Vec<Option<String>>,) = self.run(&pipe).await?;
+        Ok(values)
+    }
+
+    /// Sets each `(key, value)` to expire after `ttl`, in one round trip.
+    pub async fn set_many(
+        &self,
+        pairs: &[(String, String)],
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, value) in pairs {
+            pipe.set_ex(key, value, ttl.as_secs().max(1)).ignore();
+        }
+        self.run::<()>(&pipe).await
+    }
+}

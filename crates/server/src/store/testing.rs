@@ -1,0 +1,134 @@
+//! What every response store must do, checked against each ([`behaves_like_a_store`]), and a
+//! real `redis-server` on a loopback port of its own for the Redis store's checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Gone, Lookup, ResponseStore, Stored};
+
+pub fn record(id: &str, owner: Option<&str>, text: &str) -> Stored {
+    Stored {
+        id: id.to_owned(),
+        owner: owner.map(str::to_owned),
+        previous: Some("resp_before".to_owned()),
+        response: Bytes::from(format!(
+            r#"{{"id":"{id}","output":[{{"type":"message","id":"msg_{id}","text":"{text}"}}]}}"#
+        )),
+        input: Bytes::from(format!(r#"[{{"type":"message","id":"in_{id}"}}]"#)),
+        item_ids: vec![format!("in_{id}"), format!("msg_{id}")],
+        signatures: vec![("call_1".to_owned(), "sig_1".to_owned())],
+    }
+}
+
+/// The semantics both stores share: owners, items, replacing, deleting.
+pub async fn behaves_like_a_store(store: &dyn ResponseStore) {
+    let a = record("a", Some("k1"), "first");
+    store.put(a.clone()).await.unwrap();
+    match store.get("a", Some("k1")).await.unwrap() {
+        Lookup::Found(found) => assert_eq!(*found, a, "a record reads back as written"),
+        other => panic!("expected the record, got {other:?}"),
+    }
+    assert_eq!(store.get("a", Some("k2")).await.unwrap(), Lookup::Unknown);
+    assert_eq!(store.get("a", None).await.unwrap(), Lookup::Unknown);
+    assert_eq!(store.get("zzz", Some("k1")).await.unwrap(), Lookup::Unknown);
+
+    let item = store.item("msg_a", Some("k1")).await.unwrap().unwrap();
+    assert_eq!(item["type"], "message");
+    assert!(store.item("in_a", Some("k1")).await.unwrap().is_some());
+    assert!(store.item("msg_a", Some("k2")).await.unwrap().is_none());
+    assert!(store.item("msg_zzz", Some("k1")).await.unwrap().is_none());
+
+    // Written again (a background response finishing): the new record wins.
+    let again = record("a", Some("k1"), "second");
+    store.put(again.clone()).await.unwrap();
+    match store.get("a", Some("k1")).await.unwrap() {
+        Lookup::Found(found) => assert_eq!(*found, again),
+        other => panic!("expected the rewritten record, got {other:?}"),
+    }
+
+    assert!(!store.delete("a", Some("k2")).await.unwrap(), "not k2's");
+    assert!(store.delete("a", Some("k1")).await.unwrap());
+    assert!(
+        !store.delete("a", Some("k1")).await.unwrap(),
+        "already gone"
+    );
+    assert_eq!(
+        store.get("a", Some("k1")).await.unwrap(),
+        Lookup::Gone(Gone::Deleted)
+    );
+    // Another owner's deleted record is as unknown as its live one.
+    assert_eq!(store.get("a", Some("k2")).await.unwrap(), Lookup::Unknown);
+    assert!(store.item("msg_a", Some("k1")).await.unwrap().is_none());
+
+    // Single-tenant records (no owner) are everyone's.
+    store.put(record("b", None, "x")).await.unwrap();
+    assert!(matches!(
+        store.get("b", None).await.unwrap(),
+        Lookup::Found(_)
+    ));
+}
+
+/// A `redis-server` of its own on a free loopback port, without persistence; killed (by PID)
+/// when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> std::io::Result<RedisServer> {
+        // redis-server takes no `--port 0`: take a free port from the OS, then hand it over.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        RedisServer::start_on(port)
+    }
+
+    /// Starts on `port` and returns once it says it accepts connections.
+    pub fn start_on(port: u16) -> std::io::Result<RedisServer> {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let mut server = RedisServer { child, port };
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            server.stop();
+            return Err(std::io::Error::other("redis-server did not start"));
+        }
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
