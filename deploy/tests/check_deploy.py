@@ -1,8 +1,9 @@
 """Checks what the Kubernetes schemas cannot: that deploy/ agrees with the pollux binary and
 with itself. The schemas (kubernetes-validate) say a manifest is well formed; this says that
 its environment variables are ones pollux reads, that the probes, ports and selectors line up,
-that the kill timeouts outlast the drain, that the pods run as the image's non-root user, and
-that the figures cited from docs/benchmarks.md are still there.
+that the kill timeouts outlast the drain, that the pods run as the image's non-root user, that
+POLLUX_STATE names the Redis Service, and that the figures cited from docs/benchmarks.md are
+still there.
 
 Usage: check_deploy.py REPO_ROOT. Prints one line per failed check and exits 1 if any failed.
 """
@@ -154,14 +155,35 @@ check(metrics == ["cpu"], f"hpa.yaml: expected one cpu metric, found {metrics}")
 check(hpa.get("spec", {}).get("minReplicas", 1) >= 2,
       "hpa.yaml: minReplicas below 2 leaves nothing serving while the PDB's one pod drains")
 
-# --- Redis stub and kustomization -------------------------------------------------------------
-redis = (KUBE / "redis.yaml").read_text()
-check("PLANNED, NOT USED TODAY" in redis, "redis.yaml: must say it is planned and unused today")
+# --- Redis and kustomization ------------------------------------------------------------------
+redis_service = [d for d in load("redis.yaml") if d.get("kind") == "Service"]
+redis_deploy = [d for d in load("redis.yaml") if d.get("kind") == "Deployment"]
+check(len(redis_service) == 1 and len(redis_deploy) == 1,
+      "redis.yaml: expected one Deployment and one Service")
+if redis_service and redis_deploy:
+    rs = redis_service[0]
+    state = env.get("POLLUX_STATE", "")
+    url = re.fullmatch(r"redis://([\w.-]+):(\d+)(/\d+)?", state)
+    check(url is not None, f"deployment.yaml: POLLUX_STATE '{state}' is not redis://HOST:PORT/DB")
+    if url:
+        check(url.group(1) == rs["metadata"]["name"],
+              f"deployment.yaml: POLLUX_STATE names {url.group(1)}, the Redis Service is "
+              f"{rs['metadata']['name']}")
+        check(int(url.group(2)) in [p.get("port") for p in rs.get("spec", {}).get("ports", [])],
+              f"deployment.yaml: POLLUX_STATE port {url.group(2)} is not the Redis Service's")
+    redis_labels = redis_deploy[0]["spec"]["template"]["metadata"]["labels"]
+    check(sub(redis_labels, rs.get("spec", {}).get("selector", {})),
+          "redis.yaml: the Service's selector does not match the Redis pods")
+    check(not sub(pod_labels, rs.get("spec", {}).get("selector", {})) and
+          not sub(redis_labels, service.get("spec", {}).get("selector", {})),
+          "redis.yaml: the pollux and Redis selectors overlap")
 kust = yaml.safe_load((KUBE / "kustomization.yaml").read_text())
 for res in kust.get("resources", []):
     check((KUBE / res).is_file(), f"kustomization.yaml: {res} does not exist")
-check(not {"secret.yaml", "redis.yaml"} & set(kust.get("resources", [])),
-      "kustomization.yaml: the Secret template and the Redis stub are not applied")
+check("secret.yaml" not in kust.get("resources", []),
+      "kustomization.yaml: the Secret is a template with placeholders, not applied as is")
+check({f.name for f in KUBE.glob("*.yaml")} - {"kustomization.yaml", "secret.yaml"}
+      <= set(kust.get("resources", [])), "kustomization.yaml: a manifest is missing from it")
 
 # --- systemd unit -----------------------------------------------------------------------------
 unit = (ROOT / "deploy" / "systemd" / "pollux.service").read_text()
