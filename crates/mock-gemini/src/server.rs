@@ -191,6 +191,10 @@ impl MockGemini {
                     // count a cancelled stream) even while the body is waiting to write.
                     .h1_allow_half_closed(false)
                     .on_connect(keep_socket)
+                    // No deadline on a request head: on a loaded test machine a pooled
+                    // connection's next request can take seconds to arrive, and a 408 from the
+                    // fake upstream would fail a test for nothing Pollux did.
+                    .client_request_timeout(std::time::Duration::ZERO)
                     .shutdown_timeout(1)
                     .listen(listener);
                     match server {

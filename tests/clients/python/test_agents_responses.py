@@ -7,7 +7,10 @@ unchanged.
 By default the SDK sends neither `store` nor `previous_response_id`: it replays every item of
 the run (reasoning items included) as `input`, so Pollux restores each signature from its
 cache by `call_id`. With `store=False` and `include=["reasoning.encrypted_content"]` (the
-stateless form) the signature travels in the reasoning item.
+stateless form) the signature travels in the reasoning item. With
+`auto_previous_response_id=True` / `previous_response_id=` (server-managed conversation) the SDK
+sends only the new items and the last response's id, and Pollux rebuilds the conversation,
+signatures included, from the responses it stored.
 
 Tracing is disabled: the SDK would otherwise export traces to OpenAI.
 """
@@ -190,3 +193,82 @@ def test_agent_run_streamed(mock, stateless):
     items = [e.name for e in events if e.type == "run_item_stream_event"
              and e.name != "reasoning_item_created"]
     assert items == ["tool_called", "tool_output", "message_output_created"]
+
+
+# --- server-managed conversation: previous_response_id ------------------------------------------
+
+
+def run_chained(turns: list[str], streamed: bool):
+    """Run the weather agent once per user turn, each run continuing the last response by id:
+    the first with `auto_previous_response_id=True` (its tool step already chains), the
+    others with `previous_response_id=` the previous run's `last_response_id`. Returns the
+    results and the request bodies the SDK sent to Pollux."""
+    sent: list[dict] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(json.loads(await request.aread()))
+
+    async def main():
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [record]})
+        client = openai.AsyncOpenAI(base_url=POLLUX_URL, api_key="test-key", max_retries=0,
+                                    timeout=20, http_client=http)
+        set_default_openai_client(client, use_for_tracing=False)
+        set_default_openai_api("responses")
+        agent = Agent(name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                      model=GEMINI3)
+        results = []
+        try:
+            for question in turns:
+                chain = ({"previous_response_id": results[-1].last_response_id} if results
+                         else {"auto_previous_response_id": True})
+                if streamed:
+                    run = Runner.run_streamed(agent, question, **chain)
+                    async for _ in run.stream_events():
+                        pass
+                    results.append(run)
+                else:
+                    results.append(await Runner.run(agent, question, **chain))
+            return results
+        finally:
+            await client.close()
+
+    TOOL_RUNS.clear()
+    return asyncio.run(main()), sent
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "run_streamed"])
+def test_agent_runs_chained_by_previous_response_id(mock, streamed):
+    sig = signature(f"agents-previous-response-id-{streamed}")
+    mock.push(signed_call("get_weather", ARGS, sig), text(ANSWER), text("You are welcome."))
+    (first, second), sent = run_chained([QUESTION, "Thanks!"], streamed)
+
+    assert first.final_output == ANSWER
+    assert second.final_output == "You are welcome."
+    assert TOOL_RUNS == [ARGS]
+    ids = [r.response_id for r in first.raw_responses + second.raw_responses]
+    assert all(i and i.startswith("resp_") for i in ids) and len(set(ids)) == 3
+    assert first.last_response_id == ids[1] and second.last_response_id == ids[2]
+
+    # The SDK sends only what is new and the id of the response before it.
+    assert len(sent) == 3
+    assert [b.get("previous_response_id") for b in sent] == [None, ids[0], ids[1]]
+    assert all(b.get("store") is not False for b in sent)
+    assert [i.get("role") for i in sent[0]["input"]] == ["user"]
+    assert [i.get("type") for i in sent[1]["input"]] == ["function_call_output"]
+    assert [(i.get("role"), i.get("content")) for i in sent[2]["input"]] == [("user", "Thanks!")]
+
+    # Gemini gets the whole conversation each time, rebuilt by Pollux from what it stored,
+    # with the signature it issued on the call.
+    upstream = mock.bodies()
+    assert len(upstream) == 3
+    assert signatures_sent(upstream[1]) == [sig]
+    assert signatures_sent(upstream[2]) == [sig]
+    assert "skip_thought_signature_validator" not in json.dumps(upstream)
+    roles = [c["role"] for c in upstream[2]["contents"]]
+    assert roles == ["user", "model", "user", "model", "user"]
+    assert upstream[2]["contents"][0]["parts"] == [{"text": QUESTION}]
+    assert upstream[2]["contents"][2]["parts"][0]["functionResponse"]["response"] == TOOL_RESULT
+    assert upstream[2]["contents"][3]["parts"] == [{"text": ANSWER}]
+    assert upstream[2]["contents"][4]["parts"] == [{"text": "Thanks!"}]
+    # The agent's instructions are sent again each request (they do not carry over).
+    assert all(b["systemInstruction"]["parts"] == [{"text": INSTRUCTIONS}] for b in upstream)

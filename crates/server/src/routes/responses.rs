@@ -220,9 +220,8 @@ pub async fn create(
         // Written before the body is sent: a follow-up sent the moment the client has the id
         // finds it.
         if let Some(keep) = keep {
-            if let Err(e) = keep.write(&response, body.clone(), signatures).await {
-                log::warn!("response {} was not stored: {e}", response.id);
-            }
+            keep.write_reported(&response, body.clone(), signatures)
+                .await;
         }
         Ok(with_dropped(
             HttpResponse::Ok()
@@ -425,9 +424,7 @@ impl StreamRun {
             Err(_) => return,
         };
         let signatures = std::mem::take(&mut self.signatures);
-        if let Err(e) = keep.write(response, body, signatures).await {
-            log::warn!("response {} was not stored: {e}", response.id);
-        }
+        keep.write_reported(response, body, signatures).await;
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.

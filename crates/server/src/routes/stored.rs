@@ -223,13 +223,35 @@ impl Keep {
     /// [`Keep::write`] with the response encoded here; a failure is logged, not returned (the
     /// client still gets its answer).
     pub async fn write_logged(&self, response: &Response, signatures: Vec<(String, String)>) {
-        let result = match serde_json::to_vec(response) {
-            Ok(body) => self.write(response, Bytes::from(body), signatures).await,
-            Err(e) => Err(StoreError::Failed(e.to_string())),
-        };
-        if let Err(e) = result {
-            log::warn!("response {} was not stored: {e}", response.id);
+        match serde_json::to_vec(response) {
+            Ok(body) => {
+                self.write_reported(response, Bytes::from(body), signatures)
+                    .await
+            }
+            Err(e) => unstored(&response.id, &StoreError::Failed(e.to_string())),
         }
+    }
+
+    /// [`Keep::write`], a failure logged rather than returned: the client still gets its
+    /// answer.
+    pub async fn write_reported(
+        &self,
+        response: &Response,
+        body: Bytes,
+        signatures: Vec<(String, String)>,
+    ) {
+        if let Err(e) = self.write(response, body, signatures).await {
+            unstored(&response.id, &e);
+        }
+    }
+}
+
+/// Logs a response that could not be stored. An unreachable shared store is logged once per
+/// change of its state (`crate::shared`), not once per response.
+fn unstored(id: &str, e: &StoreError) {
+    match e {
+        StoreError::Unreachable(_) => log::debug!("response {id} was not stored: {e}"),
+        StoreError::Failed(_) => log::warn!("response {id} was not stored: {e}"),
     }
 }
 
@@ -291,10 +313,15 @@ pub async fn retrieve(
         // A background response's events, again from after `starting_after`.
         let id = id_of(&req);
         let Some(run) = shared.runs.get(&id, owner.as_deref()) else {
-            return Err(ApiError::InvalidRequest {
-                message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
-                param: Some("stream".to_owned()),
-                code: None,
+            // An id that is not stored (for this caller) is a 404, as without `stream`.
+            return Err(match shared.store.get(&id, owner.as_deref()).await? {
+                Lookup::Found(_) => ApiError::InvalidRequest {
+                    message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
+                    param: Some("stream".to_owned()),
+                    code: None,
+                },
+                Lookup::Unknown => not_found(&id, None, None),
+                Lookup::Gone(gone) => not_found(&id, Some(gone), None),
             });
         };
         return Ok(HttpResponse::Ok()

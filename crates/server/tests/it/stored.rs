@@ -638,3 +638,42 @@ async fn conversations_are_not_supported() -> TestResult {
     assert_eq!(out["error"]["param"], "conversation");
     Ok(())
 }
+
+#[actix_rt::test]
+async fn resuming_a_stream_needs_a_stored_background_response() -> TestResult {
+    let p = Pollux::start()?;
+    // An id never stored is a 404, with `stream` as without.
+    let (status, out) = p
+        .call(
+            Method::GET,
+            "/v1/responses/resp_nope?stream=true&starting_after=2",
+            None,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 404, "{out}");
+    assert_responses("ErrorResponse", &out);
+    // A stored response that did not run in the background has no stream: 400 on `stream`.
+    p.mock.push(Scenario::text("kept"));
+    let stored = create(&p, json!({"model": "gemini-2.5-flash", "input": "x"})).await?;
+    let id = stored["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}?stream=true");
+    let (status, out) = p.call(Method::GET, &path, None, None).await?;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(out["error"]["param"], "stream");
+    // Deleted, it is a 404 that says so.
+    let (status, _) = p
+        .call(Method::DELETE, &format!("/v1/responses/{id}"), None, None)
+        .await?;
+    assert_eq!(status, 200);
+    let (status, out) = p.call(Method::GET, &path, None, None).await?;
+    assert_eq!(status, 404, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{out}"
+    );
+    Ok(())
+}

@@ -6,9 +6,9 @@
 //
 // The provider sends no `store` by default and then treats the answer as stored: on the next
 // step it sends an earlier assistant message (and, when `include` asked for encrypted
-// reasoning, a reasoning item) back as `{"type": "item_reference", "id": "msg_…"}`, which a
-// stateless Pollux refuses with a 400. So a model that writes text before its tool call ends
-// the default loop (marked todo below); `store: false` makes the provider send items whole.
+// reasoning, a reasoning item) back as `{"type": "item_reference", "id": "msg_…"}`, which
+// Pollux resolves from the response it stored (`store` defaults to true, as on OpenAI);
+// `store: false` makes the provider send items whole.
 // Without `include`, Gemini 3 signatures come back from Pollux's cache by call id; with
 // `store: false` and `include: ['reasoning.encrypted_content']`, in the reasoning item.
 import assert from 'node:assert/strict';
@@ -272,17 +272,22 @@ test('text before the call with store: false: the message goes back whole', asyn
   assert.deepEqual(signaturesSent(second), [sig]);
 });
 
-// Pollux bug (issue 15: "clients replay whatever they were given"): with the provider's
-// default store, the second step sends {"type": "item_reference", "id": "msg_…"} for the
-// text of step one, and Pollux answers 400 "input[1]: item references need stored
-// responses, which this server does not keep; send the item itself." (param "input[1]").
-test.todo('text before the call with the default store: item_reference to the message', async () => {
+// The provider's default store: the second step sends {"type": "item_reference", "id": "msg_…"}
+// for the text of step one, and Pollux resolves it from the response it stored.
+test('text before the call with the default store: item_reference to the message', async () => {
   const sig = signature('ai-sdk-text-first-default');
   await textThenCall(sig);
   const { result, runs } = await generateWithTool(GEMINI3);
   assert.equal(result.text, ANSWER);
   assert.deepEqual(runs, [ARGS]);
-  assert.deepEqual(sent[1].body.input[1].type, 'item_reference');
+  assertSentResponses();
+  assert.ok(sent.every((r) => r.body.store === undefined), 'the provider sent no store');
+  const reference = sent[1].body.input[1];
+  assert.equal(reference.type, 'item_reference');
+  const [step1] = result.steps;
+  assert.equal(reference.id, step1.response.body.output.find((o) => o.type === 'message').id);
   const [, second] = await assertUpstreamToolTurn('generateContent');
+  const modelTurn = second.contents.find((c) => c.role === 'model');
+  assert.equal(modelTurn.parts[0].text, 'Let me check. ');
   assert.deepEqual(signaturesSent(second), [sig]);
 });
