@@ -6,7 +6,7 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_PORT ?= 8080
 
-.PHONY: help run test test-rust test-clients fuzz fuzz-smoke demo bench bench-peers bench-instructions soak fmt lint clean
+.PHONY: help run test test-rust test-clients test-deploy fuzz fuzz-smoke demo bench bench-peers bench-instructions soak fmt lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ run: ## Build (release) and start pollux with default settings (see docs/configu
 
 # Every step runs even when an earlier one failed, so one run reports everything; the target
 # fails at the end if any step did.
-test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), a fuzz smoke run, then the client compatibility suites.
+test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), a fuzz smoke run, the client compatibility suites, then the deploy/ checks.
 	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
 	failed=(); \
 	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
@@ -26,6 +26,7 @@ test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), 
 	step env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps; \
 	step $(MAKE) --no-print-directory fuzz-smoke; \
 	step $(MAKE) --no-print-directory test-clients; \
+	step $(MAKE) --no-print-directory test-deploy; \
 	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
 
 test-rust: ## Only the Rust tests.
@@ -34,6 +35,9 @@ test-rust: ## Only the Rust tests.
 test-clients: ## Only the client suites (openai SDKs, LangChain, Agents SDK, Vercel AI SDK against mock-gemini).
 	$(CARGO) build -p pollux-server -p mock-gemini
 	tests/clients/run.sh
+
+test-deploy: ## Only the deploy/ checks: Kubernetes schemas, hadolint, systemd-analyze, the Dockerfile's build replayed in a shell (docs/deployment.md).
+	deploy/tests/run.sh
 
 fuzz: ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; fails on any crash, timeout or OOM (docs/fuzzing.md).
 	fuzz/run.sh
@@ -86,4 +90,4 @@ lint: ## fmt check and clippy, as `make test` runs them.
 
 clean: ## Remove build output and the client suites' installed packages.
 	$(CARGO) clean
-	rm -rf tests/clients/.venv tests/clients/node/node_modules tests/clients/codex/node_modules
+	rm -rf tests/clients/.venv tests/clients/node/node_modules tests/clients/codex/node_modules deploy/tests/.venv

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpResponse;
 use futures_util::StreamExt;
-use pollux_translate::gemini::{ErrorResponse, GenerateContentResponse};
+use pollux_translate::gemini::{ErrorResponse, GenerateContentRequest, GenerateContentResponse};
 use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
 use pollux_translate::{IdSource, TranslateError};
 
@@ -36,11 +36,11 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Encodes the Gemini body into a buffer sized from the client's body (the Gemini body is
-/// about as large), so encoding a large media request does not grow it by doubling and
-/// copying.
-pub fn encode_sized<T: serde::Serialize>(body: &T, client_len: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(client_len + client_len / 16 + 1024);
+/// Encodes the Gemini body into a buffer sized from the client's body and the Gemini body's
+/// parts ([`GenerateContentRequest::encoded_len_hint`]), so encoding a large request does
+/// not grow it by doubling and copying.
+pub fn encode_sized(body: &GenerateContentRequest, client_len: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(body.encoded_len_hint(client_len));
     serde_json::to_writer(&mut out, body).map_err(|e| ApiError::BadGateway {
         message: format!("Could not encode the upstream request: {e}"),
         code: None,

@@ -7,7 +7,7 @@
 use serde_json::value::RawValue;
 
 use crate::build::names::ToolNames;
-use crate::gemini::{self, Part};
+use crate::gemini::{self, Part, SignedCall, TurnPart};
 use crate::TranslateError;
 
 /// A tool call of the history, remembered so its result can be named.
@@ -37,7 +37,7 @@ pub(crate) fn function_call_part(
     call: HistoryCall<'_>,
     names: &mut ToolNames,
     calls: &mut Vec<PendingCall>,
-) -> Option<Part> {
+) -> Option<TurnPart> {
     let args = parse_arguments(call.arguments)?;
     let gemini_name = names.register(call.name);
     let upstream_id = upstream_call_id(call.id);
@@ -46,15 +46,14 @@ pub(crate) fn function_call_part(
         gemini_name: gemini_name.clone(),
         upstream_id: upstream_id.clone(),
     });
-    Some(Part {
-        function_call: Some(Box::new(gemini::FunctionCall {
+    Some(TurnPart::Call(Box::new(SignedCall {
+        call: gemini::FunctionCall {
             id: upstream_id,
             name: gemini_name,
             args: Some(args),
-        })),
-        thought_signature: call.signature,
-        ..Part::default()
-    })
+        },
+        signature: call.signature,
+    })))
 }
 
 /// Ids Pollux generates start with `call_`; any other id came from Gemini and is echoed.
@@ -80,7 +79,7 @@ pub(crate) fn function_response_part(
     name: String,
     id: Option<String>,
     text: &str,
-) -> Result<Part, TranslateError> {
+) -> Result<TurnPart, TranslateError> {
     let trimmed = text.trim();
     let response = if trimmed.starts_with('{') {
         serde_json::from_str::<Box<RawValue>>(trimmed).ok()
@@ -99,15 +98,21 @@ pub(crate) fn function_response_part(
                 .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))?
         }
     };
-    Ok(Part {
-        function_response: Some(Box::new(gemini::FunctionResponse { id, name, response })),
-        ..Part::default()
-    })
+    Ok(TurnPart::Response(Box::new(gemini::FunctionResponse {
+        id,
+        name,
+        response,
+    })))
 }
 
 /// Gemini rejects empty text parts, so they are never sent.
 pub(crate) fn non_empty_text(text: &str) -> Option<Part> {
     (!text.is_empty()).then(|| Part::text(text))
+}
+
+/// [`non_empty_text`] for a string the caller owns: moved into the part, not copied.
+pub(crate) fn text_part(text: String) -> Option<TurnPart> {
+    (!text.is_empty()).then_some(TurnPart::Text(text))
 }
 
 /// What one Gemini part contributes to the answer.
@@ -199,13 +204,19 @@ mod tests {
         let mut names = ToolNames::default();
         let mut calls = Vec::new();
         let part = function_call_part(call("g-1", " {\"x\": 1} "), &mut names, &mut calls).unwrap();
-        let fc = part.function_call.as_deref().unwrap();
+        let TurnPart::Call(signed) = part else {
+            panic!("not a call: {part:?}")
+        };
+        let fc = &signed.call;
         assert_eq!(fc.id.as_deref(), Some("g-1"));
         assert_eq!(fc.name, names.to_gemini("a/b").unwrap());
         assert_eq!(fc.args.as_deref().unwrap().get(), "{\"x\": 1}");
-        assert_eq!(part.thought_signature.as_deref(), Some("c2ln"));
+        assert_eq!(signed.signature.as_deref(), Some("c2ln"));
         let part = function_call_part(call("call_7", ""), &mut names, &mut calls).unwrap();
-        let fc = part.function_call.as_deref().unwrap();
+        let TurnPart::Call(signed) = part else {
+            panic!("not a call: {part:?}")
+        };
+        let fc = &signed.call;
         assert_eq!(
             (fc.id.as_deref(), fc.args.as_deref().unwrap().get()),
             (None, "{}")

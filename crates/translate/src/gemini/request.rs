@@ -1,7 +1,8 @@
 //! Outbound Gemini bodies: `GenerateContentRequest` and everything inside it.
 //! `Content` and `Part` are shared with responses, so they also deserialize leniently.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// Gemini accepts at most this many `stopSequences`.
@@ -11,9 +12,9 @@ pub const MAX_STOP_SEQUENCES: usize = 5;
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentRequest {
-    pub contents: Vec<Content>,
+    pub contents: Vec<Turn>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_instruction: Option<Content>,
+    pub system_instruction: Option<Turn>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,7 +27,166 @@ pub struct GenerateContentRequest {
     pub generation_config: GenerationConfig,
 }
 
-/// One turn of the conversation. Gemini knows only the roles `user` and `model`.
+impl GenerateContentRequest {
+    /// A capacity for this body's JSON, for a request whose own body was `client_len` bytes,
+    /// so that encoding does not grow its buffer by doubling (for a moment the old buffer and
+    /// one twice its size, about 3x the body: issue #13, finding 6).
+    ///
+    /// Texts, media and tool declarations come out no longer than the client wrote them; what
+    /// grows is the frame around each part (`{"text":…}` where the client wrote
+    /// `"content":…`), and what Pollux adds: thought signatures (from its cache or the skip
+    /// value), and the tool's name and a `{"result":…}` wrapper around each tool result. A
+    /// margin covers the rest (`len / 16`, 1 KiB). Remote media the server fetched is not
+    /// counted: the buffer grows for it.
+    pub fn encoded_len_hint(&self, client_len: usize) -> usize {
+        let mut added = 0usize;
+        for turn in self.system_instruction.iter().chain(&self.contents) {
+            for part in &turn.parts {
+                added += match part {
+                    TurnPart::Text(_) => 12,
+                    TurnPart::Call(signed) => 16 + signed.signature.as_ref().map_or(0, String::len),
+                    TurnPart::Response(response) => 16 + response.name.len(),
+                    TurnPart::Other(part) => {
+                        16 + part.thought_signature.as_ref().map_or(0, String::len)
+                    }
+                };
+            }
+        }
+        client_len + client_len / 16 + 1024 + added
+    }
+}
+
+/// One turn of the conversation as Pollux sends it: a [`Content`] whose parts are kept
+/// compact ([`TurnPart`]).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Turn {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub parts: Vec<TurnPart>,
+}
+
+/// A part of an outbound turn, written as the same JSON as the [`Part`] it stands for. A
+/// request is mostly plain text parts, tool calls and tool results: those keep only what
+/// they hold (a text part is its string, 24 bytes, where a [`Part`] is 120), anything else
+/// is a boxed [`Part`]. A request of short messages would otherwise hold about 150 bytes of
+/// Gemini parts and turns for each 32-byte message (issue #13, finding 6).
+#[derive(Debug, Clone)]
+pub enum TurnPart {
+    /// A text part without a signature: `{"text": …}`.
+    Text(String),
+    /// `{"functionCall": …, "thoughtSignature": …}`.
+    Call(Box<SignedCall>),
+    /// `{"functionResponse": …}`.
+    Response(Box<FunctionResponse>),
+    /// Any other part: media, or text with a signature.
+    Other(Box<Part>),
+}
+
+/// A function call of the history with the thought signature sent beside it.
+#[derive(Debug, Clone)]
+pub struct SignedCall {
+    pub call: FunctionCall,
+    pub signature: Option<String>,
+}
+
+impl TurnPart {
+    pub fn text(text: impl Into<String>) -> Self {
+        TurnPart::Text(text.into())
+    }
+
+    /// Attaches a thought signature (Gemini wants it back on the part it came with).
+    pub fn set_thought_signature(&mut self, signature: String) {
+        let part = match std::mem::replace(self, TurnPart::Text(String::new())) {
+            TurnPart::Call(mut signed) => {
+                signed.signature = Some(signature);
+                TurnPart::Call(signed)
+            }
+            TurnPart::Text(text) => TurnPart::Other(Box::new(Part {
+                text: Some(text),
+                thought_signature: Some(signature),
+                ..Part::default()
+            })),
+            TurnPart::Response(response) => TurnPart::Other(Box::new(Part {
+                function_response: Some(response),
+                thought_signature: Some(signature),
+                ..Part::default()
+            })),
+            TurnPart::Other(mut part) => {
+                part.thought_signature = Some(signature);
+                TurnPart::Other(part)
+            }
+        };
+        *self = part;
+    }
+
+    /// `parts` in their compact form. A new vector: collecting in place would keep the
+    /// larger buffer of the [`Part`]s.
+    pub fn compact(parts: Vec<Part>) -> Vec<TurnPart> {
+        let mut out = Vec::with_capacity(parts.len());
+        out.extend(parts.into_iter().map(TurnPart::from));
+        out
+    }
+}
+
+impl From<Part> for TurnPart {
+    fn from(part: Part) -> Self {
+        match part {
+            Part {
+                text: Some(text),
+                inline_data: None,
+                file_data: None,
+                function_call: None,
+                function_response: None,
+                executable_code: None,
+                code_execution_result: None,
+                thought: None,
+                thought_signature: None,
+            } => TurnPart::Text(text),
+            Part {
+                text: None,
+                inline_data: None,
+                file_data: None,
+                function_call: None,
+                function_response: Some(response),
+                executable_code: None,
+                code_execution_result: None,
+                thought: None,
+                thought_signature: None,
+            } => TurnPart::Response(response),
+            part => TurnPart::Other(Box::new(part)),
+        }
+    }
+}
+
+impl Serialize for TurnPart {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TurnPart::Text(text) => {
+                let mut part = s.serialize_struct("Part", 1)?;
+                part.serialize_field("text", text)?;
+                part.end()
+            }
+            TurnPart::Call(signed) => {
+                let fields = 1 + usize::from(signed.signature.is_some());
+                let mut part = s.serialize_struct("Part", fields)?;
+                part.serialize_field("functionCall", &signed.call)?;
+                if let Some(signature) = &signed.signature {
+                    part.serialize_field("thoughtSignature", signature)?;
+                }
+                part.end()
+            }
+            TurnPart::Response(response) => {
+                let mut part = s.serialize_struct("Part", 1)?;
+                part.serialize_field("functionResponse", response)?;
+                part.end()
+            }
+            TurnPart::Other(part) => part.serialize(s),
+        }
+    }
+}
+
+/// One turn of the conversation as Gemini answers it (a request's turns are [`Turn`]s).
+/// Gemini knows only the roles `user` and `model`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
@@ -253,4 +413,81 @@ pub struct ThinkingConfig {
     pub thinking_budget: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_level: Option<String>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    fn response() -> Box<FunctionResponse> {
+        Box::new(FunctionResponse {
+            id: Some("r1".to_owned()),
+            name: "f".to_owned(),
+            response: raw(r#"{"result":1}"#),
+        })
+    }
+
+    /// Each compact part is written as the `Part` it stands for, field for field; a signature
+    /// added later lands where a `Part` carries it.
+    #[test]
+    fn compact_parts_write_the_json_of_their_part() {
+        let call = FunctionCall {
+            id: None,
+            name: "f".to_owned(),
+            args: Some(raw("{}")),
+        };
+        let parts = [
+            Part::text("a \"b\""),
+            Part {
+                function_response: Some(response()),
+                ..Part::default()
+            },
+            Part {
+                function_call: Some(Box::new(call.clone())),
+                thought_signature: Some("sig".to_owned()),
+                ..Part::default()
+            },
+            Part {
+                text: Some("t".to_owned()),
+                thought: Some(true),
+                ..Part::default()
+            },
+        ];
+        let compact = [
+            TurnPart::from(parts[0].clone()),
+            TurnPart::from(parts[1].clone()),
+            TurnPart::Call(Box::new(SignedCall {
+                call,
+                signature: Some("sig".to_owned()),
+            })),
+            TurnPart::from(parts[3].clone()),
+        ];
+        assert!(matches!(compact[0], TurnPart::Text(_)));
+        assert!(matches!(compact[1], TurnPart::Response(_)));
+        assert!(matches!(compact[3], TurnPart::Other(_)));
+        for (part, compact) in parts.iter().zip(&compact) {
+            assert_eq!(
+                serde_json::to_string(compact).unwrap(),
+                serde_json::to_string(part).unwrap()
+            );
+        }
+
+        let mut text = TurnPart::text("a");
+        text.set_thought_signature("s".to_owned());
+        let mut result = TurnPart::Response(response());
+        result.set_thought_signature("s".to_owned());
+        assert_eq!(
+            serde_json::to_value([text, result]).unwrap(),
+            serde_json::json!([
+                {"text": "a", "thoughtSignature": "s"},
+                {"functionResponse": {"id": "r1", "name": "f", "response": {"result": 1}},
+                    "thoughtSignature": "s"},
+            ])
+        );
+    }
 }

@@ -267,26 +267,49 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Capped<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(CHUNK));
+        // Past `CHUNK` items, full chunks wait here rather than the vector growing by doubling.
+        let mut chunks: Vec<Vec<T>> = Vec::new();
         loop {
-            if self.full(out.len()) {
+            let len = chunks.len() * CHUNK + out.len();
+            if self.full(len) {
                 // One more item is an error; the end of the array is not.
                 return match seq.next_element::<IgnoredAny>()? {
                     Some(_) => Err(stop(self.over)),
-                    None => Ok(out),
+                    None => Ok(joined(chunks, out)),
                 };
             }
             match seq.next_element()? {
                 Some(item) => {
                     self.counted();
+                    if out.len() == CHUNK {
+                        chunks.push(std::mem::replace(&mut out, Vec::with_capacity(CHUNK)));
+                    }
                     out.push(item);
                 }
-                None => {
-                    // Grown by doubling: up to half of it would sit unused for the request's life.
-                    out.shrink_to_fit();
-                    return Ok(out);
-                }
+                None => return Ok(joined(chunks, out)),
             }
         }
     }
+}
+
+/// Items of a long array are read in chunks of this many.
+const CHUNK: usize = 1024;
+
+/// The array read: `last` alone, shrunk to its length, or the chunks and `last` moved into
+/// one vector of the exact length. Grown by doubling, a long array would for a moment hold
+/// its old buffer and one twice as large, and up to half of the last one would sit unused
+/// for the request's life (or for another moment while it shrinks); joined from chunks, it
+/// holds at most twice its final size, once (issue #13, finding 6).
+fn joined<T>(chunks: Vec<Vec<T>>, mut last: Vec<T>) -> Vec<T> {
+    if chunks.is_empty() {
+        last.shrink_to_fit();
+        return last;
+    }
+    let mut all = Vec::with_capacity(chunks.len() * CHUNK + last.len());
+    for chunk in chunks {
+        all.extend(chunk);
+    }
+    all.extend(last);
+    all
 }

@@ -233,6 +233,18 @@ fn run(dir: &Path, update: bool) -> Result<(), Failure> {
     );
     let translated = match translated {
         Ok(t) => {
+            // The server sizes its encoding buffer from the client's body (sent compact, as
+            // the SDKs send it): the encoded body fits without the buffer growing.
+            let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&request_bytes)?)?;
+            let encoded = serde_json::to_vec(&t.body)?;
+            let hint = t.body.encoded_len_hint(compact.len());
+            if encoded.len() > hint {
+                return fail(format!(
+                    "{}: the upstream body is {} bytes, over its encoding hint of {hint}",
+                    dir.display(),
+                    encoded.len()
+                ));
+            }
             let body = pretty(&t.body)?;
             oracle_gemini("upstream_request.json", "GenerateContentRequest", &body)?;
             checks.compare("upstream_request.json", "request_error.json", &body)?;

@@ -1,9 +1,14 @@
 //! The conversation: `messages` → `systemInstruction` + `contents`, including tool-call
 //! history, tool results and thought signatures.
+//!
+//! The messages are consumed: their strings move into the Gemini parts instead of being
+//! copied, and each message's own memory is freed once it is mapped, so the parsed and the
+//! Gemini form of a long conversation are not held in full at the same time (issue #13,
+//! finding 6).
 
 use crate::build::names::ToolNames;
 use crate::capabilities::Capabilities;
-use crate::gemini::{self, Content, Part, Role};
+use crate::gemini::{self, Part, Role, Turn, TurnPart};
 use crate::openai::chat::{self, ContentPart, Message};
 use crate::TranslateError;
 
@@ -11,23 +16,23 @@ use super::RequestOptions;
 use crate::build::media::MediaSource;
 use crate::build::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
 use crate::build::parts::{
-    function_call_part, function_response_part, non_empty_text, HistoryCall, PendingCall,
+    function_call_part, function_response_part, text_part, HistoryCall, PendingCall,
 };
 use crate::build::signatures;
 
 /// Builds the content list, merging consecutive turns of the same role.
 struct Conversation {
-    contents: Vec<Content>,
+    contents: Vec<Turn>,
 }
 
 impl Conversation {
-    fn push(&mut self, role: Role, parts: Vec<Part>) {
+    fn push(&mut self, role: Role, parts: Vec<TurnPart>) {
         if parts.is_empty() {
             return;
         }
         match self.contents.last_mut() {
             Some(last) if last.role == Some(role) => last.parts.extend(parts),
-            _ => self.contents.push(Content {
+            _ => self.contents.push(Turn {
                 role: Some(role),
                 parts,
             }),
@@ -36,11 +41,11 @@ impl Conversation {
 }
 
 pub(super) fn map_messages(
-    messages: &mut [Message],
+    messages: Vec<Message>,
     names: &mut ToolNames,
     caps: &Capabilities,
     opts: &RequestOptions<'_>,
-) -> Result<(Option<Content>, Vec<Content>), TranslateError> {
+) -> Result<(Option<Turn>, Vec<Turn>), TranslateError> {
     let mut system_parts = Vec::new();
     // At most one turn per message plus a leading user turn: sized once, not by doubling.
     let mut conv = Conversation {
@@ -51,15 +56,15 @@ pub(super) fn map_messages(
 
     // Results of one step, held until the step ends so they go out in call order (Gemini
     // matches responses to calls; clients may answer them in any order).
-    let mut results: Vec<(usize, Part)> = Vec::new();
+    let mut results: Vec<(usize, TurnPart)> = Vec::new();
 
-    for (i, message) in messages.iter_mut().enumerate() {
+    for (i, message) in messages.into_iter().enumerate() {
         if !matches!(message, Message::Tool(_)) && !results.is_empty() {
             flush_results(&mut conv, &mut results);
         }
         match message {
             Message::System(m) | Message::Developer(m) => {
-                let parts = text_parts(&m.content, i)?;
+                let parts = text_parts(m.content, i)?;
                 if leading {
                     system_parts.extend(parts);
                 } else {
@@ -69,11 +74,12 @@ pub(super) fn map_messages(
                 continue;
             }
             Message::User(m) => {
-                let parts = user_parts(&mut m.content, i, opts.media)?;
+                let parts = user_parts(m.content, i, opts.media)?;
                 conv.push(Role::User, parts);
             }
             Message::Assistant(m) => {
-                let mut parts = match &m.content {
+                let m = *m;
+                let mut parts = match m.content {
                     Some(c) => text_parts(c, i)?,
                     None => Vec::new(),
                 };
@@ -136,23 +142,22 @@ pub(super) fn map_messages(
                         format!("messages[{i}].tool_call_id"),
                     ));
                 };
-                let text = joined_text(&m.content, i)?;
-                results.push((
-                    order,
-                    function_response_part(
-                        call.gemini_name.clone(),
-                        call.upstream_id.clone(),
-                        &text,
-                    )?,
-                ));
+                let text = joined_text(m.content, i)?;
+                let part = function_response_part(
+                    call.gemini_name.clone(),
+                    call.upstream_id.clone(),
+                    &text,
+                )?;
+                results.push((order, part));
             }
             Message::Function(m) => {
-                let text = match &m.content {
+                let text = match m.content {
                     Some(c) => joined_text(c, i)?,
                     None => String::new(),
                 };
                 let name = names.register(&m.name);
-                conv.push(Role::User, vec![function_response_part(name, None, &text)?]);
+                let part = function_response_part(name, None, &text)?;
+                conv.push(Role::User, vec![part]);
             }
         }
         leading = false;
@@ -164,9 +169,9 @@ pub(super) fn map_messages(
     if conv.contents.first().map(|c| c.role) == Some(Some(Role::Model)) {
         conv.contents.insert(
             0,
-            Content {
+            Turn {
                 role: Some(Role::User),
-                parts: vec![Part::text("Continue.")],
+                parts: vec![TurnPart::text("Continue.")],
             },
         );
     }
@@ -176,7 +181,7 @@ pub(super) fn map_messages(
             "messages",
         ));
     }
-    let system = (!system_parts.is_empty()).then_some(Content {
+    let system = (!system_parts.is_empty()).then_some(Turn {
         role: None,
         parts: system_parts,
     });
@@ -189,7 +194,7 @@ fn history_call(
     names: &mut ToolNames,
     calls: &mut Vec<PendingCall>,
     index: usize,
-) -> Result<Part, TranslateError> {
+) -> Result<TurnPart, TranslateError> {
     let id = call.id;
     function_call_part(call, names, calls).ok_or_else(|| {
         TranslateError::invalid(
@@ -200,7 +205,7 @@ fn history_call(
 }
 
 /// Appends a step's tool results as one user turn, in the order of their calls.
-fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
+fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, TurnPart)>) {
     results.sort_by_key(|(order, _)| *order);
     conv.push(
         Role::User,
@@ -209,15 +214,15 @@ fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
 }
 
 /// Text of a message whose content may only be text (system, assistant, tool).
-fn text_parts(content: &chat::Content, index: usize) -> Result<Vec<Part>, TranslateError> {
+fn text_parts(content: chat::Content, index: usize) -> Result<Vec<TurnPart>, TranslateError> {
     match content {
-        chat::Content::Text(t) => Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Text(t) => Ok(text_part(t).into_iter().collect()),
         chat::Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
-            for (k, part) in parts.iter().enumerate() {
+            for (k, part) in parts.into_iter().enumerate() {
                 match part {
-                    ContentPart::Text { text } => out.extend(non_empty_text(text)),
-                    ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
+                    ContentPart::Text { text } => out.extend(text_part(text)),
+                    ContentPart::Refusal { refusal } => out.extend(text_part(refusal)),
                     _ => {
                         return Err(TranslateError::invalid(
                             format!("messages[{index}].content[{k}]: only text parts are allowed in this message."),
@@ -231,34 +236,37 @@ fn text_parts(content: &chat::Content, index: usize) -> Result<Vec<Part>, Transl
     }
 }
 
-fn joined_text(content: &chat::Content, index: usize) -> Result<String, TranslateError> {
+fn joined_text(content: chat::Content, index: usize) -> Result<String, TranslateError> {
     match content {
-        chat::Content::Text(t) => Ok(t.clone()),
+        chat::Content::Text(t) => Ok(t),
         chat::Content::Parts(_) => Ok(text_parts(content, index)?
             .into_iter()
-            .filter_map(|p| p.text)
+            .filter_map(|p| match p {
+                TurnPart::Text(t) => Some(t),
+                _ => None,
+            })
             .collect::<Vec<_>>()
             .join("")),
     }
 }
 
 fn user_parts(
-    content: &mut chat::Content,
+    content: chat::Content,
     index: usize,
     media: &dyn MediaSource,
-) -> Result<Vec<Part>, TranslateError> {
+) -> Result<Vec<TurnPart>, TranslateError> {
     let parts = match content {
-        chat::Content::Text(t) => return Ok(non_empty_text(t).into_iter().collect()),
+        chat::Content::Text(t) => return Ok(text_part(t).into_iter().collect()),
         chat::Content::Parts(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
-    for (k, part) in parts.iter_mut().enumerate() {
+    for (k, part) in parts.into_iter().enumerate() {
         let param = || format!("messages[{index}].content[{k}]");
         match part {
-            ContentPart::Text { text } => out.extend(non_empty_text(text)),
-            ContentPart::Refusal { refusal } => out.extend(non_empty_text(refusal)),
-            ContentPart::ImageUrl { image_url } => {
-                out.push(media_part(&mut image_url.url, None, media, param)?)
+            ContentPart::Text { text } => out.extend(text_part(text)),
+            ContentPart::Refusal { refusal } => out.extend(text_part(refusal)),
+            ContentPart::ImageUrl { mut image_url } => {
+                out.push(media_part(&mut image_url.url, None, media, param)?.into())
             }
             ContentPart::InputAudio { input_audio } => {
                 let mime = audio_mime(&input_audio.format).ok_or_else(|| {
@@ -278,26 +286,26 @@ fn user_parts(
                         format!("{}.input_audio.data", param()),
                     ));
                 }
-                out.push(Part {
+                out.push(TurnPart::Other(Box::new(Part {
                     inline_data: Some(Box::new(gemini::Blob {
                         mime_type: mime.to_owned(),
                         // Moved, not copied: audio can be megabytes.
-                        data: std::mem::take(&mut input_audio.data),
+                        data: input_audio.data,
                     })),
                     ..Part::default()
-                });
+                })));
             }
-            ContentPart::File { file } => {
+            ContentPart::File { mut file } => {
                 if let Some(data) = &mut file.file_data {
-                    out.push(media_part(data, file.filename.as_deref(), media, param)?);
+                    out.push(media_part(data, file.filename.as_deref(), media, param)?.into());
                 } else if let Some(id) = &file.file_id {
-                    out.push(Part {
+                    out.push(TurnPart::Other(Box::new(Part {
                         file_data: Some(Box::new(gemini::FileData {
                             mime_type: None,
                             file_uri: files_api_uri(id),
                         })),
                         ..Part::default()
-                    });
+                    })));
                 } else {
                     return Err(TranslateError::invalid(
                         "A file part needs 'file_data' or 'file_id'.",

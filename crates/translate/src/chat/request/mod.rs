@@ -71,8 +71,8 @@ pub fn remote_media(req: &chat::ChatCompletionRequest) -> Vec<RemoteMedia<'_>> {
 
 /// Maps a chat request to a Gemini request.
 ///
-/// The request is taken by value so that media payloads (base64 strings that can be tens of
-/// MB) move into the Gemini body instead of being copied.
+/// The request is taken by value so that its strings (media payloads can be tens of MB) move
+/// into the Gemini body instead of being copied, and each message is freed once mapped.
 pub fn to_gemini(
     mut req: chat::ChatCompletionRequest,
     opts: &RequestOptions<'_>,
@@ -105,10 +105,11 @@ pub fn to_gemini(
             policy.drop_param("web_search_options", SEARCH_DROPPED)?;
         }
     }
-    // Taking the media payloads out of the messages leaves the rest (image `detail`, read by
-    // the generation settings) in place.
-    let (system_instruction, contents) = map_messages(&mut req.messages, &mut names, caps, opts)?;
+    // The generation settings read the messages too (image `detail`), so they come first:
+    // the mapping consumes the messages, freeing each as it goes.
     let generation = map_generation_config(&req, caps, &mut policy)?;
+    let messages = std::mem::take(&mut req.messages);
+    let (system_instruction, contents) = map_messages(messages, &mut names, caps, opts)?;
     let google = req.google_options();
     let safety_settings = safety_settings(
         google.and_then(|g| g.safety_settings.as_deref()),

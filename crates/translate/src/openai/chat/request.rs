@@ -151,17 +151,20 @@ pub struct StreamOptions {
 
 /// A conversation message, tagged by `role` (read by `tagged`, which does not copy the
 /// message first when `role` is its first field).
+///
+/// Every variant is boxed, so the `messages` array holds 16 bytes per message; it is held
+/// twice for a moment at the end of the parse (`limits::joined`). With the messages inline
+/// (64 bytes) that array alone was up to 5x the body of a request of one-letter messages
+/// (issue #13, finding 6). The boxes are freed one by one as the messages are mapped.
 #[derive(Debug, Clone)]
 pub enum Message {
-    System(InstructionMessage),
-    Developer(InstructionMessage),
-    User(UserMessage),
-    /// Boxed: its optional fields would double the size of every message (issue #13,
-    /// finding 6: a request of short messages is mostly message structs).
+    System(Box<InstructionMessage>),
+    Developer(Box<InstructionMessage>),
+    User(Box<UserMessage>),
     Assistant(Box<AssistantMessage>),
-    Tool(ToolMessage),
+    Tool(Box<ToolMessage>),
     /// Legacy result of a `function_call`.
-    Function(FunctionMessage),
+    Function(Box<FunctionMessage>),
 }
 
 /// The `role` values.
@@ -203,14 +206,20 @@ impl Tagged for Message {
 
     fn variant<'de, D: Deserializer<'de>>(role: MessageRole, rest: D) -> Result<Self, D::Error> {
         Ok(match role {
-            MessageRole::System => Message::System(InstructionMessage::deserialize(rest)?),
-            MessageRole::Developer => Message::Developer(InstructionMessage::deserialize(rest)?),
-            MessageRole::User => Message::User(UserMessage::deserialize(rest)?),
+            MessageRole::System => {
+                Message::System(Box::new(InstructionMessage::deserialize(rest)?))
+            }
+            MessageRole::Developer => {
+                Message::Developer(Box::new(InstructionMessage::deserialize(rest)?))
+            }
+            MessageRole::User => Message::User(Box::new(UserMessage::deserialize(rest)?)),
             MessageRole::Assistant => {
                 Message::Assistant(Box::new(AssistantMessage::deserialize(rest)?))
             }
-            MessageRole::Tool => Message::Tool(ToolMessage::deserialize(rest)?),
-            MessageRole::Function => Message::Function(FunctionMessage::deserialize(rest)?),
+            MessageRole::Tool => Message::Tool(Box::new(ToolMessage::deserialize(rest)?)),
+            MessageRole::Function => {
+                Message::Function(Box::new(FunctionMessage::deserialize(rest)?))
+            }
         })
     }
 }
@@ -231,16 +240,17 @@ pub struct UserMessage {
     pub content: Content,
 }
 
+/// An assistant message of the history. Its `refusal` field is not read: Gemini has no place
+/// for it (a `refusal` content part goes as text).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AssistantMessage {
     #[serde(default)]
     pub content: Option<Content>,
-    #[serde(default)]
-    pub refusal: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "short_list")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// Legacy (pre-tools) call; boxed, as it is rare and two strings wide.
     #[serde(default)]
-    pub function_call: Option<FunctionCall>,
+    pub function_call: Option<Box<FunctionCall>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,10 +295,10 @@ impl<'de> Deserialize<'de> for Content {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                let mut parts = Vec::new();
                 while let Some(part) = seq.next_element()? {
                     limits::count_part()?;
-                    parts.push(part);
+                    push_short(&mut parts, part);
                 }
                 Ok(Content::Parts(parts))
             }
@@ -296,6 +306,51 @@ impl<'de> Deserialize<'de> for Content {
 
         d.deserialize_any(ContentVisitor)
     }
+}
+
+/// Pushes onto a list that is usually one item long (content parts, tool calls): the first
+/// item gets a buffer of its own size, where a vector's first push reserves room for four
+/// (issue #13, finding 6: a one-part content was four 72-byte parts).
+fn push_short<T>(list: &mut Vec<T>, item: T) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
+}
+
+/// An optional array read with [`push_short`].
+fn short_list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Short<T>(Vec<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Short<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct ShortVisitor<T>(std::marker::PhantomData<T>);
+
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for ShortVisitor<T> {
+                type Value = Short<T>;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an array")
+                }
+
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Short<T>, A::Error> {
+                    let mut list = Vec::new();
+                    while let Some(item) = seq.next_element()? {
+                        push_short(&mut list, item);
+                    }
+                    Ok(Short(list))
+                }
+            }
+
+            d.deserialize_seq(ShortVisitor(std::marker::PhantomData))
+        }
+    }
+
+    Ok(Option::<Short<T>>::deserialize(d)?.map(|s| s.0))
 }
 
 /// One part of an array content, tagged by `type` (read by `tagged`); a type Pollux does

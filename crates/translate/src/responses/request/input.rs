@@ -18,7 +18,7 @@ use crate::build::parts::{
 };
 use crate::build::signatures;
 use crate::capabilities::Capabilities;
-use crate::gemini::{self, Content, Part, Role};
+use crate::gemini::{self, Part, Role, Turn, TurnPart};
 use crate::openai::responses::{ContentPart, InputItem, MessageContent, ToolOutput};
 use crate::responses::envelope::{Envelope, Target};
 use crate::responses::CallShapes;
@@ -29,17 +29,17 @@ use super::RequestOptions;
 /// Builds the content list, merging consecutive turns of the same role.
 #[derive(Default)]
 struct Conversation {
-    contents: Vec<Content>,
+    contents: Vec<Turn>,
 }
 
 impl Conversation {
-    fn push(&mut self, role: Role, parts: Vec<Part>) {
+    fn push(&mut self, role: Role, parts: Vec<TurnPart>) {
         if parts.is_empty() {
             return;
         }
         match self.contents.last_mut() {
             Some(last) if last.role == Some(role) => last.parts.extend(parts),
-            _ => self.contents.push(Content {
+            _ => self.contents.push(Turn {
                 role: Some(role),
                 parts,
             }),
@@ -49,8 +49,8 @@ impl Conversation {
 
 /// What the input mapping produced.
 pub(super) struct Mapped {
-    pub system: Option<Content>,
-    pub contents: Vec<Content>,
+    pub system: Option<Turn>,
+    pub contents: Vec<Turn>,
     /// Items dropped because Gemini cannot use them (`input[3]`), for the dropped-params header.
     pub dropped: Vec<String>,
 }
@@ -72,7 +72,7 @@ pub(super) fn map_input(
     };
     let mut dropped = Vec::new();
     let mut calls: Vec<PendingCall> = Vec::new();
-    let mut results: Vec<(usize, Part)> = Vec::new();
+    let mut results: Vec<(usize, TurnPart)> = Vec::new();
     // Signatures from envelopes: by call id, and for the next assistant message's text.
     let mut call_signatures: HashMap<String, String> = HashMap::new();
     // Where the last assistant message's text parts went: (content, first part, count).
@@ -105,7 +105,7 @@ pub(super) fn map_input(
                             system_parts.extend(parts);
                         } else {
                             // A late instruction stays where it was said, as user text.
-                            conv.push(Role::User, parts);
+                            conv.push(Role::User, TurnPart::compact(parts));
                         }
                         last_text = None;
                         in_step = false;
@@ -113,13 +113,13 @@ pub(super) fn map_input(
                     }
                     "user" => {
                         let parts = user_parts(item.content.as_mut(), i, cx.opts.media)?;
-                        conv.push(Role::User, parts);
+                        conv.push(Role::User, TurnPart::compact(parts));
                         last_text = None;
                     }
                     "assistant" => {
                         let parts = text_parts(item.content.as_ref(), i)?;
                         let count = parts.len();
-                        conv.push(Role::Model, parts);
+                        conv.push(Role::Model, TurnPart::compact(parts));
                         last_text = conv.contents.last().and_then(|c| {
                             let start = c.parts.len().checked_sub(count)?;
                             Some((conv.contents.len() - 1, start, count))
@@ -190,7 +190,7 @@ pub(super) fn map_input(
                 ));
                 // Images a tool returned follow the results, in the same user turn.
                 for part in media {
-                    results.push((usize::MAX, part));
+                    results.push((usize::MAX, part.into()));
                 }
             }
             "reasoning" => {
@@ -204,7 +204,7 @@ pub(super) fn map_input(
                             if let Some((content, start, count)) = last_text {
                                 if index < count {
                                     if let Some(part) = conv.contents[content].parts.get_mut(start + index) {
-                                        part.thought_signature = Some(envelope.signature);
+                                        part.set_thought_signature(envelope.signature);
                                     }
                                 }
                             }
@@ -244,9 +244,9 @@ pub(super) fn map_input(
     if conv.contents.first().map(|c| c.role) == Some(Some(Role::Model)) {
         conv.contents.insert(
             0,
-            Content {
+            Turn {
                 role: Some(Role::User),
-                parts: vec![Part::text("Continue.")],
+                parts: vec![TurnPart::text("Continue.")],
             },
         );
     }
@@ -256,9 +256,9 @@ pub(super) fn map_input(
             "input",
         ));
     }
-    let system = (!system_parts.is_empty()).then_some(Content {
+    let system = (!system_parts.is_empty()).then(|| Turn {
         role: None,
-        parts: system_parts,
+        parts: TurnPart::compact(system_parts),
     });
     Ok(Mapped {
         system,
@@ -268,7 +268,7 @@ pub(super) fn map_input(
 }
 
 /// Appends a step's tool results as one user turn, in the order of their calls.
-fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, Part)>) {
+fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, TurnPart)>) {
     results.sort_by_key(|(order, _)| *order);
     conv.push(
         Role::User,

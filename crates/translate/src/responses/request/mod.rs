@@ -2,9 +2,9 @@
 //! echoes.
 //!
 //! Implements the request half of `docs/responses.md`: `input` and `instructions`
-//! ([`input`]), `tools` and `tool_choice` ([`tools`]), sampling, `text.format` and
-//! `reasoning` ([`generation`]). Each hands plain values to the shared rules in
-//! [`build`](crate::build), as the chat dialect does.
+//! (`input`), `tools` and `tool_choice` (`tools`), sampling, `text.format` and `reasoning`
+//! (`generation`). Each hands plain values to the shared rules in [`build`](crate::build), as
+//! the chat dialect does.
 
 mod generation;
 mod input;
