@@ -73,7 +73,8 @@ pub async fn create(
             code: None,
         });
     }
-    let (own, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
+    let (own, history_signatures) =
+        conversation(&shared, &mut request, owner.as_deref(), keep_it).await?;
     let keep = match keep_it {
         true => Some(Keep::new(
             shared.store.clone(),
@@ -124,10 +125,13 @@ pub async fn create(
     };
     log::debug!("response: model={model} stream={stream} background={background}");
     let permit = shared.limiter.acquire()?;
-    let stream_url = format!(
-        "{}?alt=sse",
-        upstream.model_url(model, "streamGenerateContent")
-    );
+    // Built only where it is used: a plain request sends to `generateContent`.
+    let stream_url = || {
+        format!(
+            "{}?alt=sse",
+            upstream.model_url(model, "streamGenerateContent")
+        )
+    };
 
     if let (true, Some(keep)) = (background, keep.clone()) {
         let machine = StreamTranslator::new(ctx);
@@ -143,7 +147,7 @@ pub async fn create(
             upstream: upstream.clone(),
             key,
             trace: trace.clone(),
-            url: stream_url,
+            url: stream_url(),
             body: upstream_body,
             permit,
         };
@@ -163,7 +167,8 @@ pub async fn create(
     }
 
     if stream {
-        let call = Call::post_json(&stream_url, &key, upstream_body);
+        let url = stream_url();
+        let call = Call::post_json(&url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let run = StreamRun {
             events: UpstreamEvents::new(
@@ -238,11 +243,13 @@ pub async fn create(
 
 /// Makes `request.input` the whole conversation: the stored history behind
 /// `previous_response_id` first, then the request's own items with their `item_reference`s
-/// resolved. Returns the own items in stored form and the history's thought signatures.
+/// resolved. Returns the own items in stored form (when `keep`: nothing is stored otherwise)
+/// and the history's thought signatures.
 async fn conversation(
     shared: &AppState,
     request: &mut CreateResponse,
     owner: Option<&str>,
+    keep: bool,
 ) -> Result<(Vec<serde_json::Value>, HashMap<String, String>), ApiError> {
     let mut own = match std::mem::take(&mut request.input) {
         Input::Text(text) => vec![stored::user_text(text)],
@@ -250,7 +257,10 @@ async fn conversation(
     };
     stored::resolve_references(&*shared.store, &mut own, owner).await?;
     // Before translation, which moves media out of the items.
-    let own_stored = stored_items(&own, &mut RandomIds);
+    let own_stored = match keep {
+        true => stored_items(&own, &mut RandomIds),
+        false => Vec::new(),
+    };
     let history = stored::history(
         &*shared.store,
         request.previous_response_id.as_deref(),
@@ -573,7 +583,8 @@ pub async fn input_tokens(
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
-    let (_, history_signatures) = conversation(&shared, &mut request, owner.as_deref()).await?;
+    let (_, history_signatures) =
+        conversation(&shared, &mut request, owner.as_deref(), false).await?;
     // Counting is not generating: these only shape the answer.
     request.stream = None;
     request.background = None;
