@@ -75,7 +75,7 @@ bench: ## End-to-end load benchmark: mock-gemini direct vs Pollux (docs/benchmar
 bench-peers: ## The same, with LiteLLM's proxy as a third column (installs it into target/bench-venv).
 	bash scripts/bench-peers.sh
 
-bench-instructions: ## Instructions Pollux executes per chat request (valgrind callgrind): a repeatable figure for before/after a change.
+bench-instructions: ## Instructions Pollux executes per chat and per Responses request (valgrind callgrind; STREAM=1 for streams): a repeatable figure for before/after a change.
 	bash scripts/instructions.sh
 
 soak: ## 100k mixed requests through a release build (pollux-soak, in crates/bench); reports RSS drift (REQUESTS=20000 for a shorter run).
