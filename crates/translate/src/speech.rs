@@ -222,9 +222,10 @@ pub fn audio_of(response: &gemini::GenerateContentResponse) -> Result<Vec<u8>, T
     Ok(pcm)
 }
 
-/// Why an answer that carried no audio at all has none: Gemini's text, a block, or a finish
-/// reason, as a 502-class error the client can read.
-pub fn no_audio(response: &gemini::GenerateContentResponse) -> TranslateError {
+/// Why an answer that carried no audio at all has none: Gemini's text (`earlier` holds the
+/// text of a stream's previous events), a block, or a finish reason, as a 502-class error
+/// the client can read.
+pub fn no_audio(response: &gemini::GenerateContentResponse, earlier: &str) -> TranslateError {
     if let Some(reason) = response
         .prompt_feedback
         .as_ref()
@@ -235,13 +236,7 @@ pub fn no_audio(response: &gemini::GenerateContentResponse) -> TranslateError {
             message: format!("Gemini refused the input ({reason}) and returned no audio."),
         };
     }
-    let text: String = response
-        .candidates
-        .iter()
-        .filter_map(|c| c.content.as_ref())
-        .flat_map(|c| &c.parts)
-        .filter_map(|p| p.text.as_deref())
-        .collect();
+    let text = format!("{earlier}{}", text_of(response));
     let reason = response
         .candidates
         .first()
@@ -254,8 +249,19 @@ pub fn no_audio(response: &gemini::GenerateContentResponse) -> TranslateError {
         } else {
             format!("Gemini returned text instead of audio: {text}")
         },
-        reason,
+        reason: "NO_AUDIO".to_owned(),
     }
+}
+
+/// The text parts of an answer (a TTS model asked for text may answer some).
+pub fn text_of(response: &gemini::GenerateContentResponse) -> String {
+    response
+        .candidates
+        .iter()
+        .filter_map(|c| c.content.as_ref())
+        .flat_map(|c| &c.parts)
+        .filter_map(|p| p.text.as_deref())
+        .collect()
 }
 
 /// The rate of an `audio/L16;codec=pcm;rate=24000` MIME type.
@@ -360,6 +366,8 @@ mod tests {
         )
         .unwrap();
         assert!(audio_of(&text).unwrap().is_empty());
-        assert!(no_audio(&text).to_string().contains("I cannot"));
+        assert!(no_audio(&text, "Sorry, ")
+            .to_string()
+            .contains("Sorry, I cannot"));
     }
 }

@@ -71,18 +71,18 @@ impl TranscriptionRequest {
                     )
                 })?;
             }
-            "timestamp_granularities[]" | "timestamp_granularities" => {
-                match value {
-                    "word" => self.words = true,
-                    "segment" => self.segments = true,
-                    _ => return Err(TranslateError::invalid(
+            "timestamp_granularities[]" | "timestamp_granularities" => match value {
+                "word" => self.words = true,
+                "segment" => self.segments = true,
+                _ => {
+                    return Err(TranslateError::invalid(
                         format!(
                             "Unsupported timestamp granularity '{value}': send word or segment."
                         ),
                         "timestamp_granularities",
-                    )),
+                    ))
                 }
-            }
+            },
             "stream" => self.stream = matches!(value, "true" | "True" | "1"),
             _ => {}
         }

@@ -137,7 +137,7 @@ pub async fn speech(
         let answer = parse_answer(&bytes).map_err(|e| shared.keys.redact_error(e, &key))?;
         let pcm = speech::audio_of(&answer)?;
         if pcm.is_empty() {
-            return Err(speech::no_audio(&answer).into());
+            return Err(speech::no_audio(&answer, "").into());
         }
         let mut out = encoding.push(&pcm)?;
         out.extend(encoding.finish()?);
@@ -268,9 +268,11 @@ impl SpeechRun {
     /// The first encoded bytes (possibly empty for a buffered format), or the error of an
     /// upstream that sent no audio at all.
     async fn first_audio(&mut self) -> Result<Vec<u8>, ApiError> {
+        let mut text = String::new();
         loop {
             let Some(item) = self.events.next().await? else {
-                return Err(speech::no_audio(&GenerateContentResponse::default()).into());
+                let end = GenerateContentResponse::default();
+                return Err(speech::no_audio(&end, &text).into());
             };
             let event = self.event(item)?;
             let pcm = speech::audio_of(&event)?;
@@ -279,8 +281,9 @@ impl SpeechRun {
             }
             let finished = event.candidates.iter().any(|c| c.finish_reason.is_some());
             if finished || event.prompt_feedback.is_some() {
-                return Err(speech::no_audio(&event).into());
+                return Err(speech::no_audio(&event, &text).into());
             }
+            text.push_str(&speech::text_of(&event));
         }
     }
 
@@ -467,7 +470,7 @@ async fn speech_to_text(
     let answer = parse_answer(&bytes).map_err(|e| shared.keys.redact_error(e, &key))?;
     let text = transcription::text_of(&answer);
     if text.trim().is_empty() && answer.prompt_feedback.is_some() {
-        return Err(speech::no_audio(&answer).into());
+        return Err(speech::no_audio(&answer, "").into());
     }
     if let Some(u) = &answer.usage_metadata {
         trace.set_usage(u.prompt_token_count, u.candidates_token_count);
