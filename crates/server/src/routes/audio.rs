@@ -251,6 +251,14 @@ fn frame(sse_events: bool, bytes: Vec<u8>) -> bytes::Bytes {
     }
 }
 
+/// One upstream stream item as a Gemini event (a stray line is Gemini's bare error).
+fn event_of(item: SseItem) -> Result<GenerateContentResponse, ApiError> {
+    match item {
+        SseItem::Event(event) => parse_event(&event),
+        SseItem::Stray(text) => Err(ApiError::from_stream_error(&text)),
+    }
+}
+
 fn parse_answer(bytes: &[u8]) -> Result<GenerateContentResponse, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| TranslateError::UpstreamFormat(e.to_string()).into())
 }
@@ -298,11 +306,7 @@ impl SpeechRun {
     }
 
     fn event(&mut self, item: SseItem) -> Result<GenerateContentResponse, ApiError> {
-        let event = match item {
-            SseItem::Event(event) => parse_event(&event),
-            SseItem::Stray(text) => Err(ApiError::from_stream_error(&text)),
-        }
-        .map_err(|e| self.shared.keys.redact_error(e, &self.key))?;
+        let event = event_of(item).map_err(|e| self.shared.keys.redact_error(e, &self.key))?;
         if event.usage_metadata.is_some() {
             self.usage = event.usage_metadata;
         }
@@ -497,14 +501,8 @@ async fn transcript_stream(
     key: Credentials,
     trace: Trace,
 ) -> Result<HttpResponse, ApiError> {
-    let read = |item: SseItem| -> Result<GenerateContentResponse, ApiError> {
-        match item {
-            SseItem::Event(event) => parse_event(&event),
-            SseItem::Stray(text) => Err(ApiError::from_stream_error(&text)),
-        }
-    };
     let first = match events.next().await? {
-        Some(item) => Some(read(item).map_err(|e| shared.keys.redact_error(e, &key))?),
+        Some(item) => Some(event_of(item).map_err(|e| shared.keys.redact_error(e, &key))?),
         None => None,
     };
     trace.upstream_first_event();
@@ -516,7 +514,7 @@ async fn transcript_stream(
             let event = match pending.take() {
                 Some(event) => event,
                 None => match events.next().await {
-                    Ok(Some(item)) => match read(item) {
+                    Ok(Some(item)) => match event_of(item) {
                         Ok(event) => event,
                         Err(e) => {
                             trace.failed_in_band();
