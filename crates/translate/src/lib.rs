@@ -15,7 +15,7 @@
 //! - Edges, the wires: [`openai`] (one folder per OpenAI API, plus what they share),
 //!   [`gemini`], and [`sse`] (Server-Sent Events decoded from raw bytes).
 //!
-//! [`embeddings`] and [`models`] map the two smaller endpoints.
+//! [`embeddings`], [`images`] and [`models`] map the smaller endpoints.
 
 pub mod build;
 pub mod capabilities;
@@ -23,6 +23,7 @@ pub mod chat;
 pub mod embeddings;
 mod error;
 pub mod gemini;
+pub mod images;
 pub mod models;
 pub mod openai;
 pub mod responses;
