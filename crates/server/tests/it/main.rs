@@ -7,6 +7,7 @@ mod support;
 mod chat;
 mod faults;
 mod guard;
+mod images;
 mod limits;
 mod media;
 mod observability;
