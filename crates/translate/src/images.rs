@@ -72,6 +72,23 @@ impl ImageModel {
     }
 }
 
+/// Refuses a chat or Responses request for an Imagen model: Imagen serves only `:predict`,
+/// and Gemini's own answer (a 404 for `generateContent`) names no way out.
+pub fn check_text_model(model: &str) -> Result<(), TranslateError> {
+    if ImageModel::of(model) != Some(ImageModel::Imagen) {
+        return Ok(());
+    }
+    Err(TranslateError::InvalidRequest {
+        message: format!(
+            "The model '{model}' makes only images: call POST /v1/images/generations with it, \
+             or use a Gemini model (gemini-2.5-flash, or gemini-2.5-flash-image for text with \
+             images) here."
+        ),
+        param: Some("model".to_owned()),
+        code: Some("model_not_supported"),
+    })
+}
+
 /// The image types a client may ask for (`output_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -823,6 +840,14 @@ mod tests {
         assert_eq!(images.len(), 1);
         let err = images_from_imagen(serde_json::from_value(json!({})).unwrap()).unwrap_err();
         assert!(err.to_string().contains("safety filters"), "{err}");
+    }
+
+    #[test]
+    fn imagen_is_refused_for_text() {
+        assert!(check_text_model("gemini-2.5-flash-image").is_ok());
+        assert!(check_text_model("gemini-2.5-flash").is_ok());
+        let err = check_text_model("imagen-4.0-generate-001").unwrap_err();
+        assert!(err.to_string().contains("/v1/images/generations"), "{err}");
     }
 
     #[test]

@@ -308,3 +308,22 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }
+
+#[actix_rt::test]
+async fn chat_and_responses_refuse_imagen_with_the_way_out() -> TestResult {
+    let p = Pollux::start()?;
+    for (path, body) in [
+        ("/v1/chat/completions", json!({"model": "imagen-4.0-generate-001",
+            "messages": [{"role": "user", "content": "hi"}]})),
+        ("/v1/responses", json!({"model": "imagen-4.0-generate-001", "input": "hi"})),
+    ] {
+        let (status, _, out) = p.post(path, &body).await?;
+        assert_eq!(status, 400, "{path}: {out}");
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains("/v1/images/generations"),
+            "{out}"
+        );
+    }
+    assert_eq!(p.mock.request_count(), 0);
+    Ok(())
+}
