@@ -133,9 +133,11 @@ mod tests {
     fn predict_answers_validate_and_have_the_asked_shape() {
         let body = json!({"instances": [{"prompt": "a fox"}],
             "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}});
-        let answer = predict("imagen-4.0-generate-001", body.to_string().as_bytes(), true)
-            .unwrap();
-        assert_eq!(gemini_errors("PredictImageResponse", &answer), Vec::<String>::new());
+        let answer = predict("imagen-4.0-generate-001", body.to_string().as_bytes(), true).unwrap();
+        assert_eq!(
+            gemini_errors("PredictImageResponse", &answer),
+            Vec::<String>::new()
+        );
         let predictions = answer["predictions"].as_array().unwrap();
         assert_eq!(predictions.len(), 2);
         let bytes = base64::engine::general_purpose::STANDARD
@@ -150,7 +152,10 @@ mod tests {
                 .code,
             400
         );
-        assert_eq!(predict("gemini-2.5-flash", b"{}", true).unwrap_err().code, 404);
+        assert_eq!(
+            predict("gemini-2.5-flash", b"{}", true).unwrap_err().code,
+            404
+        );
     }
 
     #[test]
@@ -163,7 +168,9 @@ mod tests {
             panic!("not an answer")
         };
         let data = chunks[0][0]["inlineData"]["data"].as_str().unwrap();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
         let img = image::load_from_memory(&bytes).unwrap();
         assert_eq!((img.width(), img.height()), (2496, 1664));
     }

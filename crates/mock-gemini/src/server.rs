@@ -26,8 +26,8 @@ use serde_json::{json, Value};
 
 use crate::body::{response_id, sse_frame, ReplyContext};
 use crate::catalog;
-use crate::images;
 use crate::checks::{self, Rejection};
+use crate::images;
 use crate::keyrules::KeyRule;
 use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
 use crate::render::{self, Plan};

@@ -234,12 +234,11 @@ pub fn to_gemini(
         ImageModel::Gemini => {
             // Only Gemini 3 image models take `imageSize`; 2.5 Flash Image makes 1K images.
             let image_size = tier.filter(|_| model.starts_with("gemini-3"));
-            let image_config = (aspect_ratio.is_some() || image_size.is_some()).then_some(
-                ImageConfig {
+            let image_config =
+                (aspect_ratio.is_some() || image_size.is_some()).then_some(ImageConfig {
                     aspect_ratio,
                     image_size,
-                },
-            );
+                });
             ImageCalls::Gemini {
                 request: ImageContentRequest {
                     contents: vec![Content {
@@ -656,8 +655,7 @@ mod tests {
             ("1024x1536", "2:3"),
             ("21:9", "21:9"),
         ] {
-            let (got, tier) =
-                size_options(Some(size), false, ImageModel::Gemini).unwrap();
+            let (got, tier) = size_options(Some(size), false, ImageModel::Gemini).unwrap();
             assert_eq!(got, Some(ratio), "{size}");
             assert_eq!(tier, None, "{size}");
         }
@@ -735,23 +733,68 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_what_to_send() {
         for (body, model, param, says) in [
-            (json!({"prompt": "p"}), "gemini-2.5-flash", "model", "does not make images"),
-            (json!({"prompt": " "}), "imagen-4.0-generate-001", "prompt", "required"),
-            (json!({"prompt": "p", "response_format": "url"}), "imagen-4.0-generate-001",
-                "response_format", "hosts no files"),
-            (json!({"prompt": "p", "output_format": "gif"}), "imagen-4.0-generate-001",
-                "output_format", "'webp'"),
-            (json!({"prompt": "p", "n": 11}), "imagen-4.0-generate-001", "n", "between 1"),
-            (json!({"prompt": "p", "n": 0}), "imagen-4.0-generate-001", "n", "between 1"),
-            (json!({"prompt": "p", "stream": true}), "gemini-2.5-flash-image", "stream",
-                "'stream': false"),
-            (json!({"prompt": "p", "quality": "ultra"}), "gemini-2.5-flash-image", "quality",
-                "'hd'"),
-            (json!({"prompt": "p", "size": "4096x4096"}), "imagen-4.0-generate-001", "size",
-                "2048x2048"),
+            (
+                json!({"prompt": "p"}),
+                "gemini-2.5-flash",
+                "model",
+                "does not make images",
+            ),
+            (
+                json!({"prompt": " "}),
+                "imagen-4.0-generate-001",
+                "prompt",
+                "required",
+            ),
+            (
+                json!({"prompt": "p", "response_format": "url"}),
+                "imagen-4.0-generate-001",
+                "response_format",
+                "hosts no files",
+            ),
+            (
+                json!({"prompt": "p", "output_format": "gif"}),
+                "imagen-4.0-generate-001",
+                "output_format",
+                "'webp'",
+            ),
+            (
+                json!({"prompt": "p", "n": 11}),
+                "imagen-4.0-generate-001",
+                "n",
+                "between 1",
+            ),
+            (
+                json!({"prompt": "p", "n": 0}),
+                "imagen-4.0-generate-001",
+                "n",
+                "between 1",
+            ),
+            (
+                json!({"prompt": "p", "stream": true}),
+                "gemini-2.5-flash-image",
+                "stream",
+                "'stream': false",
+            ),
+            (
+                json!({"prompt": "p", "quality": "ultra"}),
+                "gemini-2.5-flash-image",
+                "quality",
+                "'hd'",
+            ),
+            (
+                json!({"prompt": "p", "size": "4096x4096"}),
+                "imagen-4.0-generate-001",
+                "size",
+                "2048x2048",
+            ),
         ] {
             let err = to_gemini(&request(body.clone()), model, None).unwrap_err();
-            let TranslateError::InvalidRequest { param: Some(p), message, .. } = &err else {
+            let TranslateError::InvalidRequest {
+                param: Some(p),
+                message,
+                ..
+            } = &err
+            else {
                 panic!("{body}: {err:?}");
             };
             assert_eq!(p, param, "{body}");
@@ -767,7 +810,10 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!((plan.output, plan.jpeg_quality), (OutputFormat::Jpeg, Some(40)));
+        assert_eq!(
+            (plan.output, plan.jpeg_quality),
+            (OutputFormat::Jpeg, Some(40))
+        );
     }
 
     fn answer(value: serde_json::Value) -> ImageContentResponse {
@@ -819,11 +865,17 @@ mod tests {
             "candidates": [{"finishReason": "IMAGE_SAFETY", "finishMessage": "Unsafe."}]
         })))
         .unwrap_err();
-        assert!(matches!(&err, TranslateError::InvalidRequest { code: Some("content_policy_violation"), message, .. }
-            if message.contains("IMAGE_SAFETY") && message.contains("Unsafe.")), "{err:?}");
+        assert!(
+            matches!(&err, TranslateError::InvalidRequest { code: Some("content_policy_violation"), message, .. }
+            if message.contains("IMAGE_SAFETY") && message.contains("Unsafe.")),
+            "{err:?}"
+        );
         let err = images_from_gemini(answer(json!({"promptFeedback": {"blockReason": "OTHER"}})))
             .unwrap_err();
-        assert!(err.to_string().contains("blocked the prompt (OTHER)"), "{err}");
+        assert!(
+            err.to_string().contains("blocked the prompt (OTHER)"),
+            "{err}"
+        );
         let err = images_from_gemini(answer(json!({}))).unwrap_err();
         assert!(err.to_string().contains("NO_IMAGE"), "{err}");
     }

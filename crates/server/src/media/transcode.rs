@@ -88,7 +88,10 @@ mod tests {
             mime_type: "image/png".to_owned(),
             data: base64::engine::general_purpose::STANDARD.encode(png(12, 8)),
         };
-        assert_eq!(to_format(&blob, OutputFormat::Png, None).unwrap(), blob.data);
+        assert_eq!(
+            to_format(&blob, OutputFormat::Png, None).unwrap(),
+            blob.data
+        );
         for (format, mime) in [
             (OutputFormat::Jpeg, "image/jpeg"),
             (OutputFormat::Webp, "image/webp"),

@@ -191,7 +191,10 @@ fn text_field(request: &mut ImageRequest, name: &str, bytes: &[u8]) -> Result<()
         .to_owned();
     let number = |text: &str| {
         text.trim().parse::<u32>().map_err(|_| {
-            form_param(format!("'{name}' must be a whole number (got '{text}')."), name)
+            form_param(
+                format!("'{name}' must be a whole number (got '{text}')."),
+                name,
+            )
         })
     };
     match name {

@@ -17,7 +17,10 @@ type TestResult = Result<(), Error>;
 
 fn assert_oracle(schema: &str, value: &Value) {
     let errors = mock_gemini::oracle::audio_images_errors(schema, value);
-    assert!(errors.is_empty(), "not a valid {schema}: {errors:?}\n{value:#}");
+    assert!(
+        errors.is_empty(),
+        "not a valid {schema}: {errors:?}\n{value:#}"
+    );
 }
 
 fn assert_upstream(def: &str, request: &RecordedRequest) -> Value {
@@ -31,7 +34,14 @@ fn assert_upstream(def: &str, request: &RecordedRequest) -> Value {
 async fn generate(p: &Pollux, body: Value) -> Result<(u16, Value), Error> {
     assert_oracle("CreateImageRequest", &body);
     let (status, _, out) = p.post("/v1/images/generations", &body).await?;
-    assert_oracle(if status == 200 { "ImagesResponse" } else { "ErrorResponse" }, &out);
+    assert_oracle(
+        if status == 200 {
+            "ImagesResponse"
+        } else {
+            "ErrorResponse"
+        },
+        &out,
+    );
     Ok((status, out))
 }
 
@@ -72,7 +82,10 @@ async fn gemini_image_model_makes_n_pngs_with_usage() -> TestResult {
     let reqs = p.mock.requests();
     assert_eq!(reqs.len(), 2, "one call per image");
     for r in &reqs {
-        assert_eq!(r.path, "/v1beta/models/gemini-2.5-flash-image:generateContent");
+        assert_eq!(
+            r.path,
+            "/v1beta/models/gemini-2.5-flash-image:generateContent"
+        );
         let sent = assert_upstream("GenerateContentRequest", r);
         assert_eq!(
             sent,
@@ -141,15 +154,27 @@ async fn imagen_batches_of_four_through_an_alias() -> TestResult {
 async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
     let p = Pollux::start()?;
     for (body, says) in [
-        (json!({"model": "gemini-2.5-flash-image", "prompt": "p", "response_format": "url"}),
-            "hosts no files"),
-        (json!({"model": "gemini-2.5-flash", "prompt": "p"}), "gemini-2.5-flash-image"),
-        (json!({"model": "gemini-2.5-flash-image", "prompt": "p", "stream": true}),
-            "'stream': false"),
-        (json!({"model": "gemini-2.5-flash-image", "prompt": "p", "size": "999x100"}),
-            "1536x1024"),
-        (json!({"model": "imagen-4.0-generate-001", "prompt": "p", "output_format": "webp",
-            "quality": "ultra"}), "'hd'"),
+        (
+            json!({"model": "gemini-2.5-flash-image", "prompt": "p", "response_format": "url"}),
+            "hosts no files",
+        ),
+        (
+            json!({"model": "gemini-2.5-flash", "prompt": "p"}),
+            "gemini-2.5-flash-image",
+        ),
+        (
+            json!({"model": "gemini-2.5-flash-image", "prompt": "p", "stream": true}),
+            "'stream': false",
+        ),
+        (
+            json!({"model": "gemini-2.5-flash-image", "prompt": "p", "size": "999x100"}),
+            "1536x1024",
+        ),
+        (
+            json!({"model": "imagen-4.0-generate-001", "prompt": "p", "output_format": "webp",
+            "quality": "ultra"}),
+            "'hd'",
+        ),
     ] {
         let (status, out) = if body.get("quality") == Some(&json!("ultra")) {
             // Not a valid CreateImageRequest on purpose: posted without the request check.
@@ -179,7 +204,10 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
     assert_eq!(status, 502, "{out}");
     assert_eq!(out["error"]["code"], "no_image");
     let message = out["error"]["message"].as_str().unwrap();
-    assert!(message.contains("\"I can only describe foxes.\""), "{message}");
+    assert!(
+        message.contains("\"I can only describe foxes.\""),
+        "{message}"
+    );
 
     p.mock.push(Scenario::Answer {
         chunks: vec![vec![]],
@@ -193,7 +221,10 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
     .await?;
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["code"], "content_policy_violation");
-    assert!(out["error"]["message"].as_str().unwrap().contains("IMAGE_SAFETY"));
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("IMAGE_SAFETY"));
     Ok(())
 }
 
@@ -237,7 +268,14 @@ async fn post_form(p: &Pollux, content_type: String, body: Vec<u8>) -> Result<(u
     let bytes = resp.body().limit(64 * 1024 * 1024).await?;
     let out: Value = serde_json::from_slice(&bytes)?;
     let status = resp.status().as_u16();
-    assert_oracle(if status == 200 { "ImagesResponse" } else { "ErrorResponse" }, &out);
+    assert_oracle(
+        if status == 200 {
+            "ImagesResponse"
+        } else {
+            "ErrorResponse"
+        },
+        &out,
+    );
     Ok((status, out))
 }
 
@@ -251,7 +289,11 @@ async fn edit_sends_images_mask_and_prompt_as_parts() -> TestResult {
             ("size", "1024x1024"),
             ("output_format", "webp"),
         ],
-        &[("image[]", png(8, 8)), ("image[]", png(4, 4)), ("mask", png(8, 8))],
+        &[
+            ("image[]", png(8, 8)),
+            ("image[]", png(4, 4)),
+            ("mask", png(8, 8)),
+        ],
     );
     let (status, out) = post_form(&p, content_type, body).await?;
     assert_eq!(status, 200, "{out}");
@@ -270,7 +312,10 @@ async fn edit_sends_images_mask_and_prompt_as_parts() -> TestResult {
     assert_eq!(parts[2]["text"], pollux_translate::images::MASK_NOTE);
     assert_eq!(parts[3]["inlineData"]["data"], b64(png(8, 8)));
     assert_eq!(parts[4], json!({"text": "put a hat on the cat"}));
-    assert_eq!(sent["generationConfig"]["imageConfig"]["aspectRatio"], "1:1");
+    assert_eq!(
+        sent["generationConfig"]["imageConfig"]["aspectRatio"],
+        "1:1"
+    );
     Ok(())
 }
 
@@ -291,7 +336,10 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
     );
     let (status, out) = post_form(&p, content_type, body).await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("PNG, JPEG or WebP"));
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("PNG, JPEG or WebP"));
 
     let (content_type, body) = form(&[("model", "gemini-2.5-flash-image"), ("prompt", "p")], &[]);
     let (status, out) = post_form(&p, content_type, body).await?;
@@ -304,7 +352,10 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
     );
     let (status, out) = post_form(&p, content_type, body).await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("do not edit"));
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("do not edit"));
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }
@@ -313,14 +364,23 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
 async fn chat_and_responses_refuse_imagen_with_the_way_out() -> TestResult {
     let p = Pollux::start()?;
     for (path, body) in [
-        ("/v1/chat/completions", json!({"model": "imagen-4.0-generate-001",
-            "messages": [{"role": "user", "content": "hi"}]})),
-        ("/v1/responses", json!({"model": "imagen-4.0-generate-001", "input": "hi"})),
+        (
+            "/v1/chat/completions",
+            json!({"model": "imagen-4.0-generate-001",
+            "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "imagen-4.0-generate-001", "input": "hi"}),
+        ),
     ] {
         let (status, _, out) = p.post(path, &body).await?;
         assert_eq!(status, 400, "{path}: {out}");
         assert!(
-            out["error"]["message"].as_str().unwrap().contains("/v1/images/generations"),
+            out["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("/v1/images/generations"),
             "{out}"
         );
     }
