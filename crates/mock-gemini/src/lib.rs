@@ -24,6 +24,7 @@
 pub mod body;
 pub mod catalog;
 mod checks;
+pub mod images;
 mod keyrules;
 pub mod oracle;
 mod record;

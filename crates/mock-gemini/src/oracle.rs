@@ -1,8 +1,8 @@
 //! The JSON Schema oracles: validation of JSON values against the Gemini `v1beta` schema
 //! (`tests/reference/gemini-v1beta.schema.json`, definitions under `$defs`) and the OpenAI
-//! OpenAPI documents (`tests/reference/openai-chat.openapi.json` and
-//! `tests/reference/openai-responses.openapi.json`, `tests/reference/openai-audio-images.openapi.json`,
-//! definitions under `components/schemas`).
+//! OpenAPI documents (`tests/reference/openai-chat.openapi.json`,
+//! `tests/reference/openai-responses.openapi.json` and
+//! `tests/reference/openai-audio-images.openapi.json`, definitions under `components/schemas`).
 //!
 //! The documents are embedded at build time. A validator is compiled once per definition name
 //! and kept for the life of the process, so tests and the mock's hot path pay for compilation
@@ -55,7 +55,7 @@ pub fn responses_errors(schema_name: &str, value: &Value) -> Vec<String> {
 }
 
 /// Violations of `value` against `components/schemas/<schema_name>` of the OpenAI audio and
-/// images spec (`CreateSpeechRequest`, `SpeechAudioDeltaEvent`, `CreateTranscriptionResponseJson`, ...).
+/// images spec (`CreateSpeechRequest`, `SpeechAudioDeltaEvent`, `ImagesResponse`, `CreateImageRequest`, ...).
 pub fn audio_images_errors(schema_name: &str, value: &Value) -> Vec<String> {
     errors(Doc::AudioImages, schema_name, value)
 }

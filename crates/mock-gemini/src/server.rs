@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::body::{response_id, sse_frame, ReplyContext};
 use crate::catalog;
 use crate::checks::{self, Rejection};
+use crate::images;
 use crate::keyrules::KeyRule;
 use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
 use crate::render::{self, Plan};
@@ -548,7 +549,13 @@ fn answer(
             .map_err(Rejection::invalid)?;
     }
     let scenario = lock(&shared.scenarios).pop_front();
-    let scenario = scenario.unwrap_or_else(|| Scenario::default_for(&request));
+    let scenario = scenario.unwrap_or_else(|| {
+        if images::wants_image(&request) {
+            images::image_answer(&request)
+        } else {
+            Scenario::default_for(&request)
+        }
+    });
     let ctx = ReplyContext {
         model: target.model,
         response_id: response_id(),
@@ -599,6 +606,10 @@ fn catalog_call(
         (Some((_, rpc)), _) if req.method() == Method::POST && rpc == "countTokens" => {
             checks::api_key(request_key(req, query), &config.invalid_key)
                 .and_then(|()| checks::count_tokens(body, config.validate))
+        }
+        (Some((model, rpc)), _) if req.method() == Method::POST && rpc == "predict" => {
+            checks::api_key(request_key(req, query), &config.invalid_key)
+                .and_then(|()| images::predict(model, body, config.validate))
         }
         (Some((model, rpc)), _) if req.method() == Method::POST && catalog::is_embed_rpc(rpc) => {
             checks::api_key(request_key(req, query), &config.invalid_key)

@@ -15,7 +15,7 @@
 //! - Edges, the wires: [`openai`] (one folder per OpenAI API, plus what they share),
 //!   [`gemini`], and [`sse`] (Server-Sent Events decoded from raw bytes).
 //!
-//! [`embeddings`] and [`models`] map the two smaller endpoints; [`speech`] and
+//! [`embeddings`], [`images`] and [`models`] map the smaller endpoints; [`speech`] and
 //! [`transcription`] the audio ones.
 
 pub mod build;
@@ -24,6 +24,7 @@ pub mod chat;
 pub mod embeddings;
 mod error;
 pub mod gemini;
+pub mod images;
 pub mod models;
 pub mod openai;
 pub mod responses;

@@ -21,9 +21,11 @@
 //!
 //! - [`guard`]: which addresses may be reached, and the resolver that enforces it.
 //! - [`fetch`]: the fetcher, its limits and its errors.
+//! - [`transcode`]: image types of uploads, and re-encoding for the images routes.
 
 pub mod fetch;
 pub mod guard;
+pub mod transcode;
 
 pub use fetch::{Fetched, MediaFetcher, MediaPolicy};
 pub use guard::{is_forbidden, AllowList};

@@ -59,6 +59,7 @@ pub async fn completions(
     let client_model = resolved.client;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
+    pollux_translate::images::check_text_model(model)?;
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
     let fetched = deadline

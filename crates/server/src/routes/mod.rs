@@ -7,6 +7,7 @@ pub mod chat;
 pub mod embeddings;
 mod generate;
 pub mod health;
+pub mod images;
 pub mod metrics;
 pub mod models;
 pub mod native;

@@ -64,6 +64,7 @@ pub async fn create(
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
+    pollux_translate::images::check_text_model(model)?;
     let background = request.background == Some(true);
     let keep_it = request.store != Some(false);
     if background && !keep_it {

@@ -1,11 +1,11 @@
-//! Registration of the service routes beyond chat: models, embeddings, the native
+//! Registration of the service routes beyond chat: models, embeddings, images, the native
 //! pass-through, health probes; and the CORS middleware built from the config.
 
 use actix_cors::Cors;
 use actix_web::middleware::Condition;
 use actix_web::web;
 
-use super::{audio, embeddings, health, models, native};
+use super::{audio, embeddings, health, images, models, native};
 use crate::config::Config;
 
 /// Adds the routes; `app::configure` calls it.
@@ -24,6 +24,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
             );
     }
     audio::register(cfg);
+    images::register(cfg);
     cfg.route("/v1beta/{tail:.*}", web::route().to(native::forward));
 }
 

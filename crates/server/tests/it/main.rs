@@ -8,6 +8,7 @@ mod audio;
 mod chat;
 mod faults;
 mod guard;
+mod images;
 mod limits;
 mod media;
 mod observability;

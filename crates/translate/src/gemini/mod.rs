@@ -4,11 +4,13 @@
 //! are read leniently (gateways add fields the protos lack, and enums grow).
 
 mod embeddings;
+mod images;
 mod models;
 mod request;
 mod response;
 
 pub use embeddings::*;
+pub use images::*;
 pub use models::*;
 pub use request::*;
 pub use response::*;

@@ -1,0 +1,314 @@
+//! `POST /v1/images/generations` (JSON) and `POST /v1/images/edits` (multipart/form-data) on
+//! Gemini image models and Imagen; the mapping rules live in [`pollux_translate::images`],
+//! the user's view in `docs/images.md`.
+//!
+//! A Gemini image model makes one image per call, so `n` images are `n` calls sent at once,
+//! each holding its own slot of the upstream concurrency cap (a request that cannot get them
+//! all is refused before anything is sent); Imagen's `:predict` calls (four images each) go
+//! the same way. All of them run within the request's deadline. Images Gemini sends in
+//! another type than `output_format` are re-encoded on the blocking pool
+//! ([`crate::media::transcode`]).
+//!
+//! An edit's form is read field by field within `--max-body-bytes` (413 past it): `image`
+//! (or `image[]`, repeated for several), `mask`, `prompt` and the same options as a
+//! generation. Uploaded images must be PNG, JPEG or WebP, recognised by their bytes.
+
+use actix_multipart::{Field, Multipart};
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use futures_util::StreamExt;
+use pollux_translate::gemini::{Blob, ImageContentResponse, PredictResponse};
+use pollux_translate::images::{
+    add_usage, images_from_gemini, images_from_imagen, to_gemini, to_openai, EditImages,
+    ImageCalls, ImagePlan,
+};
+use pollux_translate::openai::ImageRequest;
+
+use super::body::read_limited;
+use super::call::{encode, gemini_json};
+use super::generate::unix_now;
+use super::models::resolve;
+use crate::error::ApiError;
+use crate::guard::takes_files;
+use crate::keys::Credentials;
+use crate::media::transcode;
+use crate::observe::Trace;
+use crate::resilience::Deadline;
+use crate::state::AppState;
+use crate::upstream::{Call, Upstream};
+
+/// OpenAI's limit on the images of one edit.
+const MAX_EDIT_IMAGES: usize = 16;
+/// A text field of the form (the prompt is the longest: 32,000 characters at OpenAI).
+const MAX_TEXT_FIELD: usize = 256 * 1024;
+
+/// Adds both routes, with and without `/v1`.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    for prefix in ["/v1", ""] {
+        cfg.route(
+            &format!("{prefix}/images/generations"),
+            web::post().to(generations),
+        );
+        cfg.service(
+            web::resource(format!("{prefix}/images/edits"))
+                .name(&takes_files(&format!("{prefix}/images/edits")))
+                .route(web::post().to(edits)),
+        );
+    }
+}
+
+pub async fn generations(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, ApiError> {
+    let trace = Trace::of(&req);
+    let key = upstream.key_for(req.headers())?;
+    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let request = ImageRequest::from_slice(&body)?;
+    create(&request, None, &trace, &key, &shared, &upstream).await
+}
+
+pub async fn edits(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<AppState>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, ApiError> {
+    let trace = Trace::of(&req);
+    let key = upstream.key_for(req.headers())?;
+    let limit = shared.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let form = Multipart::new(req.headers(), payload);
+    let read = read_form(form, limit);
+    let (request, edit) = match shared.config.body_read_timeout() {
+        Some(allowance) => tokio::time::timeout(allowance, read).await.map_err(|_| {
+            ApiError::RequestTimeout("The request body arrived too slowly.".to_owned())
+        })??,
+        None => read.await?,
+    };
+    create(&request, Some(&edit), &trace, &key, &shared, &upstream).await
+}
+
+/// The form of an edit: its options as an [`ImageRequest`], its images base64.
+async fn read_form(
+    mut form: Multipart,
+    limit: usize,
+) -> Result<(ImageRequest, EditImages), ApiError> {
+    let mut request = ImageRequest::default();
+    let mut edit = EditImages::default();
+    let mut total = 0usize;
+    while let Some(field) = form.next().await {
+        let field = field.map_err(|e| form_error(format!("The form could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let own_cap = match name.as_str() {
+            "image" | "image[]" | "mask" => None,
+            _ => Some(MAX_TEXT_FIELD),
+        };
+        let bytes = read_field(field, limit.saturating_sub(total), limit, own_cap).await?;
+        total += bytes.len();
+        match name.as_str() {
+            "image" | "image[]" | "mask" => {
+                let Some(mime_type) = transcode::sniff(&bytes) else {
+                    return Err(ApiError::InvalidRequest {
+                        message: format!(
+                            "The '{name}' file is not a PNG, JPEG or WebP image: send one of \
+                             those."
+                        ),
+                        param: Some(name),
+                        code: Some("invalid_image_format".to_owned()),
+                    });
+                };
+                let blob = Blob {
+                    mime_type: mime_type.to_owned(),
+                    data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+                };
+                if name == "mask" {
+                    edit.mask = Some(blob);
+                } else if edit.images.len() == MAX_EDIT_IMAGES {
+                    return Err(form_param(
+                        format!("At most {MAX_EDIT_IMAGES} images can be edited at once."),
+                        "image",
+                    ));
+                } else {
+                    edit.images.push(blob);
+                }
+            }
+            _ => text_field(&mut request, &name, &bytes)?,
+        }
+    }
+    if edit.images.is_empty() {
+        return Err(form_param(
+            "'image' is required: send the image to edit as a file field named 'image' (or \
+             'image[]' for several).",
+            "image",
+        ));
+    }
+    Ok((request, edit))
+}
+
+/// One field's bytes: a 413 past what is left of the body limit (`remaining` of `limit`),
+/// a 400 past `own_cap`, a text field's own bound.
+async fn read_field(
+    mut field: Field,
+    remaining: usize,
+    limit: usize,
+    own_cap: Option<usize>,
+) -> Result<Bytes, ApiError> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| form_error(format!("The form could not be read: {e}")))?;
+        let len = out.len() + chunk.len();
+        if len > remaining {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        if let Some(cap) = own_cap.filter(|&cap| len > cap) {
+            return Err(form_param(
+                format!("The field is longer than {cap} bytes."),
+                field.name().unwrap_or_default(),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+/// Sets one text field of the form on `request`; unknown fields are ignored, as in JSON.
+fn text_field(request: &mut ImageRequest, name: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| form_param(format!("'{name}' must be UTF-8 text."), name))?
+        .to_owned();
+    let number = |text: &str| {
+        text.trim().parse::<u32>().map_err(|_| {
+            form_param(
+                format!("'{name}' must be a whole number (got '{text}')."),
+                name,
+            )
+        })
+    };
+    match name {
+        "prompt" => request.prompt = text,
+        "model" => request.model = Some(text),
+        "n" => request.n = Some(number(&text)?),
+        "size" => request.size = Some(text),
+        "quality" => request.quality = Some(text),
+        "response_format" => request.response_format = Some(text),
+        "output_format" => request.output_format = Some(text),
+        "output_compression" => {
+            request.output_compression = Some(u8::try_from(number(&text)?).unwrap_or(u8::MAX))
+        }
+        "stream" => request.stream = Some(text.trim() == "true"),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn form_error(message: String) -> ApiError {
+    ApiError::InvalidRequest {
+        message,
+        param: None,
+        code: Some("invalid_body".to_owned()),
+    }
+}
+
+fn form_param(message: impl Into<String>, param: &str) -> ApiError {
+    ApiError::InvalidRequest {
+        message: message.into(),
+        param: Some(param.to_owned()),
+        code: None,
+    }
+}
+
+/// Maps, calls Gemini, and answers: the part both routes share.
+async fn create(
+    request: &ImageRequest,
+    edit: Option<&EditImages>,
+    trace: &Trace,
+    key: &Credentials,
+    shared: &AppState,
+    upstream: &Upstream,
+) -> Result<HttpResponse, ApiError> {
+    let model = resolve(&shared.settings, request.model.as_deref())?;
+    trace.set_model(&model.gemini);
+    let plan = to_gemini(request, &model.gemini, edit)?;
+    let ImagePlan {
+        calls,
+        output,
+        jpeg_quality,
+    } = plan;
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let (images, usage) = match calls {
+        ImageCalls::Gemini { request, calls } => {
+            let permits = (0..calls)
+                .map(|_| shared.limiter.acquire())
+                .collect::<Result<Vec<_>, _>>()?;
+            let url = upstream.model_url(&model.gemini, "generateContent");
+            let body = Bytes::from(encode(&request)?);
+            let answers = try_join_all((0..calls).map(|_| {
+                let call = Call::post_json(&url, key, body.clone());
+                gemini_json::<ImageContentResponse>(upstream, call, trace, &deadline)
+            }))
+            .await?;
+            drop(permits);
+            let mut images = Vec::new();
+            let mut usage = None;
+            for answer in answers {
+                let (more, one) = images_from_gemini(answer)?;
+                images.extend(more);
+                usage = add_usage(usage, one);
+            }
+            (images, usage)
+        }
+        ImageCalls::Imagen(calls) => {
+            let permits = calls
+                .iter()
+                .map(|_| shared.limiter.acquire())
+                .collect::<Result<Vec<_>, _>>()?;
+            let url = upstream.model_url(&model.gemini, "predict");
+            let bodies = calls
+                .iter()
+                .map(|c| encode(c).map(Bytes::from))
+                .collect::<Result<Vec<_>, _>>()?;
+            let answers = try_join_all(bodies.into_iter().map(|body| {
+                let call = Call::post_json(&url, key, body);
+                gemini_json::<PredictResponse>(upstream, call, trace, &deadline)
+            }))
+            .await?;
+            drop(permits);
+            let mut images = Vec::new();
+            for answer in answers {
+                images.extend(images_from_imagen(answer)?);
+            }
+            (images, None)
+        }
+    };
+    log::debug!(
+        "images: model={} images={} edit={}",
+        model.gemini,
+        images.len(),
+        edit.is_some()
+    );
+    let encoded = web::block(move || {
+        images
+            .iter()
+            .map(|blob| transcode::to_format(blob, output, jpeg_quality))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| ApiError::BadGateway {
+        message: format!("Converting the images failed: {e}"),
+        code: None,
+    })??;
+    Ok(HttpResponse::Ok().json(to_openai(encoded, output, usage, unix_now())))
+}
