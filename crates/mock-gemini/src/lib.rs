@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! It also answers Vertex AI's URL shapes (`.../publishers/google/models/{m}:{rpc}`), checks
+//! their OAuth bearer tokens against those a test accepted, and refuses what Vertex refuses.
+//!
 //! With an empty queue the mock echoes the last user text ("mock-gemini says: ...").
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -30,9 +33,10 @@ mod render;
 mod scenario;
 mod server;
 pub mod signatures;
+mod vertex;
 
 pub use checks::Rejection;
 pub use keyrules::KeyRule;
 pub use record::RecordedRequest;
 pub use scenario::{Scenario, StreamStep};
-pub use server::{MockConfig, MockGemini};
+pub use server::{MockConfig, MockGemini, Tokens};

@@ -29,6 +29,7 @@ pub mod responses;
 pub mod sse;
 
 pub use build::media::MediaSource;
+pub use build::options::Dialect;
 pub use build::signatures::SignatureSource;
 pub use chat::{
     to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, SequentialIds,

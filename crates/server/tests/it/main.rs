@@ -19,3 +19,4 @@ mod stored;
 mod surface;
 mod tools;
 mod upstream_path;
+mod vertex;

@@ -22,3 +22,4 @@ pub mod signatures;
 pub mod stops;
 pub(crate) mod tools;
 pub mod usage;
+pub mod vertex;
