@@ -60,18 +60,6 @@ impl Endpoint {
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
-
-    /// The first page of the model list: AI Studio's `models.list`, or Vertex AI's publisher
-    /// models list (which only `v1beta1` serves).
-    pub fn models_list_url(&self) -> String {
-        match self.dialect {
-            Dialect::Gemini => format!("{}/v1beta/models?pageSize=1000", self.base),
-            Dialect::Vertex => format!(
-                "{}/v1beta1/publishers/google/models?pageSize=1000&listAllVersions=false",
-                self.base
-            ),
-        }
-    }
 }
 
 /// Checks the Vertex settings that become part of a URL: a project id or location with

@@ -36,6 +36,9 @@ const ASSERTION_LIFETIME_SECS: u64 = 3600;
 /// Refresh this long before expiry (Google's libraries use 3 min 45 s), or a quarter of the
 /// token's lifetime if that is shorter.
 const REFRESH_MARGIN: Duration = Duration::from_secs(225);
+/// A token counts as expired this much before its end (a tenth of its lifetime if that is
+/// shorter), so a request never reaches Vertex AI with a token that expires on the way.
+const EXPIRY_SKEW: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts after a failed refresh.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -405,7 +408,7 @@ async fn refresh(credential: Credential, tx: watch::Sender<TokenState>, connect:
         let wait = match credential.fetch(&client).await {
             Ok((token, lifetime)) => {
                 failures = 0;
-                let expires = Instant::now() + lifetime;
+                let expires = Instant::now() + lifetime - EXPIRY_SKEW.min(lifetime / 10);
                 tx.send_modify(|s| {
                     s.token = Some((token.into(), expires));
                     s.tried = true;

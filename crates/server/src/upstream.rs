@@ -156,6 +156,21 @@ impl Upstream {
         &self.endpoint
     }
 
+    /// Refuses a route Pollux serves only in front of the Gemini API (not yet for Vertex AI),
+    /// with a 400 that says so rather than Vertex's 404 for an AI Studio path.
+    pub fn require_gemini_api(&self, what: &str) -> Result<(), ApiError> {
+        match self.endpoint.dialect() {
+            pollux_translate::Dialect::Gemini => Ok(()),
+            pollux_translate::Dialect::Vertex => Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{what} is not available with the Vertex AI upstream (--upstream vertex) yet."
+                ),
+                param: None,
+                code: Some("unsupported_with_vertex".to_owned()),
+            }),
+        }
+    }
+
     pub fn keys(&self) -> &Keys {
         &self.keys
     }

@@ -126,6 +126,10 @@ impl TokenEndpoint {
                 App::new()
                     .app_data(data.clone())
                     .route("/token", web::post().to(token))
+                    .route(
+                        "/computeMetadata/v1/instance/service-accounts/default/token",
+                        web::get().to(metadata_token),
+                    )
             })
             .workers(1)
             .bind("127.0.0.1:0")?;
@@ -159,12 +163,50 @@ impl TokenEndpoint {
     }
 }
 
-/// The token endpoint: RFC 7523's JWT bearer grant, checked as Google checks it.
+/// The metadata server's token route: it wants `Metadata-Flavor: Google` and the scope.
+async fn metadata_token(
+    req: actix_web::HttpRequest,
+    state: web::Data<EndpointState>,
+) -> HttpResponse {
+    let flavor = req
+        .headers()
+        .get("metadata-flavor")
+        .and_then(|v| v.to_str().ok());
+    let scopes = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let answer = if flavor != Some("Google") {
+        Err("no Metadata-Flavor: Google".to_owned())
+    } else if !scopes.iter().any(|(k, v)| k == "scopes" && v == SCOPE) {
+        Err(format!("wrong scopes: {scopes:?}"))
+    } else {
+        Ok(())
+    };
+    issue(answer, &state)
+}
+
+/// The token endpoint: RFC 7523's JWT bearer grant, checked as Google checks it, or the
+/// refresh-token grant of gcloud's user credentials.
 async fn token(
     form: web::Form<Vec<(String, String)>>,
     state: web::Data<EndpointState>,
 ) -> HttpResponse {
-    let answer = check_grant(&form, &state);
+    let refresh = form
+        .iter()
+        .any(|(k, v)| k == "grant_type" && v == "refresh_token");
+    let answer = if refresh {
+        let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
+        (has("client_id", "cid") && has("client_secret", "csecret") && has("refresh_token", "rtok"))
+            .then_some(())
+            .ok_or_else(|| format!("wrong refresh grant: {:?}", form.0))
+    } else {
+        check_grant(&form, &state)
+    };
+    issue(answer, &state)
+}
+
+/// Answers a checked grant: a token (that the mock learns), or the scripted failure.
+fn issue(answer: Result<(), String>, state: &EndpointState) -> HttpResponse {
     let n = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
     let response = match answer {
         Err(why) => {
@@ -316,7 +358,8 @@ async fn service_account_tokens_reach_vertex_urls_and_refresh_early() -> TestRes
 async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestResult {
     let dir = TempDir::new("failing");
     let (private, public) = key_pair(&dir.0);
-    let endpoint = TokenEndpoint::start(public, 3);
+    // 8 s: refreshed after 6 s, usable until 7.2 s (a tenth off for the way to Vertex).
+    let endpoint = TokenEndpoint::start(public, 8);
     let p = vertex_pollux(&dir.0, &endpoint, &private);
     let (status, _, body) = p
         .post("/v1/chat/completions", &crate::support::chat("hi"))
@@ -327,7 +370,7 @@ async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestRe
     endpoint.state.fail.store(true, Ordering::SeqCst);
     endpoint.calls_reach(2).await;
     // The refresh failed; the current token still serves while it is valid.
-    if Instant::now() + Duration::from_millis(300) < expires {
+    if Instant::now() + Duration::from_millis(1200) < expires {
         let (status, _, body) = p
             .post("/v1/chat/completions", &crate::support::chat("x"))
             .await?;
@@ -462,5 +505,89 @@ async fn an_unusable_credentials_file_stops_start_up() -> TestResult {
     .err()
     .expect("start-up refused");
     assert!(err.to_string().contains("does not support"), "{err}");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn routes_not_yet_served_for_vertex_say_so() -> TestResult {
+    let p = Pollux::start_with(|c, base| {
+        c.upstream = "vertex".to_owned();
+        c.vertex_base_url = Some(base.to_owned());
+    })?;
+    for (path, body) in [
+        (
+            "/v1/embeddings",
+            Some(json!({"model": "text-embedding-004", "input": "hi"})),
+        ),
+        ("/v1/models", None),
+        ("/v1beta/models", None),
+    ] {
+        let (status, _, answer) = match body {
+            Some(body) => p.post(path, &body).await?,
+            None => p.get(path).await?,
+        };
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "unsupported_with_vertex", "{path}");
+    }
+    assert_eq!(p.mock.request_count(), 0);
+    Ok(())
+}
+
+/// Pollux in Vertex mode with no credentials file named: gcloud's file if `gcloud` holds one,
+/// else the metadata server at `endpoint`.
+fn adc_pollux(endpoint: &TokenEndpoint, gcloud: &Path) -> Pollux {
+    let mock = MockGemini::start().unwrap();
+    *endpoint.state.mock.lock().unwrap() = Some(mock.tokens());
+    let host = endpoint.server.addr.to_string();
+    let gcloud = gcloud.to_owned();
+    Pollux::start_before(mock, |c, base| {
+        c.upstream = "vertex".to_owned();
+        c.vertex_project = Some("proj-1".to_owned());
+        c.vertex_location = "us-central1".to_owned();
+        c.vertex_base_url = Some(base.to_owned());
+        c.api_key = None;
+        c.google_application_credentials = None;
+        c.gcloud_config_dir = Some(gcloud);
+        c.gce_metadata_host = host;
+    })
+    .unwrap()
+}
+
+#[actix_rt::test]
+async fn gcloud_user_credentials_then_the_metadata_server() -> TestResult {
+    let dir = TempDir::new("adc");
+    let endpoint = TokenEndpoint::start(String::new(), 3600);
+    // gcloud's application-default file: the refresh-token grant at its token_uri.
+    std::fs::write(
+        dir.0.join("application_default_credentials.json"),
+        serde_json::to_vec(&json!({"type": "authorized_user", "client_id": "cid",
+            "client_secret": "csecret", "refresh_token": "rtok",
+            "token_uri": endpoint.uri()}))?,
+    )?;
+    let p = adc_pollux(&endpoint, &dir.0);
+    let (status, _, body) = p
+        .post("/v1/chat/completions", &crate::support::chat("hi"))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let issued = endpoint.issued();
+    assert_eq!(issued.len(), 1, "{:?}", endpoint.refused());
+    assert_eq!(
+        header(&p.mock.requests()[0], "authorization"),
+        Some(format!("Bearer {}", issued[0].0).as_str())
+    );
+    drop(p);
+    // No file anywhere: the metadata server.
+    std::fs::remove_file(dir.0.join("application_default_credentials.json"))?;
+    let p = adc_pollux(&endpoint, &dir.0);
+    let (status, _, body) = p
+        .post("/v1/chat/completions", &crate::support::chat("hi"))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let issued = endpoint.issued();
+    assert_eq!(issued.len(), 2, "{:?}", endpoint.refused());
+    assert_eq!(
+        header(&p.mock.requests()[0], "authorization"),
+        Some(format!("Bearer {}", issued[1].0).as_str())
+    );
     Ok(())
 }
