@@ -115,7 +115,6 @@ impl Shared {
         self.streams.reset_cancelled();
         self.signatures.clear();
         lock(&self.key_rules).clear();
-        lock(&self.tokens).clear();
         *self.models.write().unwrap_or_else(PoisonError::into_inner) = catalog::default_models();
     }
 
@@ -363,6 +362,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys", web::post().to(put_key_rule))
             .route("/tokens", web::post().to(put_token)),
     )
+    .route(
+        "/computeMetadata/v1/instance/service-accounts/default/token",
+        web::get().to(metadata_token),
+    )
     .default_service(web::to(model_call));
 }
 
@@ -448,6 +451,26 @@ async fn put_token(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
         }
         Err(e) => HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
     }
+}
+
+/// A stand-in for the GCE metadata server's token route, so a Vertex-mode Pollux pointed at
+/// the mock (`--gce-metadata-host`) gets tokens the mock accepts, for an hour.
+async fn metadata_token(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if req
+        .headers()
+        .get("metadata-flavor")
+        .and_then(|v| v.to_str().ok())
+        != Some("Google")
+    {
+        return HttpResponse::Forbidden().body("Missing Metadata-Flavor:Google header.");
+    }
+    let token = format!("mock-vertex-token-{}", uuid::Uuid::new_v4().simple());
+    lock(&shared.tokens).insert(token.clone(), Instant::now() + Duration::from_secs(3600));
+    HttpResponse::Ok().json(json!({
+        "access_token": token,
+        "expires_in": 3600,
+        "token_type": "Bearer"
+    }))
 }
 
 async fn reset(shared: web::Data<Shared>) -> HttpResponse {
