@@ -489,7 +489,11 @@ struct Target {
 /// prefix before `/v1beta` is allowed, as gateways add one. Returns `(model, rpc)`.
 fn parse_path(path: &str) -> Option<(String, String)> {
     const MARK: &str = "/v1beta/models/";
-    let rest = &path[path.rfind(MARK)? + MARK.len()..];
+    model_and_rpc(&path[path.rfind(MARK)? + MARK.len()..])
+}
+
+/// `{model}:{rpc}` (the colon may be percent-encoded), each one path segment.
+pub(crate) fn model_and_rpc(rest: &str) -> Option<(String, String)> {
     let (model, rpc) = rest
         .split_once(':')
         .or_else(|| rest.split_once("%3A"))

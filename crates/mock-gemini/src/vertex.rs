@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::checks::Rejection;
+use crate::server::model_and_rpc;
 
 /// The path's model and rpc, and whether it names a project, for a Vertex AI model path.
 pub struct VertexPath {
@@ -39,17 +40,10 @@ pub fn parse_path(path: &str) -> Option<VertexPath> {
             _ => return None,
         }
     };
-    let rest = &path[at + MARK.len()..];
-    let (model, rpc) = rest
-        .split_once(':')
-        .or_else(|| rest.split_once("%3A"))
-        .or_else(|| rest.split_once("%3a"))?;
-    if model.is_empty() || model.contains('/') || rpc.is_empty() || rpc.contains('/') {
-        return None;
-    }
+    let (model, rpc) = model_and_rpc(&path[at + MARK.len()..])?;
     Some(VertexPath {
-        model: model.to_owned(),
-        rpc: rpc.to_owned(),
+        model,
+        rpc,
         project,
     })
 }
