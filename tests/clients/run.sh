@@ -14,6 +14,8 @@
 #                                                             images from 127.0.0.1; no retries
 #   - pollux without a key              (POLLUX_NOKEY_URL)    client bearer forwarded to Gemini;
 #                                                             default SSRF guard and retries
+#   - pollux --upstream vertex          (POLLUX_VERTEX_URL)   Vertex AI paths, OAuth tokens from
+#                                                             the mock's metadata-server stand-in
 # runs each suite against them, stops them by PID on exit, prints one summary line per client
 # and a closing `N passed, N failed` line, and exits non-zero on any failure.
 #
@@ -158,13 +160,13 @@ start_pollux() {
     local -a clean_env=(env)
     while IFS='=' read -r var _; do
         clean_env+=(-u "$var")
-    done < <(env | grep -E '^(POLLUX|GEMINI)_[A-Z_]*=' || true)
+    done < <(env | grep -E '^(POLLUX|GEMINI|GOOGLE|CLOUDSDK|VERTEX)_[A-Z_]*=|^GCE_METADATA_HOST=' || true)
     if [[ -n "$key" ]]; then
         clean_env+=(GEMINI_API_KEY="$key")
     fi
     # Retries off: each test scripts exactly the upstream answers it expects.
     "${clean_env[@]}" RUST_LOG="${RUST_LOG:-info}" \
-        "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "$MOCK_URL" "$@" >"$WORK/$name.log" 2>&1 &
+        "$POLLUX_BIN" --listen "127.0.0.1:$port" --upstream "${CLIENTS_UPSTREAM:-$MOCK_URL}" "$@" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     wait_for_port "$pid" "$port" "$name"
@@ -178,9 +180,17 @@ start_pollux pollux test-key --media-allow-hosts 127.0.0.1 --max-retries 0
 POLLUX_BASE=$STARTED_URL
 start_pollux pollux-nokey ""
 POLLUX_NOKEY_BASE=$STARTED_URL
+# Vertex AI mode: a project, no credentials file, so tokens come from the "metadata server",
+# which the mock stands in for (it accepts the tokens it issues).
+MOCK_HOSTPORT=${MOCK_URL#http://}
+CLIENTS_UPSTREAM=vertex start_pollux pollux-vertex "" --vertex-project proj-1 \
+    --vertex-location us-central1 --vertex-base-url "$MOCK_URL" \
+    --gce-metadata-host "$MOCK_HOSTPORT" --gcloud-config-dir "$WORK/no-gcloud" --max-retries 0
+POLLUX_VERTEX_BASE=$STARTED_URL
 export MOCK_URL
 export POLLUX_URL="$POLLUX_BASE/v1"
 export POLLUX_NOKEY_URL="$POLLUX_NOKEY_BASE/v1"
+export POLLUX_VERTEX_URL="$POLLUX_VERTEX_BASE/v1"
 # The SDKs must never reach a real endpoint, whatever the caller's environment says.
 export OPENAI_API_KEY=unused-by-tests OPENAI_BASE_URL="$POLLUX_URL"
 unset OPENAI_ORG_ID OPENAI_PROJECT_ID HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy

@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! It also answers Vertex AI's URL shapes (`.../publishers/google/models/{m}:{rpc}`), checks
+//! their OAuth bearer tokens against those a test accepted, and refuses what Vertex refuses.
+//!
 //! With an empty queue the mock echoes the last user text ("mock-gemini says: ..."), speaks
 //! a tone to a TTS request and hears [`TRANSCRIPT`] in any audio ([`Scenario::default_for`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -32,9 +35,10 @@ mod render;
 mod scenario;
 mod server;
 pub mod signatures;
+mod vertex;
 
 pub use checks::Rejection;
 pub use keyrules::KeyRule;
 pub use record::RecordedRequest;
 pub use scenario::{Scenario, StreamStep, SPEECH_MIME, TRANSCRIPT, TRANSCRIPT_SEGMENTS};
-pub use server::{MockConfig, MockGemini};
+pub use server::{MockConfig, MockGemini, Tokens};

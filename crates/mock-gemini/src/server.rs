@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -33,6 +33,7 @@ use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
 use crate::render::{self, Plan};
 use crate::scenario::{Scenario, StreamStep};
 use crate::signatures::{is_gemini3, Signatures};
+use crate::vertex;
 
 /// How a [`MockGemini`] behaves; `Default` is what tests want.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +87,8 @@ struct Shared {
     models: RwLock<Vec<Value>>,
     /// Scripted behaviour per API key.
     key_rules: Mutex<HashMap<String, KeyRule>>,
+    /// Vertex AI bearer tokens accepted, with their expiry.
+    tokens: Mutex<HashMap<String, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +136,17 @@ impl Shared {
     }
 }
 
+/// Accepts Vertex AI bearer tokens on a running mock ([`MockGemini::tokens`]).
+#[derive(Debug, Clone)]
+pub struct Tokens(Arc<Shared>);
+
+impl Tokens {
+    /// Accepts `token` for `ttl` from now.
+    pub fn accept(&self, token: &str, ttl: Duration) {
+        lock(&self.0.tokens).insert(token.to_owned(), Instant::now() + ttl);
+    }
+}
+
 /// A running fake Gemini upstream. Dropping it stops the server.
 #[derive(Debug)]
 pub struct MockGemini {
@@ -173,6 +187,7 @@ impl MockGemini {
             signatures: Signatures::default(),
             models: RwLock::new(catalog::default_models()),
             key_rules: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         });
         let data = web::Data::from(shared.clone());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -293,6 +308,17 @@ impl MockGemini {
     }
 
     /// Let `key` work normally again.
+    /// Accepts `token` as a Vertex AI bearer token for `ttl`.
+    pub fn accept_token(&self, token: &str, ttl: Duration) {
+        self.tokens().accept(token, ttl);
+    }
+
+    /// A handle that accepts Vertex AI bearer tokens from another thread (a test's token
+    /// endpoint).
+    pub fn tokens(&self) -> Tokens {
+        Tokens(self.shared.clone())
+    }
+
     pub fn clear_key(&self, key: &str) {
         lock(&self.shared.key_rules).remove(key);
     }
@@ -334,7 +360,12 @@ fn configure(cfg: &mut web::ServiceConfig) {
             .route("/stats", web::get().to(stats))
             .route("/reset", web::post().to(reset))
             .route("/models", web::put().to(put_models))
-            .route("/keys", web::post().to(put_key_rule)),
+            .route("/keys", web::post().to(put_key_rule))
+            .route("/tokens", web::post().to(put_token)),
+    )
+    .route(
+        "/computeMetadata/v1/instance/service-accounts/default/token",
+        web::get().to(metadata_token),
     )
     .default_service(web::to(model_call));
 }
@@ -403,6 +434,46 @@ async fn put_key_rule(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
     }
 }
 
+/// `POST /_mock/tokens {"token": "...", "ttl_secs": N}`: accept a Vertex AI bearer token.
+async fn put_token(body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        token: String,
+        #[serde(default = "hour")]
+        ttl_secs: u64,
+    }
+    fn hour() -> u64 {
+        3600
+    }
+    match serde_json::from_slice::<Token>(&body) {
+        Ok(t) => {
+            lock(&shared.tokens).insert(t.token, Instant::now() + Duration::from_secs(t.ttl_secs));
+            HttpResponse::Ok().json(json!({ "accepted": true }))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    }
+}
+
+/// A stand-in for the GCE metadata server's token route, so a Vertex-mode Pollux pointed at
+/// the mock (`--gce-metadata-host`) gets tokens the mock accepts, for an hour.
+async fn metadata_token(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if req
+        .headers()
+        .get("metadata-flavor")
+        .and_then(|v| v.to_str().ok())
+        != Some("Google")
+    {
+        return HttpResponse::Forbidden().body("Missing Metadata-Flavor:Google header.");
+    }
+    let token = format!("mock-vertex-token-{}", uuid::Uuid::new_v4().simple());
+    lock(&shared.tokens).insert(token.clone(), Instant::now() + Duration::from_secs(3600));
+    HttpResponse::Ok().json(json!({
+        "access_token": token,
+        "expires_in": 3600,
+        "token_type": "Bearer"
+    }))
+}
+
 async fn reset(shared: web::Data<Shared>) -> HttpResponse {
     shared.reset();
     HttpResponse::Ok().json(json!({ "reset": true }))
@@ -419,7 +490,11 @@ struct Target {
 /// prefix before `/v1beta` is allowed, as gateways add one. Returns `(model, rpc)`.
 fn parse_path(path: &str) -> Option<(String, String)> {
     const MARK: &str = "/v1beta/models/";
-    let rest = &path[path.rfind(MARK)? + MARK.len()..];
+    model_and_rpc(&path[path.rfind(MARK)? + MARK.len()..])
+}
+
+/// `{model}:{rpc}` (the colon may be percent-encoded), each one path segment.
+pub(crate) fn model_and_rpc(rest: &str) -> Option<(String, String)> {
     let (model, rpc) = rest
         .split_once(':')
         .or_else(|| rest.split_once("%3A"))
@@ -460,7 +535,9 @@ fn record(req: &HttpRequest, body: &Bytes, parsed: Option<&(String, String)>) ->
 }
 
 async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> HttpResponse {
-    let parsed = parse_path(req.path());
+    let vertex = vertex::parse_path(req.path());
+    let parsed = parse_path(req.path())
+        .or_else(|| vertex.as_ref().map(|v| (v.model.clone(), v.rpc.clone())));
     shared.request_count.fetch_add(1, Ordering::SeqCst);
     let config = shared.config();
     if config.record {
@@ -478,6 +555,13 @@ async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
             return reject(&rule.rejection(key));
         }
     }
+    let body = match &vertex {
+        Some(v) => match vertex_call(&req, body, &shared, &config, v) {
+            Ok(body) => body,
+            Err(response) => return *response,
+        },
+        None => body,
+    };
     if let Some(response) = catalog_call(&req, &body, &shared, &config, parsed.as_ref(), &query) {
         return response;
     }
@@ -510,7 +594,8 @@ async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
     if req.method() != Method::POST {
         return reject(&Rejection::new(404, "NOT_FOUND", "Method not found."));
     }
-    match answer(&req, &body, &shared, &config, target) {
+    let oauth = vertex.as_ref().is_some_and(|v| v.project);
+    match answer(&req, &body, &shared, &config, target, oauth) {
         Ok(plan) => {
             let socket = req.conn_data::<ConnSocket>().cloned();
             respond(plan, &shared, config.chunk_delay_ms, socket).await
@@ -527,9 +612,12 @@ fn answer(
     shared: &Shared,
     config: &MockConfig,
     target: Target,
+    oauth: bool,
 ) -> Result<Plan, Rejection> {
     let query = query_pairs(req.query_string());
-    checks::api_key(request_key(req, &query), &config.invalid_key)?;
+    if !oauth {
+        checks::api_key(request_key(req, &query), &config.invalid_key)?;
+    }
     if target.stream && !query.iter().any(|(k, v)| k == "alt" && v == "sse") {
         // Real Gemini streams a JSON array here; Pollux never asks for it, so the mock refuses
         // rather than fake a format nobody tests.
@@ -567,6 +655,53 @@ fn answer(
         target.stream,
         &shared.signatures,
     ))
+}
+
+/// Vertex AI's part of a model call: the bearer token of a project path, and Vertex's own
+/// body checks for generation calls; answers `countTokens` (Vertex's body has the fields at
+/// the top level). Returns the body for the Gemini checks that follow, without `labels`.
+fn vertex_call(
+    req: &HttpRequest,
+    body: Bytes,
+    shared: &Shared,
+    config: &MockConfig,
+    path: &vertex::VertexPath,
+) -> Result<Bytes, Box<HttpResponse>> {
+    if path.project {
+        let authorization = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        vertex::bearer(authorization, &lock(&shared.tokens)).map_err(|r| Box::new(reject(&r)))?;
+    } else {
+        let query = query_pairs(req.query_string());
+        checks::api_key(request_key(req, &query), &config.invalid_key)
+            .map_err(|r| Box::new(reject(&r)))?;
+    }
+    match path.rpc.as_str() {
+        "generateContent" | "streamGenerateContent" => vertex::request(&body)
+            .map(Bytes::from)
+            .map_err(|r| Box::new(reject(&r))),
+        "countTokens" => {
+            let checked = vertex::request(&body).and_then(|clean| {
+                checks::count_tokens(
+                    &serde_json::to_vec(
+                        &json!({"contents": serde_json::from_slice::<Value>(&clean)
+                        .ok()
+                        .and_then(|v| v.get("contents").cloned())
+                        .unwrap_or_default()}),
+                    )
+                    .unwrap_or_default(),
+                    config.validate,
+                )
+            });
+            Err(Box::new(match checked {
+                Ok(value) => whole(200, render::JSON, render::pretty(&value), &BTreeMap::new()),
+                Err(r) => reject(&r),
+            }))
+        }
+        _ => Ok(body),
+    }
 }
 
 /// The API key of a request: the `x-goog-api-key` header, else the `key` query parameter.

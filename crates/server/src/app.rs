@@ -109,7 +109,9 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let mut server = HttpServer::new(move || {
         // awc's client is not Send: each worker builds its own.
         let upstream = web::Data::new(
-            Upstream::with_keys(&data.config, data.keys.clone()).with_metrics(data.metrics.clone()),
+            Upstream::with_keys(&data.config, data.keys.clone())
+                .with_metrics(data.metrics.clone())
+                .with_token(data.token.clone()),
         );
         let media = web::Data::new(MediaFetcher::new(media_policy.clone()));
         // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its

@@ -15,12 +15,49 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Gemini API base URL; may carry a path prefix (calls go to `{base}/v1beta/models/...`).
+    /// `vertex` calls Vertex AI instead (see `--vertex-project`, docs/configuration.md).
     #[arg(
         long,
         env = "GEMINI_BASE_URL",
         default_value = "https://generativelanguage.googleapis.com"
     )]
     pub upstream: String,
+
+    /// Vertex AI: the Google Cloud project. Set, Pollux calls the project's regional (or
+    /// global) endpoint with OAuth credentials; unset, Vertex AI express mode with an API key.
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    pub vertex_project: Option<String>,
+
+    /// Vertex AI: the location (`us-central1`, `europe-west4`, ... or `global`).
+    #[arg(long, env = "GOOGLE_CLOUD_LOCATION", default_value = "global")]
+    pub vertex_location: String,
+
+    /// Vertex AI: a base URL in place of `https://{location}-aiplatform.googleapis.com` (or
+    /// `https://aiplatform.googleapis.com`), for gateways and tests; may carry a path prefix.
+    #[arg(long, env = "VERTEX_BASE_URL")]
+    pub vertex_base_url: Option<String>,
+
+    /// Vertex AI: a service-account (or gcloud user) JSON credentials file, tried before
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's credentials and the metadata server.
+    #[arg(long, env = "POLLUX_VERTEX_CREDENTIALS")]
+    pub vertex_credentials: Option<std::path::PathBuf>,
+
+    /// Vertex AI: Google's application-default credentials file.
+    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS")]
+    pub google_application_credentials: Option<std::path::PathBuf>,
+
+    /// Vertex AI: gcloud's configuration folder (default `~/.config/gcloud`), where
+    /// `gcloud auth application-default login` writes its credentials.
+    #[arg(long, env = "CLOUDSDK_CONFIG")]
+    pub gcloud_config_dir: Option<std::path::PathBuf>,
+
+    /// Vertex AI: the metadata server's `host[:port]` (GCE, GKE workload identity, Cloud Run).
+    #[arg(
+        long,
+        env = "GCE_METADATA_HOST",
+        default_value = "metadata.google.internal"
+    )]
+    pub gce_metadata_host: String,
 
     /// Gemini API key used for every request. When unset, each client's
     /// `Authorization: Bearer <key>` is forwarded as the Gemini key.
@@ -287,6 +324,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("upstream", &self.upstream)
+            .field("vertex_project", &self.vertex_project)
             .field("api_key", &redacted(usize::from(self.api_key.is_some())))
             .field("api_keys", &redacted(self.api_keys.len()))
             .field("client_keys", &redacted(self.client_keys.len()))
@@ -301,6 +339,13 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             upstream: "https://generativelanguage.googleapis.com".to_owned(),
+            vertex_project: None,
+            vertex_location: "global".to_owned(),
+            vertex_base_url: None,
+            vertex_credentials: None,
+            google_application_credentials: None,
+            gcloud_config_dir: None,
+            gce_metadata_host: "metadata.google.internal".to_owned(),
             api_key: None,
             connect_timeout_secs: 10,
             response_timeout_secs: 600,
@@ -402,9 +447,29 @@ impl Config {
         (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs))
     }
 
-    /// The upstream base without a trailing slash.
+    /// The upstream base without a trailing slash (for `--upstream vertex`, the Vertex AI
+    /// base URL the settings choose: [`Config::vertex_base`]).
     pub fn upstream_base(&self) -> &str {
         self.upstream.trim_end_matches('/')
+    }
+
+    /// Whether `--upstream vertex` chose Vertex AI.
+    pub fn is_vertex(&self) -> bool {
+        self.upstream.eq_ignore_ascii_case("vertex")
+    }
+
+    /// Vertex AI's base URL: the override, else the location's endpoint (`global` has no
+    /// regional host; express mode uses the global host too).
+    pub fn vertex_base(&self) -> String {
+        if let Some(base) = &self.vertex_base_url {
+            return base.trim_end_matches('/').to_owned();
+        }
+        let location = self.vertex_location.trim();
+        if self.vertex_project.is_none() || location == "global" {
+            "https://aiplatform.googleapis.com".to_owned()
+        } else {
+            format!("https://{location}-aiplatform.googleapis.com")
+        }
     }
 }
 

@@ -318,6 +318,12 @@ impl From<UpstreamFailure> for ApiError {
             UpstreamFailure::Deadline { limit_secs } => ApiError::GatewayTimeout(format!(
                 "The request exceeded Pollux's overall time limit of {limit_secs} seconds."
             )),
+            UpstreamFailure::Credentials(message) => ApiError::Upstream {
+                status: 503,
+                message,
+                code: Some("upstream_credentials".to_owned()),
+                retry_after: None,
+            },
         }
     }
 }

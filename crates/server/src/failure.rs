@@ -41,6 +41,8 @@ pub enum UpstreamFailure {
     NoKeys,
     /// The request's overall time cap ([`crate::resilience::Deadline`]) ran out.
     Deadline { limit_secs: u64 },
+    /// No usable Vertex AI access token: the message names the credential source.
+    Credentials(String),
 }
 
 /// The headers and (redacted) body of a failed answer, for the native pass-through, which
@@ -124,6 +126,7 @@ impl UpstreamFailure {
             UpstreamFailure::Timeout { .. }
             | UpstreamFailure::Broken(_)
             | UpstreamFailure::NoKeys
+            | UpstreamFailure::Credentials(_)
             | UpstreamFailure::Deadline { .. } => None,
         }
     }

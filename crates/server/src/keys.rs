@@ -110,6 +110,11 @@ impl Keys {
         &self.pool
     }
 
+    /// Whether clients must present one of Pollux's client keys.
+    pub fn has_client_keys(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
     /// `text` without any key a request with `key` may have been sent upstream with: every
     /// key of the pool, and the client's own key. Borrowed when there was nothing to do.
     pub fn redact<'t>(&self, text: &'t str, key: &Credentials) -> Cow<'t, str> {
@@ -357,7 +362,9 @@ impl KeyPool {
 
 /// Refuses to serve the pool to the network without client keys, unless told to.
 pub fn check_exposure(config: &Config) -> Result<(), String> {
-    let pool = !config.pool_keys().is_empty();
+    // Vertex AI with a project spends the operator's Google Cloud credentials, as a pool does.
+    let oauth = config.is_vertex() && config.vertex_project.is_some();
+    let pool = oauth || !config.pool_keys().is_empty();
     if pool
         && config.client_keys.is_empty()
         && !config.listen.ip().is_loopback()

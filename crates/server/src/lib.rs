@@ -6,8 +6,8 @@
 //! 2. `routes/*`: every handler, `/metrics` and the probes included.
 //! 3. `state`: AppState, what every handler reads, with the model-list cache.
 //! 4. `settings`: the settings in typed form, parsed and checked once at start-up.
-//! 5. `upstream`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`, `shared`: services.
-//! 6. `metrics`, `keys`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
+//! 5. `upstream`, `gcp_auth`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`, `shared`: services.
+//! 6. `metrics`, `keys`, `endpoint`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
 //! 7. `config`, `config_file`: the raw flags, environment and config file.
 //! 8. `error`, `failure`: the one error type and its HTTP mapping; how an upstream call failed.
 //!
@@ -22,6 +22,8 @@
 //! - [`state`]: [`state::AppState`], shared by every worker.
 //! - [`routes`]: request handlers.
 //! - [`upstream`]: the Gemini client.
+//! - [`endpoint`]: the URL shapes of AI Studio and Vertex AI.
+//! - [`gcp_auth`]: Vertex AI's OAuth credentials and the shared token refresher.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`signatures`]: the thought-signature memory.
 //! - [`keys`]: client keys and the upstream key pool.
@@ -43,8 +45,10 @@ pub mod app;
 pub mod audio;
 pub mod config;
 pub mod config_file;
+pub mod endpoint;
 pub mod error;
 pub mod failure;
+pub mod gcp_auth;
 pub mod guard;
 pub mod keys;
 #[cfg(test)]

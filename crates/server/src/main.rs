@@ -52,9 +52,15 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let config = loaded.value.config;
-    let upstream = config.upstream_base().to_owned();
+    let upstream = if config.is_vertex() {
+        format!("Vertex AI at {}", config.vertex_base())
+    } else {
+        config.upstream_base().to_owned()
+    };
     let pool = config.pool_keys().len();
+    let oauth = config.is_vertex() && config.vertex_project.is_some();
     let key_mode = match (pool, config.client_keys.len()) {
+        _ if oauth => "Google Cloud credentials".to_owned(),
         (0, _) => "client bearer tokens as Gemini keys".to_owned(),
         (n, 0) => format!("{n} upstream key(s), no client keys"),
         (n, c) => format!("{n} upstream key(s), {c} client key(s)"),

@@ -46,10 +46,15 @@ impl Settings {
     /// keeps what it parsed.
     pub fn from_config(config: &Config) -> Result<Settings, String> {
         let base = config.upstream_base();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        if !(config.is_vertex() || base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!(
-                "--upstream / GEMINI_BASE_URL must be an http:// or https:// URL, got '{base}'"
+                "--upstream / GEMINI_BASE_URL must be an http:// or https:// URL or 'vertex', got '{base}'"
             ));
+        }
+        crate::endpoint::check(config)?;
+        if config.is_vertex() && config.vertex_project.is_some() {
+            // A credentials file that is named but unusable stops start-up here.
+            crate::gcp_auth::Credential::discover(config)?;
         }
         if config.api_key.as_deref() == Some("") {
             return Err("GEMINI_API_KEY is set but empty".to_owned());

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use pollux_translate::gemini::Model;
 
 use crate::config::Config;
+use crate::gcp_auth::{Credential, TokenSource};
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::resilience::Limiter;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub runs: Runs,
     /// The state shared with other replicas (`--state`), if any.
     pub shared: Option<Arc<Shared>>,
+    /// Vertex AI's access tokens (`--upstream vertex` with a project), refreshed by one task.
+    pub token: Option<Arc<TokenSource>>,
 }
 
 impl AppState {
@@ -67,6 +70,14 @@ impl AppState {
             )),
             None => None,
         };
+        let token = if config.is_vertex() && config.vertex_project.is_some() {
+            let credential = Credential::discover(&config)?;
+            Some(Arc::new(TokenSource::start(credential, &config).map_err(
+                |e| format!("cannot start the Vertex AI token refresher: {e}"),
+            )?))
+        } else {
+            None
+        };
         let ttl = Duration::from_secs(config.response_store_ttl_secs);
         let store: Arc<dyn ResponseStore> = match &shared {
             Some(shared) => Arc::new(RedisStore::new(shared.clone(), ttl)),
@@ -87,6 +98,7 @@ impl AppState {
             store,
             runs: Runs::default(),
             shared,
+            token,
         }))
     }
 

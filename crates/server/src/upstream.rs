@@ -12,6 +12,11 @@
 //! and returns a typed [`UpstreamFailure`], which leaves through `From` for
 //! [`ApiError`].
 //!
+//! With `--upstream vertex` and a project, requests carry a Vertex AI OAuth token
+//! (`Authorization: Bearer`, from [`TokenSource`], refreshed by one task for all workers)
+//! instead of a key; in Vertex AI express mode the key travels as it does to AI Studio.
+//! [`Endpoint`] builds either upstream's URLs.
+//!
 //! Every error body read here is redacted ([`Keys::redact`]) as it is read, before it is
 //! parsed, logged, mapped to an [`ApiError`] or passed through to a native client.
 
@@ -29,8 +34,10 @@ use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
 
 use crate::config::Config;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 pub use crate::failure::UpstreamFailure;
+use crate::gcp_auth::TokenSource;
 use crate::keys::{fingerprint, presented_key, Credentials, Keys};
 use crate::metrics::Metrics;
 use crate::observe::Trace;
@@ -40,8 +47,10 @@ use crate::retry::RetryPolicy;
 /// Per-worker upstream client.
 pub struct Upstream {
     client: Client,
-    base: String,
+    endpoint: Endpoint,
     keys: Arc<Keys>,
+    /// Vertex AI's OAuth tokens, when they authorize the calls instead of keys.
+    token: Option<Arc<TokenSource>>,
     max_body: usize,
     retry: RetryPolicy,
     metrics: Option<Arc<Metrics>>,
@@ -111,8 +120,9 @@ impl Upstream {
             .finish();
         Upstream {
             client,
-            base: config.upstream_base().to_owned(),
+            endpoint: Endpoint::from_config(config),
             keys,
+            token: None,
             max_body: config.max_upstream_body_bytes,
             retry: RetryPolicy::from_config(config),
             metrics: None,
@@ -125,14 +135,40 @@ impl Upstream {
         self
     }
 
-    /// `{base}/v1beta/models/{model}:{method}`.
+    /// Authorizes every call with Vertex AI OAuth tokens from `token`.
+    pub fn with_token(mut self, token: Option<Arc<TokenSource>>) -> Upstream {
+        self.token = token;
+        self
+    }
+
+    /// `{base}/v1beta/models/{model}:{method}`, or Vertex AI's shape of it.
     pub fn model_url(&self, model: &str, method: &str) -> String {
-        format!("{}/v1beta/models/{model}:{method}", self.base)
+        self.endpoint.model_url(model, method)
     }
 
     /// `{base}`, without a trailing slash.
     pub fn base(&self) -> &str {
-        &self.base
+        self.endpoint.base()
+    }
+
+    /// The upstream's URL shapes and wire dialect.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Refuses a route Pollux serves only in front of the Gemini API (not yet for Vertex AI),
+    /// with a 400 that says so rather than Vertex's 404 for an AI Studio path.
+    pub fn require_gemini_api(&self, what: &str) -> Result<(), ApiError> {
+        match self.endpoint.dialect() {
+            pollux_translate::Dialect::Gemini => Ok(()),
+            pollux_translate::Dialect::Vertex => Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{what} is not available with the Vertex AI upstream (--upstream vertex) yet."
+                ),
+                param: None,
+                code: Some("unsupported_with_vertex".to_owned()),
+            }),
+        }
     }
 
     pub fn keys(&self) -> &Keys {
@@ -141,6 +177,11 @@ impl Upstream {
 
     /// Authorizes a request by the key it presented (see [`Keys::authorize`]).
     pub fn key_for(&self, headers: &HeaderMap) -> Result<Credentials, ApiError> {
+        if self.token.is_some() && !self.keys.has_client_keys() {
+            // The operator's Google Cloud credentials serve everyone (`check_exposure`
+            // keeps this to loopback unless client keys are set or it was asked for).
+            return Ok(Credentials::Pool);
+        }
         self.keys.authorize(presented_key(headers))
     }
 
@@ -236,18 +277,12 @@ impl Upstream {
     }
 
     async fn send_with_keys(&self, call: &Call<'_>) -> Result<UpstreamResponse, UpstreamFailure> {
+        if let Some(token) = &self.token {
+            return self.send_with_token(call, token).await;
+        }
         let request = |key: &str| {
-            let mut req = self.client.request(call.method.clone(), call.url);
-            if call.json {
-                req = req.insert_header((
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ));
-            }
-            for (name, value) in call.headers {
-                req = req.insert_header((name.clone(), value.clone()));
-            }
-            req.insert_header(("x-goog-api-key", key))
+            self.request(call)
+                .insert_header(("x-goog-api-key", key))
                 .send_body(call.body.clone())
         };
         if let Credentials::Client(own) = call.key {
@@ -299,6 +334,40 @@ impl Upstream {
         // The last key tried was invalid: answer with an earlier key's 429 if there was one;
         // otherwise every key was invalid, the operator's problem and not the client's.
         Err(rate_limited.unwrap_or(UpstreamFailure::NoKeys))
+    }
+
+    /// `call` as a request, without its credentials.
+    fn request(&self, call: &Call<'_>) -> awc::ClientRequest {
+        let mut req = self.client.request(call.method.clone(), call.url);
+        if call.json {
+            req = req.insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ));
+        }
+        for (name, value) in call.headers {
+            req = req.insert_header((name.clone(), value.clone()));
+        }
+        req
+    }
+
+    /// Sends one request with the current Vertex AI access token.
+    async fn send_with_token(
+        &self,
+        call: &Call<'_>,
+        token: &TokenSource,
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
+        let bearer = token.bearer().await?;
+        let response = self
+            .request(call)
+            .insert_header((header::AUTHORIZATION, format!("Bearer {bearer}")))
+            .send_body(call.body.clone())
+            .await
+            .map_err(send_error)?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.failure(response, call.key).await)
     }
 
     /// Reads a whole (non-streamed) upstream body within the configured limit.

@@ -33,6 +33,7 @@ pub mod sse;
 pub mod transcription;
 
 pub use build::media::MediaSource;
+pub use build::options::Dialect;
 pub use build::signatures::SignatureSource;
 pub use chat::{
     to_gemini, to_openai, IdSource, RequestOptions, ResponseContext, SequentialIds,

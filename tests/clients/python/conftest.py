@@ -4,7 +4,9 @@ API), LangChain (`langchain-openai`, test_langchain*.py), the OpenAI Agents SDK
 
 `tests/clients/run.sh` starts mock-gemini and two Pollux processes and passes their addresses
 in the environment: MOCK_URL, POLLUX_URL (Pollux with GEMINI_API_KEY set), POLLUX_NOKEY_URL
-(Pollux forwarding each client's bearer key). Every test starts from a reset mock, scripts
+(Pollux forwarding each client's bearer key), POLLUX_VERTEX_URL (Pollux with --upstream
+vertex; the chat, tools and streaming tests that take `either_client` run against it too).
+Every test starts from a reset mock, scripts
 the Gemini answers it needs through the mock's HTTP control API, and may read back what
 Pollux sent upstream.
 """
@@ -24,6 +26,8 @@ import pytest
 MOCK_URL = os.environ.get("MOCK_URL", "")
 POLLUX_URL = os.environ.get("POLLUX_URL", "")
 POLLUX_NOKEY_URL = os.environ.get("POLLUX_NOKEY_URL", "")
+# Pollux with --upstream vertex (project proj-1, us-central1, tokens from the mock).
+POLLUX_VERTEX_URL = os.environ.get("POLLUX_VERTEX_URL", "")
 
 # The key Pollux is started with (run.sh), i.e. what the mock must receive.
 SERVER_KEY = "test-key"
@@ -153,7 +157,7 @@ SEED_USAGE = {
 
 @pytest.fixture(scope="session", autouse=True)
 def _servers_configured() -> None:
-    if not (MOCK_URL and POLLUX_URL and POLLUX_NOKEY_URL):
+    if not (MOCK_URL and POLLUX_URL and POLLUX_NOKEY_URL and POLLUX_VERTEX_URL):
         pytest.exit("run these tests through tests/clients/run.sh (MOCK_URL/POLLUX_URL unset)", 2)
 
 
@@ -168,6 +172,30 @@ def mock() -> Mock:
 def client() -> openai.OpenAI:
     with openai.OpenAI(base_url=POLLUX_URL, api_key="sk-ignored", max_retries=0, timeout=20) as c:
         yield c
+
+
+@pytest.fixture(params=["gemini-api", "vertex"])
+def either_client(request) -> openai.OpenAI:
+    """A client of the Pollux in front of the Gemini API, then of the one in front of Vertex AI."""
+    url = POLLUX_VERTEX_URL if request.param == "vertex" else POLLUX_URL
+    with openai.OpenAI(base_url=url, api_key="sk-ignored", max_retries=0, timeout=20) as c:
+        yield c
+
+
+def model_path(client: openai.OpenAI, model: str, method: str) -> str:
+    """The upstream path of a model call made through `client`'s Pollux."""
+    if str(client.base_url).rstrip("/") == POLLUX_VERTEX_URL.rstrip("/"):
+        return f"/v1/projects/proj-1/locations/us-central1/publishers/google/models/{model}:{method}"
+    return f"/v1beta/models/{model}:{method}"
+
+
+def assert_upstream_auth(client: openai.OpenAI, sent: dict[str, Any]) -> None:
+    """The Gemini API gets the server key; Vertex AI a bearer token and no key."""
+    if str(client.base_url).rstrip("/") == POLLUX_VERTEX_URL.rstrip("/"):
+        assert sent["headers"]["authorization"].startswith("Bearer mock-vertex-token-")
+        assert "x-goog-api-key" not in sent["headers"]
+    else:
+        assert sent["headers"]["x-goog-api-key"] == SERVER_KEY
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ import asyncio
 
 import openai
 
-from conftest import SEED_USAGE, SERVER_KEY, response, text
+from conftest import SEED_USAGE, SERVER_KEY, assert_upstream_auth, model_path, response, text
 
 
-def test_sync_plain_chat_content_finish_and_usage(client, mock):
+def test_sync_plain_chat_content_finish_and_usage(either_client, mock):
+    client = either_client
     mock.push({"kind": "json", "status": 200, "body": response(
         [{"text": "**Thinking**", "thought": True}, {"text": "Answer."}], SEED_USAGE)})
     completion = client.chat.completions.create(
@@ -35,9 +36,9 @@ def test_sync_plain_chat_content_finish_and_usage(client, mock):
     assert usage.completion_tokens_details.reasoning_tokens == 869
 
     (sent,) = mock.requests()
-    assert sent["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
-    assert sent["headers"]["x-goog-api-key"] == SERVER_KEY
-    assert sent["json"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert sent["path"] == model_path(client, "gemini-2.5-flash", "generateContent")
+    assert_upstream_auth(client, sent)
+    assert sent["json"]["systemInstruction"]["parts"] == [{"text": "Be brief."}]
     assert sent["json"]["contents"] == [
         {"role": "user", "parts": [{"text": "Explain quantum mechanics."}]}
     ]

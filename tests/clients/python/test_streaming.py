@@ -8,7 +8,13 @@ import asyncio
 import openai
 import pytest
 
-from conftest import SEED_USAGE, text
+from conftest import SEED_USAGE, assert_upstream_auth, model_path, text
+
+
+@pytest.fixture
+def client(either_client):
+    """Each test here runs against the Gemini API and against Vertex AI (run.sh's two Pollux)."""
+    return either_client
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -47,7 +53,8 @@ def test_stream_helper_and_final_completion(client, mock):
     assert final.choices[0].finish_reason == "stop"
     assert final.model == "gemini-2.5-flash"
     (sent,) = mock.requests()
-    assert sent["path"] == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    assert sent["path"] == model_path(client, "gemini-2.5-flash", "streamGenerateContent")
+    assert_upstream_auth(client, sent)
     assert sent["query"] == "alt=sse"
 
 

@@ -11,6 +11,12 @@ import pytest
 
 from conftest import calls, text
 
+
+@pytest.fixture
+def client(either_client):
+    """Each test here runs against the Gemini API and against Vertex AI (run.sh's two Pollux)."""
+    return either_client
+
 WEATHER_TOOL = {
     "type": "function",
     "function": {

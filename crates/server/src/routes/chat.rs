@@ -79,6 +79,7 @@ pub async fn completions(
             strict_params: shared.config.strict_params,
             legacy_schemas: shared.config.legacy_schemas,
             default_safety_settings: shared.settings.safety_settings.as_deref(),
+            dialect: upstream.endpoint().dialect(),
             ..RequestOptions::new(model)
         },
     )?;

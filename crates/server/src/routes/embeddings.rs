@@ -30,6 +30,7 @@ pub async fn create(
     // The key first, from the headers: an unauthorized client never gets its body read.
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
+    upstream.require_gemini_api("/v1/embeddings")?;
     let body = read_limited(payload, req.headers(), &shared.config).await?;
     let mut request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.settings, request.model.as_deref())?;

@@ -186,6 +186,7 @@ pub async fn list(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
+    upstream.require_gemini_api("/v1/models")?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     let options = options(&shared.config, &shared.settings.aliases);
     Ok(HttpResponse::Ok().json(to_openai_list(&models, &options)))
@@ -199,6 +200,7 @@ pub async fn get(
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     check_model_len(&id)?;
     let key = upstream.key_for(req.headers())?;
+    upstream.require_gemini_api("/v1/models")?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     match find(
         &models,

@@ -62,6 +62,7 @@ pub async fn forward(
     let key = upstream
         .keys()
         .authorize(presented_key(req.headers()).or(query_key.as_deref()))?;
+    upstream.require_gemini_api("The native /v1beta pass-through")?;
     let path_and_query = upstream_path_and_query(req.uri().path(), req.query_string())?;
     let url = format!("{}{path_and_query}", upstream.base());
     let body = read_limited(payload, req.headers(), &shared.config).await?;

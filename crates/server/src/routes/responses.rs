@@ -28,7 +28,7 @@ use pollux_translate::responses::{
     remote_media, stored_items, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
-use pollux_translate::{RequestOptions, TranslateError};
+use pollux_translate::{Dialect, RequestOptions, TranslateError};
 
 use super::body::read_limited;
 use super::generate::{
@@ -108,6 +108,7 @@ pub async fn create(
             strict_params: shared.config.strict_params,
             legacy_schemas: shared.config.legacy_schemas,
             default_safety_settings: shared.settings.safety_settings.as_deref(),
+            dialect: upstream.endpoint().dialect(),
             ..RequestOptions::new(model)
         },
     )?;
@@ -558,6 +559,18 @@ struct ModelRequest<'a> {
     body: &'a pollux_translate::gemini::GenerateContentRequest,
 }
 
+/// Vertex AI's `countTokens` takes the generation fields at the top level (and no
+/// `generateContentRequest`, `safetySettings` or `toolConfig`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VertexCountTokens<'a> {
+    contents: &'a [pollux_translate::gemini::Turn],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_instruction: Option<&'a pollux_translate::gemini::Turn>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [pollux_translate::gemini::Tool],
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CountTokensResponse {
@@ -610,16 +623,23 @@ pub async fn input_tokens(
             strict_params: shared.config.strict_params,
             legacy_schemas: shared.config.legacy_schemas,
             default_safety_settings: shared.settings.safety_settings.as_deref(),
+            dialect: upstream.endpoint().dialect(),
             ..RequestOptions::new(model)
         },
     )?;
-    let count = CountTokensRequest {
-        request: ModelRequest {
-            model: format!("models/{model}"),
-            body: &translated.body,
-        },
+    let upstream_body = match upstream.endpoint().dialect() {
+        Dialect::Gemini => super::call::encode(&CountTokensRequest {
+            request: ModelRequest {
+                model: format!("models/{model}"),
+                body: &translated.body,
+            },
+        })?,
+        Dialect::Vertex => super::call::encode(&VertexCountTokens {
+            contents: &translated.body.contents,
+            system_instruction: translated.body.system_instruction.as_ref(),
+            tools: &translated.body.tools,
+        })?,
     };
-    let upstream_body = super::call::encode(&count)?;
     let url = upstream.model_url(model, "countTokens");
     let permit = shared.limiter.acquire()?;
     let counted: CountTokensResponse = super::call::gemini_json(

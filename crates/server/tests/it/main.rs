@@ -21,3 +21,4 @@ mod stored;
 mod surface;
 mod tools;
 mod upstream_path;
+mod vertex;

@@ -23,3 +23,4 @@ pub mod signatures;
 pub mod stops;
 pub(crate) mod tools;
 pub mod usage;
+pub mod vertex;

@@ -25,6 +25,19 @@ pub struct RequestOptions<'a> {
     pub media: &'a dyn MediaSource,
     /// Server-wide `safetySettings` used when the client sends none.
     pub default_safety_settings: Option<&'a RawValue>,
+    /// Which upstream the body is for (Vertex AI differs in a few details).
+    pub dialect: Dialect,
+}
+
+/// The upstream's wire dialect. Vertex AI takes the Gemini API's `GenerateContentRequest`
+/// with a few differences (see [`crate::build::vertex`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// The Gemini API (AI Studio).
+    #[default]
+    Gemini,
+    /// Vertex AI (regional, global or express mode).
+    Vertex,
 }
 
 impl<'a> RequestOptions<'a> {
@@ -38,6 +51,7 @@ impl<'a> RequestOptions<'a> {
             signatures: &(),
             media: &(),
             default_safety_settings: None,
+            dialect: Dialect::Gemini,
         }
     }
 

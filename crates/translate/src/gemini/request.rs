@@ -25,6 +25,9 @@ pub struct GenerateContentRequest {
     pub cached_content: Option<String>,
     #[serde(skip_serializing_if = "GenerationConfig::is_empty")]
     pub generation_config: GenerationConfig,
+    /// Vertex AI only: billing labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl GenerateContentRequest {

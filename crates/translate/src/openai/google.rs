@@ -23,6 +23,9 @@ pub struct GoogleOptions {
     pub cached_content: Option<String>,
     #[serde(default)]
     pub response_modalities: Option<Vec<String>>,
+    /// Vertex AI billing labels (string to string).
+    #[serde(default)]
+    pub labels: Option<serde_json::Map<String, serde_json::Value>>,
     /// Further `generationConfig` fields (snake_case or camelCase), passed through.
     #[serde(default)]
     pub generation_config: Option<serde_json::Map<String, serde_json::Value>>,

@@ -16,9 +16,11 @@ mod tools;
 
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
+use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
 use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
+use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::chat;
@@ -116,7 +118,7 @@ pub fn to_gemini(
         opts.default_safety_settings,
     );
 
-    let body = gemini::GenerateContentRequest {
+    let mut body = gemini::GenerateContentRequest {
         contents,
         system_instruction,
         tools,
@@ -124,7 +126,15 @@ pub fn to_gemini(
         safety_settings,
         cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config: generation.config,
+        labels: None,
     };
+    if opts.dialect == Dialect::Vertex {
+        vertex::adapt(
+            &mut body,
+            google.and_then(|g| g.labels.as_ref()),
+            req.metadata.as_ref(),
+        )?;
+    }
     Ok(Translated {
         body,
         names,

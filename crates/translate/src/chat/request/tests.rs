@@ -652,3 +652,67 @@ fn refused_schemas_name_the_tool_and_the_limit() {
         }
     }
 }
+
+/// The Vertex dialect, end to end through the chat mapping: the AI Studio body echoes
+/// Gemini's own call id; the Vertex body drops it, gives every content a role, refuses a
+/// Gemini file id and carries labels.
+#[test]
+fn vertex_dialect_differences() {
+    let body = json!({
+        "model": "gemini-2.5-flash",
+        "metadata": {"team": "search"},
+        "extra_body": {"google": {"labels": {"env": "prod"}}},
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "tool_calls": [{"id": "g-1", "type": "function",
+                "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "g-1", "content": "sunny"}
+        ]
+    });
+    let vertex = |body: &Value| {
+        let req = chat::ChatCompletionRequest::from_slice(body.to_string().as_bytes())?;
+        let opts = RequestOptions {
+            dialect: Dialect::Vertex,
+            ..RequestOptions::new("gemini-2.5-flash")
+        };
+        to_gemini(req, &opts).map(|t| serde_json::to_value(&t.body).unwrap())
+    };
+    let studio = translate(body.clone()).unwrap();
+    assert_eq!(
+        studio["contents"][1]["parts"][0]["functionCall"]["id"],
+        "g-1"
+    );
+    assert_eq!(
+        studio["contents"][2]["parts"][0]["functionResponse"]["id"],
+        "g-1"
+    );
+    assert!(studio.get("labels").is_none());
+    let out = vertex(&body).unwrap();
+    assert!(out["contents"][1]["parts"][0]["functionCall"]
+        .get("id")
+        .is_none());
+    assert!(out["contents"][2]["parts"][0]["functionResponse"]
+        .get("id")
+        .is_none());
+    assert_eq!(out["systemInstruction"]["role"], "user");
+    assert!(out["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["role"].is_string()));
+    assert_eq!(out["labels"], json!({"team": "search", "env": "prod"}));
+
+    let file = |id: &str| {
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": id}}]}]})
+    };
+    let err = vertex(&file("files/abc")).unwrap_err();
+    assert!(err.to_string().contains("no Files API"), "{err}");
+    assert_eq!(param_of(err).as_deref(), Some("file_id"));
+    let out = vertex(&file("gs://bucket/a.pdf")).unwrap();
+    assert_eq!(
+        out["contents"][0]["parts"][0]["fileData"]["fileUri"],
+        "gs://bucket/a.pdf"
+    );
+}

@@ -67,6 +67,9 @@ pub struct ChatCompletionRequest {
     /// `{"extra_body": {"google": {...}}}`.
     #[serde(default)]
     pub extra_body: Option<ExtraBody>,
+    /// OpenAI's request metadata; Vertex AI gets the valid label pairs as `labels`.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ChatCompletionRequest {

@@ -17,9 +17,11 @@ use serde_json::{json, Value};
 use crate::build::generation::ParamPolicy;
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
+use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
 use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
+use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::responses::{CreateResponse, Echo, EchoReasoning, EchoText, Input, InputItem};
@@ -157,7 +159,7 @@ pub fn to_gemini(
     )?;
     drop(items);
     let google = req.google_options();
-    let body = gemini::GenerateContentRequest {
+    let mut body = gemini::GenerateContentRequest {
         contents: mapped.contents,
         system_instruction: mapped.system,
         tools: gemini_tools,
@@ -168,7 +170,15 @@ pub fn to_gemini(
         ),
         cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config,
+        labels: None,
     };
+    if opts.dialect == Dialect::Vertex {
+        vertex::adapt(
+            &mut body,
+            google.and_then(|g| g.labels.as_ref()),
+            req.metadata.as_ref(),
+        )?;
+    }
     let output = OutputOptions {
         summaries: req
             .reasoning

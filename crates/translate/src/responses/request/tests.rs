@@ -346,3 +346,29 @@ fn web_search_beside_functions_follows_the_model() {
         json!([{"googleSearch": {}}])
     );
 }
+
+/// The Responses mapping applies the Vertex dialect too (ids, roles, labels from
+/// `metadata`).
+#[test]
+fn vertex_dialect_applies_to_responses() {
+    let body = json!({
+        "model": "gemini-2.5-flash",
+        "instructions": "Be brief.",
+        "metadata": {"team": "search"},
+        "input": [
+            {"type": "message", "role": "user", "content": "Weather?"},
+            {"type": "function_call", "call_id": "g-1", "name": "w", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "g-1", "output": "sunny"}
+        ]
+    });
+    let req = CreateResponse::from_slice(body.to_string().as_bytes()).unwrap();
+    let opts = RequestOptions {
+        dialect: crate::Dialect::Vertex,
+        ..RequestOptions::new("gemini-2.5-flash")
+    };
+    let out = serde_json::to_value(&to_gemini(req, "m", &opts).unwrap().body).unwrap();
+    let text = out.to_string();
+    assert!(!text.contains("g-1"), "{out:#}");
+    assert_eq!(out["systemInstruction"]["role"], "user");
+    assert_eq!(out["labels"], json!({"team": "search"}));
+}

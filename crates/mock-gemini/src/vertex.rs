@@ -1,0 +1,167 @@
+//! Vertex AI's side of the mock: its URL shapes, its bearer tokens and the request details in
+//! which it differs from the Gemini API.
+//!
+//! - Paths: `.../v1/projects/{p}/locations/{l}/publishers/google/models/{m}:{rpc}` (OAuth)
+//!   and `.../v1/publishers/google/models/{m}:{rpc}` (express mode, an API key).
+//! - A project path needs `Authorization: Bearer <token>` with a token the test accepted
+//!   ([`crate::MockGemini::accept_token`]) and that has not expired; otherwise 401
+//!   `UNAUTHENTICATED`, as Vertex answers.
+//! - Bodies: `id` on `functionCall` / `functionResponse` is refused with Vertex's own message,
+//!   every content needs a `role`, a Gemini Files API URI is not found, and `labels` (a map
+//!   of strings) is taken off before the rest is checked against the Gemini oracle.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::checks::Rejection;
+use crate::server::model_and_rpc;
+
+/// The path's model and rpc, and whether it names a project, for a Vertex AI model path.
+pub struct VertexPath {
+    pub model: String,
+    pub rpc: String,
+    pub project: bool,
+}
+
+/// Parses a Vertex AI model path (any prefix before `/v1/` is allowed, as gateways add one).
+pub fn parse_path(path: &str) -> Option<VertexPath> {
+    const MARK: &str = "/publishers/google/models/";
+    let at = path.rfind(MARK)?;
+    let head = &path[..at];
+    let project = if head.ends_with("/v1") {
+        false
+    } else {
+        // `.../v1/projects/{p}/locations/{l}`
+        let parts: Vec<&str> = head.rsplitn(5, '/').collect();
+        match parts.as_slice() {
+            [_, "locations", _, "projects", rest] if rest.ends_with("v1") => true,
+            _ => return None,
+        }
+    };
+    let (model, rpc) = model_and_rpc(&path[at + MARK.len()..])?;
+    Some(VertexPath {
+        model,
+        rpc,
+        project,
+    })
+}
+
+/// The bearer check of a project path.
+pub fn bearer(
+    authorization: Option<&str>,
+    tokens: &HashMap<String, Instant>,
+) -> Result<(), Rejection> {
+    let token = authorization.and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| tokens.get(t)) {
+        Some(expires) if *expires > Instant::now() => Ok(()),
+        _ => Err(Rejection::new(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, \
+             login cookie or other valid authentication credential. See \
+             https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        )),
+    }
+}
+
+/// Vertex AI's own checks of a generation body; returns it without `labels`, for the
+/// Gemini oracle.
+pub fn request(body: &[u8]) -> Result<Vec<u8>, Rejection> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::invalid(format!(
+            "Invalid JSON payload received. Unexpected token.\n({e})"
+        ))
+    })?;
+    let mut unknown = Vec::new();
+    let contents = value
+        .get("contents")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (i, content) in contents.iter().enumerate() {
+        if content.get("role").and_then(Value::as_str).is_none() {
+            return Err(Rejection::invalid(format!(
+                "Please use a valid role: user, model. (contents[{i}] has no role)"
+            )));
+        }
+        let parts = content
+            .get("parts")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for (j, part) in parts.iter().enumerate() {
+            for (field, name) in [
+                ("functionCall", "function_call"),
+                ("functionResponse", "function_response"),
+            ] {
+                if part.get(field).and_then(|f| f.get("id")).is_some() {
+                    unknown.push(format!(
+                        "Invalid JSON payload received. Unknown name \"id\" at 'contents[{i}].parts[{j}].{name}': Cannot find field."
+                    ));
+                }
+            }
+            let uri = part
+                .get("fileData")
+                .and_then(|f| f.get("fileUri"))
+                .and_then(Value::as_str);
+            if uri.is_some_and(|u| u.starts_with("https://generativelanguage.googleapis.com/")) {
+                return Err(Rejection::new(
+                    404,
+                    "NOT_FOUND",
+                    "The file is not found: Vertex AI cannot read Gemini API files.",
+                ));
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Rejection::invalid(unknown.join("\n")));
+    }
+    if let Some(labels) = value.as_object_mut().and_then(|o| o.remove("labels")) {
+        let ok = labels
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string));
+        if !ok {
+            return Err(Rejection::invalid(
+                "Invalid JSON payload received. 'labels' must map strings to strings.",
+            ));
+        }
+    }
+    serde_json::to_vec(&value).map_err(|e| Rejection::new(500, "INTERNAL", e.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vertex_paths() {
+        let p = parse_path(
+            "/v1/projects/p-1/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.model.as_str(), p.rpc.as_str(), p.project),
+            ("gemini-2.5-flash", "generateContent", true)
+        );
+        let p = parse_path("/gw/v1/publishers/google/models/m:countTokens").unwrap();
+        assert!(!p.project);
+        assert!(parse_path("/v1beta/models/m:generateContent").is_none());
+        assert!(parse_path("/v1/projects/p/publishers/google/models/m:x").is_none());
+    }
+
+    #[test]
+    fn ids_roles_and_labels() {
+        let body = br#"{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"functionCall":{"id":"c1","name":"f","args":{}}}]}]}"#;
+        let e = request(body).unwrap_err();
+        assert!(e
+            .message
+            .contains("Unknown name \"id\" at 'contents[1].parts[0].function_call'"));
+        let e = request(br#"{"contents":[{"parts":[{"text":"a"}]}]}"#).unwrap_err();
+        assert!(e.message.contains("valid role"));
+        let clean =
+            request(br#"{"contents":[{"role":"user","parts":[{"text":"a"}]}],"labels":{"a":"b"}}"#)
+                .unwrap();
+        assert!(!String::from_utf8(clean).unwrap().contains("labels"));
+    }
+}
