@@ -217,6 +217,25 @@ pub(crate) fn check_range(
     }
 }
 
+/// OpenAI's `service_tier` as Gemini's: `flex` and `priority` are Gemini's tiers of the same
+/// names (<https://ai.google.dev/gemini-api/docs/flex-inference>,
+/// <https://ai.google.dev/gemini-api/docs/priority-inference>); `auto` and `default` leave
+/// the field out (Gemini's standard tier). OpenAI's `scale` has no Gemini counterpart.
+pub(crate) fn service_tier(
+    tier: Option<&str>,
+    param: &str,
+) -> Result<Option<&'static str>, crate::TranslateError> {
+    match tier {
+        None | Some("auto") | Some("default") => Ok(None),
+        Some("flex") => Ok(Some("flex")),
+        Some("priority") => Ok(Some("priority")),
+        Some(other) => Err(crate::TranslateError::invalid(
+            format!("Invalid '{param}' value '{other}': Gemini offers 'auto', 'default', 'flex' and 'priority'."),
+            param,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +284,21 @@ mod tests {
         assert_eq!(camel_case("top_k"), "topK");
         assert_eq!(camel_case("responseMimeType"), "responseMimeType");
         assert_eq!(camel_case("speech_config"), "speechConfig");
+    }
+
+    #[test]
+    fn service_tiers_map_to_gemini_or_are_left_out() {
+        assert_eq!(service_tier(None, "service_tier").unwrap(), None);
+        assert_eq!(service_tier(Some("auto"), "service_tier").unwrap(), None);
+        assert_eq!(service_tier(Some("default"), "service_tier").unwrap(), None);
+        assert_eq!(
+            service_tier(Some("flex"), "service_tier").unwrap(),
+            Some("flex")
+        );
+        assert_eq!(
+            service_tier(Some("priority"), "service_tier").unwrap(),
+            Some("priority")
+        );
+        assert!(service_tier(Some("scale"), "service_tier").is_err());
     }
 }

@@ -59,6 +59,9 @@ pub struct ResponseMessage {
     /// Audio the model generated, in OpenAI's `message.audio` shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioOut>,
+    /// `google.code_execution`: what Gemini's code-execution tool ran and printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -210,6 +213,9 @@ pub struct Delta {
     /// Generated images, as in [`ResponseMessage::images`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageOut>,
+    /// The code-execution steps of this event, as in [`ResponseMessage::extra_content`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent>,
 }
 
 #[derive(Debug, Serialize)]
