@@ -176,11 +176,23 @@ impl Upstream {
         trace: &Trace,
         deadline: &Deadline,
     ) -> Result<Bytes, UpstreamFailure> {
+        Ok(self.whole_with_tier(call, trace, deadline).await?.0)
+    }
+
+    /// [`Upstream::whole`], with the service tier Gemini reports it answered at (its
+    /// `x-gemini-service-tier` header), when it reports one.
+    pub async fn whole_with_tier(
+        &self,
+        call: Call<'_>,
+        trace: &Trace,
+        deadline: &Deadline,
+    ) -> Result<(Bytes, Option<String>), UpstreamFailure> {
         trace.upstream_sent(false);
         let body = deadline
             .bound(async {
                 let mut response = self.send(&call).await?;
-                self.read_body(&mut response).await
+                let tier = service_tier(&response);
+                Ok((self.read_body(&mut response).await?, tier))
             })
             .await
             .unwrap_or_else(|| Err(deadline.failure()));
@@ -336,6 +348,17 @@ fn send_error(err: SendRequestError) -> UpstreamFailure {
         SendRequestError::Connect(e) => UpstreamFailure::Connect(e.to_string()),
         other => UpstreamFailure::Broken(format!("The upstream request failed: {other}")),
     }
+}
+
+/// The tier Gemini reports it served a request at
+/// (<https://ai.google.dev/gemini-api/docs/priority-inference>: `x-gemini-service-tier`,
+/// `standard` after a downgrade), in OpenAI's words.
+pub fn service_tier(response: &UpstreamResponse) -> Option<String> {
+    response
+        .headers()
+        .get("x-gemini-service-tier")
+        .and_then(|v| v.to_str().ok())
+        .map(pollux_translate::build::generation::reported_service_tier)
 }
 
 #[cfg(test)]

@@ -103,13 +103,15 @@ pub async fn completions(
         );
         let call = Call::post_json(&url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
+        let mut translator = StreamTranslator::new(ctx, include_usage);
+        translator.set_service_tier(crate::upstream::service_tier(&response));
         let stream = StreamRun {
             events: UpstreamEvents::new(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
             ),
-            translator: StreamTranslator::new(ctx, include_usage),
+            translator,
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
@@ -127,12 +129,13 @@ pub async fn completions(
     } else {
         let url = upstream.model_url(model, "generateContent");
         let call = Call::post_json(&url, &key, upstream_body);
-        let bytes = upstream.whole(call, &trace, &deadline).await?;
+        let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
-        let completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
+        let mut completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
             .and_then(|parsed| to_openai(parsed, &ctx, &mut RandomIds))
             .map_err(|e| shared.keys.redact_error(e.into(), &key))?;
+        completion.service_tier = tier;
         if let Some(usage) = &completion.usage {
             trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
         }

@@ -170,13 +170,17 @@ pub async fn create(
         let url = stream_url();
         let call = Call::post_json(&url, &key, upstream_body);
         let response = upstream.head(call, &trace, &deadline, true).await?;
+        let mut machine = StreamTranslator::new(ctx);
+        if let Some(tier) = crate::upstream::service_tier(&response) {
+            machine.set_service_tier(tier);
+        }
         let run = StreamRun {
             events: UpstreamEvents::new(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
             ),
-            machine: StreamTranslator::new(ctx),
+            machine,
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
@@ -201,15 +205,18 @@ pub async fn create(
     } else {
         let url = upstream.model_url(model, "generateContent");
         let call = Call::post_json(&url, &key, upstream_body);
-        let bytes = upstream.whole(call, &trace, &deadline).await?;
+        let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
         let parsed = serde_json::from_slice::<GenerateContentResponse>(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
             .map_err(|e| shared.keys.redact_error(e.into(), &key))?;
-        let ctx = ResponseContext {
+        let mut ctx = ResponseContext {
             completed_at: unix_now(),
             ..ctx
         };
+        if let Some(tier) = tier {
+            ctx.echo.service_tier = tier;
+        }
         let (mut response, signatures) = to_response(parsed, ctx, &mut RandomIds);
         shared.remember_signatures(signatures.clone()).await;
         if let Some(error) = &mut response.error {

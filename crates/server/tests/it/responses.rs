@@ -508,6 +508,28 @@ async fn file_search_becomes_gemini_file_search() -> TestResult {
     Ok(())
 }
 
+/// `service_tier: flex` reaches Gemini; the response says the tier Gemini reports.
+#[actix_rt::test]
+async fn service_tier_flex_is_reported_back() -> TestResult {
+    let p = Pollux::start()?;
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("x-gemini-service-tier".to_owned(), "flex".to_owned());
+    p.mock.push(Scenario::Json {
+        status: 200,
+        body: json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Done."}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}),
+        headers,
+        delay_ms: 0,
+    });
+    let body = json!({"model": "gemini-2.5-flash", "input": "Batch job.", "service_tier": "flex"});
+    let (status, _, out) = p.post("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_responses("Response", &out);
+    assert_eq!(last_upstream(&p)["serviceTier"], "flex");
+    assert_eq!(out["service_tier"], "flex");
+    Ok(())
+}
+
 /// Each refusal is a 400 whose `param` says where and whose message says what to change.
 #[actix_rt::test]
 async fn bad_input_is_a_400_naming_its_place() -> TestResult {

@@ -278,6 +278,46 @@ async fn gemini_tools_mix_with_functions_where_the_model_allows() -> TestResult 
     Ok(())
 }
 
+/// `service_tier: priority` asks Gemini for its Priority tier; the answer says the tier
+/// Gemini reports (`x-gemini-service-tier`), here a downgrade to standard.
+#[actix_rt::test]
+async fn service_tier_is_sent_and_the_tier_used_reported() -> TestResult {
+    let p = Pollux::start()?;
+    let mut downgraded = json_answer(
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi."}]},
+        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}),
+    );
+    if let Scenario::Json { headers, .. } = &mut downgraded {
+        headers.insert("x-gemini-service-tier".to_owned(), "standard".to_owned());
+    }
+    p.mock.push(downgraded);
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}],
+        "service_tier": "priority"});
+    let (sent, out) = sent_after(&p, &body).await?;
+    assert_eq!(sent["serviceTier"], "priority");
+    assert_eq!(out["service_tier"], "default");
+
+    p.mock.push(Scenario::text("Hi."));
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}],
+        "service_tier": "auto"});
+    let (sent, out) = sent_after(&p, &body).await?;
+    assert!(sent.get("serviceTier").is_none());
+    assert!(
+        out.get("service_tier").is_none(),
+        "no tier reported, none claimed"
+    );
+    let (status, _, err) = p
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}], "service_tier": "scale"}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "service_tier");
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn google_extras_reach_gemini() -> TestResult {
     let p = Pollux::start()?;

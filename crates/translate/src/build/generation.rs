@@ -236,6 +236,16 @@ pub(crate) fn service_tier(
     }
 }
 
+/// The tier Gemini reports it served a request at (its `x-gemini-service-tier` response
+/// header: `standard`, `flex` or `priority`; a downgrade says `standard`) in OpenAI's
+/// `service_tier` words.
+pub fn reported_service_tier(header: &str) -> String {
+    match header.trim().to_ascii_lowercase().as_str() {
+        "standard" | "" => "default".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +310,12 @@ mod tests {
             Some("priority")
         );
         assert!(service_tier(Some("scale"), "service_tier").is_err());
+    }
+
+    #[test]
+    fn reported_tiers_use_openais_words() {
+        assert_eq!(reported_service_tier("standard"), "default");
+        assert_eq!(reported_service_tier("Flex"), "flex");
+        assert_eq!(reported_service_tier("priority"), "priority");
     }
 }

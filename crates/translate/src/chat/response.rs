@@ -61,6 +61,7 @@ pub fn to_openai(
                 .map(|index| blocked_choice(index, &reason))
                 .collect(),
             usage,
+            service_tier: None,
         });
     }
 
@@ -168,6 +169,7 @@ pub fn to_openai(
         model: ctx.model.clone(),
         choices,
         usage,
+        service_tier: None,
     })
 }
 

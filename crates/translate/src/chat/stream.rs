@@ -38,6 +38,7 @@ pub struct StreamTranslator {
     include_usage: bool,
     choices: Vec<ChoiceState>,
     usage: Option<chat::Usage>,
+    service_tier: Option<String>,
 }
 
 impl StreamTranslator {
@@ -53,7 +54,13 @@ impl StreamTranslator {
             include_usage,
             choices: vec![state; n],
             usage: None,
+            service_tier: None,
         }
+    }
+
+    /// The tier Gemini said it serves the stream at, stamped on every chunk.
+    pub fn set_service_tier(&mut self, tier: Option<String>) {
+        self.service_tier = tier;
     }
 
     /// Translates one upstream event. An `Err` is a failure to report in-band; the stream
@@ -304,6 +311,7 @@ impl StreamTranslator {
             } else {
                 UsageField::Absent
             },
+            service_tier: self.service_tier.clone(),
         }
     }
 }

@@ -155,6 +155,11 @@ impl StreamTranslator {
         out
     }
 
+    /// The tier Gemini said it served the request at, for the response's `service_tier`.
+    pub fn set_service_tier(&mut self, tier: String) {
+        self.ctx.echo.service_tier = tier;
+    }
+
     /// When the answer completed (Unix seconds), for `completed_at`; the server sets it
     /// when the upstream stream ends.
     pub fn set_completed_at(&mut self, at: u64) {

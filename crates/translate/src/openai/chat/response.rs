@@ -15,6 +15,9 @@ pub struct ChatCompletion {
     pub choices: Vec<Choice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The tier Gemini says it served the request at, when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,6 +164,9 @@ pub struct ChatCompletionChunk {
     /// Present only when the client asked for usage: `null` on every chunk but the last.
     #[serde(skip_serializing_if = "UsageField::is_absent")]
     pub usage: UsageField,
+    /// As in [`ChatCompletion::service_tier`], on every chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 /// The three states of a chunk's `usage`: absent, `null`, or the figures.
