@@ -62,6 +62,8 @@ pub struct Call<'a> {
     /// Sends `Content-Type: application/json`.
     pub json: bool,
     pub body: Bytes,
+    /// Keeps a conversation on one pool key ([`crate::keys::affinity_hint`]).
+    pub affinity: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -74,7 +76,14 @@ impl<'a> Call<'a> {
             headers: &[],
             json: true,
             body: body.into(),
+            affinity: None,
         }
+    }
+
+    /// The same call, kept on the pool key `hint` ranks first.
+    pub fn with_affinity(mut self, hint: Option<&'a str>) -> Call<'a> {
+        self.affinity = hint;
+        self
     }
 
     /// A GET without a body.
@@ -86,6 +95,7 @@ impl<'a> Call<'a> {
             headers: &[],
             json: false,
             body: Bytes::new(),
+            affinity: None,
         }
     }
 }
@@ -270,7 +280,9 @@ impl Upstream {
             return Err(self.failure(response, call.key).await);
         }
         let pool = self.keys.pool();
-        let order = pool.attempt_order().map_err(|_| UpstreamFailure::NoKeys)?;
+        let order = pool
+            .attempt_order_for(call.affinity)
+            .map_err(|_| UpstreamFailure::NoKeys)?;
         let mut rate_limited = None;
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();

@@ -25,7 +25,7 @@ use pollux_translate::{
 
 use super::body::read_limited;
 use super::generate::{
-    encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
 use crate::error::ApiError;
 use crate::keys::Credentials;
@@ -67,6 +67,7 @@ pub async fn completions(
 
     let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
+    let cache_key = chat.prompt_cache_key.clone();
     let signatures = shared.signatures_for(&unsigned_calls(&chat)).await;
     // Translation takes the request by value: inline media move into the Gemini body.
     let translated = to_gemini(
@@ -83,6 +84,7 @@ pub async fn completions(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
+    let hint = affinity(&translated.body, cache_key.as_deref());
     // Only the encoded body goes on: free the Gemini request's media now.
     drop(translated.body);
     let ctx = ResponseContext {
@@ -101,7 +103,7 @@ pub async fn completions(
             "{}?alt=sse",
             upstream.model_url(model, "streamGenerateContent")
         );
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let mut translator = StreamTranslator::new(ctx, include_usage);
         translator.set_service_tier(crate::upstream::service_tier(&response));
@@ -128,7 +130,7 @@ pub async fn completions(
         Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
         let mut completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)

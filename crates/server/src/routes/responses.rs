@@ -32,7 +32,7 @@ use pollux_translate::{RequestOptions, TranslateError};
 
 use super::body::read_limited;
 use super::generate::{
-    encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
 use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
@@ -112,6 +112,10 @@ pub async fn create(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
+    let hint = affinity(
+        &translated.body,
+        translated.echo.prompt_cache_key.as_deref(),
+    );
     drop(translated.body);
     let now = unix_now();
     let ctx = ResponseContext {
@@ -168,7 +172,7 @@ pub async fn create(
 
     if stream {
         let url = stream_url();
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let response = upstream.head(call, &trace, &deadline, true).await?;
         let mut machine = StreamTranslator::new(ctx);
         if let Some(tier) = crate::upstream::service_tier(&response) {
@@ -204,7 +208,7 @@ pub async fn create(
         Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
         let parsed = serde_json::from_slice::<GenerateContentResponse>(&bytes)

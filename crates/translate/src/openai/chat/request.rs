@@ -63,6 +63,9 @@ pub struct ChatCompletionRequest {
     /// `auto`, `default`, `flex` or `priority`.
     #[serde(default)]
     pub service_tier: Option<String>,
+    /// Ties the requests of one conversation to one upstream key (the server's key affinity).
+    #[serde(default)]
+    pub prompt_cache_key: Option<String>,
     /// Gemini-only knobs, as the OpenAI SDKs' `extra_body={"google": {...}}` sends them.
     #[serde(default)]
     pub google: Option<GoogleOptions>,
