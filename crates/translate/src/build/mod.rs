@@ -10,6 +10,7 @@
 //! [`names`] (client tool names ⇄ Gemini's).
 
 pub(crate) mod code_execution;
+pub(crate) mod conversation;
 pub mod finish;
 pub mod generation;
 pub mod grounding;
