@@ -62,10 +62,11 @@ pub(crate) fn plan(
             chunks,
             finish_reason,
             fail,
+            candidate,
         } => answer(
             ctx,
             chunks,
-            &finish_reason,
+            (&finish_reason, candidate),
             fail,
             stream,
             gemini3.then_some(sigs),
@@ -132,7 +133,7 @@ pub(crate) fn plan(
 fn answer(
     ctx: &ReplyContext,
     mut chunks: Vec<Vec<Value>>,
-    finish: &str,
+    (finish, extra): (&str, Option<Value>),
     fail: Option<Value>,
     stream: bool,
     sigs: Option<&Signatures>,
@@ -147,6 +148,7 @@ fn answer(
             return json_plan(status, &err);
         }
         let mut body = ctx.plain(&chunks, finish);
+        add_candidate_fields(&mut body, extra.as_ref());
         if let Some(sigs) = sigs {
             if !has_call {
                 // Gemini 3 signs its text answers too: the signature rides on a text part.
@@ -165,6 +167,9 @@ fn answer(
         ]);
     }
     let mut events = ctx.events(&chunks, fail.is_none().then_some(finish));
+    if let Some(last) = events.last_mut() {
+        add_candidate_fields(last, extra.as_ref());
+    }
     if let Some(sigs) = sigs {
         sigs.sign_reply(events.iter_mut());
     }
@@ -177,6 +182,18 @@ fn answer(
         steps,
         headers: BTreeMap::new(),
         delay_ms: 0,
+    }
+}
+
+/// Sets `fields` (an object) on the body's first candidate.
+fn add_candidate_fields(body: &mut Value, fields: Option<&Value>) {
+    let (Some(Value::Object(fields)), Some(Value::Object(candidate))) =
+        (fields, body.pointer_mut("/candidates/0"))
+    else {
+        return;
+    };
+    for (k, v) in fields {
+        candidate.insert(k.clone(), v.clone());
     }
 }
 
@@ -234,6 +251,12 @@ mod tests {
             Scenario::error(503, "UNAVAILABLE", "The model is overloaded."),
             Scenario::rate_limited(7),
             Scenario::html(502),
+            Scenario::code_execution("Let me run it.", "print(2 + 3)", "5\n", "It is 5."),
+            Scenario::file_search(
+                "Refunds within 30 days.",
+                &[("fileSearchStores/s/documents/d", "policy.pdf", "30 days")],
+            ),
+            Scenario::url_context("The page says hi.", &["https://example.com/"]),
         ]
     }
 

@@ -43,6 +43,11 @@ pub enum Scenario {
         /// does when it fails after the 200; a plain request gets it as its error response.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fail: Option<Value>,
+        /// Candidate fields beside `content` that built-in tools add (`groundingMetadata`,
+        /// `urlContextMetadata`), set on the candidate of the plain response or of the
+        /// stream's last event, where Gemini reports them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        candidate: Option<Value>,
     },
     /// A JSON response written as scripted (pretty-printed, as Google's REST front end writes).
     Json {
@@ -152,7 +157,55 @@ impl Scenario {
             chunks,
             finish_reason: stop(),
             fail: None,
+            candidate: None,
         }
+    }
+
+    /// A code-execution answer as Gemini writes it: `prelude` text, the `executableCode`
+    /// part, its `codeExecutionResult` (`OUTCOME_OK` with `output`), then `conclusion`; one
+    /// streamed event each.
+    pub fn code_execution(prelude: &str, code: &str, output: &str, conclusion: &str) -> Self {
+        Self::answer(vec![
+            vec![json!({ "text": prelude })],
+            vec![json!({ "executableCode": { "language": "PYTHON", "code": code } })],
+            vec![json!({ "codeExecutionResult": { "outcome": "OUTCOME_OK", "output": output } })],
+            vec![json!({ "text": conclusion })],
+        ])
+    }
+
+    /// A text answer grounded in the documents of a File Search store: each `(uri, title,
+    /// passage)` is a `retrievedContext` chunk supporting the whole text.
+    pub fn file_search(text: &str, documents: &[(&str, &str, &str)]) -> Self {
+        let chunks: Vec<Value> = documents
+            .iter()
+            .map(|(uri, title, passage)| {
+                json!({ "retrievedContext": { "uri": uri, "title": title, "text": passage } })
+            })
+            .collect();
+        let indices: Vec<usize> = (0..chunks.len()).collect();
+        Self::text(text).with_candidate(json!({ "groundingMetadata": {
+            "groundingChunks": chunks,
+            "groundingSupports": [{ "segment": { "startIndex": 0, "endIndex": text.len(), "text": text },
+                "groundingChunkIndices": indices }]
+        }}))
+    }
+
+    /// A text answer after the URL-context tool read `urls` (all successfully).
+    pub fn url_context(text: &str, urls: &[&str]) -> Self {
+        let metadata: Vec<Value> = urls
+            .iter()
+            .map(|u| json!({ "retrievedUrl": u, "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_SUCCESS" }))
+            .collect();
+        Self::text(text)
+            .with_candidate(json!({ "urlContextMetadata": { "urlMetadata": metadata } }))
+    }
+
+    /// The same answer with these candidate fields (see [`Scenario::Answer::candidate`]).
+    pub fn with_candidate(mut self, fields: Value) -> Self {
+        if let Scenario::Answer { candidate, .. } = &mut self {
+            *candidate = Some(fields);
+        }
+        self
     }
 
     /// Speech as a Gemini TTS model answers it: `seconds` of a 440 Hz tone as 24 kHz signed
@@ -239,6 +292,7 @@ impl Scenario {
             chunks: pieces.iter().map(|t| vec![json!({ "text": t })]).collect(),
             finish_reason: stop(),
             fail: Some(error_body(code, status, message, Vec::new())),
+            candidate: None,
         }
     }
 

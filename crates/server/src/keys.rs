@@ -296,16 +296,42 @@ impl KeyPool {
     /// anyway: Gemini's quotas are often per model, so a key cooling after a 429 on one model
     /// may well serve another, and Gemini is the judge of that.
     pub fn attempt_order(&self) -> Result<Vec<usize>, PoolExhausted> {
+        self.attempt_order_for(None)
+    }
+
+    /// [`KeyPool::attempt_order`] for one conversation: with an `affinity` hint (see
+    /// [`affinity_hint`]) the keys are ranked by rendezvous hashing — each key scored by
+    /// SHA-256 of the hint and the key, highest first — so every request of a conversation
+    /// goes to the same key, and every replica with the same keys picks the same one without
+    /// shared state. Gemini's implicit cache, cached contents, uploaded files and thought
+    /// signatures can be bound to a key's project. The next key in that ranking is used only
+    /// while the chosen one cools down or after it was found invalid.
+    pub fn attempt_order_for(&self, affinity: Option<&str>) -> Result<Vec<usize>, PoolExhausted> {
         let n = self.keys.len();
         if n == 0 {
             return Err(PoolExhausted);
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let ranking: Vec<usize> = match affinity {
+            Some(hint) => {
+                let mut scored: Vec<(u64, usize)> = self
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| (rendezvous_score(hint, key), i))
+                    .collect();
+                scored.sort_by(|a, b| b.cmp(a));
+                scored.into_iter().map(|(_, i)| i).collect()
+            }
+            None => {
+                let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+                (start..start + n).map(|i| i % n).collect()
+            }
+        };
         let now = Instant::now();
         let mut states = self.states();
         let mut usable = Vec::with_capacity(n);
         let mut soonest: Option<(Instant, usize)> = None;
-        for i in (start..start + n).map(|i| i % n) {
+        for i in ranking {
             match states[i] {
                 KeyState::Ready => usable.push(i),
                 KeyState::CoolingUntil(until) if until <= now => {
@@ -358,6 +384,37 @@ impl KeyPool {
             self.valid_count()
         );
     }
+}
+
+/// A key's rendezvous score for a conversation: the first 8 bytes of SHA-256 over the
+/// hint, a separator and the key.
+fn rendezvous_score(hint: &str, key: &str) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(hint.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(key.as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// What ties requests to one conversation: the client's `prompt_cache_key` when it sent one,
+/// else the conversation's first user turn (the same in every request of it).
+pub fn affinity_hint(
+    prompt_cache_key: Option<&str>,
+    first_user_turn: Option<&[u8]>,
+) -> Option<String> {
+    if let Some(key) = prompt_cache_key.filter(|k| !k.is_empty()) {
+        return Some(format!("prompt_cache_key:{key}"));
+    }
+    let turn = first_user_turn?;
+    let digest = Sha256::digest(turn);
+    Some(format!("first_turn:{}", hex_lower(&digest)))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Refuses to serve the pool to the network without client keys, unless told to.

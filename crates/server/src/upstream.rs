@@ -71,6 +71,8 @@ pub struct Call<'a> {
     /// Sends `Content-Type: application/json`.
     pub json: bool,
     pub body: Bytes,
+    /// Keeps a conversation on one pool key ([`crate::keys::affinity_hint`]).
+    pub affinity: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -83,7 +85,14 @@ impl<'a> Call<'a> {
             headers: &[],
             json: true,
             body: body.into(),
+            affinity: None,
         }
+    }
+
+    /// The same call, kept on the pool key `hint` ranks first.
+    pub fn with_affinity(mut self, hint: Option<&'a str>) -> Call<'a> {
+        self.affinity = hint;
+        self
     }
 
     /// A GET without a body.
@@ -95,6 +104,7 @@ impl<'a> Call<'a> {
             headers: &[],
             json: false,
             body: Bytes::new(),
+            affinity: None,
         }
     }
 }
@@ -217,11 +227,23 @@ impl Upstream {
         trace: &Trace,
         deadline: &Deadline,
     ) -> Result<Bytes, UpstreamFailure> {
+        Ok(self.whole_with_tier(call, trace, deadline).await?.0)
+    }
+
+    /// [`Upstream::whole`], with the service tier Gemini reports it answered at (its
+    /// `x-gemini-service-tier` header), when it reports one.
+    pub async fn whole_with_tier(
+        &self,
+        call: Call<'_>,
+        trace: &Trace,
+        deadline: &Deadline,
+    ) -> Result<(Bytes, Option<String>), UpstreamFailure> {
         trace.upstream_sent(false);
         let body = deadline
             .bound(async {
                 let mut response = self.send(&call).await?;
-                self.read_body(&mut response).await
+                let tier = service_tier(&response);
+                Ok((self.read_body(&mut response).await?, tier))
             })
             .await
             .unwrap_or_else(|| Err(deadline.failure()));
@@ -293,7 +315,9 @@ impl Upstream {
             return Err(self.failure(response, call.key).await);
         }
         let pool = self.keys.pool();
-        let order = pool.attempt_order().map_err(|_| UpstreamFailure::NoKeys)?;
+        let order = pool
+            .attempt_order_for(call.affinity)
+            .map_err(|_| UpstreamFailure::NoKeys)?;
         let mut rate_limited = None;
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();
@@ -405,6 +429,17 @@ fn send_error(err: SendRequestError) -> UpstreamFailure {
         SendRequestError::Connect(e) => UpstreamFailure::Connect(e.to_string()),
         other => UpstreamFailure::Broken(format!("The upstream request failed: {other}")),
     }
+}
+
+/// The tier Gemini reports it served a request at
+/// (<https://ai.google.dev/gemini-api/docs/priority-inference>: `x-gemini-service-tier`,
+/// `standard` after a downgrade), in OpenAI's words.
+pub fn service_tier(response: &UpstreamResponse) -> Option<String> {
+    response
+        .headers()
+        .get("x-gemini-service-tier")
+        .and_then(|v| v.to_str().ok())
+        .map(pollux_translate::build::generation::reported_service_tier)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use pollux_translate::{
 
 use super::body::read_limited;
 use super::generate::{
-    encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
 use crate::error::ApiError;
 use crate::keys::Credentials;
@@ -68,6 +68,7 @@ pub async fn completions(
 
     let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
+    let cache_key = chat.prompt_cache_key.clone();
     let signatures = shared.signatures_for(&unsigned_calls(&chat)).await;
     // Translation takes the request by value: inline media move into the Gemini body.
     let translated = to_gemini(
@@ -85,6 +86,7 @@ pub async fn completions(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
+    let hint = affinity(&translated.body, cache_key.as_deref());
     // Only the encoded body goes on: free the Gemini request's media now.
     drop(translated.body);
     let ctx = ResponseContext {
@@ -103,15 +105,17 @@ pub async fn completions(
             "{}?alt=sse",
             upstream.model_url(model, "streamGenerateContent")
         );
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let response = upstream.head(call, &trace, &deadline, true).await?;
+        let mut translator = StreamTranslator::new(ctx, include_usage);
+        translator.set_service_tier(crate::upstream::service_tier(&response));
         let stream = StreamRun {
             events: UpstreamEvents::new(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
             ),
-            translator: StreamTranslator::new(ctx, include_usage),
+            translator,
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
@@ -128,13 +132,14 @@ pub async fn completions(
         Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let call = Call::post_json(&url, &key, upstream_body);
-        let bytes = upstream.whole(call, &trace, &deadline).await?;
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
+        let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
-        let completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
+        let mut completion = serde_json::from_slice::<GenerateContentResponse>(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
             .and_then(|parsed| to_openai(parsed, &ctx, &mut RandomIds))
             .map_err(|e| shared.keys.redact_error(e.into(), &key))?;
+        completion.service_tier = tier;
         if let Some(usage) = &completion.usage {
             trace.set_usage(usage.prompt_tokens, usage.completion_tokens);
         }

@@ -48,6 +48,17 @@ pub fn encode_sized(body: &GenerateContentRequest, client_len: usize) -> Result<
     Ok(out)
 }
 
+/// The key-affinity hint of a generation request ([`crate::keys::affinity_hint`]): the
+/// client's `prompt_cache_key`, else the first user turn of the Gemini body as encoded.
+pub fn affinity(body: &GenerateContentRequest, prompt_cache_key: Option<&str>) -> Option<String> {
+    let first = body
+        .contents
+        .iter()
+        .find(|turn| turn.role == Some(pollux_translate::gemini::Role::User))
+        .and_then(|turn| serde_json::to_vec(turn).ok());
+    crate::keys::affinity_hint(prompt_cache_key, first.as_deref())
+}
+
 /// Names the parameters the model could not take, so a lenient drop is never silent.
 pub fn with_dropped(mut response: HttpResponse, dropped: &str) -> HttpResponse {
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(dropped) {

@@ -85,6 +85,7 @@ pub async fn forward(
         headers: &headers,
         json: false,
         body,
+        affinity: None,
     };
     let response = match upstream.head(call, &trace, &deadline, true).await {
         Ok(response) => response,

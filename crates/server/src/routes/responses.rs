@@ -32,7 +32,7 @@ use pollux_translate::{Dialect, RequestOptions, TranslateError};
 
 use super::body::read_limited;
 use super::generate::{
-    encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
 };
 use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
@@ -114,6 +114,10 @@ pub async fn create(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
+    let hint = affinity(
+        &translated.body,
+        translated.echo.prompt_cache_key.as_deref(),
+    );
     drop(translated.body);
     let now = unix_now();
     let ctx = ResponseContext {
@@ -170,15 +174,19 @@ pub async fn create(
 
     if stream {
         let url = stream_url();
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
         let response = upstream.head(call, &trace, &deadline, true).await?;
+        let mut machine = StreamTranslator::new(ctx);
+        if let Some(tier) = crate::upstream::service_tier(&response) {
+            machine.set_service_tier(tier);
+        }
         let run = StreamRun {
             events: UpstreamEvents::new(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
             ),
-            machine: StreamTranslator::new(ctx),
+            machine,
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
@@ -202,16 +210,19 @@ pub async fn create(
         Ok(with_dropped(response, &dropped))
     } else {
         let url = upstream.model_url(model, "generateContent");
-        let call = Call::post_json(&url, &key, upstream_body);
-        let bytes = upstream.whole(call, &trace, &deadline).await?;
+        let call = Call::post_json(&url, &key, upstream_body).with_affinity(hint.as_deref());
+        let (bytes, tier) = upstream.whole_with_tier(call, &trace, &deadline).await?;
         drop(permit);
         let parsed = serde_json::from_slice::<GenerateContentResponse>(&bytes)
             .map_err(|e| TranslateError::UpstreamFormat(e.to_string()))
             .map_err(|e| shared.keys.redact_error(e.into(), &key))?;
-        let ctx = ResponseContext {
+        let mut ctx = ResponseContext {
             completed_at: unix_now(),
             ..ctx
         };
+        if let Some(tier) = tier {
+            ctx.echo.service_tier = tier;
+        }
         let (mut response, signatures) = to_response(parsed, ctx, &mut RandomIds);
         shared.remember_signatures(signatures.clone()).await;
         if let Some(error) = &mut response.error {

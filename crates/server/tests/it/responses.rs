@@ -434,15 +434,111 @@ async fn web_search_becomes_google_search_with_citations() -> TestResult {
     Ok(())
 }
 
+/// `code_interpreter` runs on Gemini's code execution: the stream carries a
+/// `code_interpreter_call` item with its code events, and the final response holds the code
+/// and its output as logs between the two messages.
+#[actix_rt::test]
+async fn code_interpreter_becomes_code_execution() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::code_execution(
+        "Let me run it.",
+        "print(2 + 3)",
+        "5\n",
+        "It is 5.",
+    ));
+    let body = json!({"model": "gemini-2.5-flash", "input": "2+3?", "stream": true,
+        "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]});
+    let (_, _, events) = p.named_stream("/v1/responses", &body).await?;
+    let last = check_stream(&events);
+    assert_eq!(last_upstream(&p)["tools"], json!([{"codeExecution": {}}]));
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for kind in [
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let output = last["output"].as_array().unwrap();
+    let types: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["message", "code_interpreter_call", "message"]);
+    assert_eq!(output[1]["code"], "print(2 + 3)");
+    assert_eq!(output[1]["status"], "completed");
+    assert_eq!(
+        output[1]["outputs"],
+        json!([{"type": "logs", "logs": "5\n"}])
+    );
+    assert_eq!(output[2]["content"][0]["text"], "It is 5.");
+    Ok(())
+}
+
+/// `file_search` over the stores in `vector_store_ids`: Gemini's File Search, answered with
+/// a `file_search_call` item naming the documents and `file_citation` annotations.
+#[actix_rt::test]
+async fn file_search_becomes_gemini_file_search() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::file_search(
+        "Refunds are accepted within 30 days.",
+        &[(
+            "fileSearchStores/handbook/documents/policy",
+            "refund-policy.pdf",
+            "Customers may return items within 30 days.",
+        )],
+    ));
+    let body = json!({"model": "gemini-2.5-flash", "input": "Refund window?",
+        "tools": [{"type": "file_search", "vector_store_ids": ["handbook"]}]});
+    let (status, _, out) = p.post("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_responses("Response", &out);
+    assert_eq!(
+        last_upstream(&p)["tools"],
+        json!([{"fileSearch": {"fileSearchStoreNames": ["fileSearchStores/handbook"]}}])
+    );
+    assert_eq!(
+        out["output"][0]["content"][0]["annotations"],
+        json!([{"type": "file_citation", "file_id": "fileSearchStores/handbook/documents/policy",
+            "index": 36, "filename": "refund-policy.pdf"}])
+    );
+    let search = &out["output"][1];
+    assert_eq!(search["type"], "file_search_call");
+    assert_eq!(search["status"], "completed");
+    assert_eq!(search["results"][0]["filename"], "refund-policy.pdf");
+    Ok(())
+}
+
+/// `service_tier: flex` reaches Gemini; the response says the tier Gemini reports.
+#[actix_rt::test]
+async fn service_tier_flex_is_reported_back() -> TestResult {
+    let p = Pollux::start()?;
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("x-gemini-service-tier".to_owned(), "flex".to_owned());
+    p.mock.push(Scenario::Json {
+        status: 200,
+        body: json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Done."}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}),
+        headers,
+        delay_ms: 0,
+    });
+    let body = json!({"model": "gemini-2.5-flash", "input": "Batch job.", "service_tier": "flex"});
+    let (status, _, out) = p.post("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_responses("Response", &out);
+    assert_eq!(last_upstream(&p)["serviceTier"], "flex");
+    assert_eq!(out["service_tier"], "flex");
+    Ok(())
+}
+
 /// Each refusal is a 400 whose `param` says where and whose message says what to change.
 #[actix_rt::test]
 async fn bad_input_is_a_400_naming_its_place() -> TestResult {
     let p = Pollux::start()?;
     let cases = [
         (
-            json!({"model": "gemini-2.5-flash", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}),
+            json!({"model": "gemini-2.5-flash", "input": "x", "tools": [{"type": "mcp", "server_label": "x"}]}),
             "tools[0].type",
-            "file_search",
+            "mcp",
         ),
         (
             json!({"model": "gemini-2.5-flash", "input": [{"role": "user", "content": "x"},
@@ -516,6 +612,7 @@ async fn endings_map_to_status() -> TestResult {
         chunks: vec![vec![json!({"text": "partial"})]],
         finish_reason: reason.to_owned(),
         fail: None,
+        candidate: None,
     };
     let body = json!({"model": "gemini-2.5-flash", "input": "go"});
 
@@ -529,6 +626,7 @@ async fn endings_map_to_status() -> TestResult {
         chunks: vec![vec![]],
         finish_reason: "SAFETY".to_owned(),
         fail: None,
+        candidate: None,
     });
     let (_, _, out) = p.post("/v1/responses", &body).await?;
     assert_responses("Response", &out);
@@ -551,6 +649,7 @@ async fn endings_map_to_status() -> TestResult {
         chunks: vec![vec![]],
         finish_reason: "STOP".to_owned(),
         fail: None,
+        candidate: None,
     });
     let (_, _, out) = p.post("/v1/responses", &body).await?;
     assert_responses("Response", &out);

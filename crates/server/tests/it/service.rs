@@ -647,6 +647,115 @@ async fn rotation_also_covers_streams_models_embeddings_and_native() -> TestResu
     Ok(())
 }
 
+/// A chat of conversation `conv` (its `prompt_cache_key`, or none) whose first user turn is
+/// `first`, `turns` user turns long.
+fn conversation(conv: Option<&str>, first: &str, turns: usize) -> Value {
+    let mut messages = vec![json!({"role": "user", "content": first})];
+    for i in 1..turns {
+        messages.push(json!({"role": "assistant", "content": format!("answer {i}")}));
+        messages.push(json!({"role": "user", "content": format!("follow-up {i}")}));
+    }
+    let mut body = json!({"model": "gemini-2.5-flash", "messages": messages});
+    if let Some(conv) = conv {
+        body["prompt_cache_key"] = json!(conv);
+    }
+    body
+}
+
+fn three_keys(c: &mut pollux_server::Config) {
+    c.api_key = None;
+    c.api_keys = vec!["key-a".to_owned(), "key-b".to_owned(), "key-c".to_owned()];
+}
+
+/// With a key pool a conversation stays on one key (rendezvous hash over its
+/// `prompt_cache_key`, else its first user turn), different conversations spread over the
+/// keys, a second replica with the same keys picks the same key, and a conversation moves
+/// to its next key only while its own cools down.
+#[actix_rt::test]
+async fn conversations_keep_their_key() -> TestResult {
+    let p = Pollux::start_with(|c, _| three_keys(c))?;
+    for turns in 1..=3 {
+        let (status, _, out) = p
+            .post(
+                "/v1/chat/completions",
+                &conversation(Some("conv-1"), "hi", turns),
+            )
+            .await?;
+        assert_eq!(status, 200, "{out}");
+    }
+    for turns in 1..=3 {
+        let (status, _, out) = p
+            .post(
+                "/v1/chat/completions",
+                &conversation(None, "Plan my trip to Oslo.", turns),
+            )
+            .await?;
+        assert_eq!(status, 200, "{out}");
+    }
+    let seen = keys_seen(&p);
+    assert!(
+        seen[..3].iter().all(|k| *k == seen[0]),
+        "by prompt_cache_key: {seen:?}"
+    );
+    assert!(
+        seen[3..].iter().all(|k| *k == seen[3]),
+        "by first user turn: {seen:?}"
+    );
+    let chosen = seen[0].clone();
+
+    // Many conversations use more than one key.
+    p.mock.reset();
+    for i in 0..12 {
+        let conv = format!("conv-spread-{i}");
+        let (status, _, _) = p
+            .post("/v1/chat/completions", &conversation(Some(&conv), "hi", 1))
+            .await?;
+        assert_eq!(status, 200);
+    }
+    let spread: std::collections::BTreeSet<String> = keys_seen(&p).into_iter().collect();
+    assert!(spread.len() > 1, "{spread:?}");
+
+    // Another replica, same keys, no shared state: the same key.
+    let q = Pollux::start_with(|c, _| three_keys(c))?;
+    let (status, _, _) = q
+        .post(
+            "/v1/chat/completions",
+            &conversation(Some("conv-1"), "hi", 1),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(keys_seen(&q), vec![chosen.clone()]);
+
+    // The chosen key cools down: the conversation moves to one other key, and stays there
+    // while the cooldown lasts.
+    p.mock.reset();
+    p.mock.script_key(
+        &chosen,
+        KeyRule::RateLimited {
+            retry_delay_secs: 60,
+        },
+    );
+    for turns in 1..=2 {
+        let (status, _, out) = p
+            .post(
+                "/v1/chat/completions",
+                &conversation(Some("conv-1"), "hi", turns),
+            )
+            .await?;
+        assert_eq!(status, 200, "{out}");
+    }
+    let seen = keys_seen(&p);
+    assert_eq!(
+        seen.len(),
+        3,
+        "429 on the chosen key, then its next key twice: {seen:?}"
+    );
+    assert_eq!(seen[0], chosen);
+    assert_ne!(seen[1], chosen);
+    assert_eq!(seen[1], seen[2]);
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn invalid_key_leaves_the_rotation() -> TestResult {
     let p = Pollux::start_with(|c, _| {
@@ -654,7 +763,15 @@ async fn invalid_key_leaves_the_rotation() -> TestResult {
         c.api_keys = vec!["key-good".to_owned()];
     })?;
     p.mock.script_key("key-revoked", KeyRule::Invalid);
-    assert_chats_ok(&p, 4).await?;
+    // Distinct conversations: each keeps to the key its hash ranks first, so several are
+    // needed for one to start on the revoked key.
+    for i in 0..8 {
+        let conv = format!("conversation-{i}");
+        let (status, _, out) = p
+            .post("/v1/chat/completions", &conversation(Some(&conv), "hi", 1))
+            .await?;
+        assert_eq!(status, 200, "chat {i}: {out}");
+    }
     let seen = keys_seen(&p);
     assert_eq!(
         seen.iter().filter(|k| *k == "key-revoked").count(),

@@ -181,6 +181,143 @@ async fn web_search_grounding_becomes_annotations() -> TestResult {
     Ok(())
 }
 
+/// Gemini's code execution, asked for as a typed tool entry: the code and its output reach
+/// the client as fenced blocks in the text and, structured, in
+/// `extra_content.google.code_execution`, plain and streamed.
+#[actix_rt::test]
+async fn code_execution_tool_answers_with_code_and_output() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::code_execution(
+        "Let me run it.",
+        "print(2 + 3)",
+        "5\n",
+        "It is 5.",
+    ));
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "2+3?"}],
+        "tools": [{"type": "code_execution"}]});
+    let (sent, out) = sent_after(&p, &body).await?;
+    assert_eq!(sent["tools"], json!([{"codeExecution": {}}]));
+    let message = &out["choices"][0]["message"];
+    assert_eq!(
+        message["content"],
+        "Let me run it.\n```python\nprint(2 + 3)\n```\n```output\n5\n```\nIt is 5."
+    );
+    assert_eq!(
+        message["extra_content"]["google"]["code_execution"],
+        json!([{"type": "executable_code", "language": "PYTHON", "code": "print(2 + 3)"},
+            {"type": "code_execution_result", "outcome": "OUTCOME_OK", "output": "5\n"}])
+    );
+
+    p.mock.push(Scenario::code_execution(
+        "Let me run it.",
+        "print(2 + 3)",
+        "5\n",
+        "It is 5.",
+    ));
+    let mut stream_body = body.clone();
+    stream_body["stream"] = json!(true);
+    let (_, _, events) = p.stream("/v1/chat/completions", &stream_body).await?;
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    for c in &chunks {
+        assert_openai("CreateChatCompletionStreamResponse", c);
+    }
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, message["content"].as_str().unwrap());
+    let steps: Vec<Value> = chunks
+        .iter()
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["extra_content"]["google"]["code_execution"].as_array()
+        })
+        .flatten()
+        .cloned()
+        .collect();
+    assert_eq!(
+        Value::Array(steps),
+        message["extra_content"]["google"]["code_execution"]
+    );
+    Ok(())
+}
+
+/// Gemini tools in `extra_body.google.tools` beside a function on Gemini 3: both reach
+/// Gemini with server-side tool invocations switched on; on 2.5 the pair is a 400.
+#[actix_rt::test]
+async fn gemini_tools_mix_with_functions_where_the_model_allows() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::url_context(
+        "The page says hello.",
+        &["https://example.com/"],
+    ));
+    let body = |model: &str| {
+        json!({"model": model, "messages": [{"role": "user", "content": "Read https://example.com/"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "extra_body": {"google": {"tools": [{"url_context": {}}]}}})
+    };
+    let (sent, out) = sent_after(&p, &body("gemini-3-flash-preview")).await?;
+    assert_eq!(sent["tools"][1], json!({"urlContext": {}}));
+    assert_eq!(sent["toolConfig"]["includeServerSideToolInvocations"], true);
+    let a = &out["choices"][0]["message"]["annotations"][0];
+    assert_eq!(a["url_citation"]["url"], "https://example.com/");
+    let before = p.mock.requests().len();
+    let (status, _, err) = p
+        .post("/v1/chat/completions", &body("gemini-2.5-flash"))
+        .await?;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "tools");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot combine"));
+    assert_eq!(p.mock.requests().len(), before, "nothing went upstream");
+    Ok(())
+}
+
+/// `service_tier: priority` asks Gemini for its Priority tier; the answer says the tier
+/// Gemini reports (`x-gemini-service-tier`), here a downgrade to standard.
+#[actix_rt::test]
+async fn service_tier_is_sent_and_the_tier_used_reported() -> TestResult {
+    let p = Pollux::start()?;
+    let mut downgraded = json_answer(
+        json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi."}]},
+        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}),
+    );
+    if let Scenario::Json { headers, .. } = &mut downgraded {
+        headers.insert("x-gemini-service-tier".to_owned(), "standard".to_owned());
+    }
+    p.mock.push(downgraded);
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}],
+        "service_tier": "priority"});
+    let (sent, out) = sent_after(&p, &body).await?;
+    assert_eq!(sent["serviceTier"], "priority");
+    assert_eq!(out["service_tier"], "default");
+
+    p.mock.push(Scenario::text("Hi."));
+    let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}],
+        "service_tier": "auto"});
+    let (sent, out) = sent_after(&p, &body).await?;
+    assert!(sent.get("serviceTier").is_none());
+    assert!(
+        out.get("service_tier").is_none(),
+        "no tier reported, none claimed"
+    );
+    let (status, _, err) = p
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Hi"}], "service_tier": "scale"}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "service_tier");
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn google_extras_reach_gemini() -> TestResult {
     let p = Pollux::start()?;

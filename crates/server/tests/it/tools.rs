@@ -409,6 +409,7 @@ async fn malformed_function_call_is_an_actionable_error() -> TestResult {
         chunks: vec![],
         finish_reason: "MALFORMED_FUNCTION_CALL".to_owned(),
         fail: None,
+        candidate: None,
     });
     let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}], "tools": [weather_tool()]});
     let (status, _, out) = p.post("/v1/chat/completions", &body).await?;

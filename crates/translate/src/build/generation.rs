@@ -235,6 +235,35 @@ pub(crate) fn check_range(
     }
 }
 
+/// OpenAI's `service_tier` as Gemini's: `flex` and `priority` are Gemini's tiers of the same
+/// names (<https://ai.google.dev/gemini-api/docs/flex-inference>,
+/// <https://ai.google.dev/gemini-api/docs/priority-inference>); `auto` and `default` leave
+/// the field out (Gemini's standard tier). OpenAI's `scale` has no Gemini counterpart.
+pub(crate) fn service_tier(
+    tier: Option<&str>,
+    param: &str,
+) -> Result<Option<&'static str>, crate::TranslateError> {
+    match tier {
+        None | Some("auto") | Some("default") => Ok(None),
+        Some("flex") => Ok(Some("flex")),
+        Some("priority") => Ok(Some("priority")),
+        Some(other) => Err(crate::TranslateError::invalid(
+            format!("Invalid '{param}' value '{other}': Gemini offers 'auto', 'default', 'flex' and 'priority'."),
+            param,
+        )),
+    }
+}
+
+/// The tier Gemini reports it served a request at (its `x-gemini-service-tier` response
+/// header: `standard`, `flex` or `priority`; a downgrade says `standard`) in OpenAI's
+/// `service_tier` words.
+pub fn reported_service_tier(header: &str) -> String {
+    match header.trim().to_ascii_lowercase().as_str() {
+        "standard" | "" => "default".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +312,28 @@ mod tests {
         assert_eq!(camel_case("top_k"), "topK");
         assert_eq!(camel_case("responseMimeType"), "responseMimeType");
         assert_eq!(camel_case("speech_config"), "speechConfig");
+    }
+
+    #[test]
+    fn service_tiers_map_to_gemini_or_are_left_out() {
+        assert_eq!(service_tier(None, "service_tier").unwrap(), None);
+        assert_eq!(service_tier(Some("auto"), "service_tier").unwrap(), None);
+        assert_eq!(service_tier(Some("default"), "service_tier").unwrap(), None);
+        assert_eq!(
+            service_tier(Some("flex"), "service_tier").unwrap(),
+            Some("flex")
+        );
+        assert_eq!(
+            service_tier(Some("priority"), "service_tier").unwrap(),
+            Some("priority")
+        );
+        assert!(service_tier(Some("scale"), "service_tier").is_err());
+    }
+
+    #[test]
+    fn reported_tiers_use_openais_words() {
+        assert_eq!(reported_service_tier("standard"), "default");
+        assert_eq!(reported_service_tier("Flex"), "flex");
+        assert_eq!(reported_service_tier("priority"), "priority");
     }
 }

@@ -5,9 +5,11 @@
 //! Request side: `parts` (text, history calls and results), [`media`], `tools`
 //! (declarations, schemas via [`schema`], `toolConfig`), [`generation`] (sampling, stops,
 //! thinking), [`safety`] and [`signatures`]; answer side: [`finish`], [`usage`], [`stops`]
-//! (stop sequences beyond Gemini's five) and the refusal texts in [`safety`]; both sides:
+//! (stop sequences beyond Gemini's five), the refusal texts in [`safety`], citations from
+//! [`grounding`] and code-execution blocks (`code_execution`); both sides:
 //! [`names`] (client tool names ⇄ Gemini's).
 
+pub(crate) mod code_execution;
 pub(crate) mod conversation;
 pub mod finish;
 pub mod generation;

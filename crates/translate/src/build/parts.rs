@@ -122,6 +122,10 @@ pub(crate) enum PartOut {
     Call(gemini::FunctionCall, Option<String>),
     /// Generated media (`inlineData` in an answer).
     Media(gemini::Blob),
+    /// Code the code-execution tool ran.
+    Code(gemini::ExecutableCode),
+    /// What running it gave.
+    CodeResult(gemini::CodeExecutionResult),
     Nothing,
 }
 
@@ -132,6 +136,12 @@ pub(crate) fn classify(part: gemini::Part) -> PartOut {
     }
     if let Some(blob) = part.inline_data {
         return PartOut::Media(*blob);
+    }
+    if let Some(code) = part.executable_code {
+        return PartOut::Code(*code);
+    }
+    if let Some(result) = part.code_execution_result {
+        return PartOut::CodeResult(*result);
     }
     match part.text {
         Some(t) if thought => PartOut::Thought(t),

@@ -4,8 +4,9 @@
 //! <https://ai.google.dev/api/generate-content#generatecontentresponse> →
 //! <https://platform.openai.com/docs/api-reference/chat/object>.
 
+use crate::build::code_execution::{code_step, fenced_code, fenced_output, result_step, separator};
 use crate::build::finish;
-use crate::build::grounding::citations;
+use crate::build::grounding::{citations, fetched_pages, Citation};
 use crate::build::logprobs::token_logprobs;
 use crate::build::names::ToolNames;
 use crate::build::parts::{classify, compact_json, PartOut};
@@ -60,6 +61,7 @@ pub fn to_openai(
                 .map(|index| blocked_choice(index, &reason))
                 .collect(),
             usage,
+            service_tier: None,
         });
     }
 
@@ -70,6 +72,7 @@ pub fn to_openai(
         let mut message = chat::ResponseMessage::default();
         let mut text = String::new();
         let mut reasoning = String::new();
+        let mut steps = Vec::new();
         // Where each answer part's text starts in `text`, for grounding offsets.
         let mut part_starts = Vec::new();
         for (part_index, part) in candidate
@@ -98,12 +101,30 @@ pub fn to_openai(
                         .tool_calls
                         .push(tool_call(call, signature, &ctx.names, ids));
                 }
+                PartOut::Code(code) => {
+                    text.push_str(separator(text.is_empty() || text.ends_with('\n')));
+                    text.push_str(&fenced_code(&code));
+                    steps.push(code_step(&code));
+                }
+                PartOut::CodeResult(result) => {
+                    text.push_str(separator(text.is_empty() || text.ends_with('\n')));
+                    text.push_str(&fenced_output(&result));
+                    steps.push(result_step(&result));
+                }
                 PartOut::Nothing => {}
             }
         }
-        if let Some(grounding) = &candidate.grounding_metadata {
-            message.annotations = annotations(grounding, &text, &part_starts);
+        message.extra_content = ExtraContent::code_execution(steps);
+        let mut cited = candidate
+            .grounding_metadata
+            .as_ref()
+            .map(|g| citations(g, &text, &part_starts))
+            .unwrap_or_default();
+        if let Some(pages) = &candidate.url_context_metadata {
+            let read = fetched_pages(pages, &text, &cited);
+            cited.extend(read);
         }
+        message.annotations = annotations(cited);
         let mut overrides = Overrides {
             tool_calls: !message.tool_calls.is_empty(),
             stopped: false,
@@ -148,6 +169,7 @@ pub fn to_openai(
         model: ctx.model.clone(),
         choices,
         usage,
+        service_tier: None,
     })
 }
 
@@ -173,13 +195,11 @@ pub(crate) fn image_out(blob: &gemini::Blob) -> chat::ImageOut {
     }
 }
 
-/// Google Search grounding → `url_citation` annotations ([`citations`] does the reading).
-fn annotations(
-    grounding: &gemini::GroundingMetadata,
-    text: &str,
-    part_starts: &[(usize, usize)],
-) -> Vec<chat::Annotation> {
-    citations(grounding, text, part_starts)
+/// Grounding → `url_citation` annotations ([`citations`] does the reading). Chat has no
+/// other annotation type, so a File Search document is cited by its name as the `url` and
+/// its display name as the `title`.
+fn annotations(cited: Vec<Citation>) -> Vec<chat::Annotation> {
+    cited
         .into_iter()
         .map(|c| chat::Annotation {
             kind: "url_citation",

@@ -7,6 +7,7 @@
 //! last event (Gemini's counts are cumulative), and an error when the upstream ends without
 //! a finish reason (Gemini sends no `[DONE]`; `finishReason` marks the end).
 
+use crate::build::code_execution::{code_step, fenced_code, fenced_output, result_step, separator};
 use crate::build::finish;
 use crate::build::parts::{classify, PartOut};
 use crate::build::safety::{blocked_prompt_refusal, content_filter_refusal};
@@ -15,6 +16,7 @@ use crate::chat::finish::{finish_reason, Overrides};
 use crate::chat::response::{self, IdSource, ResponseContext};
 use crate::gemini;
 use crate::openai::chat::{self, ChatCompletionChunk, ChunkChoice, Delta, UsageField};
+use crate::openai::ExtraContent;
 use crate::TranslateError;
 
 /// Per-choice progress.
@@ -23,6 +25,8 @@ struct ChoiceState {
     started: bool,
     /// Any text (or refusal) was sent for this choice.
     wrote_text: bool,
+    /// The text sent so far ends a line (or there is none), so a code block can follow it.
+    at_line_start: bool,
     tool_calls: u32,
     finished: bool,
     /// Stop sequences beyond Gemini's five, enforced here.
@@ -34,6 +38,7 @@ pub struct StreamTranslator {
     include_usage: bool,
     choices: Vec<ChoiceState>,
     usage: Option<chat::Usage>,
+    service_tier: Option<String>,
 }
 
 impl StreamTranslator {
@@ -41,6 +46,7 @@ impl StreamTranslator {
         let n = ctx.n.max(1) as usize;
         let state = ChoiceState {
             stops: StopScanner::new(ctx.extra_stops.clone()),
+            at_line_start: true,
             ..ChoiceState::default()
         };
         StreamTranslator {
@@ -48,7 +54,13 @@ impl StreamTranslator {
             include_usage,
             choices: vec![state; n],
             usage: None,
+            service_tier: None,
         }
+    }
+
+    /// The tier Gemini said it serves the stream at, stamped on every chunk.
+    pub fn set_service_tier(&mut self, tier: Option<String>) {
+        self.service_tier = tier;
     }
 
     /// Translates one upstream event. An `Err` is a failure to report in-band; the stream
@@ -96,6 +108,8 @@ impl StreamTranslator {
                 finish::ending(candidate.finish_reason, candidate.finish_message.as_deref())?;
             let logprobs = candidate.logprobs_result.as_ref().map(response::logprobs);
             let mut delta = Delta::default();
+            let mut steps = Vec::new();
+            let mut at_line_start = state.at_line_start;
             let mut tool_calls = state.tool_calls;
             let mut stops = std::mem::take(&mut self.choices[index as usize].stops);
             for part in candidate.content.into_iter().flat_map(|c| c.parts) {
@@ -103,6 +117,7 @@ impl StreamTranslator {
                     PartOut::Text(t) if !t.is_empty() => {
                         let visible = stops.push(&t);
                         if !visible.is_empty() {
+                            at_line_start = visible.ends_with('\n');
                             delta
                                 .content
                                 .get_or_insert_with(String::new)
@@ -114,6 +129,16 @@ impl StreamTranslator {
                         }
                     }
                     PartOut::Media(blob) => delta.images.push(response::image_out(&blob)),
+                    PartOut::Code(code) => {
+                        let block = fenced_code(&code);
+                        code_block(&mut delta, &mut at_line_start, &block);
+                        steps.push(code_step(&code));
+                    }
+                    PartOut::CodeResult(result) => {
+                        let block = fenced_output(&result);
+                        code_block(&mut delta, &mut at_line_start, &block);
+                        steps.push(result_step(&result));
+                    }
                     PartOut::Thought(t) if !t.is_empty() => delta
                         .reasoning_content
                         .get_or_insert_with(String::new)
@@ -140,6 +165,7 @@ impl StreamTranslator {
                     _ => {}
                 }
             }
+            delta.extra_content = ExtraContent::code_execution(steps);
             let stopped = stops.stopped();
             let overrides = Overrides {
                 tool_calls: tool_calls > 0,
@@ -165,6 +191,7 @@ impl StreamTranslator {
             if let Some(state) = self.choices.get_mut(index as usize) {
                 state.tool_calls = tool_calls;
                 state.stops = stops;
+                state.at_line_start = at_line_start;
                 state.wrote_text |= wrote_text;
                 if finish == Some(chat::FinishReason::ContentFilter) && !state.wrote_text {
                     // Stopped for content before any text: say why, as the plain answer does.
@@ -176,6 +203,7 @@ impl StreamTranslator {
                 || delta.reasoning_content.is_some()
                 || delta.refusal.is_some()
                 || !delta.images.is_empty()
+                || delta.extra_content.is_some()
                 || !delta.tool_calls.is_empty()
                 || delta.function_call.is_some();
             if has_delta {
@@ -187,7 +215,17 @@ impl StreamTranslator {
         }
         Ok(out)
     }
+}
 
+/// Appends a fenced code-execution block to the delta's text, on a line of its own.
+fn code_block(delta: &mut Delta, at_line_start: &mut bool, block: &str) {
+    let content = delta.content.get_or_insert_with(String::new);
+    content.push_str(separator(*at_line_start));
+    content.push_str(block);
+    *at_line_start = true;
+}
+
+impl StreamTranslator {
     /// Ends the stream: an error when a choice never finished, else the usage chunk if
     /// the client asked for one.
     pub fn finish(&mut self) -> Result<Option<ChatCompletionChunk>, TranslateError> {
@@ -273,6 +311,7 @@ impl StreamTranslator {
             } else {
                 UsageField::Absent
             },
+            service_tier: self.service_tier.clone(),
         }
     }
 }

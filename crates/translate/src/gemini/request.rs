@@ -28,6 +28,10 @@ pub struct GenerateContentRequest {
     /// Vertex AI only: billing labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// `flex` or `priority` (<https://ai.google.dev/gemini-api/docs/flex-inference>); absent
+    /// means the standard tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<&'static str>,
 }
 
 impl GenerateContentRequest {
@@ -228,9 +232,9 @@ pub struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response: Option<Box<FunctionResponse>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub executable_code: Option<Box<RawValue>>,
+    pub executable_code: Option<Box<ExecutableCode>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_execution_result: Option<Box<RawValue>>,
+    pub code_execution_result: Option<Box<CodeExecutionResult>>,
     /// Marks a thought summary; such text is reasoning, never answer content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
@@ -251,6 +255,29 @@ impl Part {
     pub fn is_thought(&self) -> bool {
         self.thought == Some(true)
     }
+}
+
+/// Code the model wrote for the code-execution tool
+/// (<https://ai.google.dev/gemini-api/docs/code-execution>).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutableCode {
+    /// `PYTHON` (the only language Gemini runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub code: String,
+}
+
+/// What running [`ExecutableCode`] gave.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeExecutionResult {
+    /// `OUTCOME_OK`, `OUTCOME_FAILED`, `OUTCOME_DEADLINE_EXCEEDED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// Inline media: base64 `data` passed through as the client sent it.
@@ -299,11 +326,50 @@ pub struct Tool {
     pub function_declarations: Vec<FunctionDeclaration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub google_search: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_context: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_execution: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub google_maps: Option<GoogleMaps>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_search: Option<FileSearch>,
+}
+
+impl Tool {
+    /// A tool Gemini runs itself (anything but function declarations).
+    pub fn is_builtin(&self) -> bool {
+        self.google_search.is_some()
+            || self.url_context.is_some()
+            || self.code_execution.is_some()
+            || self.google_maps.is_some()
+            || self.file_search.is_some()
+    }
 }
 
 /// An empty JSON object (`{}`), for tools that take no options.
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+/// Grounding with Google Maps (<https://ai.google.dev/gemini-api/docs/maps-grounding>).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoogleMaps {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_widget: Option<bool>,
+}
+
+/// Retrieval from File Search stores (<https://ai.google.dev/gemini-api/docs/file-search>).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileSearch {
+    /// `fileSearchStores/...` names.
+    pub file_search_store_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -319,10 +385,15 @@ pub struct FunctionDeclaration {
     pub parameters: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolConfig {
-    pub function_calling_config: FunctionCallingConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_calling_config: Option<FunctionCallingConfig>,
+    /// Built-in tools beside function declarations: Gemini 3 wants this set to combine them
+    /// (<https://ai.google.dev/gemini-api/docs/tool-combination>).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_server_side_tool_invocations: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]

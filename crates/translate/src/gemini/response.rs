@@ -37,6 +37,28 @@ pub struct Candidate {
     pub logprobs_result: Option<LogprobsResult>,
     #[serde(default)]
     pub grounding_metadata: Option<GroundingMetadata>,
+    /// The pages the URL-context tool read.
+    #[serde(default)]
+    pub url_context_metadata: Option<UrlContextMetadata>,
+}
+
+/// The URL-context tool's record of the pages it fetched
+/// (<https://ai.google.dev/gemini-api/docs/url-context>).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlContextMetadata {
+    #[serde(default)]
+    pub url_metadata: Vec<UrlMetadata>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlMetadata {
+    #[serde(default)]
+    pub retrieved_url: String,
+    /// `URL_RETRIEVAL_STATUS_SUCCESS`, `..._ERROR`, `..._PAYWALL`, `..._UNSAFE`.
+    #[serde(default)]
+    pub url_retrieval_status: String,
 }
 
 /// Google Search grounding: the sources and which answer segments they support.
@@ -57,6 +79,23 @@ pub struct GroundingMetadata {
 pub struct GroundingChunk {
     #[serde(default)]
     pub web: Option<WebSource>,
+    /// A passage from a File Search store (`uri`/`title` name the document).
+    #[serde(default)]
+    pub retrieved_context: Option<RetrievedContext>,
+    /// A place from Google Maps grounding.
+    #[serde(default)]
+    pub maps: Option<WebSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrievedContext {
+    #[serde(default)]
+    pub uri: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub text: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,10 @@ pub struct GoogleOptions {
     pub thinking_config: Option<GoogleThinkingConfig>,
     #[serde(default)]
     pub cached_content: Option<String>,
+    /// Gemini built-in tools, each typed (`{"type": "url_context"}`) or in Gemini's shape
+    /// (`{"url_context": {}}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub response_modalities: Option<Vec<String>>,
     /// Vertex AI billing labels (string to string).
@@ -52,6 +56,25 @@ pub struct ExtraContent {
 pub struct GoogleExtra {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought_signature: Option<String>,
+    /// What Gemini's code-execution tool ran and printed, in order (on a message or delta).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_execution: Vec<CodeExecutionStep>,
+}
+
+/// One step of a code-execution run: the code, or what running it gave.
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CodeExecutionStep {
+    ExecutableCode {
+        /// `PYTHON`.
+        language: String,
+        code: String,
+    },
+    CodeExecutionResult {
+        /// `OUTCOME_OK`, `OUTCOME_FAILED` or `OUTCOME_DEADLINE_EXCEEDED`.
+        outcome: String,
+        output: String,
+    },
 }
 
 impl ExtraContent {
@@ -59,8 +82,22 @@ impl ExtraContent {
         ExtraContent {
             google: Some(GoogleExtra {
                 thought_signature: Some(sig),
+                code_execution: Vec::new(),
             }),
         }
+    }
+
+    /// The steps of a code-execution run, or `None` when there were none.
+    pub fn code_execution(steps: Vec<CodeExecutionStep>) -> Option<Self> {
+        if steps.is_empty() {
+            return None;
+        }
+        Some(ExtraContent {
+            google: Some(GoogleExtra {
+                thought_signature: None,
+                code_execution: steps,
+            }),
+        })
     }
 
     pub fn thought_signature(&self) -> Option<&str> {

@@ -20,7 +20,7 @@
 //! final `response` equals the unstreamed answer.
 
 use crate::build::finish::{self, Ending};
-use crate::build::grounding::citations;
+use crate::build::grounding::{citations, fetched_pages, retrieved, Citation, Retrieved, Source};
 use crate::build::logprobs::token_logprobs;
 use crate::build::options::IdSource;
 use crate::build::parts::{classify, compact_json, PartOut};
@@ -29,7 +29,8 @@ use crate::build::usage::tokens;
 use crate::gemini;
 use crate::openai::responses::TokenLogprob;
 use crate::openai::responses::{
-    Annotation, CustomToolCallItem, Echo, EventBody, FunctionCallItem, IncompleteDetails,
+    Annotation, CodeInterpreterCallItem, CodeInterpreterOutput, CustomToolCallItem, Echo,
+    EventBody, FileSearchCallItem, FileSearchResult, FunctionCallItem, IncompleteDetails,
     IncompleteReason, InputTokensDetails, MessageItem, MessagePart, OutputItem,
     OutputTokensDetails, ReasoningItem, Response, ResponseError, Status, StreamEvent, SummaryText,
     Usage, WebSearchAction, WebSearchCallItem,
@@ -59,7 +60,12 @@ enum Open {
         annotations: Vec<Annotation>,
         logprobs: Vec<TokenLogprob>,
     },
+    /// Code Gemini's code-execution tool ran, waiting for its result part.
+    Code { id: String, code: String },
 }
+
+/// What `code_interpreter_call` items say for the container Gemini ran code in.
+const CONTAINER: &str = "gemini_code_execution";
 
 /// The fields of the response object that the run decides, as of one moment.
 struct Progress {
@@ -103,6 +109,8 @@ pub struct StreamTranslator {
     /// Signatures of calls, for the server's cache (`call_id`, signature).
     signatures: Vec<(String, String)>,
     searches: Vec<String>,
+    /// Documents File Search retrieved, for the `file_search_call` item.
+    documents: Vec<Retrieved>,
     /// Whether any answer content (text, refusal, call) was produced.
     answered: bool,
 }
@@ -126,6 +134,7 @@ impl StreamTranslator {
             error: None,
             signatures: Vec::new(),
             searches: Vec::new(),
+            documents: Vec::new(),
             answered: false,
         }
     }
@@ -144,6 +153,11 @@ impl StreamTranslator {
             self.push(&mut out, EventBody::InProgress { response });
         }
         out
+    }
+
+    /// The tier Gemini said it served the request at, for the response's `service_tier`.
+    pub fn set_service_tier(&mut self, tier: String) {
+        self.ctx.echo.service_tier = tier;
     }
 
     /// When the answer completed (Unix seconds), for `completed_at`; the server sets it
@@ -225,6 +239,8 @@ impl StreamTranslator {
                     )
                 }
                 PartOut::Call(call, signature) => self.call(&mut out, call, signature, ids),
+                PartOut::Code(code) => self.code(&mut out, code.code, ids),
+                PartOut::CodeResult(result) => self.code_result(&mut out, result, ids),
                 // Generated media has no output item here; a signature on an otherwise empty
                 // part belongs with the text around it.
                 PartOut::Media(_) | PartOut::Nothing => {
@@ -239,8 +255,13 @@ impl StreamTranslator {
         if let Some(grounding) = &candidate.grounding_metadata {
             self.searches
                 .extend(grounding.web_search_queries.iter().cloned());
-            self.annotate(&mut out, grounding);
+            self.documents.extend(retrieved(grounding));
         }
+        self.annotate(
+            &mut out,
+            candidate.grounding_metadata.as_ref(),
+            candidate.url_context_metadata.as_ref(),
+        );
         if candidate.finish_reason.is_some() {
             match ending {
                 Ok(ending) => self.finish_with(&mut out, ending, candidate.finish_reason, ids),
@@ -499,8 +520,17 @@ impl StreamTranslator {
         });
     }
 
-    /// Google Search grounding: citations on the open message's text.
-    fn annotate(&mut self, out: &mut Vec<StreamEvent>, grounding: &gemini::GroundingMetadata) {
+    /// Grounding (search, Maps, File Search) and the pages URL context read: citations on
+    /// the open message's text.
+    fn annotate(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        grounding: Option<&gemini::GroundingMetadata>,
+        pages: Option<&gemini::UrlContextMetadata>,
+    ) {
+        if grounding.is_none() && pages.is_none() {
+            return;
+        }
         let output_index = self.output.len();
         let emit = self.emit;
         let Some(Open::Message {
@@ -513,14 +543,27 @@ impl StreamTranslator {
         else {
             return;
         };
-        let added: Vec<Annotation> = citations(grounding, text, part_starts)
+        let mut cited: Vec<Citation> = grounding
+            .map(|g| citations(g, text, part_starts))
+            .unwrap_or_default();
+        if let Some(pages) = pages {
+            let read = fetched_pages(pages, text, &cited);
+            cited.extend(read);
+        }
+        let added: Vec<Annotation> = cited
             .into_iter()
-            .map(|c| Annotation {
-                kind: "url_citation",
-                start_index: c.start,
-                end_index: c.end,
-                url: c.url,
-                title: c.title,
+            .map(|c| match c.source {
+                Source::Web => Annotation::UrlCitation {
+                    start_index: c.start,
+                    end_index: c.end,
+                    url: c.url,
+                    title: c.title,
+                },
+                Source::Document => Annotation::FileCitation {
+                    file_id: c.url,
+                    index: c.end,
+                    filename: c.title,
+                },
             })
             .collect();
         let first = annotations.len();
@@ -541,6 +584,97 @@ impl StreamTranslator {
                 },
             );
         }
+    }
+
+    /// Code Gemini ran: a `code_interpreter_call` item, open until its result arrives.
+    fn code(&mut self, out: &mut Vec<StreamEvent>, code: String, ids: &mut dyn IdSource) {
+        self.close(out, ids);
+        self.answered = true;
+        let id = ids.item_id("ci");
+        if self.emit {
+            let output_index = self.output.len();
+            let item = OutputItem::CodeInterpreterCall(CodeInterpreterCallItem {
+                id: id.clone(),
+                status: "in_progress",
+                container_id: CONTAINER.to_owned(),
+                code: Some(String::new()),
+                outputs: None,
+            });
+            self.push(out, EventBody::OutputItemAdded { output_index, item });
+            self.push(
+                out,
+                EventBody::CodeInterpreterInProgress {
+                    item_id: id.clone(),
+                    output_index,
+                },
+            );
+            self.push(
+                out,
+                EventBody::CodeInterpreterCodeDelta {
+                    item_id: id.clone(),
+                    output_index,
+                    delta: code.clone(),
+                },
+            );
+            self.push(
+                out,
+                EventBody::CodeInterpreterCodeDone {
+                    item_id: id.clone(),
+                    output_index,
+                    code: code.clone(),
+                },
+            );
+            self.push(
+                out,
+                EventBody::CodeInterpreterInterpreting {
+                    item_id: id.clone(),
+                    output_index,
+                },
+            );
+        }
+        self.open = Some(Open::Code { id, code });
+    }
+
+    /// What running the open code gave: the item completes with its output as logs. A result
+    /// with no code before it gets an item of its own.
+    fn code_result(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        result: gemini::CodeExecutionResult,
+        ids: &mut dyn IdSource,
+    ) {
+        if !matches!(self.open, Some(Open::Code { .. })) {
+            self.close(out, ids);
+            let id = ids.item_id("ci");
+            self.open = Some(Open::Code {
+                id,
+                code: String::new(),
+            });
+        }
+        let Some(Open::Code { id, code }) = self.open.take() else {
+            return;
+        };
+        self.answered = true;
+        let ok = result.outcome.as_deref().is_none_or(|o| o == "OUTCOME_OK");
+        let logs = result.output.unwrap_or_default();
+        if self.emit {
+            let output_index = self.output.len();
+            self.push(
+                out,
+                EventBody::CodeInterpreterCompleted {
+                    item_id: id.clone(),
+                    output_index,
+                },
+            );
+        }
+        let item = OutputItem::CodeInterpreterCall(CodeInterpreterCallItem {
+            id,
+            status: if ok { "completed" } else { "failed" },
+            container_id: CONTAINER.to_owned(),
+            code: Some(code),
+            outputs: Some(vec![CodeInterpreterOutput::Logs { logs }]),
+        });
+        self.done(out, item);
     }
 
     fn call(
@@ -791,6 +925,14 @@ impl StreamTranslator {
                     content: vec![part],
                 })
             }
+            // The result never came: the run is reported without output.
+            Open::Code { id, code } => OutputItem::CodeInterpreterCall(CodeInterpreterCallItem {
+                id,
+                status: "incomplete",
+                container_id: CONTAINER.to_owned(),
+                code: Some(code),
+                outputs: None,
+            }),
         };
         self.done(out, item);
     }
@@ -917,6 +1059,62 @@ impl StreamTranslator {
         self.done(out, done);
     }
 
+    /// The documents File Search retrieved, as one completed `file_search_call` item.
+    fn file_search(&mut self, out: &mut Vec<StreamEvent>, ids: &mut dyn IdSource) {
+        if self.documents.is_empty() {
+            return;
+        }
+        let documents = std::mem::take(&mut self.documents);
+        let id = ids.item_id("fs");
+        let output_index = self.output.len();
+        if self.emit {
+            let added = OutputItem::FileSearchCall(FileSearchCallItem {
+                id: id.clone(),
+                status: "in_progress",
+                queries: Vec::new(),
+                results: None,
+            });
+            self.push(
+                out,
+                EventBody::OutputItemAdded {
+                    output_index,
+                    item: added,
+                },
+            );
+            for body in [
+                EventBody::FileSearchInProgress {
+                    item_id: id.clone(),
+                    output_index,
+                },
+                EventBody::FileSearchSearching {
+                    item_id: id.clone(),
+                    output_index,
+                },
+                EventBody::FileSearchCompleted {
+                    item_id: id.clone(),
+                    output_index,
+                },
+            ] {
+                self.push(out, body);
+            }
+        }
+        let results = documents
+            .into_iter()
+            .map(|d| FileSearchResult {
+                file_id: d.uri,
+                filename: d.title,
+                text: d.text,
+            })
+            .collect();
+        let done = OutputItem::FileSearchCall(FileSearchCallItem {
+            id,
+            status: "completed",
+            queries: Vec::new(),
+            results: Some(results),
+        });
+        self.done(out, done);
+    }
+
     /// Gemini finished the candidate.
     fn finish_with(
         &mut self,
@@ -927,6 +1125,7 @@ impl StreamTranslator {
     ) {
         self.close(out, ids);
         self.web_search(out, ids);
+        self.file_search(out, ids);
         match ending {
             Ending::Stop if self.answered => self.ended = Some(Status::Completed),
             Ending::Stop => {

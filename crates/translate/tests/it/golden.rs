@@ -107,6 +107,12 @@ golden!(
     google_extras,
     generated_image,
     stream_logprobs,
+    code_execution,
+    stream_code_execution,
+    url_context_grounding,
+    file_search_grounding,
+    builtin_tools_with_functions,
+    builtin_tools_cannot_mix,
 );
 
 /// A test failure whose message prints as written (a `String` error would print escaped).

@@ -14,12 +14,13 @@ mod messages;
 mod tests;
 mod tools;
 
+use crate::build::generation::service_tier;
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
 use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
-use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
+use crate::build::tools::{combine, google_search, push_builtin, search_allowed, SEARCH_DROPPED};
 use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
@@ -99,14 +100,16 @@ pub fn to_gemini(
     {
         names.set_legacy_functions();
     }
-    let tool_config = map_tool_choice(&req, &names, !tools.is_empty())?;
+    let has_functions = tools.iter().any(|t| !t.function_declarations.is_empty());
+    let mut tool_config = map_tool_choice(&req, &names, has_functions)?;
     if req.web_search_options.is_some() {
-        if search_allowed(!tools.is_empty(), caps) {
-            tools.push(google_search());
+        if search_allowed(has_functions, caps) {
+            push_builtin(&mut tools, google_search());
         } else {
             policy.drop_param("web_search_options", SEARCH_DROPPED)?;
         }
     }
+    combine(&tools, &mut tool_config, caps, opts.model)?;
     // The generation settings read the messages too (image `detail`), so they come first:
     // the mapping consumes the messages, freeing each as it goes.
     let generation = map_generation_config(&req, caps, &mut policy)?;
@@ -127,6 +130,7 @@ pub fn to_gemini(
         cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config: generation.config,
         labels: None,
+        service_tier: service_tier(req.service_tier.as_deref(), "service_tier")?,
     };
     if opts.dialect == Dialect::Vertex {
         vertex::adapt(

@@ -1,8 +1,11 @@
-//! A chat request's tools (`tools`, legacy `functions`) and `tool_choice` / `function_call`,
+//! A chat request's tools (`tools`, legacy `functions`, Gemini built-in tools typed in
+//! `tools` or listed in `extra_body.google.tools`) and `tool_choice` / `function_call`,
 //! declared to Gemini by the shared rules of [`build::tools`](crate::build::tools).
 
 use crate::build::names::ToolNames;
-use crate::build::tools::{declare, tool_config, FunctionSpec};
+use crate::build::tools::{
+    builtin_tool, declare, gemini_tool_entry, push_builtin, tool_config, FunctionSpec,
+};
 use crate::gemini;
 use crate::openai::chat;
 use crate::TranslateError;
@@ -13,15 +16,21 @@ pub(super) fn map_tools(
     legacy_schemas: bool,
 ) -> Result<Vec<gemini::Tool>, TranslateError> {
     let mut declarations = Vec::new();
+    let mut builtins = Vec::new();
     for (i, tool) in req.tools.iter().flatten().enumerate() {
         if tool.kind != "function" {
-            return Err(TranslateError::invalid(
-                format!(
-                    "Tool type '{}' is not supported; only 'function' tools can be sent to Gemini.",
-                    tool.kind
-                ),
-                format!("tools[{i}].type"),
-            ));
+            let options = serde_json::Value::Object(tool.options.clone());
+            let Some(builtin) = builtin_tool(&tool.kind, &options, &format!("tools[{i}]"))? else {
+                return Err(TranslateError::invalid(
+                    format!(
+                        "Tool type '{}' is not supported; send 'function' tools or Gemini's built-in tools (google_search, url_context, code_execution, google_maps, file_search).",
+                        tool.kind
+                    ),
+                    format!("tools[{i}].type"),
+                ));
+            };
+            push_builtin(&mut builtins, builtin);
+            continue;
         }
         let Some(function) = &tool.function else {
             return Err(TranslateError::invalid(
@@ -38,13 +47,20 @@ pub(super) fn map_tools(
             format!("functions[{i}]")
         })?);
     }
-    if declarations.is_empty() {
-        return Ok(Vec::new());
+    let google_tools = req.google_options().and_then(|g| g.tools.as_deref());
+    for (i, entry) in google_tools.into_iter().flatten().enumerate() {
+        let tool = gemini_tool_entry(entry, &format!("extra_body.google.tools[{i}]"))?;
+        push_builtin(&mut builtins, tool);
     }
-    Ok(vec![gemini::Tool {
-        function_declarations: declarations,
-        ..Default::default()
-    }])
+    let mut out = Vec::new();
+    if !declarations.is_empty() {
+        out.push(gemini::Tool {
+            function_declarations: declarations,
+            ..Default::default()
+        });
+    }
+    out.extend(builtins);
+    Ok(out)
 }
 
 fn spec(function: &chat::FunctionDefinition) -> FunctionSpec<'_> {

@@ -60,6 +60,12 @@ pub struct ChatCompletionRequest {
     /// Any value turns on Gemini's Google Search grounding.
     #[serde(default)]
     pub web_search_options: Option<serde_json::Value>,
+    /// `auto`, `default`, `flex` or `priority`.
+    #[serde(default)]
+    pub service_tier: Option<String>,
+    /// Ties the requests of one conversation to one upstream key (the server's key affinity).
+    #[serde(default)]
+    pub prompt_cache_key: Option<String>,
     /// Gemini-only knobs, as the OpenAI SDKs' `extra_body={"google": {...}}` sends them.
     #[serde(default)]
     pub google: Option<GoogleOptions>,
@@ -484,6 +490,10 @@ pub struct Tool {
     pub kind: String,
     #[serde(default)]
     pub function: Option<FunctionDefinition>,
+    /// The rest of the entry: the options of a Gemini built-in tool
+    /// (`{"type": "file_search", "file_search_store_names": [...]}`).
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
 }
 
 fn function_type() -> String {

@@ -15,6 +15,9 @@ pub struct ChatCompletion {
     pub choices: Vec<Choice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The tier Gemini says it served the request at, when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,6 +62,9 @@ pub struct ResponseMessage {
     /// Audio the model generated, in OpenAI's `message.audio` shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioOut>,
+    /// `google.code_execution`: what Gemini's code-execution tool ran and printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -158,6 +164,9 @@ pub struct ChatCompletionChunk {
     /// Present only when the client asked for usage: `null` on every chunk but the last.
     #[serde(skip_serializing_if = "UsageField::is_absent")]
     pub usage: UsageField,
+    /// As in [`ChatCompletion::service_tier`], on every chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 /// The three states of a chunk's `usage`: absent, `null`, or the figures.
@@ -210,6 +219,9 @@ pub struct Delta {
     /// Generated images, as in [`ResponseMessage::images`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageOut>,
+    /// The code-execution steps of this event, as in [`ResponseMessage::extra_content`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<ExtraContent>,
 }
 
 #[derive(Debug, Serialize)]

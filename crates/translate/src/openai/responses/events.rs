@@ -164,6 +164,48 @@ pub enum EventBody {
         item_id: String,
         output_index: usize,
     },
+    #[serde(rename = "response.code_interpreter_call.in_progress")]
+    CodeInterpreterInProgress {
+        item_id: String,
+        output_index: usize,
+    },
+    #[serde(rename = "response.code_interpreter_call_code.delta")]
+    CodeInterpreterCodeDelta {
+        item_id: String,
+        output_index: usize,
+        delta: String,
+    },
+    #[serde(rename = "response.code_interpreter_call_code.done")]
+    CodeInterpreterCodeDone {
+        item_id: String,
+        output_index: usize,
+        code: String,
+    },
+    #[serde(rename = "response.code_interpreter_call.interpreting")]
+    CodeInterpreterInterpreting {
+        item_id: String,
+        output_index: usize,
+    },
+    #[serde(rename = "response.code_interpreter_call.completed")]
+    CodeInterpreterCompleted {
+        item_id: String,
+        output_index: usize,
+    },
+    #[serde(rename = "response.file_search_call.in_progress")]
+    FileSearchInProgress {
+        item_id: String,
+        output_index: usize,
+    },
+    #[serde(rename = "response.file_search_call.searching")]
+    FileSearchSearching {
+        item_id: String,
+        output_index: usize,
+    },
+    #[serde(rename = "response.file_search_call.completed")]
+    FileSearchCompleted {
+        item_id: String,
+        output_index: usize,
+    },
     /// A failure the stream reports before its `response.failed`.
     #[serde(rename = "error")]
     Error {
@@ -201,6 +243,22 @@ impl EventBody {
             EventBody::WebSearchInProgress { .. } => "response.web_search_call.in_progress",
             EventBody::WebSearchSearching { .. } => "response.web_search_call.searching",
             EventBody::WebSearchCompleted { .. } => "response.web_search_call.completed",
+            EventBody::CodeInterpreterInProgress { .. } => {
+                "response.code_interpreter_call.in_progress"
+            }
+            EventBody::CodeInterpreterCodeDelta { .. } => {
+                "response.code_interpreter_call_code.delta"
+            }
+            EventBody::CodeInterpreterCodeDone { .. } => "response.code_interpreter_call_code.done",
+            EventBody::CodeInterpreterInterpreting { .. } => {
+                "response.code_interpreter_call.interpreting"
+            }
+            EventBody::CodeInterpreterCompleted { .. } => {
+                "response.code_interpreter_call.completed"
+            }
+            EventBody::FileSearchInProgress { .. } => "response.file_search_call.in_progress",
+            EventBody::FileSearchSearching { .. } => "response.file_search_call.searching",
+            EventBody::FileSearchCompleted { .. } => "response.file_search_call.completed",
             EventBody::Error { .. } => "error",
         }
     }

@@ -125,6 +125,8 @@ pub enum OutputItem {
     FunctionCall(FunctionCallItem),
     CustomToolCall(CustomToolCallItem),
     WebSearchCall(WebSearchCallItem),
+    CodeInterpreterCall(CodeInterpreterCallItem),
+    FileSearchCall(FileSearchCallItem),
 }
 
 impl OutputItem {
@@ -135,6 +137,8 @@ impl OutputItem {
             OutputItem::FunctionCall(f) => &f.id,
             OutputItem::CustomToolCall(c) => &c.id,
             OutputItem::WebSearchCall(w) => &w.id,
+            OutputItem::CodeInterpreterCall(c) => &c.id,
+            OutputItem::FileSearchCall(f) => &f.id,
         }
     }
 }
@@ -195,15 +199,60 @@ impl MessagePart {
     }
 }
 
-/// A `url_citation` annotation: character offsets into the part's text.
+/// An annotation on output text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Annotation {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub start_index: usize,
-    pub end_index: usize,
-    pub url: String,
-    pub title: String,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Annotation {
+    /// A web page: character offsets into the part's text.
+    UrlCitation {
+        start_index: usize,
+        end_index: usize,
+        url: String,
+        title: String,
+    },
+    /// A document of a File Search store; `index` is the character offset the citation
+    /// applies at (the end of the passage it supports).
+    FileCitation {
+        file_id: String,
+        index: usize,
+        filename: String,
+    },
+}
+
+/// Code Gemini's code-execution tool ran, and what it printed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeInterpreterCallItem {
+    pub id: String,
+    /// `in_progress`, `interpreting`, `completed`, `incomplete` or `failed`.
+    pub status: &'static str,
+    /// Gemini runs code in no container a client can address; a fixed name stands in.
+    pub container_id: String,
+    pub code: Option<String>,
+    pub outputs: Option<Vec<CodeInterpreterOutput>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CodeInterpreterOutput {
+    Logs { logs: String },
+}
+
+/// The documents Gemini's File Search retrieved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileSearchCallItem {
+    pub id: String,
+    pub status: &'static str,
+    /// Gemini does not report the queries it ran: always empty.
+    pub queries: Vec<String>,
+    pub results: Option<Vec<FileSearchResult>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileSearchResult {
+    /// The document's name or URI in its File Search store.
+    pub file_id: String,
+    pub filename: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -196,8 +196,9 @@ pub(super) fn map_input(
                 // A reasoning item between calls does not end their step.
                 continue;
             }
-            // A search Gemini ran is not history it takes back; the answer that cited it is.
-            "web_search_call" => {}
+            // A search (or code run) Gemini did is not history it takes back; the answer that
+            // reported it is.
+            "web_search_call" | "file_search_call" | "code_interpreter_call" => {}
             "item_reference" => {
                 return Err(TranslateError::invalid(
                     format!("input[{i}]: item references need stored responses, which this server does not keep; send the item itself."),

@@ -14,13 +14,14 @@ mod tools;
 
 use serde_json::{json, Value};
 
+use crate::build::generation::service_tier;
 use crate::build::generation::ParamPolicy;
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
 use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
 use crate::build::safety::safety_settings;
-use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
+use crate::build::tools::{combine, google_search, push_builtin, search_allowed, SEARCH_DROPPED};
 use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
@@ -127,17 +128,26 @@ pub fn to_gemini(
         search,
     } = tools::map_tools(
         client_tools,
+        req.google_options()
+            .and_then(|g| g.tools.as_deref())
+            .unwrap_or_default(),
         &mut names,
         caps.schema == SchemaFlavour::Legacy,
     )?;
     if let Some(i) = search {
-        if search_allowed(!gemini_tools.is_empty(), caps) {
-            gemini_tools.push(google_search());
+        let has_functions = gemini_tools
+            .iter()
+            .any(|t| !t.function_declarations.is_empty());
+        if search_allowed(has_functions, caps) {
+            push_builtin(&mut gemini_tools, google_search());
         } else {
             policy.drop_param(&format!("tools[{i}]"), SEARCH_DROPPED)?;
         }
     }
-    let tool_config = tools::map_tool_choice(req.tool_choice.as_ref(), &names, &mut gemini_tools)?;
+    let mut tool_config =
+        tools::map_tool_choice(req.tool_choice.as_ref(), &names, &mut gemini_tools)?;
+    combine(&gemini_tools, &mut tool_config, caps, opts.model)?;
+    let tier = service_tier(req.service_tier.as_deref(), "service_tier")?;
     let generation_config = generation::map_generation_config(&req, caps, &mut policy)?;
 
     let mut items = match std::mem::take(&mut req.input) {
@@ -171,6 +181,7 @@ pub fn to_gemini(
         cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config,
         labels: None,
+        service_tier: tier,
     };
     if opts.dialect == Dialect::Vertex {
         vertex::adapt(
@@ -263,7 +274,11 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
         previous_response_id: req.previous_response_id,
         reasoning,
-        service_tier: "default".to_owned(),
+        // What was asked; the server replaces it with the tier Gemini reports it used.
+        service_tier: match req.service_tier.as_deref() {
+            Some(tier @ ("flex" | "priority")) => tier.to_owned(),
+            _ => "default".to_owned(),
+        },
         store: req.store.unwrap_or(true),
         background: req.background.unwrap_or(false),
         temperature: req.temperature.or(Some(1.0)),

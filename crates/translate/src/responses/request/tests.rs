@@ -278,11 +278,10 @@ fn signatures_round_trip_through_reasoning_items() {
 #[test]
 fn hosted_tools_gemini_cannot_serve_are_named() {
     for kind in [
-        "file_search",
         "computer_use_preview",
         "image_generation",
         "mcp",
-        "code_interpreter",
+        "local_shell",
     ] {
         let result = gemini_body(
             "gemini-2.5-flash",
@@ -371,4 +370,74 @@ fn vertex_dialect_applies_to_responses() {
     assert!(!text.contains("g-1"), "{out:#}");
     assert_eq!(out["systemInstruction"]["role"], "user");
     assert_eq!(out["labels"], json!({"team": "search"}));
+}
+
+#[test]
+fn code_interpreter_and_file_search_become_gemini_tools() {
+    let sent = gemini_body(
+        "gemini-2.5-flash",
+        json!({"input": "x", "tools": [
+            {"type": "code_interpreter", "container": {"type": "auto"}},
+            {"type": "file_search", "vector_store_ids": ["handbook", "fileSearchStores/faq"], "max_num_results": 4},
+            {"type": "url_context"}
+        ], "tool_choice": {"type": "code_interpreter"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        sent["tools"],
+        json!([{"codeExecution": {}},
+            {"fileSearch": {"fileSearchStoreNames": ["fileSearchStores/handbook", "fileSearchStores/faq"], "topK": 4}},
+            {"urlContext": {}}])
+    );
+    assert!(sent.get("toolConfig").is_none());
+    match gemini_body(
+        "gemini-2.5-flash",
+        json!({"input": "x", "tools": [{"type": "file_search", "vector_store_ids": []}]}),
+    ) {
+        Err(TranslateError::InvalidRequest { param, .. }) => {
+            assert_eq!(param.as_deref(), Some("tools[0].vector_store_ids"));
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn builtin_tools_beside_functions_need_a_model_that_mixes_them() {
+    let body = |model: &str| {
+        gemini_body(
+            model,
+            json!({"input": "x", "tools": [
+                {"type": "function", "name": "f", "parameters": {"type": "object"}},
+                {"type": "code_interpreter", "container": {"type": "auto"}}
+            ]}),
+        )
+    };
+    let sent = body("gemini-3-flash-preview").unwrap();
+    assert_eq!(
+        sent["toolConfig"],
+        json!({"includeServerSideToolInvocations": true})
+    );
+    match body("gemini-2.5-flash") {
+        Err(TranslateError::InvalidRequest { message, param, .. }) => {
+            assert_eq!(param.as_deref(), Some("tools"));
+            assert!(message.contains("cannot combine"), "{message}");
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn service_tier_is_sent_and_echoed() {
+    let sent = gemini_body(
+        "gemini-2.5-flash",
+        json!({"input": "x", "service_tier": "flex"}),
+    )
+    .unwrap();
+    assert_eq!(sent["serviceTier"], "flex");
+    let sent = gemini_body(
+        "gemini-2.5-flash",
+        json!({"input": "x", "service_tier": "auto"}),
+    )
+    .unwrap();
+    assert!(sent.get("serviceTier").is_none());
 }

@@ -5,12 +5,18 @@
 //! functions: `custom` tools (freeform text input, such as Codex's `apply_patch`) become a
 //! function with one string parameter `input`; a `namespace` groups tools whose members are
 //! hoisted into Gemini's one function list under a qualified name; `web_search` becomes
-//! Google Search grounding. Every other hosted tool is a 400 that says why.
+//! Google Search grounding, `code_interpreter` Gemini's code execution, `file_search` Gemini's
+//! File Search over the stores named in `vector_store_ids`, and Gemini's own tool types
+//! (`google_search`, `url_context`, `code_execution`, `google_maps`, `file_search` with
+//! `file_search_store_names`) pass as in chat. Every other hosted tool is a 400 that says why.
 
 use serde_json::{json, Value};
 
 use crate::build::names::ToolNames;
-use crate::build::tools::{declare, tool_config, FunctionSpec};
+use crate::build::tools::{
+    builtin_tool, code_execution, declare, file_search, gemini_tool_entry, push_builtin,
+    tool_config, FunctionSpec,
+};
 use crate::gemini;
 use crate::responses::{CallShape, CallShapes};
 use crate::TranslateError;
@@ -27,11 +33,9 @@ pub(super) struct Tools {
 /// Hosted tools Gemini cannot serve through this server, with what to do instead.
 fn unsupported_tool(kind: &str) -> &'static str {
     match kind {
-        "file_search" => "Gemini has no vector stores behind this server; retrieve the passages yourself and send them as input, or declare a function tool",
         "computer_use_preview" | "computer" => "Gemini's computer use is not offered through this server; declare function tools for the actions instead",
         "image_generation" => "images are not generated through the Responses API here; use an image model through /v1beta or declare a function tool",
         "mcp" => "this server does not connect to MCP servers; list the MCP server's tools as function tools instead",
-        "code_interpreter" => "this server runs no code; declare a function tool that runs it",
         "local_shell" | "shell" => "declare the shell as a function tool instead",
         "apply_patch" => "declare apply_patch as a custom or function tool instead",
         _ => "the server does not know this tool type",
@@ -40,10 +44,12 @@ fn unsupported_tool(kind: &str) -> &'static str {
 
 pub(super) fn map_tools(
     tools: &[Value],
+    google_tools: &[Value],
     names: &mut ToolNames,
     legacy_schemas: bool,
 ) -> Result<Tools, TranslateError> {
     let mut declarations = Vec::new();
+    let mut builtins = Vec::new();
     let mut shapes = CallShapes::default();
     let mut search = None;
     for (i, tool) in tools.iter().enumerate() {
@@ -96,6 +102,29 @@ pub(super) fn map_tools(
             | "web_search_preview"
             | "web_search_2025_08_26"
             | "web_search_preview_2025_03_11" => search = Some(i),
+            "code_interpreter" => push_builtin(&mut builtins, code_execution()),
+            "file_search" => {
+                let stores = tool
+                    .get("vector_store_ids")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let top_k = tool
+                    .get("max_num_results")
+                    .and_then(Value::as_u64)
+                    .and_then(|k| u32::try_from(k).ok());
+                builtins.push(file_search(
+                    stores,
+                    None,
+                    top_k,
+                    &format!("{param}.vector_store_ids"),
+                )?);
+            }
             "" => {
                 return Err(TranslateError::invalid(
                     "Each tool needs a 'type'.",
@@ -103,15 +132,22 @@ pub(super) fn map_tools(
                 ))
             }
             other => {
-                return Err(TranslateError::invalid(
-                    format!(
-                    "Tool type '{other}' is not supported with Gemini: {}. Remove it from 'tools'.",
-                    unsupported_tool(other)
-                ),
-                    format!("{param}.type"),
-                ))
+                let Some(builtin) = builtin_tool(other, tool, &param)? else {
+                    return Err(TranslateError::invalid(
+                        format!(
+                        "Tool type '{other}' is not supported with Gemini: {}. Remove it from 'tools'.",
+                        unsupported_tool(other)
+                    ),
+                        format!("{param}.type"),
+                    ));
+                };
+                push_builtin(&mut builtins, builtin);
             }
         }
+    }
+    for (i, entry) in google_tools.iter().enumerate() {
+        let tool = gemini_tool_entry(entry, &format!("extra_body.google.tools[{i}]"))?;
+        push_builtin(&mut builtins, tool);
     }
     let mut out = Vec::new();
     if !declarations.is_empty() {
@@ -120,6 +156,7 @@ pub(super) fn map_tools(
             ..Default::default()
         });
     }
+    out.extend(builtins);
     Ok(Tools {
         tools: out,
         shapes,
@@ -245,12 +282,17 @@ pub(super) fn map_tool_choice(
                 tool.function_declarations
                     .retain(|d| allowed.contains(&d.name));
             }
-            tools.retain(|t| !t.function_declarations.is_empty() || t.google_search.is_some());
+            tools.retain(|t| !t.function_declarations.is_empty() || t.is_builtin());
             let has_allowed = tools.iter().any(|t| !t.function_declarations.is_empty());
             tool_config(mode, None, "tool_choice.mode", names, has_allowed)
         }
-        // A hosted tool named as the choice: Gemini decides when to search.
-        kind if kind.starts_with("web_search") => Ok(None),
+        // A hosted tool named as the choice: Gemini decides when to use it.
+        kind if kind.starts_with("web_search")
+            || kind == "code_interpreter"
+            || kind == "file_search" =>
+        {
+            Ok(None)
+        }
         other => Err(TranslateError::invalid(
             format!("Invalid 'tool_choice' type '{other}': expected a mode string, 'function', 'custom' or 'allowed_tools'."),
             "tool_choice",
