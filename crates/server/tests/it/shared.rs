@@ -18,13 +18,13 @@ use crate::support::{client, sample, Error, ServerThread};
 type TestResult = Result<(), Error>;
 
 /// A `redis-server` of its own on a free loopback port, without persistence; killed by PID.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Redis {
-    fn start() -> Result<Redis, Error> {
+    pub(crate) fn start() -> Result<Redis, Error> {
         // redis-server takes no `--port 0`: take a free port from the OS, then hand it over.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -33,7 +33,7 @@ impl Redis {
     }
 
     /// Starts on `port`; returns once it says it accepts connections.
-    fn start_on(port: u16) -> Result<Redis, Error> {
+    pub(crate) fn start_on(port: u16) -> Result<Redis, Error> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -58,11 +58,11 @@ impl Redis {
         Ok(redis)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -88,7 +88,11 @@ fn replica(mock: &MockGemini, redis: &Redis) -> Result<ServerThread, Error> {
     ServerThread::spawn(move || pollux_server::bind(config))
 }
 
-async fn post(server: &ServerThread, path: &str, body: &Value) -> Result<(u16, Value), Error> {
+pub(crate) async fn post(
+    server: &ServerThread,
+    path: &str,
+    body: &Value,
+) -> Result<(u16, Value), Error> {
     let mut resp = client()
         .post(format!("http://{}{path}", server.addr))
         .send_json(body)
@@ -98,7 +102,7 @@ async fn post(server: &ServerThread, path: &str, body: &Value) -> Result<(u16, V
     Ok((status, serde_json::from_slice(&bytes)?))
 }
 
-async fn state_errors(server: &ServerThread) -> Result<f64, Error> {
+pub(crate) async fn state_errors(server: &ServerThread) -> Result<f64, Error> {
     let mut resp = client()
         .get(format!("http://{}/metrics", server.addr))
         .send()
