@@ -36,13 +36,22 @@ pub struct Shared {
 impl Shared {
     /// Prepares the connection; it is made on first use (Redis may come up after Pollux), so
     /// this needs a tokio runtime but no Redis yet.
+    /// `password`, when given, replaces the URL's (`--state-password-file`).
     pub fn connect(
         url: &str,
+        password: Option<&str>,
         prefix: &str,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Shared, StateError> {
-        let client = redis::Client::open(url).map_err(|e| StateError(e.category().to_owned()))?;
+        // Errors name the category only: the URL may hold a password.
+        let invalid = |e: redis::RedisError| StateError(e.category().to_owned());
+        let mut info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        if let Some(password) = password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             // Reconnects are attempted again on the next operation, not retried in a loop
             // while a request waits.

@@ -57,10 +57,20 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
+        let password = match (&config.state_password_file, &config.state) {
+            (Some(path), Some(_)) => Some(read_password(path)?),
+            (Some(_), None) => {
+                return Err(
+                    "--state-password-file / POLLUX_STATE_PASSWORD_FILE needs --state".to_owned(),
+                )
+            }
+            (None, _) => None,
+        };
         let shared = match &config.state {
             Some(url) => Some(Arc::new(
                 Shared::connect(
                     url,
+                    password.as_deref(),
                     &config.state_prefix,
                     Duration::from_millis(config.state_timeout_ms),
                     metrics.clone(),
@@ -216,6 +226,28 @@ impl AppState {
             });
         }
     }
+}
+
+/// The first line of `--state-password-file`. Errors name the file, never what it holds.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "--state-password-file / POLLUX_STATE_PASSWORD_FILE: cannot read {}: {e}",
+            path.display()
+        )
+    })?;
+    let password = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    if password.is_empty() {
+        return Err(format!(
+            "--state-password-file / POLLUX_STATE_PASSWORD_FILE: {} is empty",
+            path.display()
+        ));
+    }
+    Ok(password.to_owned())
 }
 
 /// Follows the replicas' channel for as long as `state` lives: on each (re)subscription the

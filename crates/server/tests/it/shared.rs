@@ -34,8 +34,14 @@ impl Redis {
 
     /// Starts on `port`; returns once it says it accepts connections.
     pub(crate) fn start_on(port: u16) -> Result<Redis, Error> {
+        Redis::start_with(port, &[])
+    }
+
+    /// [`Redis::start_on`] with more arguments for redis-server.
+    pub(crate) fn start_with(port: u16, extra: &[&str]) -> Result<Redis, Error> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -284,5 +290,56 @@ async fn redis_lost_mid_run_costs_only_what_needs_it_and_recovers() -> TestResul
         .send()
         .await?;
     assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn the_redis_password_comes_from_a_file() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let redis = Redis::start_with(port, &["--requirepass", "s3cret-from-file"])?;
+    let mock = MockGemini::start()?;
+    let file = std::env::temp_dir().join(format!("pollux-redis-password-{port}"));
+    std::fs::write(&file, "s3cret-from-file\n")?;
+    let mut config = Config::defaults();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.upstream = mock.base_url();
+    config.api_key = Some("test-key".to_owned());
+    config.workers = 1;
+    config.state = Some(redis.url());
+    config.state_timeout_ms = 1000;
+    config.state_password_file = Some(file.clone());
+    let one = ServerThread::spawn(move || pollux_server::bind(config))?;
+    let (status, created) = post(
+        &one,
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": "hi"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{created}");
+    let mut resp = client()
+        .get(format!(
+            "http://{}/v1/responses/{}",
+            one.addr,
+            created["id"].as_str().unwrap()
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    assert_eq!(state_errors(&one).await?, 0.0);
+    let _ = std::fs::remove_file(&file);
+
+    // A file that cannot be read stops start-up with a message naming it.
+    let mut config = Config::defaults();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.state = Some(redis.url());
+    config.state_password_file = Some(file.clone());
+    let refused = ServerThread::spawn(move || pollux_server::bind(config));
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("--state-password-file") && message.contains("cannot read"),
+        "{message}"
+    );
     Ok(())
 }
