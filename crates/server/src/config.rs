@@ -130,8 +130,9 @@ pub struct Config {
     pub response_store_ttl_secs: u64,
 
     /// Shared state for several replicas: `redis://[user:password@]host:port/db` (or
-    /// `rediss://` for TLS). The response store and the thought-signature cache move to Redis;
-    /// without it everything stays in this process.
+    /// `rediss://` for TLS). The response store, the thought-signature cache, key cooldowns
+    /// and invalid marks, the model-list cache and background cancels are shared through
+    /// Redis; without it everything stays in this process.
     #[arg(long, env = "POLLUX_STATE")]
     pub state: Option<String>,
 
