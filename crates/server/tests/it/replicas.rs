@@ -699,3 +699,57 @@ async fn a_rolling_restart_under_load_fails_no_request() -> TestResult {
     drop(addrs);
     Ok(())
 }
+
+#[actix_rt::test]
+async fn after_redis_comes_back_marks_are_shared_again_without_a_restart() -> TestResult {
+    let mut redis = Redis::start()?;
+    let port = redis.port;
+    let mock = MockGemini::start()?;
+    let (hot, cool) = ("AIzaHotKey0000000000000000", "AIzaCoolKey000000000000000");
+    let pooled = || {
+        let mut c = config(&mock, &redis.url());
+        c.api_key = None;
+        c.api_keys = vec![hot.to_owned(), cool.to_owned()];
+        c
+    };
+    let (one, two) = (replica(pooled())?, replica(pooled())?);
+    let chat =
+        json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]});
+
+    redis.stop();
+    // Chat needs no Redis: served as before.
+    let (status, _, out) = post(&format!("http://{}/v1/chat/completions", one.addr), &chat).await?;
+    assert_eq!(status, 200, "{out}");
+    drop(redis);
+    let _redis = Redis::start_on(port)?;
+
+    // Replica 1 uses Redis again once its connection is remade (on a next operation).
+    let start = Instant::now();
+    loop {
+        let (status, _, created) = post(
+            &format!("http://{}/v1/responses", one.addr),
+            &json!({"model": "gemini-2.5-flash", "input": "hi"}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, _) = get(&format!("http://{}/v1/responses/{id}", two.addr)).await?;
+        if status == 200 {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "Redis never used again");
+    }
+    // A 429 on replica 1 reaches replica 2, whose subscription was made anew.
+    let before = mock.requests().len();
+    mock.push(Scenario::rate_limited(30));
+    let (status, _, out) = post(&format!("http://{}/v1/chat/completions", one.addr), &chat).await?;
+    assert_eq!(status, 200, "{out}");
+    let tried: Vec<String> = mock.requests()[before..]
+        .iter()
+        .map(|r| r.headers.get("x-goog-api-key").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    until_cooling(&one, 1).await?;
+    until_cooling(&two, 1).await?;
+    Ok(())
+}
