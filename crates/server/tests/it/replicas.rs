@@ -24,7 +24,7 @@ use mock_gemini::{MockGemini, Scenario, StreamStep};
 use pollux_server::Config;
 use serde_json::{json, Value};
 
-use crate::shared::{state_errors, Redis};
+use crate::shared::{replica_config as config, state_errors, Redis};
 use crate::support::{assert_openai, client, text_event, Error, ServerThread};
 
 type TestResult = Result<(), Error>;
@@ -136,19 +136,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn config(mock: &MockGemini, redis_url: &str) -> Config {
-    let mut config = Config::defaults();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.upstream = mock.base_url();
-    config.api_key = Some("test-key".to_owned());
-    config.workers = 1;
-    config.max_retries = 0;
-    config.state = Some(redis_url.to_owned());
-    // Generous for a loaded test machine; the default is 50 ms.
-    config.state_timeout_ms = 1000;
-    config
 }
 
 fn replica(config: Config) -> Result<ServerThread, Error> {

@@ -81,17 +81,43 @@ impl Drop for Redis {
 }
 
 /// One Pollux replica in front of `mock`, sharing state through `redis`.
-fn replica(mock: &MockGemini, redis: &Redis) -> Result<ServerThread, Error> {
+pub(crate) fn replica_config(mock: &MockGemini, redis_url: &str) -> Config {
     let mut config = Config::defaults();
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.upstream = mock.base_url();
     config.api_key = Some("test-key".to_owned());
     config.workers = 1;
     config.max_retries = 0;
-    config.state = Some(redis.url());
+    config.state = Some(redis_url.to_owned());
     // Generous for a loaded test machine; the default is 50 ms.
     config.state_timeout_ms = 1000;
+    config
+}
+
+fn replica(mock: &MockGemini, redis: &Redis) -> Result<ServerThread, Error> {
+    let config = replica_config(mock, &redis.url());
     ServerThread::spawn(move || pollux_server::bind(config))
+}
+
+/// Creates a stored response on `server` and reads it back there: the shared store works.
+async fn stored_and_read_back(server: &ServerThread, input: &str) -> TestResult {
+    let (status, created) = post(
+        server,
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": input}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{created}");
+    let mut resp = client()
+        .get(format!(
+            "http://{}/v1/responses/{}",
+            server.addr,
+            created["id"].as_str().unwrap()
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    Ok(())
 }
 
 pub(crate) async fn post(
@@ -274,23 +300,7 @@ async fn redis_lost_mid_run_costs_only_what_needs_it_and_recovers() -> TestResul
 
     // Back (empty: no persistence), and Pollux uses it again without a restart.
     let _redis = Redis::start_on(port)?;
-    let (status, created) = post(
-        &one,
-        "/v1/responses",
-        &json!({"model": "gemini-2.5-flash", "input": "again"}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{created}");
-    let mut resp = client()
-        .get(format!(
-            "http://{}/v1/responses/{}",
-            one.addr,
-            created["id"].as_str().unwrap()
-        ))
-        .send()
-        .await?;
-    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
-    Ok(())
+    stored_and_read_back(&one, "again").await
 }
 
 #[actix_rt::test]
@@ -302,31 +312,10 @@ async fn the_redis_password_comes_from_a_file() -> TestResult {
     let mock = MockGemini::start()?;
     let file = std::env::temp_dir().join(format!("pollux-redis-password-{port}"));
     std::fs::write(&file, "s3cret-from-file\n")?;
-    let mut config = Config::defaults();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.upstream = mock.base_url();
-    config.api_key = Some("test-key".to_owned());
-    config.workers = 1;
-    config.state = Some(redis.url());
-    config.state_timeout_ms = 1000;
+    let mut config = replica_config(&mock, &redis.url());
     config.state_password_file = Some(file.clone());
     let one = ServerThread::spawn(move || pollux_server::bind(config))?;
-    let (status, created) = post(
-        &one,
-        "/v1/responses",
-        &json!({"model": "gemini-2.5-flash", "input": "hi"}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{created}");
-    let mut resp = client()
-        .get(format!(
-            "http://{}/v1/responses/{}",
-            one.addr,
-            created["id"].as_str().unwrap()
-        ))
-        .send()
-        .await?;
-    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    stored_and_read_back(&one, "hi").await?;
     assert_eq!(state_errors(&one).await?, 0.0);
     let _ = std::fs::remove_file(&file);
 
