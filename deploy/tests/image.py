@@ -348,7 +348,8 @@ def run_image(image: dict, runtime_root: Path) -> None:
         check(status == 200 and json.loads(body) == {"status": "ok"},
               f"/healthz answered {status} {body}")
         status, body = get("/readyz")
-        check(status == 200 and json.loads(body) == {"status": "ready"},
+        check(status == 200 and json.loads(body)["status"] == "ready"
+              and json.loads(body)["state"] == {"kind": "memory"},
               f"/readyz answered {status} {body}")
         status, body = get("/v1/models")
         check(status == 401, f"/v1/models without a client key answered {status}, expected 401")

@@ -167,10 +167,17 @@ pub struct Config {
     pub response_store_ttl_secs: u64,
 
     /// Shared state for several replicas: `redis://[user:password@]host:port/db` (or
-    /// `rediss://` for TLS). The response store and the thought-signature cache move to Redis;
-    /// without it everything stays in this process.
+    /// `rediss://` for TLS). The response store, the thought-signature cache, key cooldowns
+    /// and invalid marks, the model-list cache and background cancels are shared through
+    /// Redis; without it everything stays in this process.
     #[arg(long, env = "POLLUX_STATE")]
     pub state: Option<String>,
+
+    /// A file holding the Redis password (its first line), for the password not to sit in
+    /// `--state`'s URL, the environment or the process list (a Kubernetes Secret mounted as
+    /// a file). It replaces a password the URL may hold; the user, if any, stays the URL's.
+    #[arg(long, env = "POLLUX_STATE_PASSWORD_FILE")]
+    pub state_password_file: Option<std::path::PathBuf>,
 
     /// Prefix of every Redis key Pollux writes, so several deployments can share one Redis.
     #[arg(long, env = "POLLUX_STATE_PREFIX", default_value = "pollux:")]
@@ -371,6 +378,7 @@ impl Config {
             response_store_bytes: 256 * 1024 * 1024,
             response_store_ttl_secs: 86_400,
             state: None,
+            state_password_file: None,
             state_prefix: "pollux:".to_owned(),
             state_timeout_ms: 50,
             config: None,

@@ -8,7 +8,11 @@
 //!   answered 429 cools down for the delay of Gemini's `RetryInfo` (or the configured
 //!   default) and is skipped while another key is usable; a key Gemini reports as
 //!   `API_KEY_INVALID` leaves the rotation for the life of the process. Keys are logged only
-//!   by [`fingerprint`].
+//!   by [`fingerprint`]. With `--state`, both marks are shared with the other replicas
+//!   ([`KeyPool::share`]): written to Redis under the key's fingerprint with a TTL (the
+//!   cooldown, or [`SHARED_INVALID_TTL`]) and announced on the pub/sub channel, which every
+//!   replica follows to mirror them here ([`KeyPool::apply_shared`]). Picking a key reads only
+//!   this mirror: no Redis round trip on the request path.
 //!
 //! - **Redaction** ([`Keys::redact`]): Gemini's error messages reach clients nearly word for
 //!   word, and a gateway in front of Gemini may echo the key it was sent; every upstream
@@ -23,8 +27,8 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::{self, HeaderMap};
 use bytes::Bytes;
@@ -33,6 +37,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::shared::Shared;
 
 pub use crate::config_file::fingerprint;
 
@@ -113,6 +118,11 @@ impl Keys {
     /// Whether clients must present one of Pollux's client keys.
     pub fn has_client_keys(&self) -> bool {
         !self.clients.is_empty()
+    }
+
+    /// Shares the pool's cooldowns and invalid marks with the other replicas through `shared`.
+    pub fn share(&mut self, shared: Arc<Shared>) {
+        self.pool.shared = Some(shared);
     }
 
     /// `text` without any key a request with `key` may have been sent upstream with: every
@@ -243,12 +253,25 @@ enum KeyState {
     Invalid,
 }
 
+/// How long an invalid mark lives in the shared state: a replica started after it expired
+/// tries the key again (and marks it again if Gemini still rejects it), so a key the operator
+/// repaired comes back without flushing Redis.
+pub const SHARED_INVALID_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Pollux's own Gemini keys.
 pub struct KeyPool {
     keys: Vec<String>,
     states: Mutex<Vec<KeyState>>,
     next: AtomicUsize,
     default_cooldown: Duration,
+    /// The other replicas' state (`--state`), to share marks with.
+    shared: Option<Arc<Shared>>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl std::fmt::Debug for KeyPool {
@@ -272,6 +295,7 @@ impl KeyPool {
             states,
             next: AtomicUsize::new(0),
             default_cooldown,
+            shared: None,
         }
     }
 
@@ -279,8 +303,21 @@ impl KeyPool {
         self.keys.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     fn states(&self) -> std::sync::MutexGuard<'_, Vec<KeyState>> {
         self.states.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many keys are cooling down now (for `/readyz`).
+    pub fn cooling_count(&self) -> usize {
+        let now = Instant::now();
+        self.states()
+            .iter()
+            .filter(|s| matches!(s, KeyState::CoolingUntil(until) if *until > now))
+            .count()
     }
 
     /// Keys still in rotation (not reported invalid).
@@ -417,6 +454,112 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl KeyPool {
+    /// Tells the other replicas about key `index`'s mark (after [`KeyPool::rate_limited`] or
+    /// [`KeyPool::invalid`]): `key:{fingerprint}` in Redis with the mark's TTL, for replicas
+    /// that start later, and a message on the channel, for those running. One round trip,
+    /// awaited so the mark is shared before the request that caused it is answered. A failure
+    /// is counted (and logged once) by [`Shared`]; this process's mark holds either way.
+    pub async fn share(&self, index: usize) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let state = self.states().get(index).copied();
+        let (value, ttl) = match state {
+            Some(KeyState::CoolingUntil(until)) => {
+                let left = until.saturating_duration_since(Instant::now());
+                let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+                if left_ms == 0 {
+                    return;
+                }
+                (
+                    format!("cool {}", unix_ms().saturating_add(left_ms)),
+                    left_ms,
+                )
+            }
+            Some(KeyState::Invalid) => (
+                "invalid".to_owned(),
+                u64::try_from(SHARED_INVALID_TTL.as_millis()).unwrap_or(u64::MAX),
+            ),
+            _ => return,
+        };
+        let print = fingerprint(self.key(index));
+        let mut pipe = redis::pipe();
+        pipe.pset_ex(shared.key("key", &print), &value, ttl)
+            .ignore();
+        let _ = shared.publish(pipe, &format!("key {print} {value}")).await;
+    }
+
+    /// Mirrors a mark another replica shared (or this one: its own messages come back too):
+    /// `print` is a key's fingerprint, `value` what [`KeyPool::share`] wrote. A fingerprint
+    /// of a key this replica lacks, a cooldown already over, or a malformed value is ignored;
+    /// a longer cooldown or an invalid mark already held here stays.
+    pub fn apply_shared(&self, print: &str, value: &str) {
+        let Some(index) = self.keys.iter().position(|k| fingerprint(k) == print) else {
+            return;
+        };
+        let mark = if value == "invalid" {
+            KeyState::Invalid
+        } else {
+            let Some(until) = value
+                .strip_prefix("cool ")
+                .and_then(|v| v.parse::<u64>().ok())
+            else {
+                return;
+            };
+            let left = until.saturating_sub(unix_ms());
+            if left == 0 {
+                return;
+            }
+            KeyState::CoolingUntil(Instant::now() + Duration::from_millis(left))
+        };
+        let mut states = self.states();
+        let Some(state) = states.get_mut(index) else {
+            return;
+        };
+        let now = Instant::now();
+        let was_usable = match *state {
+            KeyState::Ready => true,
+            KeyState::CoolingUntil(until) => until <= now,
+            KeyState::Invalid => return,
+        };
+        match (mark, *state) {
+            (KeyState::CoolingUntil(new), KeyState::CoolingUntil(old)) if old >= new => {}
+            _ => *state = mark,
+        }
+        let valid = states.iter().filter(|s| **s != KeyState::Invalid).count();
+        drop(states);
+        // Logged when the key stops being usable here, not for every echo of a mark.
+        match mark {
+            KeyState::Invalid => log::warn!(
+                "upstream key {print} was reported invalid by a replica sharing --state; removed from rotation, {valid} key(s) left"
+            ),
+            KeyState::CoolingUntil(until) if was_usable => log::info!(
+                "upstream key {print} rate limited on a replica sharing --state; cooling down for {}s",
+                until.saturating_duration_since(now).as_secs()
+            ),
+            _ => {}
+        }
+    }
+
+    /// Mirrors every mark the shared state holds for this pool's keys, in one round trip: on
+    /// (re)subscribing, for the marks shared while this replica was not listening.
+    pub async fn refresh_shared(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let prints: Vec<String> = self.keys.iter().map(|k| fingerprint(k)).collect();
+        let names: Vec<String> = prints.iter().map(|p| shared.key("key", p)).collect();
+        if let Ok(values) = shared.get_many(&names).await {
+            for (print, value) in prints.iter().zip(values) {
+                if let Some(value) = value {
+                    self.apply_shared(print, &value);
+                }
+            }
+        }
+    }
+}
+
 /// Refuses to serve the pool to the network without client keys, unless told to.
 pub fn check_exposure(config: &Config) -> Result<(), String> {
     // Vertex AI with a project spends the operator's Google Cloud credentials, as a pool does.
@@ -465,6 +608,25 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains(&fingerprint("key-0")), "{shown}");
+    }
+
+    #[test]
+    fn marks_from_other_replicas_are_mirrored_by_fingerprint() {
+        let p = pool(3);
+        let later = unix_ms() + 30_000;
+        p.apply_shared(&fingerprint("key-0"), &format!("cool {later}"));
+        p.apply_shared(&fingerprint("key-1"), "invalid");
+        // Ignored: a key this replica lacks, a cooldown already over, garbage.
+        p.apply_shared(&fingerprint("elsewhere"), "invalid");
+        p.apply_shared(&fingerprint("key-2"), "cool 1");
+        p.apply_shared(&fingerprint("key-2"), "warm");
+        assert_eq!(p.attempt_order().unwrap(), [2]);
+        assert_eq!((p.valid_count(), p.cooling_count()), (2, 1));
+        // A shorter cooldown does not cut a longer one short; an invalid key stays invalid.
+        p.apply_shared(&fingerprint("key-0"), &format!("cool {}", unix_ms() + 1));
+        p.apply_shared(&fingerprint("key-1"), &format!("cool {later}"));
+        assert_eq!(p.attempt_order().unwrap(), [2]);
+        assert_eq!(p.valid_count(), 2);
     }
 
     #[test]

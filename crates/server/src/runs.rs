@@ -2,10 +2,11 @@
 //! so a client can follow it (at once, or reconnecting with `starting_after`), and the handle
 //! that cancels it.
 //!
-//! Runs are per process: the task runs on the worker that accepted the request, and a cancel
-//! or a stream reconnect must reach the same process (with replicas, route a response id to
-//! the replica that created it, as docs/deployment.md says). The record of a run (queued, in
-//! progress, final) is in the response store, which every replica can share.
+//! Runs are per process: the task runs on the worker that accepted the request. The record of
+//! a run (queued, in progress, final) is in the response store, which every replica can share
+//! (`--state`), so any replica answers a poll; a cancel sent to another replica reaches the
+//! run through the replicas' channel (`AppState::on_shared_event`). A stream reconnect must
+//! still reach the replica that runs it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -141,6 +142,11 @@ impl Runs {
             }
         }
         inner.order = kept;
+    }
+
+    /// The run `id`, whoever owns it: for a cancel another replica checked the owner of.
+    pub fn get_any(&self, id: &str) -> Option<Arc<Run>> {
+        lock(&self.inner).map.get(id).cloned()
     }
 
     /// The run `id`, when `owner` may see it.

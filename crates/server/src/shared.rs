@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 pub struct StateError(pub String);
 
 pub struct Shared {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
@@ -35,22 +36,32 @@ pub struct Shared {
 impl Shared {
     /// Prepares the connection; it is made on first use (Redis may come up after Pollux), so
     /// this needs a tokio runtime but no Redis yet.
+    /// `password`, when given, replaces the URL's (`--state-password-file`).
     pub fn connect(
         url: &str,
+        password: Option<&str>,
         prefix: &str,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Shared, StateError> {
-        let client = redis::Client::open(url).map_err(|e| StateError(e.category().to_owned()))?;
+        // Errors name the category only: the URL may hold a password.
+        let invalid = |e: redis::RedisError| StateError(e.category().to_owned());
+        let mut info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        if let Some(password) = password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             // Reconnects are attempted again on the next operation, not retried in a loop
             // while a request waits.
             .set_number_of_retries(1)
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
             .set_response_timeout(Some(timeout));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| StateError(e.to_string()))?;
         Ok(Shared {
+            client,
             conn,
             prefix: prefix.to_owned(),
             timeout,
@@ -90,6 +101,42 @@ impl Shared {
             }
         }
         result
+    }
+
+    /// The pub/sub channel replicas tell each other about changes on (key cooldowns and
+    /// invalid marks, cancels of background responses).
+    pub fn channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    /// Publishes `message` on [`Shared::channel`], after the other commands of `pipe` (one
+    /// round trip).
+    pub async fn publish(&self, mut pipe: Pipeline, message: &str) -> Result<(), StateError> {
+        pipe.publish(self.channel(), message).ignore();
+        self.run::<()>(&pipe).await
+    }
+
+    /// A connection subscribed to [`Shared::channel`]: its messages, and the half that keeps
+    /// the subscription (dropping it ends the stream). Made on a connection of its own, within
+    /// the operation timeout (at least half a second: connecting takes longer than a command).
+    /// Not counted as a failed operation: it is retried in the background, not per request.
+    pub async fn subscribe(
+        &self,
+    ) -> Result<(redis::aio::PubSubSink, redis::aio::PubSubStream), StateError> {
+        let wait = self.timeout.max(Duration::from_millis(500));
+        let connect = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.channel()).await?;
+            Ok::<_, redis::RedisError>(pubsub.split())
+        };
+        match tokio::time::timeout(wait, connect).await {
+            Ok(Ok(halves)) => Ok(halves),
+            Ok(Err(e)) => Err(StateError(e.to_string())),
+            Err(_) => Err(StateError(format!(
+                "no subscription within {} ms",
+                wait.as_millis()
+            ))),
+        }
     }
 
     /// Whether the last operation succeeded.

@@ -4,7 +4,7 @@
 //! composition root name one type and no service needs to know the others.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use pollux_translate::gemini::Model;
@@ -22,6 +22,9 @@ use crate::store::{self, memory::MemoryStore, redis::RedisStore, ResponseStore};
 
 /// Distinct credentials remembered at once (client keys in pass-through mode).
 const MAX_ENTRIES: usize = 1024;
+
+/// How soon a lost subscription to the replicas' channel is tried again.
+const RESUBSCRIBE: Duration = Duration::from_secs(1);
 
 /// State shared by every worker.
 pub struct AppState {
@@ -56,12 +59,21 @@ impl AppState {
         );
         let metrics = Arc::new(Metrics::default());
         let limiter = Limiter::new(config.max_concurrent_upstream, metrics.clone());
-        let keys = Arc::new(Keys::from_config(&config));
         let models = ModelCache::new(Duration::from_secs(config.models_cache_secs));
+        let password = match (&config.state_password_file, &config.state) {
+            (Some(path), Some(_)) => Some(read_password(path)?),
+            (Some(_), None) => {
+                return Err(
+                    "--state-password-file / POLLUX_STATE_PASSWORD_FILE needs --state".to_owned(),
+                )
+            }
+            (None, _) => None,
+        };
         let shared = match &config.state {
             Some(url) => Some(Arc::new(
                 Shared::connect(
                     url,
+                    password.as_deref(),
                     &config.state_prefix,
                     Duration::from_millis(config.state_timeout_ms),
                     metrics.clone(),
@@ -78,6 +90,11 @@ impl AppState {
         } else {
             None
         };
+        let mut keys = Keys::from_config(&config);
+        if let Some(shared) = &shared {
+            keys.share(shared.clone());
+        }
+        let keys = Arc::new(keys);
         let ttl = Duration::from_secs(config.response_store_ttl_secs);
         let store: Arc<dyn ResponseStore> = match &shared {
             Some(shared) => Arc::new(RedisStore::new(shared.clone(), ttl)),
@@ -87,7 +104,7 @@ impl AppState {
                 ttl,
             })),
         };
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             config,
             settings,
             signatures,
@@ -99,7 +116,34 @@ impl AppState {
             runs: Runs::default(),
             shared,
             token,
-        }))
+        });
+        if let (Some(shared), Ok(runtime)) = (&state.shared, tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(follow(Arc::downgrade(&state), shared.clone()));
+        }
+        Ok(state)
+    }
+
+    /// Applies one message of the replicas' channel: `key <fingerprint> <mark>` (a key's
+    /// cooldown or invalid mark, [`crate::keys::KeyPool::share`]) or `cancel <response id>`
+    /// (another replica was asked to cancel a background response: if it runs here, it
+    /// stops, and its record is marked cancelled again in case the run wrote it meanwhile).
+    async fn on_shared_event(&self, message: &str) {
+        if let Some((print, mark)) = message
+            .strip_prefix("key ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            self.keys.pool().apply_shared(print, mark);
+        } else if let Some(id) = message.strip_prefix("cancel ") {
+            if let Some(run) = self.runs.get_any(id) {
+                if run.cancel() {
+                    let owner = run.owner.as_deref();
+                    if let Err(e) = store::mark_cancelled(&*self.store, id, owner).await {
+                        log::warn!("background response {id} cancelled by another replica, but its record was not updated: {e}");
+                    }
+                }
+            }
+        }
     }
 
     /// The thought signatures of the history calls `ids` (those the client sent without
@@ -145,6 +189,38 @@ impl AppState {
         }
     }
 
+    /// The model list another replica fetched for credential `id` (a digest, never a key)
+    /// and shared, kept here too; `None` without `--state`, when there is none, or when the
+    /// shared state cannot be read.
+    pub async fn shared_models(&self, id: &str) -> Option<Arc<Vec<Model>>> {
+        let shared = self
+            .shared
+            .as_ref()
+            .filter(|_| self.config.models_cache_secs > 0)?;
+        let found = shared.get_many(&[shared.key("models", id)]).await.ok()?;
+        let text = found.into_iter().next().flatten()?;
+        let models: Arc<Vec<Model>> = Arc::new(serde_json::from_str(&text).ok()?);
+        self.models.put(id.to_owned(), models.clone());
+        Some(models)
+    }
+
+    /// Shares a fetched model list with the other replicas for `models_cache_secs`.
+    pub async fn share_models(&self, id: &str, models: &[Model]) {
+        let Some(shared) = self
+            .shared
+            .as_ref()
+            .filter(|_| self.config.models_cache_secs > 0)
+        else {
+            return;
+        };
+        if let Ok(text) = serde_json::to_string(models) {
+            let ttl = Duration::from_secs(self.config.models_cache_secs);
+            let _ = shared
+                .set_many(&[(shared.key("models", id), text)], ttl)
+                .await;
+        }
+    }
+
     /// [`AppState::remember_signatures`] from a synchronous place (a stream's translator):
     /// the local copy at once, the shared write on this worker in the background.
     pub fn remember_signatures_soon(&self, pairs: Vec<(String, String)>) {
@@ -161,6 +237,56 @@ impl AppState {
                 let _ = shared.set_many(&keyed, ttl).await;
             });
         }
+    }
+}
+
+/// The first line of `--state-password-file`. Errors name the file, never what it holds.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "--state-password-file / POLLUX_STATE_PASSWORD_FILE: cannot read {}: {e}",
+            path.display()
+        )
+    })?;
+    let password = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    if password.is_empty() {
+        return Err(format!(
+            "--state-password-file / POLLUX_STATE_PASSWORD_FILE: {} is empty",
+            path.display()
+        ));
+    }
+    Ok(password.to_owned())
+}
+
+/// Follows the replicas' channel for as long as `state` lives: on each (re)subscription the
+/// shared key marks are read once (those announced while this replica was not listening),
+/// then every message is applied as it comes. A lost subscription is tried again every
+/// [`RESUBSCRIBE`], in the background: requests never wait for it.
+async fn follow(state: Weak<AppState>, shared: Arc<Shared>) {
+    use futures_util::StreamExt;
+    loop {
+        if let Ok((_keep, mut messages)) = shared.subscribe().await {
+            match state.upgrade() {
+                Some(live) => live.keys.pool().refresh_shared().await,
+                None => return,
+            }
+            while let Some(message) = messages.next().await {
+                let Some(live) = state.upgrade() else {
+                    return;
+                };
+                if let Ok(text) = message.get_payload::<String>() {
+                    live.on_shared_event(&text).await;
+                }
+            }
+        }
+        if state.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(RESUBSCRIBE).await;
     }
 }
 

@@ -332,6 +332,7 @@ impl Upstream {
             }
             if failure.key_invalid() {
                 pool.invalid(index);
+                pool.share(index).await;
                 continue;
             }
             if let UpstreamFailure::Refused {
@@ -341,6 +342,7 @@ impl Upstream {
             } = &failure
             {
                 pool.rate_limited(index, retry_after.map(Duration::from_secs));
+                pool.share(index).await;
                 if let Some(metrics) = &self.metrics {
                     metrics.key_cooled_down();
                 }

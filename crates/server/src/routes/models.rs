@@ -142,6 +142,9 @@ async fn all_models(
     if let Some(models) = shared.models.get(&id) {
         return Ok(models);
     }
+    if let Some(models) = shared.shared_models(&id).await {
+        return Ok(models);
+    }
     let deadline = Deadline::start(shared.config.request_timeout());
     let _permit = shared.limiter.acquire()?;
     let mut models = Vec::new();
@@ -158,6 +161,7 @@ async fn all_models(
         token = page.next_page_token.filter(|t| !t.is_empty());
         if token.is_none() {
             let models = Arc::new(models);
+            shared.share_models(&id, &models).await;
             shared.models.put(id, models.clone());
             return Ok(models);
         }

@@ -690,6 +690,25 @@ pub async fn cancel(
     match shared.store.get(&id, owner.as_deref()).await? {
         Lookup::Found(record) => {
             let response = record.response_value()?;
+            let running = matches!(response["status"].as_str(), Some("queued" | "in_progress"));
+            if let (true, true, Some(replicas)) =
+                (response["background"] == true, running, &shared.shared)
+            {
+                // Running on another replica: marked here, and the replica running it stops
+                // it when the channel tells it (and marks it again, should it have written
+                // the record meanwhile).
+                if let Some(body) =
+                    stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
+                {
+                    replicas
+                        .publish(::redis::pipe(), &format!("cancel {id}"))
+                        .await
+                        .map_err(|e| crate::store::StoreError::Unreachable(e.0))?;
+                    return Ok(HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body));
+                }
+            }
             if response["background"] == true {
                 Ok(HttpResponse::Ok()
                     .content_type("application/json")

@@ -261,17 +261,7 @@ pub async fn mark_cancelled(
     id: &str,
     owner: Option<&str>,
 ) -> Result<Option<Bytes>, ApiError> {
-    let Lookup::Found(record) = store.get(id, owner).await? else {
-        return Ok(None);
-    };
-    let mut response = record.response_value()?;
-    response["status"] = json!("cancelled");
-    let body =
-        Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError::Failed(e.to_string()))?);
-    let mut record = (*record).clone();
-    record.response = body.clone();
-    store.put(record).await?;
-    Ok(Some(body))
+    Ok(crate::store::mark_cancelled(store, id, owner).await?)
 }
 
 /// The caller's key checked (as every route checks it) and the owner it stands for.

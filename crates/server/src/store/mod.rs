@@ -150,3 +150,23 @@ pub trait ResponseStore: Send + Sync {
     /// Size and evictions, for `/metrics`.
     fn stats(&self) -> StoreStats;
 }
+
+/// Marks a stored response `cancelled` and returns its new JSON; `None` when it is not there
+/// (for `owner`).
+pub async fn mark_cancelled(
+    store: &dyn ResponseStore,
+    id: &str,
+    owner: Option<&str>,
+) -> Result<Option<Bytes>, StoreError> {
+    let Lookup::Found(record) = store.get(id, owner).await? else {
+        return Ok(None);
+    };
+    let mut response = record.response_value()?;
+    response["status"] = serde_json::json!("cancelled");
+    let body =
+        Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError::Failed(e.to_string()))?);
+    let mut record = (*record).clone();
+    record.response = body.clone();
+    store.put(record).await?;
+    Ok(Some(body))
+}

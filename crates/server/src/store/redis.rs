@@ -254,7 +254,8 @@ mod tests {
     use crate::store::testing::{behaves_like_a_store, record, RedisServer};
 
     fn store(url: &str, prefix: &str, metrics: Arc<Metrics>) -> RedisStore {
-        let shared = Shared::connect(url, prefix, Duration::from_millis(500), metrics).unwrap();
+        let shared =
+            Shared::connect(url, None, prefix, Duration::from_millis(500), metrics).unwrap();
         RedisStore::new(Arc::new(shared), Duration::from_secs(600))
     }
 

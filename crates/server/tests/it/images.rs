@@ -213,6 +213,7 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
         chunks: vec![vec![]],
         finish_reason: "IMAGE_SAFETY".to_owned(),
         fail: None,
+        candidate: None,
     });
     let (status, out) = generate(
         &p,

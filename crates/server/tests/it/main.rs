@@ -13,6 +13,7 @@ mod limits;
 mod media;
 mod observability;
 mod process;
+mod replicas;
 mod responses;
 mod retries;
 mod service;

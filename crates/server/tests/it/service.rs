@@ -421,6 +421,9 @@ async fn health_and_readiness() -> TestResult {
     assert_eq!((status, out), (200, json!({"status": "ok"})));
     let (status, _, out) = p.get("/readyz").await?;
     assert_eq!(status, 200, "{out}");
+    assert_eq!(out["status"], "ready", "{out}");
+    assert_eq!(out["state"], json!({"kind": "memory"}), "{out}");
+    assert_eq!(out["keys"]["cooling"], 0, "{out}");
     assert_eq!(p.mock.request_count(), 0, "probes never call upstream");
     Ok(())
 }

@@ -18,13 +18,13 @@ use crate::support::{client, sample, Error, ServerThread};
 type TestResult = Result<(), Error>;
 
 /// A `redis-server` of its own on a free loopback port, without persistence; killed by PID.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Redis {
-    fn start() -> Result<Redis, Error> {
+    pub(crate) fn start() -> Result<Redis, Error> {
         // redis-server takes no `--port 0`: take a free port from the OS, then hand it over.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -33,9 +33,15 @@ impl Redis {
     }
 
     /// Starts on `port`; returns once it says it accepts connections.
-    fn start_on(port: u16) -> Result<Redis, Error> {
+    pub(crate) fn start_on(port: u16) -> Result<Redis, Error> {
+        Redis::start_with(port, &[])
+    }
+
+    /// [`Redis::start_on`] with more arguments for redis-server.
+    pub(crate) fn start_with(port: u16, extra: &[&str]) -> Result<Redis, Error> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -58,11 +64,11 @@ impl Redis {
         Ok(redis)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -75,20 +81,50 @@ impl Drop for Redis {
 }
 
 /// One Pollux replica in front of `mock`, sharing state through `redis`.
-fn replica(mock: &MockGemini, redis: &Redis) -> Result<ServerThread, Error> {
+pub(crate) fn replica_config(mock: &MockGemini, redis_url: &str) -> Config {
     let mut config = Config::defaults();
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.upstream = mock.base_url();
     config.api_key = Some("test-key".to_owned());
     config.workers = 1;
     config.max_retries = 0;
-    config.state = Some(redis.url());
+    config.state = Some(redis_url.to_owned());
     // Generous for a loaded test machine; the default is 50 ms.
     config.state_timeout_ms = 1000;
+    config
+}
+
+fn replica(mock: &MockGemini, redis: &Redis) -> Result<ServerThread, Error> {
+    let config = replica_config(mock, &redis.url());
     ServerThread::spawn(move || pollux_server::bind(config))
 }
 
-async fn post(server: &ServerThread, path: &str, body: &Value) -> Result<(u16, Value), Error> {
+/// Creates a stored response on `server` and reads it back there: the shared store works.
+async fn stored_and_read_back(server: &ServerThread, input: &str) -> TestResult {
+    let (status, created) = post(
+        server,
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": input}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{created}");
+    let mut resp = client()
+        .get(format!(
+            "http://{}/v1/responses/{}",
+            server.addr,
+            created["id"].as_str().unwrap()
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    Ok(())
+}
+
+pub(crate) async fn post(
+    server: &ServerThread,
+    path: &str,
+    body: &Value,
+) -> Result<(u16, Value), Error> {
     let mut resp = client()
         .post(format!("http://{}{path}", server.addr))
         .send_json(body)
@@ -98,7 +134,7 @@ async fn post(server: &ServerThread, path: &str, body: &Value) -> Result<(u16, V
     Ok((status, serde_json::from_slice(&bytes)?))
 }
 
-async fn state_errors(server: &ServerThread) -> Result<f64, Error> {
+pub(crate) async fn state_errors(server: &ServerThread) -> Result<f64, Error> {
     let mut resp = client()
         .get(format!("http://{}/metrics", server.addr))
         .send()
@@ -264,21 +300,35 @@ async fn redis_lost_mid_run_costs_only_what_needs_it_and_recovers() -> TestResul
 
     // Back (empty: no persistence), and Pollux uses it again without a restart.
     let _redis = Redis::start_on(port)?;
-    let (status, created) = post(
-        &one,
-        "/v1/responses",
-        &json!({"model": "gemini-2.5-flash", "input": "again"}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{created}");
-    let mut resp = client()
-        .get(format!(
-            "http://{}/v1/responses/{}",
-            one.addr,
-            created["id"].as_str().unwrap()
-        ))
-        .send()
-        .await?;
-    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    stored_and_read_back(&one, "again").await
+}
+
+#[actix_rt::test]
+async fn the_redis_password_comes_from_a_file() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let redis = Redis::start_with(port, &["--requirepass", "s3cret-from-file"])?;
+    let mock = MockGemini::start()?;
+    let file = std::env::temp_dir().join(format!("pollux-redis-password-{port}"));
+    std::fs::write(&file, "s3cret-from-file\n")?;
+    let mut config = replica_config(&mock, &redis.url());
+    config.state_password_file = Some(file.clone());
+    let one = ServerThread::spawn(move || pollux_server::bind(config))?;
+    stored_and_read_back(&one, "hi").await?;
+    assert_eq!(state_errors(&one).await?, 0.0);
+    let _ = std::fs::remove_file(&file);
+
+    // A file that cannot be read stops start-up with a message naming it.
+    let mut config = Config::defaults();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.state = Some(redis.url());
+    config.state_password_file = Some(file.clone());
+    let refused = ServerThread::spawn(move || pollux_server::bind(config));
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("--state-password-file") && message.contains("cannot read"),
+        "{message}"
+    );
     Ok(())
 }

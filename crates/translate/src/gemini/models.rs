@@ -2,7 +2,7 @@
 //! leniently: gateways and new API versions add fields, and `supportedGenerationMethods`
 //! grows as Google adds RPCs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `GET v1beta/models` answer: one page of models and the token of the next page.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -15,8 +15,9 @@ pub struct ListModelsResponse {
     pub next_page_token: Option<String>,
 }
 
-/// One model resource, e.g. `{"name": "models/gemini-2.5-flash", ...}`.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// One model resource, e.g. `{"name": "models/gemini-2.5-flash", ...}`. Serialized (as the
+/// same JSON) for the model-list cache replicas share.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Model {
     /// The resource name, `models/{id}`.

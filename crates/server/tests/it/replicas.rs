@@ -1,0 +1,742 @@
+//! Three Pollux replicas sharing one real `redis-server` (`--state`) behind a real nginx
+//! (round-robin, keep-alive upstreams) in front of mock-gemini: a Gemini 3 tool loop with
+//! every turn on another replica, a key cooldown one replica saw honoured by the others, a
+//! conversation and a background response moving between replicas; then the faults: Redis
+//! slowed, a replica killed mid-stream, and a rolling restart under load.
+//!
+//! nginx runs in the foreground without a master process (`daemon off; master_process off;`),
+//! on a free loopback port, with a config generated per test in a directory of its own; it is
+//! stopped by PID when the test ends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mock_gemini::{MockGemini, Scenario, StreamStep};
+use pollux_server::Config;
+use serde_json::{json, Value};
+
+use crate::shared::{replica_config as config, state_errors, Redis};
+use crate::support::{assert_openai, client, text_event, Error, ServerThread};
+
+type TestResult = Result<(), Error>;
+
+/// How long a test waits for something another process does (a mark mirrored, a port open).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// nginx in front of `replicas`, on a free loopback port. Each answer names the replica that
+/// served it in `x-upstream` (nginx's `$upstream_addr`).
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(replicas: &[SocketAddr]) -> Result<Nginx, Error> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("pollux-nginx-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let servers: String = replicas
+            .iter()
+            // max_fails=0: a replica that refused a connection (restarting) is tried again on
+            // the next request instead of being left out for fail_timeout.
+            .map(|a| format!("        server {a} max_fails=0;\n"))
+            .collect();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream pollux {{
+{servers}        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://pollux;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            # The client's Host, which Pollux's Host check knows (not the upstream's name).
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+            proxy_read_timeout 30s;
+            # A replica that closes or refuses a connection (a rolling restart) costs the
+            # client nothing: the request goes to the next replica. non_idempotent: POSTs
+            # too, as Pollux's requests are (a replica draining never half-runs one).
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_next_upstream_tries 3;
+            add_header x-upstream $upstream_addr always;
+        }}
+    }}
+}}
+"
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("nginx (apt-get install nginx): {e}"))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut nginx = Nginx { child, addr, dir };
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if start.elapsed() > PATIENCE || nginx.child.try_wait()?.is_some() {
+                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+                return Err(format!("nginx did not start: {log}").into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(nginx)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn replica(config: Config) -> Result<ServerThread, Error> {
+    ServerThread::spawn(move || pollux_server::bind(config))
+}
+
+fn three(mock: &MockGemini, redis: &Redis) -> Result<Vec<ServerThread>, Error> {
+    (0..3)
+        .map(|_| replica(config(mock, &redis.url())))
+        .collect()
+}
+
+/// POSTs `body` to `url`: the status, the replica nginx chose (`x-upstream`), the body.
+async fn post(url: &str, body: &Value) -> Result<(u16, String, Value), Error> {
+    let mut resp = client().post(url).send_json(body).await?;
+    let status = resp.status().as_u16();
+    let upstream = resp
+        .headers()
+        .get("x-upstream")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = resp.body().limit(16 << 20).await?;
+    Ok((status, upstream, serde_json::from_slice(&bytes)?))
+}
+
+async fn get(url: &str) -> Result<(u16, Value), Error> {
+    let mut resp = client().get(url).send().await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.body().limit(16 << 20).await?;
+    Ok((status, serde_json::from_slice(&bytes)?))
+}
+
+/// Waits (bounded) until `replica`'s `/readyz` shows `cooling` keys cooling down.
+async fn until_cooling(replica: &ServerThread, cooling: u64) -> TestResult {
+    let start = Instant::now();
+    loop {
+        let (_, ready) = get(&format!("http://{}/readyz", replica.addr)).await?;
+        if ready["keys"]["cooling"] == cooling {
+            return Ok(());
+        }
+        if start.elapsed() > PATIENCE {
+            return Err(format!("{} never showed {cooling} cooling: {ready}", replica.addr).into());
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn weather_tools() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
+}
+
+#[actix_rt::test]
+async fn a_gemini3_tool_loop_moves_across_three_replicas_behind_nginx() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    let nginx = Nginx::start(&replicas.iter().map(|r| r.addr).collect::<Vec<_>>())?;
+    let url = nginx.url("/v1/chat/completions");
+    mock.push(Scenario::function_call(
+        "get_weather",
+        json!({"city": "Paris"}),
+    ));
+    mock.push(Scenario::function_call(
+        "get_weather",
+        json!({"city": "London"}),
+    ));
+    mock.push(Scenario::text("21° in Paris, 15° in London."));
+
+    let mut messages = vec![json!({"role": "user", "content": "Weather in Paris and London?"})];
+    let mut served = BTreeSet::new();
+    let mut signatures = Vec::new();
+    for (turn, result) in ["21", "15", ""].iter().enumerate() {
+        let body = json!({"model": "gemini-3-pro-preview", "messages": messages, "tools": weather_tools()});
+        let (status, upstream, out) = post(&url, &body).await?;
+        assert_eq!(status, 200, "turn {turn}: {out}");
+        assert_openai("CreateChatCompletionResponse", &out);
+        served.insert(upstream);
+        if result.is_empty() {
+            assert_eq!(
+                out["choices"][0]["message"]["content"],
+                "21° in Paris, 15° in London."
+            );
+            break;
+        }
+        let mut call = out["choices"][0]["message"]["tool_calls"][0].clone();
+        signatures.push(
+            call["extra_content"]["google"]["thought_signature"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        // What LangChain's `bind_tools` sends back: the call without `extra_content`.
+        call.as_object_mut().unwrap().remove("extra_content");
+        messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call.clone()]}));
+        messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": result}));
+    }
+    assert_eq!(served.len(), 3, "every turn on another replica: {served:?}");
+    // mock-gemini refuses a Gemini 3 history whose calls lack their signatures; the last
+    // request carried both, as Gemini issued them.
+    let sent = mock.requests()[2].json()?;
+    let sent_signatures: Vec<&str> = sent["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["parts"].as_array().unwrap())
+        .filter(|p| p.get("functionCall").is_some())
+        .filter_map(|p| p["thoughtSignature"].as_str())
+        .collect();
+    assert_eq!(sent_signatures, signatures, "{sent}");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_key_cooling_down_on_one_replica_is_left_alone_by_the_others() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let (hot, cool) = ("AIzaHotKey0000000000000000", "AIzaCoolKey000000000000000");
+    let pooled = |mock: &MockGemini| {
+        let mut c = config(mock, &redis.url());
+        c.api_key = None;
+        c.api_keys = vec![hot.to_owned(), cool.to_owned()];
+        c
+    };
+    let replicas: Vec<ServerThread> = (0..3)
+        .map(|_| replica(pooled(&mock)))
+        .collect::<Result<_, _>>()?;
+    let nginx = Nginx::start(&replicas.iter().map(|r| r.addr).collect::<Vec<_>>())?;
+    let chat =
+        json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]});
+
+    // Replica 1 tries the hot key first (its round robin starts there), gets a 429 with a
+    // RetryInfo of 2 s, and answers with the other key.
+    mock.push(Scenario::rate_limited(2));
+    let (status, _, out) = post(
+        &format!("http://{}/v1/chat/completions", replicas[0].addr),
+        &chat,
+    )
+    .await?;
+    assert_eq!(status, 200, "{out}");
+    let keys_of = |mock: &MockGemini| -> Vec<String> {
+        mock.requests()
+            .iter()
+            .map(|r| r.headers.get("x-goog-api-key").cloned().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(keys_of(&mock), [hot, cool]);
+    for r in &replicas {
+        until_cooling(r, 1).await?;
+    }
+    // Every replica, through nginx, several times each: never the hot key.
+    for _ in 0..6 {
+        let (status, _, out) = post(&nginx.url("/v1/chat/completions"), &chat).await?;
+        assert_eq!(status, 200, "{out}");
+    }
+    let used = keys_of(&mock);
+    assert_eq!(used.len(), 8);
+    assert!(
+        used[2..].iter().all(|k| k == cool),
+        "the hot key was used while cooling: {used:?}"
+    );
+    // Once the cooldown is over, the key is back everywhere.
+    until_cooling(&replicas[2], 0).await?;
+    for _ in 0..2 {
+        let (status, _, _) = post(
+            &format!("http://{}/v1/chat/completions", replicas[2].addr),
+            &chat,
+        )
+        .await?;
+        assert_eq!(status, 200);
+    }
+    assert!(keys_of(&mock)[8..].iter().any(|k| k == hot));
+    // Only fingerprints went to Redis, never a key.
+    let dump = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--scan"])
+        .output();
+    if let Ok(dump) = dump {
+        let names = String::from_utf8_lossy(&dump.stdout).into_owned();
+        assert!(!names.contains(hot) && !names.contains(cool), "{names}");
+    }
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_conversation_from_replica_one_continues_on_replica_three() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    mock.push(Scenario::text("Hello, Ada."));
+    mock.push(Scenario::text("Your name is Ada."));
+    let (status, _, first) = post(
+        &format!("http://{}/v1/responses", replicas[0].addr),
+        &json!({"model": "gemini-2.5-flash", "input": "My name is Ada."}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{first}");
+    let (status, _, second) = post(
+        &format!("http://{}/v1/responses", replicas[2].addr),
+        &json!({"model": "gemini-2.5-flash", "input": "What is my name?",
+            "previous_response_id": first["id"]}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["previous_response_id"], first["id"]);
+    let sent = mock.requests()[1].json()?;
+    assert_eq!(sent["contents"].as_array().unwrap().len(), 3, "{sent}");
+    assert_eq!(sent["contents"][1]["parts"][0]["text"], "Hello, Ada.");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_background_response_is_polled_and_cancelled_through_other_replicas() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    // Gemini starts answering, then goes quiet: the run stays in progress until cancelled.
+    mock.push(Scenario::stream(vec![
+        text_event("Thinking"),
+        StreamStep::Hang,
+    ]));
+    let (status, _, queued) = post(
+        &format!("http://{}/v1/responses", replicas[0].addr),
+        &json!({"model": "gemini-2.5-flash", "input": "A long essay.", "background": true}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+
+    let (status, polled) = get(&format!("http://{}/v1/responses/{id}", replicas[1].addr)).await?;
+    assert_eq!(status, 200, "{polled}");
+    assert!(
+        matches!(polled["status"].as_str(), Some("queued" | "in_progress")),
+        "{polled}"
+    );
+
+    let (status, _, cancelled) = post(
+        &format!("http://{}/v1/responses/{id}/cancel", replicas[2].addr),
+        &json!({}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+
+    // The run on replica 1 stopped: following its events there ends (it would hang on
+    // Gemini's silence otherwise).
+    let mut resp = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish()
+        .get(format!(
+            "http://{}/v1/responses/{id}?stream=true",
+            replicas[0].addr
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let ended = actix_rt::time::timeout(PATIENCE, async {
+        while let Some(chunk) = resp.next().await {
+            chunk?;
+        }
+        Ok::<_, Error>(())
+    })
+    .await;
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the run on replica 1 was not stopped"
+    );
+    for r in &replicas {
+        let (status, polled) = get(&format!("http://{}/v1/responses/{id}", r.addr)).await?;
+        assert_eq!(status, 200, "{polled}");
+        assert_eq!(polled["status"], "cancelled", "{polled}");
+    }
+    assert_eq!(state_errors(&replicas[0]).await?, 0.0);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------- faults
+
+/// A TCP proxy on a free loopback port to `target` that holds every chunk, in both
+/// directions, for `delay` before passing it on: a slow Redis. Its threads end with their
+/// connections; the listener's when the test process does.
+fn slow_proxy(target: SocketAddr, delay: Duration) -> Result<SocketAddr, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone(), server.try_clone()),
+                (server.try_clone(), client.try_clone()),
+            ]
+            .into_iter()
+            .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+            {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 << 10];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        std::thread::sleep(delay);
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    Ok(addr)
+}
+
+#[actix_rt::test]
+async fn a_slow_redis_costs_a_request_at_most_the_operation_timeout() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let proxy = slow_proxy(
+        SocketAddr::from(([127, 0, 0, 1], redis.port)),
+        Duration::from_secs(2),
+    )?;
+    let mut c = config(&mock, &format!("redis://{proxy}/0"));
+    c.state_timeout_ms = 100;
+    let one = replica(c)?;
+    // Each stores a response: one shared-state write, which Redis answers 4 s later.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, _, out) = post(
+            &format!("http://{}/v1/responses", one.addr),
+            &json!({"model": "gemini-2.5-flash", "input": "hi"}),
+        )
+        .await?;
+        let took = started.elapsed();
+        assert_eq!(status, 200, "{out}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "a 100 ms operation timeout, but the request took {took:?}"
+        );
+    }
+    assert!(state_errors(&one).await? >= 3.0);
+    let (_, ready) = get(&format!("http://{}/readyz", one.addr)).await?;
+    assert_eq!(
+        ready["state"],
+        json!({"kind": "redis", "reachable": false}),
+        "{ready}"
+    );
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_replica_killed_mid_stream_ends_that_stream_only() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let mut replicas: Vec<Option<ServerThread>> =
+        three(&mock, &redis)?.into_iter().map(Some).collect();
+    let addrs: Vec<SocketAddr> = replicas.iter().flatten().map(|r| r.addr).collect();
+    let nginx = Nginx::start(&addrs)?;
+    mock.push(Scenario::stream(vec![
+        text_event("Once upon"),
+        StreamStep::Hang,
+    ]));
+    let mut resp = client()
+        .post(nginx.url("/v1/chat/completions"))
+        .send_json(&json!({"model": "gemini-2.5-flash", "stream": true,
+            "messages": [{"role": "user", "content": "A story."}]}))
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let serving: SocketAddr = resp
+        .headers()
+        .get("x-upstream")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no x-upstream")?
+        .parse()?;
+    let first = resp.next().await.ok_or("stream ended")??;
+    assert!(String::from_utf8_lossy(&first).contains("Once upon"));
+
+    // Killed: stopped without a grace period, its connections dropped.
+    let index = addrs.iter().position(|a| *a == serving).unwrap();
+    drop(replicas[index].take());
+    let ended = actix_rt::time::timeout(PATIENCE, async {
+        let mut rest = Vec::new();
+        while let Some(chunk) = resp.next().await {
+            match chunk {
+                Ok(bytes) => rest.extend_from_slice(&bytes),
+                Err(_) => return rest,
+            }
+        }
+        rest
+    })
+    .await
+    .map_err(|_| "the client's stream did not end when its replica died")?;
+    let rest = String::from_utf8_lossy(&ended);
+    assert!(
+        !rest.contains("[DONE]"),
+        "a stream cut short does not end as if complete: {rest}"
+    );
+
+    // The others serve on, through nginx and directly.
+    for _ in 0..4 {
+        let (status, upstream, out) = post(
+            &nginx.url("/v1/chat/completions"),
+            &json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{out}");
+        assert!(!upstream.ends_with(&serving.to_string()), "{upstream}");
+    }
+    for r in replicas.iter().flatten() {
+        let (status, _) = get(&format!("http://{}/readyz", r.addr)).await?;
+        assert_eq!(status, 200);
+    }
+    Ok(())
+}
+
+/// The `pollux` binary on `port`, sharing `redis`, draining for up to 10 s on SIGTERM;
+/// returns once it listens.
+fn spawn_binary(mock: &MockGemini, redis: &Redis, port: u16) -> Result<Child, Error> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollux"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "1"])
+        .args(["--upstream", &mock.base_url(), "--api-key", "test-key"])
+        .args(["--state", &redis.url(), "--state-timeout-ms", "1000"])
+        .args(["--shutdown-grace-secs", "10"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("listening on http://") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("pollux did not start".into());
+    }
+    Ok(child)
+}
+
+fn sigterm_and_wait(child: &mut Child) -> Result<(), Error> {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(sent.success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            assert!(status.success(), "{status:?}");
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("pollux did not exit after SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[actix_rt::test]
+async fn a_rolling_restart_under_load_fails_no_request() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect::<Result<_, _>>()?;
+    let mut children: Vec<Child> = ports
+        .iter()
+        .map(|p| spawn_binary(&mock, &redis, *p))
+        .collect::<Result<_, _>>()?;
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let nginx = Nginx::start(&addrs)?;
+    // Answers take 100 ms, so requests are in flight whenever a replica is told to stop.
+    mock.push_all((0..400).map(|_| Scenario::text("ok").delayed(100)));
+
+    // Bounded load through nginx on a thread of its own: two clients in turn, until the
+    // restarts are over (at most 300 requests).
+    let done = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (done, sent) = (done.clone(), sent.clone());
+        let url = nginx.url("/v1/chat/completions");
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let one = |url: String| async move {
+                    let body = json!({"model": "gemini-2.5-flash",
+                        "messages": [{"role": "user", "content": "hi"}]});
+                    match post(&url, &body).await {
+                        Ok((200, _, _)) => None,
+                        Ok((status, upstream, out)) => {
+                            Some(format!("{status} from {upstream}: {out}"))
+                        }
+                        Err(e) => Some(e.to_string()),
+                    }
+                };
+                let mut failures = Vec::new();
+                while !done.load(Ordering::SeqCst) && sent.load(Ordering::SeqCst) < 300 {
+                    let (a, b) =
+                        futures_util::future::join(one(url.clone()), one(url.clone())).await;
+                    sent.fetch_add(2, Ordering::SeqCst);
+                    failures.extend(a.into_iter().chain(b));
+                }
+                failures
+            })
+        })
+    };
+    // One replica at a time: SIGTERM (it drains what it is serving), wait for it to exit,
+    // start it again on its port, wait until it listens, go on to the next.
+    let restart = (|| -> TestResult {
+        for (child, port) in children.iter_mut().zip(&ports) {
+            let before = sent.load(Ordering::SeqCst);
+            let start = Instant::now();
+            // Some load reaches this replica before it goes.
+            while sent.load(Ordering::SeqCst) < before + 6 && start.elapsed() < PATIENCE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            sigterm_and_wait(child)?;
+            *child = spawn_binary(&mock, &redis, *port)?;
+        }
+        Ok(())
+    })();
+    done.store(true, Ordering::SeqCst);
+    let failures = load.join().map_err(|_| "the load thread panicked")?;
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    restart?;
+    let total = sent.load(Ordering::SeqCst);
+    assert!(total >= 18, "too little load to mean anything: {total}");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed, first: {:?}",
+        failures.len(),
+        failures.iter().take(3).collect::<Vec<_>>()
+    );
+    drop(addrs);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn after_redis_comes_back_marks_are_shared_again_without_a_restart() -> TestResult {
+    let mut redis = Redis::start()?;
+    let port = redis.port;
+    let mock = MockGemini::start()?;
+    let (hot, cool) = ("AIzaHotKey0000000000000000", "AIzaCoolKey000000000000000");
+    let pooled = || {
+        let mut c = config(&mock, &redis.url());
+        c.api_key = None;
+        c.api_keys = vec![hot.to_owned(), cool.to_owned()];
+        c
+    };
+    let (one, two) = (replica(pooled())?, replica(pooled())?);
+    let chat =
+        json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]});
+
+    redis.stop();
+    // Chat needs no Redis: served as before.
+    let (status, _, out) = post(&format!("http://{}/v1/chat/completions", one.addr), &chat).await?;
+    assert_eq!(status, 200, "{out}");
+    drop(redis);
+    let _redis = Redis::start_on(port)?;
+
+    // Replica 1 uses Redis again once its connection is remade (on a next operation).
+    let start = Instant::now();
+    loop {
+        let (status, _, created) = post(
+            &format!("http://{}/v1/responses", one.addr),
+            &json!({"model": "gemini-2.5-flash", "input": "hi"}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, _) = get(&format!("http://{}/v1/responses/{id}", two.addr)).await?;
+        if status == 200 {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "Redis never used again");
+    }
+    // A 429 on replica 1 reaches replica 2, whose subscription was made anew.
+    let before = mock.requests().len();
+    mock.push(Scenario::rate_limited(30));
+    let (status, _, out) = post(&format!("http://{}/v1/chat/completions", one.addr), &chat).await?;
+    assert_eq!(status, 200, "{out}");
+    let tried: Vec<String> = mock.requests()[before..]
+        .iter()
+        .map(|r| r.headers.get("x-goog-api-key").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    until_cooling(&one, 1).await?;
+    until_cooling(&two, 1).await?;
+    Ok(())
+}
