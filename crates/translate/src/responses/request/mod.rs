@@ -22,7 +22,9 @@ use crate::build::safety::safety_settings;
 use crate::build::tools::{google_search, search_allowed, SEARCH_DROPPED};
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
-use crate::openai::responses::{CreateResponse, Echo, EchoReasoning, EchoText, Input, InputItem};
+use crate::openai::responses::{
+    CreateResponse, Echo, EchoReasoning, EchoSettings, EchoText, Input, InputItem,
+};
 use crate::responses::CallShapes;
 use crate::TranslateError;
 
@@ -183,7 +185,11 @@ pub fn to_gemini(
         body,
         names,
         shapes,
-        echo: echo(req, client_model),
+        echo: Echo::new(&echo(req, client_model)).map_err(|e| TranslateError::InvalidRequest {
+            message: format!("The request's settings could not be echoed: {e}"),
+            param: None,
+            code: None,
+        })?,
         output,
         dropped,
     })
@@ -208,7 +214,7 @@ fn refuse_unsupported(req: &CreateResponse) -> Result<(), TranslateError> {
 }
 
 /// The settings the response object echoes, normalized the way OpenAI writes them.
-fn echo(req: CreateResponse, client_model: &str) -> Echo {
+fn echo(req: CreateResponse, client_model: &str) -> EchoSettings {
     let tools = req
         .tools
         .unwrap_or_default()
@@ -245,7 +251,7 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
             summary: r.summary.clone().or_else(|| r.generate_summary.clone()),
         })
         .unwrap_or_default();
-    Echo {
+    EchoSettings {
         model: client_model.to_owned(),
         instructions: req.instructions,
         max_output_tokens: req.max_output_tokens,
