@@ -3,6 +3,7 @@
 //! `data: [DONE]`, and the `: keep-alive` comment.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use pollux_translate::openai::responses::StreamEvent;
 use serde::Serialize;
 
 pub const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
@@ -32,18 +33,17 @@ pub fn raw_event(json: &[u8]) -> Bytes {
     buf.freeze()
 }
 
-/// Frames one serializable value as a named SSE event (`event: <name>` then `data: <json>`),
-/// as the Responses API streams.
-pub fn named_event<T: Serialize>(name: &str, value: &T) -> Bytes {
-    let mut buf = BytesMut::with_capacity(320);
-    buf.put_slice(b"event: ");
-    buf.put_slice(name.as_bytes());
-    buf.put_slice(b"\ndata: ");
-    let mut writer = buf.writer();
-    if serde_json::to_writer(&mut writer, value).is_err() {
-        return Bytes::from_static(b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"internal serialization error\",\"param\":null,\"sequence_number\":0}\n\n");
+/// Frames Responses stream events as named SSE events (`event: <type>` then `data: <json>`),
+/// one after the other in one buffer, a response object an event carries written with its
+/// echoed settings as encoded once ([`StreamEvent::write_sse`]). The events one upstream
+/// event produced go out as one body chunk: a stream's end is four events (`output_text.done`,
+/// `content_part.done`, `output_item.done`, `response.completed`).
+pub fn responses_events(events: &[StreamEvent]) -> Bytes {
+    let mut out = Vec::with_capacity(events.iter().map(StreamEvent::frame_capacity).sum());
+    for event in events {
+        if event.write_sse(&mut out).is_err() {
+            out.extend_from_slice(b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"internal serialization error\",\"param\":null,\"sequence_number\":0}\n\n");
+        }
     }
-    let mut buf = writer.into_inner();
-    buf.put_slice(b"\n\n");
-    buf.freeze()
+    Bytes::from(out)
 }

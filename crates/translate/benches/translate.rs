@@ -330,17 +330,6 @@ fn responses_context() -> responses::ResponseContext {
     }
 }
 
-/// Frames a Responses event the way the server's `sse::named_event` does.
-fn frame_named<T: serde::Serialize>(name: &str, value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(320);
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    serde_json::to_writer(&mut out, value).unwrap();
-    out.extend_from_slice(b"\n\n");
-    out
-}
-
 fn bench_responses_stream_event(c: &mut Criterion) {
     let event = gemini_event(3, false);
     let mut group = c.benchmark_group("responses_stream_event");
@@ -367,7 +356,7 @@ fn bench_responses_stream_event(c: &mut Criterion) {
             let events = machine.on_event(parsed, &mut ids);
             events
                 .iter()
-                .map(|e| frame_named(e.kind(), e).len())
+                .map(|e| e.to_sse().unwrap().len())
                 .sum::<usize>()
         })
     });
@@ -410,7 +399,7 @@ fn bench_answers(c: &mut Criterion) {
                     serde_json::from_str(black_box(&answer)).unwrap();
                 let (response, _signatures) =
                     responses::to_response(parsed, ctx, &mut SequentialIds::default());
-                serde_json::to_vec(&response).unwrap()
+                response.to_json().unwrap()
             },
             BatchSize::SmallInput,
         )

@@ -25,7 +25,8 @@ use futures_util::{Stream, StreamExt};
 use pollux_translate::gemini::GenerateContentResponse;
 use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, Status, StreamEvent};
 use pollux_translate::responses::{
-    remote_media, stored_items, to_gemini, to_response, ResponseContext, StreamTranslator,
+    remote_media, stored_items, to_gemini, to_response, ResponseContext, StoredInput,
+    StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
 use pollux_translate::{Dialect, RequestOptions, TranslateError};
@@ -43,7 +44,7 @@ use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
 use crate::runs::Run;
 use crate::sse;
 use crate::state::AppState;
-use crate::store::Lookup;
+use crate::store::{Lookup, StoreError};
 use crate::upstream::{Call, Upstream};
 
 pub async fn create(
@@ -81,8 +82,8 @@ pub async fn create(
             shared.store.clone(),
             owner.clone(),
             request.previous_response_id.clone(),
-            &own,
-        )?),
+            own,
+        )),
         false => None,
     };
     let cache = shared
@@ -167,7 +168,12 @@ pub async fn create(
                 .insert_header(("x-accel-buffering", "no"))
                 .streaming(run.follow(None).map(Ok::<_, actix_web::Error>))
         } else {
-            HttpResponse::Ok().json(&queued)
+            match queued.to_json() {
+                Ok(body) => HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body),
+                Err(e) => return Err(encode_failed(e)),
+            }
         };
         return Ok(with_dropped(response, &dropped));
     }
@@ -232,13 +238,7 @@ pub async fn create(
         if let Some(usage) = &response.usage {
             trace.set_usage(usage.input_tokens, usage.output_tokens);
         }
-        let body =
-            Bytes::from(
-                serde_json::to_vec(&response).map_err(|e| ApiError::BadGateway {
-                    message: format!("Could not encode the response: {e}"),
-                    code: None,
-                })?,
-            );
+        let body = Bytes::from(response.to_json().map_err(encode_failed)?);
         // Written before the body is sent: a follow-up sent the moment the client has the id
         // finds it.
         if let Some(keep) = keep {
@@ -263,7 +263,7 @@ async fn conversation(
     request: &mut CreateResponse,
     owner: Option<&str>,
     keep: bool,
-) -> Result<(Vec<serde_json::Value>, HashMap<String, String>), ApiError> {
+) -> Result<(StoredInput, HashMap<String, String>), ApiError> {
     let mut own = match std::mem::take(&mut request.input) {
         Input::Text(text) => vec![stored::user_text(text)],
         Input::Items(items) => items,
@@ -271,8 +271,10 @@ async fn conversation(
     stored::resolve_references(&*shared.store, &mut own, owner).await?;
     // Before translation, which moves media out of the items.
     let own_stored = match keep {
-        true => stored_items(&own, &mut RandomIds),
-        false => Vec::new(),
+        true => {
+            stored_items(&own, &mut RandomIds).map_err(|e| StoreError::Failed(e.to_string()))?
+        }
+        false => StoredInput::default(),
     };
     let history = stored::history(
         &*shared.store,
@@ -306,7 +308,10 @@ impl Background {
         let _permit = self.permit;
         let push = |run: &Run, events: &[StreamEvent]| {
             for e in events {
-                run.push(e.sequence_number, sse::named_event(e.kind(), e));
+                run.push(
+                    e.sequence_number,
+                    sse::responses_events(std::slice::from_ref(e)),
+                );
             }
         };
         let start = self.machine.start();
@@ -364,10 +369,17 @@ impl Background {
         };
         let rest = stream.rest(ended);
         futures_util::pin_mut!(rest);
-        while let Some(event) = rest.next().await {
-            push(&self.run, std::slice::from_ref(&event));
+        while let Some(events) = rest.next().await {
+            push(&self.run, &events);
         }
         self.run.finish();
+    }
+}
+
+fn encode_failed(e: serde_json::Error) -> ApiError {
+    ApiError::BadGateway {
+        message: format!("Could not encode the response: {e}"),
+        code: None,
     }
 }
 
@@ -446,7 +458,7 @@ impl StreamRun {
         }) else {
             return;
         };
-        let body = match serde_json::to_vec(response) {
+        let body = match response.to_json() {
             Ok(body) => Bytes::from(body),
             Err(_) => return,
         };
@@ -482,9 +494,9 @@ impl StreamRun {
         }
     }
 
-    /// The rest of the stream after [`StreamRun::open`]: events until exactly one terminal
-    /// event, the response stored before it is sent.
-    fn rest(mut self, ended: bool) -> impl Stream<Item = StreamEvent> {
+    /// The rest of the stream after [`StreamRun::open`]: the events of each upstream event
+    /// together, until exactly one terminal event, the response stored before it is sent.
+    fn rest(mut self, ended: bool) -> impl Stream<Item = Vec<StreamEvent>> {
         async_stream::stream! {
             if !ended {
                 loop {
@@ -497,9 +509,7 @@ impl StreamRun {
                             let e = self.shared.keys.redact_error(e, &self.key);
                             let events = self.failed(&e);
                             self.store(&events).await;
-                            for event in events {
-                                yield event;
-                            }
+                            yield events;
                             return;
                         }
                     };
@@ -508,16 +518,14 @@ impl StreamRun {
                     }
                     match self.translate(item) {
                         Ok(events) => {
-                            for event in events {
-                                yield event;
+                            if !events.is_empty() {
+                                yield events;
                             }
                         }
                         Err(e) => {
                             let events = self.failed(&e);
                             self.store(&events).await;
-                            for event in events {
-                                yield event;
-                            }
+                            yield events;
                             return;
                         }
                     }
@@ -532,9 +540,7 @@ impl StreamRun {
                 self.trace.failed_in_band();
             }
             self.store(&last).await;
-            for event in last {
-                yield event;
-            }
+            yield last;
         }
     }
 
@@ -544,9 +550,9 @@ impl StreamRun {
         // Before the 200, a failure is an ordinary error response.
         let (events, ended) = self.open().await?;
         first.extend(events);
-        let body = futures_util::stream::iter(first)
+        let body = futures_util::stream::once(std::future::ready(first))
             .chain(self.rest(ended))
-            .map(|event| Ok::<_, actix_web::Error>(sse::named_event(event.kind(), &event)));
+            .map(|events| Ok::<_, actix_web::Error>(sse::responses_events(&events)));
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))

@@ -14,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use pollux_translate::openai::responses::{InputItem, Response};
+use pollux_translate::responses::StoredInput;
 use pollux_translate::SignatureSource;
 use serde_json::{json, Value};
 
@@ -182,20 +183,15 @@ impl Keep {
         store: Arc<dyn ResponseStore>,
         owner: Option<String>,
         previous: Option<String>,
-        input: &[Value],
-    ) -> Result<Keep, ApiError> {
-        let input_ids = input
-            .iter()
-            .filter_map(|i| i["id"].as_str().map(str::to_owned))
-            .collect();
-        let input = serde_json::to_vec(input).map_err(|e| StoreError::Failed(e.to_string()))?;
-        Ok(Keep {
+        input: StoredInput,
+    ) -> Keep {
+        Keep {
             store,
             owner,
             previous,
-            input: Bytes::from(input),
-            input_ids: Arc::new(input_ids),
-        })
+            input: Bytes::from(input.json),
+            input_ids: Arc::new(input.ids),
+        }
     }
 
     /// Writes the record of `response`, whose JSON is `body`, with the answer's signatures.
@@ -223,7 +219,7 @@ impl Keep {
     /// [`Keep::write`] with the response encoded here; a failure is logged, not returned (the
     /// client still gets its answer).
     pub async fn write_logged(&self, response: &Response, signatures: Vec<(String, String)>) {
-        match serde_json::to_vec(response) {
+        match response.to_json() {
             Ok(body) => {
                 self.write_reported(response, Bytes::from(body), signatures)
                     .await

@@ -794,6 +794,90 @@ async fn json_schema_text_format() -> TestResult {
     Ok(())
 }
 
+/// The request settings a response echoes, without what the run decides.
+fn echoed(response: &Value) -> Value {
+    let mut echo = response.as_object().unwrap().clone();
+    for key in [
+        "id",
+        "object",
+        "created_at",
+        "status",
+        "completed_at",
+        "error",
+        "incomplete_details",
+        "output",
+        "usage",
+    ] {
+        echo.remove(key);
+    }
+    Value::Object(echo)
+}
+
+/// The settings are encoded once per response and copied into each object that carries
+/// them: `response.created`, `response.in_progress` and `response.completed` echo the same
+/// settings as the plain body of the same request, each object valid as a whole.
+#[actix_rt::test]
+async fn echoed_settings_are_the_same_in_every_response_object() -> TestResult {
+    let p = Pollux::start()?;
+    let answer = Scenario::text_stream(&["Sunny ", "today."]);
+    p.mock.push(answer.clone());
+    p.mock.push(answer);
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}},
+        "required": ["answer"], "additionalProperties": false});
+    let mut body = json!({
+        "model": "gemini-2.5-flash",
+        "instructions": "Be brief. \"Quote\" and \u{e9}.",
+        "input": [{"role": "user", "content": "Weather?"}],
+        "tools": [weather_tool()],
+        "tool_choice": "auto",
+        "text": {"format": {"type": "json_schema", "name": "reply", "schema": schema, "strict": true},
+            "verbosity": "low"},
+        "reasoning": {"effort": "low"},
+        "metadata": {"run": "7", "who": "test"},
+        "temperature": 0.25, "top_p": 0.5, "max_output_tokens": 300, "max_tool_calls": 3,
+        "user": "someone", "safety_identifier": "s", "prompt_cache_key": "k",
+        "parallel_tool_calls": false, "truncation": "disabled", "store": false
+    });
+    let (status, _, plain) = p.post("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{plain}");
+    assert_responses("Response", &plain);
+    let expected = echoed(&plain);
+    assert_eq!(expected["instructions"], body["instructions"]);
+    assert_eq!(expected["metadata"], body["metadata"]);
+    assert_eq!(expected["text"]["format"]["schema"], schema);
+    assert_eq!(expected["tools"][0]["name"], "get_weather");
+    assert_eq!(expected["reasoning"]["effort"], "low");
+    assert_eq!(expected["temperature"], 0.25);
+    assert_eq!(expected["max_tool_calls"], 3);
+    assert_eq!(expected["parallel_tool_calls"], false);
+
+    body["stream"] = json!(true);
+    let (status, _, events) = p.named_stream("/v1/responses", &body).await?;
+    assert_eq!(status, 200, "{events:?}");
+    check_stream(&events);
+    let carrying: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.get("response").is_some())
+        .collect();
+    let kinds: Vec<&str> = carrying
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.completed"
+        ]
+    );
+    for event in carrying {
+        assert_responses("Response", &event["response"]);
+        assert_eq!(echoed(&event["response"]), expected, "{}", event["type"]);
+    }
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn log_probabilities_where_the_model_gives_them() -> TestResult {
     let p = Pollux::start()?;

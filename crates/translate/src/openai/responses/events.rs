@@ -19,6 +19,65 @@ impl StreamEvent {
     pub fn kind(&self) -> &'static str {
         self.body.kind()
     }
+
+    /// Appends the event's JSON to `out`: the same bytes as `serde_json::to_writer`, with an
+    /// event that carries the response object writing it through
+    /// [`Response::write_json`], which copies the echoed settings in as encoded once.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let response = match &self.body {
+            EventBody::Created { response }
+            | EventBody::InProgress { response }
+            | EventBody::Completed { response }
+            | EventBody::Incomplete { response }
+            | EventBody::Failed { response } => response,
+            _ => return serde_json::to_writer(out, self),
+        };
+        // The derived form: `type`, the body's fields, then `sequence_number`. No event
+        // type needs escaping.
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(self.kind().as_bytes());
+        out.extend_from_slice(b"\",\"response\":");
+        response.write_json(out)?;
+        out.extend_from_slice(b",\"sequence_number\":");
+        serde_json::to_writer(&mut *out, &self.sequence_number)?;
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Appends the event framed for the stream: `event: <type>`, then `data: <json>`, then a
+    /// blank line. On an error `out` is as it was.
+    pub fn write_sse(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let start = out.len();
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(self.kind().as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        if let Err(e) = self.write_json(out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        out.extend_from_slice(b"\n\n");
+        Ok(())
+    }
+
+    /// The event framed for the stream ([`StreamEvent::write_sse`]).
+    pub fn to_sse(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.frame_capacity());
+        self.write_sse(&mut out)?;
+        Ok(out)
+    }
+
+    /// About how many bytes the framed event takes: a response object with the echoed
+    /// settings, or a delta.
+    pub fn frame_capacity(&self) -> usize {
+        match &self.body {
+            EventBody::Created { response }
+            | EventBody::InProgress { response }
+            | EventBody::Completed { response }
+            | EventBody::Incomplete { response }
+            | EventBody::Failed { response } => 1024 + response.echo.len(),
+            _ => 320,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

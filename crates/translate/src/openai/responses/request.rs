@@ -284,7 +284,7 @@ pub struct ContentPart {
     pub input_audio: Option<InputAudio>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct InputAudio {
     #[serde(default)]
     pub data: String,

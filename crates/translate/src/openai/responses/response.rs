@@ -1,7 +1,13 @@
 //! The response object (`Response` in OpenAI's spec): what `POST /v1/responses` returns and
 //! what the stream's `response.*` lifecycle events carry, with its output items.
 
-use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub use crate::openai::logprobs::TokenLogprob;
@@ -18,7 +24,7 @@ pub enum Status {
     Cancelled,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Response {
     pub id: String,
     pub object: &'static str,
@@ -29,15 +35,134 @@ pub struct Response {
     pub incomplete_details: Option<IncompleteDetails>,
     pub output: Vec<OutputItem>,
     /// Absent until the response ended (OpenAI's spec has no null usage).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    #[serde(flatten)]
+    /// Written after the fields above, as members of the same object.
     pub echo: Echo,
 }
 
-/// The request settings a response echoes, the same on every event of one response.
-#[derive(Debug, Clone, Serialize)]
+impl Response {
+    /// The fields the run decides (all but the echoed settings), in order.
+    fn head<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("object", self.object)?;
+        map.serialize_entry("created_at", &self.created_at)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("completed_at", &self.completed_at)?;
+        map.serialize_entry("error", &self.error)?;
+        map.serialize_entry("incomplete_details", &self.incomplete_details)?;
+        map.serialize_entry("output", &self.output)?;
+        if let Some(usage) = &self.usage {
+            map.serialize_entry("usage", usage)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the object's JSON to `out`, the echoed settings copied in as they were encoded
+    /// once for the response: the same bytes as `serde_json::to_writer`, which parses them
+    /// again to write them member by member.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        struct Head<'a>(&'a Response);
+        impl Serialize for Head<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                self.0.head(&mut map)?;
+                map.end()
+            }
+        }
+        serde_json::to_writer(&mut *out, &Head(self))?;
+        // The head's closing brace comes after the echoed members.
+        out.pop();
+        let members = self.echo.members();
+        if !members.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(members.as_bytes());
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// The object as JSON ([`Response::write_json`]).
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1024 + self.echo.len());
+        self.write_json(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Serialize for Response {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let members: Members<'_> =
+            serde_json::from_str(&self.echo.json).map_err(serde::ser::Error::custom)?;
+        let mut map = s.serialize_map(None)?;
+        self.head(&mut map)?;
+        for (key, value) in members.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The request settings a response echoes, the same on every event of one response: encoded
+/// once, when the request is translated, and copied into each response object written
+/// ([`Response::write_json`]). A stream carries the object three times (`response.created`,
+/// `response.in_progress`, the terminal event), and encoding the settings each time (tools
+/// and their schemas, `instructions`, `text.format`) was a third of its framing cost
+/// (docs/benchmarks.md, change 16).
+#[derive(Debug, Clone)]
 pub struct Echo {
+    /// A JSON object.
+    json: Arc<str>,
+}
+
+impl Echo {
+    pub fn new(settings: &EchoSettings) -> serde_json::Result<Echo> {
+        serde_json::to_string(settings).map(|json| Echo { json: json.into() })
+    }
+
+    /// Bytes the encoded settings take.
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.json.len() <= 2
+    }
+
+    /// The object's members, without its braces.
+    fn members(&self) -> &str {
+        self.json
+            .strip_prefix('{')
+            .and_then(|m| m.strip_suffix('}'))
+            .unwrap_or_default()
+    }
+}
+
+/// An encoded object's members in order, each value as written.
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                while let Some(entry) = map.next_entry()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(MembersVisitor)
+    }
+}
+
+/// The settings a response echoes, as they are encoded into its [`Echo`].
+#[derive(Debug, Clone, Serialize)]
+pub struct EchoSettings {
     /// The model name exactly as the client sent it.
     pub model: String,
     pub instructions: Option<String>,
@@ -290,4 +415,139 @@ pub struct WebSearchAction {
     pub query: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queries: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::openai::responses::{EventBody, StreamEvent};
+
+    fn settings() -> EchoSettings {
+        EchoSettings {
+            model: "gemini-2.5-flash".to_owned(),
+            instructions: Some("Say \"hi\"\n\u{e9}".to_owned()),
+            max_output_tokens: Some(512),
+            max_tool_calls: None,
+            parallel_tool_calls: true,
+            previous_response_id: None,
+            reasoning: EchoReasoning::default(),
+            service_tier: "default".to_owned(),
+            store: false,
+            background: false,
+            temperature: Some(0.7),
+            top_p: Some(1.0),
+            top_logprobs: None,
+            text: EchoText {
+                format: json!({"type": "json_schema", "name": "x", "schema": {"type": "object"}, "strict": true}),
+                verbosity: "medium".to_owned(),
+            },
+            tool_choice: json!("auto"),
+            tools: vec![
+                json!({"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": true, "description": null}),
+            ],
+            truncation: "disabled".to_owned(),
+            metadata: json!({"run": "1"}).as_object().cloned().unwrap_or_default(),
+            user: None,
+            safety_identifier: None,
+            prompt_cache_key: Some("k".to_owned()),
+        }
+    }
+
+    fn response(status: Status) -> Response {
+        Response {
+            id: "resp_1".to_owned(),
+            object: "response",
+            created_at: 1,
+            status,
+            completed_at: Some(2),
+            error: None,
+            incomplete_details: None,
+            output: vec![OutputItem::Message(MessageItem {
+                id: "msg_1".to_owned(),
+                role: "assistant",
+                status: Status::Completed,
+                content: vec![MessagePart::text("Hi".to_owned())],
+            })],
+            usage: Some(Usage::default()),
+            echo: Echo::new(&settings()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_fast_encoding_is_the_serde_encoding() {
+        let response = response(Status::Completed);
+        let fast = response.to_json().unwrap();
+        assert_eq!(
+            String::from_utf8(fast.clone()).unwrap(),
+            serde_json::to_string(&response).unwrap()
+        );
+        // The echoed settings are members of the object, in the order they were declared.
+        let mut expected = serde_json::to_value(settings()).unwrap();
+        let value: Value = serde_json::from_slice(&fast).unwrap();
+        for (key, v) in expected.as_object_mut().unwrap() {
+            assert_eq!(&value[key], v, "{key}");
+        }
+        assert_eq!(value["output"][0]["content"][0]["text"], "Hi");
+        assert_eq!(value["usage"]["total_tokens"], 0);
+    }
+
+    #[test]
+    fn events_carrying_the_response_encode_as_serde_does() {
+        let lifecycle = |status| Box::new(response(status));
+        let bodies = [
+            EventBody::Created {
+                response: lifecycle(Status::InProgress),
+            },
+            EventBody::InProgress {
+                response: lifecycle(Status::InProgress),
+            },
+            EventBody::Completed {
+                response: lifecycle(Status::Completed),
+            },
+            EventBody::Incomplete {
+                response: lifecycle(Status::Incomplete),
+            },
+            EventBody::Failed {
+                response: lifecycle(Status::Failed),
+            },
+            EventBody::OutputTextDelta {
+                item_id: "msg_1".to_owned(),
+                output_index: 0,
+                content_index: 0,
+                delta: "Hi".to_owned(),
+                logprobs: Vec::new(),
+            },
+        ];
+        for (n, body) in bodies.into_iter().enumerate() {
+            let event = StreamEvent {
+                body,
+                sequence_number: 40 + n as u64,
+            };
+            let mut fast = Vec::new();
+            event.write_json(&mut fast).unwrap();
+            let serde = serde_json::to_vec(&event).unwrap();
+            assert_eq!(
+                String::from_utf8(fast.clone()).unwrap(),
+                String::from_utf8(serde).unwrap()
+            );
+            let framed = event.to_sse().unwrap();
+            let mut expected = format!("event: {}\ndata: ", event.kind()).into_bytes();
+            expected.extend_from_slice(&fast);
+            expected.extend_from_slice(b"\n\n");
+            assert_eq!(framed, expected);
+        }
+    }
+
+    #[test]
+    fn an_echo_with_no_members_leaves_a_valid_object() {
+        let mut response = response(Status::InProgress);
+        response.echo = Echo {
+            json: Arc::from("{}"),
+        };
+        let value: Value = serde_json::from_slice(&response.to_json().unwrap()).unwrap();
+        assert_eq!(value["id"], "resp_1");
+        assert_eq!(serde_json::to_value(&response).unwrap(), value);
+    }
 }

@@ -25,7 +25,9 @@ use crate::build::tools::{combine, google_search, push_builtin, search_allowed, 
 use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
-use crate::openai::responses::{CreateResponse, Echo, EchoReasoning, EchoText, Input, InputItem};
+use crate::openai::responses::{
+    CreateResponse, Echo, EchoReasoning, EchoSettings, EchoText, Input, InputItem,
+};
 use crate::responses::CallShapes;
 use crate::TranslateError;
 
@@ -204,7 +206,11 @@ pub fn to_gemini(
         body,
         names,
         shapes,
-        echo: echo(req, client_model),
+        echo: Echo::new(&echo(req, client_model)).map_err(|e| TranslateError::InvalidRequest {
+            message: format!("The request's settings could not be echoed: {e}"),
+            param: None,
+            code: None,
+        })?,
         output,
         dropped,
     })
@@ -229,7 +235,7 @@ fn refuse_unsupported(req: &CreateResponse) -> Result<(), TranslateError> {
 }
 
 /// The settings the response object echoes, normalized the way OpenAI writes them.
-fn echo(req: CreateResponse, client_model: &str) -> Echo {
+fn echo(req: CreateResponse, client_model: &str) -> EchoSettings {
     let tools = req
         .tools
         .unwrap_or_default()
@@ -266,7 +272,7 @@ fn echo(req: CreateResponse, client_model: &str) -> Echo {
             summary: r.summary.clone().or_else(|| r.generate_summary.clone()),
         })
         .unwrap_or_default();
-    Echo {
+    EchoSettings {
         model: client_model.to_owned(),
         instructions: req.instructions,
         max_output_tokens: req.max_output_tokens,
