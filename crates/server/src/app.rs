@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::guard::{Guard, Rules};
 use crate::media::{MediaFetcher, MediaPolicy};
-use crate::observe::Observe;
+use crate::observe::{Inspecting, Observe};
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -66,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.route(path, web::route().to(conversations));
     }
     cfg.route("/metrics", web::get().to(routes::metrics::endpoint));
+    routes::inspector::register(cfg);
     routes::service::register(cfg);
 }
 
@@ -117,7 +118,14 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
         // refuses a bad Host, Origin or content type before routing.
         App::new()
             .wrap(Guard::new(guard.clone()))
-            .wrap(Observe::new(data.metrics.clone()))
+            .wrap(
+                Observe::new(data.metrics.clone()).with_inspector(data.inspector.clone().map(
+                    |inspector| Inspecting {
+                        inspector,
+                        keys: data.keys.clone(),
+                    },
+                )),
+            )
             .wrap(routes::service::cors(&data.config))
             .app_data(data.clone())
             .app_data(upstream)

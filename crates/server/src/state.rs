@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use pollux_translate::gemini::Model;
 
 use crate::config::Config;
-use crate::keys::Keys;
+use crate::inspect::{Inspector, Limits};
+use crate::keys::{ClientKeys, Keys};
 use crate::metrics::Metrics;
 use crate::resilience::Limiter;
 use crate::runs::Runs;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub runs: Runs,
     /// The state shared with other replicas (`--state`), if any.
     pub shared: Option<Arc<Shared>>,
+    /// The inspector's ring of recent exchanges; `None` when it is off.
+    pub inspector: Option<Arc<Inspector>>,
+    /// `--admin-keys`, which open the inspector.
+    pub admin_keys: ClientKeys,
 }
 
 impl AppState {
@@ -76,6 +81,14 @@ impl AppState {
                 ttl,
             })),
         };
+        let inspector = config.inspector_enabled().then(|| {
+            Arc::new(Inspector::new(Limits {
+                entries: config.inspector_entries,
+                body_bytes: config.inspector_body_bytes,
+                bodies: config.inspector_bodies,
+            }))
+        });
+        let admin_keys = ClientKeys::new(&config.admin_keys);
         Ok(Arc::new(AppState {
             config,
             settings,
@@ -87,6 +100,8 @@ impl AppState {
             store,
             runs: Runs::default(),
             shared,
+            inspector,
+            admin_keys,
         }))
     }
 

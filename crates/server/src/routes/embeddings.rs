@@ -30,7 +30,7 @@ pub async fn create(
     // The key first, from the headers: an unauthorized client never gets its body read.
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.settings, request.model.as_deref())?;
     // An alias's size (its own, or an OpenAI name's) unless the client asked for one.

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod embeddings;
 mod generate;
 pub mod health;
+pub mod inspector;
 pub mod metrics;
 pub mod models;
 pub mod native;

@@ -57,13 +57,14 @@ pub async fn create(
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     let body_len = body.len();
     drop(body);
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
     let model = resolved.gemini.as_str();
     trace.set_model(model);
+    trace.capture(|d| d.client_model(&resolved.client));
     let background = request.background == Some(true);
     let keep_it = request.store != Some(false);
     if background && !keep_it {
@@ -175,6 +176,7 @@ pub async fn create(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
+                &trace,
             ),
             machine: StreamTranslator::new(ctx),
             shared: shared.clone(),
@@ -327,6 +329,7 @@ impl Background {
                 response,
                 self.shared.config.stream_idle_timeout(),
                 self.shared.config.max_upstream_body_bytes,
+                &self.trace,
             ),
             machine: self.machine,
             shared: self.shared.clone(),
@@ -577,7 +580,7 @@ pub async fn input_tokens(
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     drop(body);
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;

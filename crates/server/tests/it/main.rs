@@ -7,6 +7,7 @@ mod support;
 mod chat;
 mod faults;
 mod guard;
+mod inspector;
 mod limits;
 mod media;
 mod observability;
