@@ -201,6 +201,7 @@ impl Observe {
 fn inspected(path: &str) -> bool {
     !(path == "/"
         || path.starts_with("/inspector")
+        || path == "/favicon.ico"
         || path == "/metrics"
         || path == "/healthz"
         || path == "/readyz")

@@ -185,6 +185,7 @@ function meta(dl, pairs) {
 async function open(id) {
   const x = await get(`/exchanges/${id}`);
   current = x;
+  $("detail").dataset.id = String(x.id);
   $("list-view").hidden = true;
   $("detail").hidden = false;
   $("curl-out").hidden = true;
