@@ -202,6 +202,24 @@ pub(crate) fn camel_case(key: &str) -> String {
     out
 }
 
+/// The sampling values both dialects take as is: `temperature` and `top_p` in OpenAI's
+/// ranges, `top_logprobs` at most 20 (OpenAI's limit; Gemini's `logprobs` goes no higher).
+pub(crate) fn check_sampling(
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_logprobs: Option<u32>,
+) -> Result<(), TranslateError> {
+    check_range(temperature, 0.0, 2.0, "temperature")?;
+    check_range(top_p, 0.0, 1.0, "top_p")?;
+    if top_logprobs.is_some_and(|k| k > 20) {
+        return Err(TranslateError::invalid(
+            "'top_logprobs' must be between 0 and 20.",
+            "top_logprobs",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_range(
     value: Option<f64>,
     min: f64,

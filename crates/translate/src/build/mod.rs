@@ -8,6 +8,7 @@
 //! (stop sequences beyond Gemini's five) and the refusal texts in [`safety`]; both sides:
 //! [`names`] (client tool names ⇄ Gemini's).
 
+pub(crate) mod conversation;
 pub mod finish;
 pub mod generation;
 pub mod grounding;

@@ -3,7 +3,8 @@
 //! [`build::generation`](crate::build::generation).
 
 use crate::build::generation::{
-    camel_case, check_range, response_schema, split_stops, thinking_config, ParamPolicy,
+    camel_case, check_range, check_sampling, response_schema, split_stops, thinking_config,
+    ParamPolicy,
 };
 use crate::capabilities::{Capabilities, SchemaFlavour};
 use crate::gemini;
@@ -23,8 +24,7 @@ pub(super) fn map_generation_config(
     caps: &Capabilities,
     policy: &mut ParamPolicy<'_>,
 ) -> Result<Generation, TranslateError> {
-    check_range(req.temperature, 0.0, 2.0, "temperature")?;
-    check_range(req.top_p, 0.0, 1.0, "top_p")?;
+    check_sampling(req.temperature, req.top_p, req.top_logprobs)?;
     check_range(req.presence_penalty, -2.0, 2.0, "presence_penalty")?;
     check_range(req.frequency_penalty, -2.0, 2.0, "frequency_penalty")?;
     let mut n = req.n.unwrap_or(1);
@@ -33,14 +33,6 @@ pub(super) fn map_generation_config(
             "'n' must be between 1 and 8 (Gemini's candidate limit).",
             "n",
         ));
-    }
-    if let Some(k) = req.top_logprobs {
-        if k > 20 {
-            return Err(TranslateError::invalid(
-                "'top_logprobs' must be between 0 and 20.",
-                "top_logprobs",
-            ));
-        }
     }
     let max_tokens = req.max_completion_tokens.or(req.max_tokens);
     if max_tokens == Some(0) {

@@ -13,32 +13,13 @@ use crate::openai::chat::{self, ContentPart, Message};
 use crate::TranslateError;
 
 use super::RequestOptions;
+use crate::build::conversation::Conversation;
 use crate::build::media::MediaSource;
 use crate::build::media::{audio_mime, files_api_uri, looks_like_base64, media_part};
 use crate::build::parts::{
     function_call_part, function_response_part, text_part, HistoryCall, PendingCall,
 };
 use crate::build::signatures;
-
-/// Builds the content list, merging consecutive turns of the same role.
-struct Conversation {
-    contents: Vec<Turn>,
-}
-
-impl Conversation {
-    fn push(&mut self, role: Role, parts: Vec<TurnPart>) {
-        if parts.is_empty() {
-            return;
-        }
-        match self.contents.last_mut() {
-            Some(last) if last.role == Some(role) => last.parts.extend(parts),
-            _ => self.contents.push(Turn {
-                role: Some(role),
-                parts,
-            }),
-        }
-    }
-}
 
 pub(super) fn map_messages(
     messages: Vec<Message>,
@@ -48,19 +29,13 @@ pub(super) fn map_messages(
 ) -> Result<(Option<Turn>, Vec<Turn>), TranslateError> {
     let mut system_parts = Vec::new();
     // At most one turn per message plus a leading user turn: sized once, not by doubling.
-    let mut conv = Conversation {
-        contents: Vec::with_capacity(messages.len() + 1),
-    };
+    let mut conv = Conversation::with_capacity(messages.len() + 1);
     let mut calls: Vec<PendingCall> = Vec::new();
     let mut leading = true;
 
-    // Results of one step, held until the step ends so they go out in call order (Gemini
-    // matches responses to calls; clients may answer them in any order).
-    let mut results: Vec<(usize, TurnPart)> = Vec::new();
-
     for (i, message) in messages.into_iter().enumerate() {
-        if !matches!(message, Message::Tool(_)) && !results.is_empty() {
-            flush_results(&mut conv, &mut results);
+        if !matches!(message, Message::Tool(_)) {
+            conv.end_step();
         }
         match message {
             Message::System(m) | Message::Developer(m) => {
@@ -148,7 +123,7 @@ pub(super) fn map_messages(
                     call.upstream_id.clone(),
                     &text,
                 )?;
-                results.push((order, part));
+                conv.push_result(order, part);
             }
             Message::Function(m) => {
                 let text = match m.content {
@@ -162,30 +137,15 @@ pub(super) fn map_messages(
         }
         leading = false;
     }
-    flush_results(&mut conv, &mut results);
-
-    // Gemini expects the conversation to open with a user turn; a history that starts with
-    // the model (e.g. a replayed tool call) gets a minimal user turn in front.
-    if conv.contents.first().map(|c| c.role) == Some(Some(Role::Model)) {
-        conv.contents.insert(
-            0,
-            Turn {
-                role: Some(Role::User),
-                parts: vec![TurnPart::text("Continue.")],
-            },
-        );
-    }
-    if conv.contents.is_empty() {
-        return Err(TranslateError::invalid(
-            "The conversation has no user or assistant content to send: add a non-empty user message.",
-            "messages",
-        ));
-    }
+    let contents = conv.finish(
+        "The conversation has no user or assistant content to send: add a non-empty user message.",
+        "messages",
+    )?;
     let system = (!system_parts.is_empty()).then_some(Turn {
         role: None,
         parts: system_parts,
     });
-    Ok((system, conv.contents))
+    Ok((system, contents))
 }
 
 /// A tool call of assistant message `index` as a Gemini part, the 400 naming where it is.
@@ -202,15 +162,6 @@ fn history_call(
             format!("messages[{index}].tool_calls"),
         )
     })
-}
-
-/// Appends a step's tool results as one user turn, in the order of their calls.
-fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, TurnPart)>) {
-    results.sort_by_key(|(order, _)| *order);
-    conv.push(
-        Role::User,
-        results.drain(..).map(|(_, part)| part).collect(),
-    );
 }
 
 /// Text of a message whose content may only be text (system, assistant, tool).

@@ -3,7 +3,7 @@
 //! [`build::generation`](crate::build::generation).
 
 use crate::build::generation::{
-    camel_case, check_range, response_schema, thinking_config, ParamPolicy,
+    camel_case, check_sampling, response_schema, thinking_config, ParamPolicy,
 };
 use crate::capabilities::{Capabilities, SchemaFlavour, Thinking};
 use crate::gemini;
@@ -15,21 +15,12 @@ pub(super) fn map_generation_config(
     caps: &Capabilities,
     policy: &mut ParamPolicy<'_>,
 ) -> Result<gemini::GenerationConfig, TranslateError> {
-    check_range(req.temperature, 0.0, 2.0, "temperature")?;
-    check_range(req.top_p, 0.0, 1.0, "top_p")?;
+    check_sampling(req.temperature, req.top_p, req.top_logprobs)?;
     if req.max_output_tokens == Some(0) {
         return Err(TranslateError::invalid(
             "'max_output_tokens' must be at least 1.",
             "max_output_tokens",
         ));
-    }
-    if let Some(k) = req.top_logprobs {
-        if k > 20 {
-            return Err(TranslateError::invalid(
-                "'top_logprobs' must be between 0 and 20.",
-                "top_logprobs",
-            ));
-        }
     }
     let mut config = gemini::GenerationConfig {
         temperature: req.temperature,

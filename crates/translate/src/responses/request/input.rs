@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::build::conversation::Conversation;
 use crate::build::media::{audio_mime, files_api_uri, looks_like_base64, media_part, MediaSource};
 use crate::build::names::ToolNames;
 use crate::build::parts::{
@@ -25,27 +26,6 @@ use crate::responses::CallShapes;
 use crate::TranslateError;
 
 use super::RequestOptions;
-
-/// Builds the content list, merging consecutive turns of the same role.
-#[derive(Default)]
-struct Conversation {
-    contents: Vec<Turn>,
-}
-
-impl Conversation {
-    fn push(&mut self, role: Role, parts: Vec<TurnPart>) {
-        if parts.is_empty() {
-            return;
-        }
-        match self.contents.last_mut() {
-            Some(last) if last.role == Some(role) => last.parts.extend(parts),
-            _ => self.contents.push(Turn {
-                role: Some(role),
-                parts,
-            }),
-        }
-    }
-}
 
 /// What the input mapping produced.
 pub(super) struct Mapped {
@@ -67,12 +47,9 @@ pub(super) fn map_input(
     cx: Context<'_>,
 ) -> Result<Mapped, TranslateError> {
     let mut system_parts: Vec<Part> = instructions.and_then(non_empty_text).into_iter().collect();
-    let mut conv = Conversation {
-        contents: Vec::with_capacity(items.len() + 1),
-    };
+    let mut conv = Conversation::with_capacity(items.len() + 1);
     let mut dropped = Vec::new();
     let mut calls: Vec<PendingCall> = Vec::new();
-    let mut results: Vec<(usize, TurnPart)> = Vec::new();
     // Signatures from envelopes: by call id, and for the next assistant message's text.
     let mut call_signatures: HashMap<String, String> = HashMap::new();
     // Where the last assistant message's text parts went: (content, first part, count).
@@ -91,8 +68,8 @@ pub(super) fn map_input(
             None => "",
         };
         let is_output = matches!(kind, "function_call_output" | "custom_tool_call_output");
-        if !is_output && kind != "reasoning" && !results.is_empty() {
-            flush_results(&mut conv, &mut results);
+        if !is_output && kind != "reasoning" {
+            conv.end_step();
         }
         let is_call = matches!(kind, "function_call" | "custom_tool_call");
         match kind {
@@ -120,9 +97,10 @@ pub(super) fn map_input(
                         let parts = text_parts(item.content.as_ref(), i)?;
                         let count = parts.len();
                         conv.push(Role::Model, TurnPart::compact(parts));
-                        last_text = conv.contents.last().and_then(|c| {
-                            let start = c.parts.len().checked_sub(count)?;
-                            Some((conv.contents.len() - 1, start, count))
+                        let turns = conv.turns_mut();
+                        last_text = turns.len().checked_sub(1).and_then(|t| {
+                            let start = turns[t].parts.len().checked_sub(count)?;
+                            Some((t, start, count))
                         });
                     }
                     other => {
@@ -184,13 +162,13 @@ pub(super) fn map_input(
                     ));
                 };
                 let (text, media) = output_parts(item.output.as_mut(), i, cx.opts.media)?;
-                results.push((
+                conv.push_result(
                     order,
                     function_response_part(call.gemini_name.clone(), call.upstream_id.clone(), &text)?,
-                ));
+                );
                 // Images a tool returned follow the results, in the same user turn.
                 for part in media {
-                    results.push((usize::MAX, part.into()));
+                    conv.push_result(usize::MAX, part.into());
                 }
             }
             "reasoning" => {
@@ -203,7 +181,7 @@ pub(super) fn map_input(
                         Target::Text(index) => {
                             if let Some((content, start, count)) = last_text {
                                 if index < count {
-                                    if let Some(part) = conv.contents[content].parts.get_mut(start + index) {
+                                    if let Some(part) = conv.turns_mut()[content].parts.get_mut(start + index) {
                                         part.set_thought_signature(envelope.signature);
                                     }
                                 }
@@ -238,42 +216,19 @@ pub(super) fn map_input(
         in_step = is_call;
         leading = false;
     }
-    flush_results(&mut conv, &mut results);
-
-    // Gemini expects the conversation to open with a user turn.
-    if conv.contents.first().map(|c| c.role) == Some(Some(Role::Model)) {
-        conv.contents.insert(
-            0,
-            Turn {
-                role: Some(Role::User),
-                parts: vec![TurnPart::text("Continue.")],
-            },
-        );
-    }
-    if conv.contents.is_empty() {
-        return Err(TranslateError::invalid(
-            "The input has no user or assistant content to send: add a non-empty user message.",
-            "input",
-        ));
-    }
+    let contents = conv.finish(
+        "The input has no user or assistant content to send: add a non-empty user message.",
+        "input",
+    )?;
     let system = (!system_parts.is_empty()).then(|| Turn {
         role: None,
         parts: TurnPart::compact(system_parts),
     });
     Ok(Mapped {
         system,
-        contents: conv.contents,
+        contents,
         dropped,
     })
-}
-
-/// Appends a step's tool results as one user turn, in the order of their calls.
-fn flush_results(conv: &mut Conversation, results: &mut Vec<(usize, TurnPart)>) {
-    results.sort_by_key(|(order, _)| *order);
-    conv.push(
-        Role::User,
-        results.drain(..).map(|(_, part)| part).collect(),
-    );
 }
 
 /// Text of a message whose content may only be text (system, developer, assistant).
