@@ -17,7 +17,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With an empty queue the mock echoes the last user text ("mock-gemini says: ...").
+//! With an empty queue the mock echoes the last user text ("mock-gemini says: ..."), speaks
+//! a tone to a TTS request and hears [`TRANSCRIPT`] in any audio ([`Scenario::default_for`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod body;
@@ -34,5 +35,5 @@ pub mod signatures;
 pub use checks::Rejection;
 pub use keyrules::KeyRule;
 pub use record::RecordedRequest;
-pub use scenario::{Scenario, StreamStep};
+pub use scenario::{Scenario, StreamStep, SPEECH_MIME, TRANSCRIPT, TRANSCRIPT_SEGMENTS};
 pub use server::{MockConfig, MockGemini};

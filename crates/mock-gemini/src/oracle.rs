@@ -1,7 +1,8 @@
 //! The JSON Schema oracles: validation of JSON values against the Gemini `v1beta` schema
 //! (`tests/reference/gemini-v1beta.schema.json`, definitions under `$defs`) and the OpenAI
 //! OpenAPI documents (`tests/reference/openai-chat.openapi.json` and
-//! `tests/reference/openai-responses.openapi.json`, definitions under `components/schemas`).
+//! `tests/reference/openai-responses.openapi.json`, `tests/reference/openai-audio-images.openapi.json`,
+//! definitions under `components/schemas`).
 //!
 //! The documents are embedded at build time. A validator is compiled once per definition name
 //! and kept for the life of the process, so tests and the mock's hot path pay for compilation
@@ -16,6 +17,8 @@ use serde_json::{json, Value};
 const GEMINI_SCHEMA: &str = include_str!("../../../tests/reference/gemini-v1beta.schema.json");
 const OPENAI_SPEC: &str = include_str!("../../../tests/reference/openai-chat.openapi.json");
 const RESPONSES_SPEC: &str = include_str!("../../../tests/reference/openai-responses.openapi.json");
+const AUDIO_IMAGES_SPEC: &str =
+    include_str!("../../../tests/reference/openai-audio-images.openapi.json");
 
 /// Which embedded document a definition name belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -23,6 +26,7 @@ enum Doc {
     Gemini,
     OpenAi,
     Responses,
+    AudioImages,
 }
 
 type Cache = Mutex<HashMap<(Doc, String), Arc<Validator>>>;
@@ -48,6 +52,12 @@ pub fn openai_errors(schema_name: &str, value: &Value) -> Vec<String> {
 /// spec (`Response`, `ResponseStreamEvent`, `CreateResponse`, `ErrorResponse`, ...).
 pub fn responses_errors(schema_name: &str, value: &Value) -> Vec<String> {
     errors(Doc::Responses, schema_name, value)
+}
+
+/// Violations of `value` against `components/schemas/<schema_name>` of the OpenAI audio and
+/// images spec (`CreateSpeechRequest`, `SpeechAudioDeltaEvent`, `CreateTranscriptionResponseJson`, ...).
+pub fn audio_images_errors(schema_name: &str, value: &Value) -> Vec<String> {
+    errors(Doc::AudioImages, schema_name, value)
 }
 
 fn errors(doc: Doc, name: &str, value: &Value) -> Vec<String> {
@@ -91,11 +101,11 @@ fn compile(doc: Doc, name: &str) -> Result<Validator, String> {
             }
             json!({ "$ref": format!("#/$defs/{}", escape(name)), "$defs": defs })
         }
-        Doc::OpenAi | Doc::Responses => {
-            let doc = if doc == Doc::OpenAi {
-                openai_doc()?
-            } else {
-                responses_doc()?
+        Doc::OpenAi | Doc::Responses | Doc::AudioImages => {
+            let doc = match doc {
+                Doc::OpenAi => openai_doc()?,
+                Doc::Responses => responses_doc()?,
+                _ => audio_images_doc()?,
             };
             let schemas = doc
                 .pointer("/components/schemas")
@@ -131,6 +141,13 @@ fn gemini_doc() -> Result<&'static Value, String> {
 fn responses_doc() -> Result<&'static Value, String> {
     static DOC: LazyLock<Result<Value, String>> = LazyLock::new(|| {
         serde_json::from_str(RESPONSES_SPEC).map_err(|e| format!("bad Responses spec: {e}"))
+    });
+    DOC.as_ref().map_err(Clone::clone)
+}
+
+fn audio_images_doc() -> Result<&'static Value, String> {
+    static DOC: LazyLock<Result<Value, String>> = LazyLock::new(|| {
+        serde_json::from_str(AUDIO_IMAGES_SPEC).map_err(|e| format!("bad audio/images spec: {e}"))
     });
     DOC.as_ref().map_err(Clone::clone)
 }

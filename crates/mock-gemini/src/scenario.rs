@@ -96,6 +96,25 @@ pub enum StreamStep {
     Hang,
 }
 
+/// The MIME type of Gemini's speech.
+pub const SPEECH_MIME: &str = "audio/L16;codec=pcm;rate=24000";
+
+/// The transcript the mock hears in any audio.
+pub const TRANSCRIPT: &str = "Hello from mock-gemini. This is a transcript.";
+
+/// [`TRANSCRIPT`] as timed segments and words, the JSON a transcription `responseSchema` asks
+/// for.
+pub static TRANSCRIPT_SEGMENTS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({"language": "English", "segments": [
+        {"text": "Hello from mock-gemini.", "start": 0.0, "end": 1.25},
+        {"text": "This is a transcript.", "start": 1.25, "end": 2.5}],
+      "words": [
+        {"word": "Hello", "start": 0.0, "end": 0.4}, {"word": "from", "start": 0.4, "end": 0.7},
+        {"word": "mock-gemini.", "start": 0.7, "end": 1.25}, {"word": "This", "start": 1.25, "end": 1.6},
+        {"word": "is", "start": 1.6, "end": 1.8}, {"word": "a", "start": 1.8, "end": 1.9},
+        {"word": "transcript.", "start": 1.9, "end": 2.5}]})
+});
+
 fn stop() -> String {
     "STOP".to_owned()
 }
@@ -134,6 +153,66 @@ impl Scenario {
             finish_reason: stop(),
             fail: None,
         }
+    }
+
+    /// Speech as a Gemini TTS model answers it: `seconds` of a 440 Hz tone as 24 kHz signed
+    /// 16-bit little-endian mono PCM in `inlineData` ([`SPEECH_MIME`]), in three events.
+    pub fn speech(seconds: f64) -> Self {
+        use base64::Engine as _;
+        let samples = (seconds * 24_000.0).round() as usize;
+        let pcm: Vec<u8> = (0..samples)
+            .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / 24_000.0).sin() * 8_000.0) as i16)
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        // Split on whole samples, as Gemini does.
+        let third = (samples / 3).max(1) * 2;
+        let chunks = pcm
+            .chunks(third)
+            .map(|c| {
+                let data = base64::engine::general_purpose::STANDARD.encode(c);
+                vec![json!({ "inlineData": { "mimeType": SPEECH_MIME, "data": data } })]
+            })
+            .collect();
+        Self::answer(chunks)
+    }
+
+    /// What the mock answers a request with an empty queue: speech for a TTS request (50 ms
+    /// of tone per character of its text), a fixed transcript for a request carrying audio
+    /// (timed segments as JSON when it asks for a `responseSchema`), else the echo.
+    pub fn default_for(request: &Value) -> Self {
+        let config = request.get("generationConfig");
+        let wants_audio = config
+            .and_then(|c| c.get("responseModalities"))
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|m| m == "AUDIO"));
+        let parts = || {
+            request
+                .get("contents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("parts").and_then(Value::as_array))
+                .flatten()
+        };
+        if wants_audio {
+            let chars: usize = parts()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .map(|t| t.chars().count())
+                .sum();
+            return Self::speech(chars as f64 * 0.05);
+        }
+        let hears_audio = parts().any(|p| {
+            p.pointer("/inlineData/mimeType")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.starts_with("audio/") || m.starts_with("video/"))
+        });
+        if hears_audio {
+            if config.and_then(|c| c.get("responseSchema")).is_some() {
+                return Self::text(&TRANSCRIPT_SEGMENTS.to_string());
+            }
+            return Self::text(TRANSCRIPT);
+        }
+        Self::text(&crate::checks::last_user_text(request))
     }
 
     /// One function call (`args` is the JSON object of arguments).

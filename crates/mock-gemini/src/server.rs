@@ -548,7 +548,7 @@ fn answer(
             .map_err(Rejection::invalid)?;
     }
     let scenario = lock(&shared.scenarios).pop_front();
-    let scenario = scenario.unwrap_or_else(|| Scenario::text(&checks::last_user_text(&request)));
+    let scenario = scenario.unwrap_or_else(|| Scenario::default_for(&request));
     let ctx = ReplyContext {
         model: target.model,
         response_id: response_id(),

@@ -34,6 +34,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("The request body is larger than the {limit}-byte limit.")]
     PayloadTooLarge { limit: usize },
+    /// An uploaded file (multipart) over the inline limit of the route.
+    #[error("The uploaded file is larger than {limit} bytes, the most Gemini takes inline in one request (docs/audio.md). Send a shorter or more compressed file (for example mp3).")]
+    FileTooLarge { limit: usize },
     /// Gemini refused the request (400/401/403/404/429) or failed (5xx); its status is kept.
     #[error("{message}")]
     Upstream {
@@ -85,6 +88,7 @@ impl ApiError {
             | ApiError::NotFoundAt { .. }
             | ApiError::MethodNotAllowed(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::FileTooLarge { .. }
             | ApiError::RequestTimeout(_)
             | ApiError::HostNotAllowed(_)
             | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
@@ -122,7 +126,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => Some("invalid_api_key"),
             ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => Some("not_found"),
             ApiError::MethodNotAllowed(_) => Some("method_not_allowed"),
-            ApiError::PayloadTooLarge { .. } => Some("payload_too_large"),
+            ApiError::PayloadTooLarge { .. } | ApiError::FileTooLarge { .. } => {
+                Some("payload_too_large")
+            }
             ApiError::GatewayTimeout(_) => Some("upstream_timeout"),
             ApiError::StoreUnavailable(_) => Some("store_unavailable"),
             ApiError::ConcurrencyLimit { .. } => Some("concurrency_limit"),
@@ -196,6 +202,7 @@ impl ApiError {
             other @ (ApiError::MethodNotAllowed(_)
             | ApiError::StoreUnavailable(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::FileTooLarge { .. }
             | ApiError::ConcurrencyLimit { .. }
             | ApiError::RequestTimeout(_)
             | ApiError::HostNotAllowed(_)
@@ -354,7 +361,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::NotFoundAt { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Upstream { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }

@@ -6,7 +6,7 @@
 //! 2. `routes/*`: every handler, `/metrics` and the probes included.
 //! 3. `state`: AppState, what every handler reads, with the model-list cache.
 //! 4. `settings`: the settings in typed form, parsed and checked once at start-up.
-//! 5. `upstream`, `resilience`, `observe`, `guard`, `media/*`, `store/*`, `runs`, `shared`, `inspect`: services.
+//! 5. `upstream`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`, `shared`, `inspect`: services.
 //! 6. `metrics`, `keys`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
 //! 7. `config`, `config_file`: the raw flags, environment and config file.
 //! 8. `error`, `failure`: the one error type and its HTTP mapping; how an upstream call failed.
@@ -36,10 +36,12 @@
 //! - [`store`]: stored responses of the Responses API, embedded by default.
 //! - [`runs`]: background responses in flight, their events and cancel handles.
 //! - [`shared`]: the state replicas share in Redis (`--state`).
+//! - [`audio`]: encoding speech into the client's `response_format`.
 //! - [`inspect`]: the inspector's in-memory ring of recent exchanges (docs/inspector.md).
 
 pub mod access_log;
 pub mod app;
+pub mod audio;
 pub mod config;
 pub mod config_file;
 pub mod error;

@@ -15,7 +15,8 @@
 //! - Edges, the wires: [`openai`] (one folder per OpenAI API, plus what they share),
 //!   [`gemini`], and [`sse`] (Server-Sent Events decoded from raw bytes).
 //!
-//! [`embeddings`] and [`models`] map the two smaller endpoints.
+//! [`embeddings`] and [`models`] map the two smaller endpoints; [`speech`] and
+//! [`transcription`] the audio ones.
 
 pub mod build;
 pub mod capabilities;
@@ -26,7 +27,9 @@ pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod responses;
+pub mod speech;
 pub mod sse;
+pub mod transcription;
 
 pub use build::media::MediaSource;
 pub use build::signatures::SignatureSource;

@@ -1,5 +1,6 @@
 //! Request handlers, one module per API surface.
 
+pub mod audio;
 mod body;
 mod call;
 pub mod chat;

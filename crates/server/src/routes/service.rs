@@ -5,7 +5,7 @@ use actix_cors::Cors;
 use actix_web::middleware::Condition;
 use actix_web::web;
 
-use super::{embeddings, health, models, native};
+use super::{audio, embeddings, health, models, native};
 use crate::config::Config;
 
 /// Adds the routes; `app::configure` calls it.
@@ -23,6 +23,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 web::post().to(embeddings::create),
             );
     }
+    audio::register(cfg);
     cfg.route("/v1beta/{tail:.*}", web::route().to(native::forward));
 }
 

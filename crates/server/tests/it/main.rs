@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audio;
 mod chat;
 mod faults;
 mod guard;

@@ -375,6 +375,9 @@ pub struct GenerationConfig {
     pub response_modalities: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_resolution: Option<&'static str>,
+    /// The voice of a text-to-speech model's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speech_config: Option<SpeechConfig>,
     /// Fields a client passed through `extra_body.google.generation_config`, unchecked:
     /// Gemini itself answers 400 for a name it does not know.
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -400,8 +403,30 @@ impl GenerationConfig {
             && self.thinking_config.is_none()
             && self.response_modalities.is_empty()
             && self.media_resolution.is_none()
+            && self.speech_config.is_none()
             && self.extra.is_empty()
     }
+}
+
+/// `speechConfig`: one prebuilt voice (<https://ai.google.dev/api/generate-content#SpeechConfig>).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechConfig {
+    pub voice_config: VoiceConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceConfig {
+    pub prebuilt_voice_config: PrebuiltVoiceConfig,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrebuiltVoiceConfig {
+    pub voice_name: String,
 }
 
 #[derive(Debug, Default, Serialize)]

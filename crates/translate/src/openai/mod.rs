@@ -4,6 +4,7 @@
 //! extension slots ([`GoogleOptions`], [`ExtraContent`]), the error envelope, and the
 //! embeddings and model-list bodies.
 
+pub mod audio;
 mod body;
 pub mod chat;
 mod embeddings;
