@@ -6,7 +6,7 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_PORT ?= 8080
 
-.PHONY: help run test test-rust test-clients test-deploy fuzz fuzz-smoke demo bench bench-peers bench-instructions soak fmt lint clean
+.PHONY: help run test test-rust test-clients test-browser test-deploy fuzz fuzz-smoke demo bench bench-peers bench-instructions soak fmt lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ run: ## Build (release) and start pollux with default settings (see docs/configu
 
 # Every step runs even when an earlier one failed, so one run reports everything; the target
 # fails at the end if any step did.
-test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), a fuzz smoke run, the client compatibility suites, then the deploy/ checks.
+test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), a fuzz smoke run, the client compatibility suites, the inspector's browser tests, then the deploy/ checks.
 	@ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; \
 	failed=(); \
 	step() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
@@ -26,6 +26,7 @@ test: ## Every test: fmt check, clippy, cargo tests, rustdoc (warnings denied), 
 	step env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps; \
 	step $(MAKE) --no-print-directory fuzz-smoke; \
 	step $(MAKE) --no-print-directory test-clients; \
+	step $(MAKE) --no-print-directory test-browser; \
 	step $(MAKE) --no-print-directory test-deploy; \
 	if (( $${#failed[@]} )); then printf 'make test: FAILED step: %s\n' "$${failed[@]}"; exit 1; fi
 
@@ -35,6 +36,10 @@ test-rust: ## Only the Rust tests.
 test-clients: ## Only the client suites (openai SDKs, LangChain, Agents SDK, Vercel AI SDK against mock-gemini).
 	$(CARGO) build -p pollux-server -p mock-gemini
 	tests/clients/run.sh
+
+test-browser: ## Only the inspector page's browser tests (playwright-core driving Debian's Chromium; docs/inspector.md).
+	$(CARGO) build -p pollux-server -p mock-gemini
+	tests/browser/run.sh
 
 test-deploy: ## Only the deploy/ checks: Kubernetes schemas, hadolint, systemd-analyze, the Dockerfile's build replayed in a shell (docs/deployment.md).
 	deploy/tests/run.sh
@@ -90,4 +95,4 @@ lint: ## fmt check and clippy, as `make test` runs them.
 
 clean: ## Remove build output and the client suites' installed packages.
 	$(CARGO) clean
-	rm -rf tests/clients/.venv tests/clients/node/node_modules tests/clients/codex/node_modules deploy/tests/.venv
+	rm -rf tests/clients/.venv tests/clients/node/node_modules tests/clients/codex/node_modules tests/browser/node_modules tests/browser/artifacts deploy/tests/.venv

@@ -322,6 +322,36 @@ pub struct Config {
     /// Default Gemini `safetySettings` (a JSON array) for requests that send none.
     #[arg(long, env = "POLLUX_SAFETY_SETTINGS")]
     pub safety_settings: Option<String>,
+
+    /// The inspector page at `/` (docs/inspector.md): `auto` serves it only on a loopback
+    /// listen address; `on` elsewhere too, which needs `--admin-keys`; `off` removes it.
+    #[arg(long, env = "POLLUX_INSPECTOR", default_value = "auto",
+        value_parser = ["auto", "on", "off"])]
+    pub inspector: String,
+
+    /// Exchanges the inspector keeps in memory (the oldest leave first).
+    #[arg(long, env = "POLLUX_INSPECTOR_ENTRIES", default_value_t = 200)]
+    pub inspector_entries: usize,
+
+    /// Bytes the inspector keeps of each body; the rest is elided and its size shown.
+    #[arg(long, env = "POLLUX_INSPECTOR_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub inspector_body_bytes: usize,
+
+    /// Keep request and answer bodies in the inspector (`off`: metadata only).
+    #[arg(long, env = "POLLUX_INSPECTOR_BODIES", action = clap::ArgAction::Set, num_args = 0..=1,
+        default_value_t = true, default_missing_value = "on")]
+    pub inspector_bodies: bool,
+
+    /// Keys that open the inspector (`Authorization: Bearer`, or the page's key form), plain
+    /// or `sha256:<hex>` (comma-separated); separate from client keys. Needed for
+    /// `--inspector on` on a non-loopback address.
+    #[arg(
+        long = "admin-keys",
+        env = "POLLUX_ADMIN_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_keys: Vec<String>,
 }
 
 /// Secrets never reach a log line or a panic message through `{:?}`: keys show as counts.
@@ -335,6 +365,7 @@ impl std::fmt::Debug for Config {
             .field("api_key", &redacted(usize::from(self.api_key.is_some())))
             .field("api_keys", &redacted(self.api_keys.len()))
             .field("client_keys", &redacted(self.client_keys.len()))
+            .field("admin_keys", &redacted(self.admin_keys.len()))
             .field("workers", &self.workers)
             .finish_non_exhaustive()
     }
@@ -405,6 +436,11 @@ impl Config {
             legacy_schemas: false,
             safety_settings: None,
             model_capabilities: None,
+            inspector: "auto".to_owned(),
+            inspector_entries: 200,
+            inspector_body_bytes: 256 * 1024,
+            inspector_bodies: true,
+            admin_keys: Vec::new(),
         }
     }
 
@@ -511,6 +547,18 @@ pub fn parse_bool(text: &str) -> Option<bool> {
             std::ffi::OsStr::new(text),
         )
         .ok()
+}
+
+impl Config {
+    /// Whether the inspector runs: `on`, or `auto` on a loopback listen address. Whether a
+    /// non-loopback `on` has its admin keys is checked by [`Config::validate`].
+    pub fn inspector_enabled(&self) -> bool {
+        match self.inspector.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => self.listen.ip().is_loopback(),
+        }
+    }
 }
 
 impl Default for Config {

@@ -527,6 +527,7 @@ mod tests {
             "media_fetch" => c.media_fetch,
             "strict_params" => c.strict_params,
             "legacy_schemas" => c.legacy_schemas,
+            "inspector_bodies" => c.inspector_bodies,
             other => panic!("a new boolean setting '{other}': add it here"),
         }
     }

@@ -73,6 +73,10 @@ pub enum ApiError {
     /// A body whose content type the route does not take ([`crate::guard`]).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The inspector answers only its own page: a `Host` that is not the listen address or a
+    /// loopback name, or an `Origin` that is not the page's ([`crate::routes::inspector`]).
+    #[error("{0}")]
+    InspectorRefused(String),
 }
 
 impl ApiError {
@@ -88,7 +92,7 @@ impl ApiError {
             | ApiError::RequestTimeout(_)
             | ApiError::HostNotAllowed(_)
             | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
-            ApiError::OriginNotAllowed(_) => "permission_error",
+            ApiError::OriginNotAllowed(_) | ApiError::InspectorRefused(_) => "permission_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::Upstream { status, .. } => match status {
                 401 => "authentication_error",
@@ -132,6 +136,7 @@ impl ApiError {
             ApiError::HostNotAllowed(_) => Some("host_not_allowed"),
             ApiError::OriginNotAllowed(_) => Some("origin_not_allowed"),
             ApiError::UnsupportedMediaType(_) => Some("unsupported_media_type"),
+            ApiError::InspectorRefused(_) => Some("inspector_refused"),
         }
     }
 
@@ -202,6 +207,7 @@ impl ApiError {
             | ApiError::RequestTimeout(_)
             | ApiError::HostNotAllowed(_)
             | ApiError::OriginNotAllowed(_)
+            | ApiError::InspectorRefused(_)
             | ApiError::UnsupportedMediaType(_)) => other,
         }
     }
@@ -373,7 +379,7 @@ impl ResponseError for ApiError {
             ApiError::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::OriginNotAllowed(_) | ApiError::InspectorRefused(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }

@@ -162,6 +162,22 @@ impl Rules {
     }
 }
 
+/// Whether `host` (a `Host` value) is `listen`'s own address or a loopback name
+/// (`localhost`, `*.localhost`, a loopback literal), whatever `--allowed-hosts` says: the
+/// stricter rule of pages that show prompts (the inspector). On `0.0.0.0` or `[::]` any IP
+/// literal is the listen address (an IP literal cannot be rebound).
+pub fn own_host(host: &str, listen: IpAddr) -> bool {
+    let name = host_name(host);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.eq_ignore_ascii_case("localhost") || ends_with_ignore_case(name, ".localhost") {
+        return true;
+    }
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.to_canonical().is_loopback() || ip == listen || listen.is_unspecified(),
+        Err(_) => false,
+    }
+}
+
 /// The host part of a `Host` value: `[::1]:8080` → `::1`, `example.com:80` → `example.com`.
 fn host_name(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {

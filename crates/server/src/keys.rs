@@ -390,6 +390,27 @@ impl KeyPool {
         }
     }
 
+    /// Each key's fingerprint and state (`ready`, `cooling` with the seconds left, or
+    /// `invalid`), for the inspector's status view; never a key.
+    pub fn describe(&self) -> Vec<(String, &'static str, Option<u64>)> {
+        let now = Instant::now();
+        self.keys
+            .iter()
+            .zip(self.states().iter())
+            .map(|(key, state)| {
+                let (name, left) = match state {
+                    KeyState::Ready => ("ready", None),
+                    KeyState::CoolingUntil(until) if *until <= now => ("ready", None),
+                    KeyState::CoolingUntil(until) => {
+                        ("cooling", Some(until.duration_since(now).as_secs().max(1)))
+                    }
+                    KeyState::Invalid => ("invalid", None),
+                };
+                (fingerprint(key), name, left)
+            })
+            .collect()
+    }
+
     pub fn key(&self, index: usize) -> &str {
         self.keys.get(index).map_or("", String::as_str)
     }

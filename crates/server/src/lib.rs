@@ -6,7 +6,7 @@
 //! 2. `routes/*`: every handler, `/metrics` and the probes included.
 //! 3. `state`: AppState, what every handler reads, with the model-list cache.
 //! 4. `settings`: the settings in typed form, parsed and checked once at start-up.
-//! 5. `upstream`, `gcp_auth`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`: services.
+//! 5. `upstream`, `gcp_auth`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`, `inspect`: services.
 //! 6. `metrics`, `keys`, `shared`, `endpoint`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
 //! 7. `config`, `config_file`: the raw flags, environment and config file.
 //! 8. `error`, `failure`: the one error type and its HTTP mapping; how an upstream call failed.
@@ -39,6 +39,7 @@
 //! - [`runs`]: background responses in flight, their events and cancel handles.
 //! - [`shared`]: the state replicas share in Redis (`--state`).
 //! - [`audio`]: encoding speech into the client's `response_format`.
+//! - [`inspect`]: the inspector's in-memory ring of recent exchanges (docs/inspector.md).
 
 pub mod access_log;
 pub mod app;
@@ -50,6 +51,7 @@ pub mod error;
 pub mod failure;
 pub mod gcp_auth;
 pub mod guard;
+pub mod inspect;
 pub mod keys;
 #[cfg(test)]
 mod layers;

@@ -33,6 +33,8 @@ use actix_web::{Error, HttpMessage, HttpRequest};
 use bytes::Bytes;
 
 use crate::access_log;
+use crate::inspect::{Draft, Ending, Inspector};
+use crate::keys::{presented_key, Keys};
 use crate::metrics::{Finished, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,12 +62,27 @@ struct TraceState {
     tokens: Cell<Option<(u64, u64)>>,
     /// A stream ended with an in-band error event after its 200.
     failed_in_band: Cell<bool>,
+    /// What the inspector keeps of this request; `None` when it is off.
+    capture: RefCell<Option<Draft>>,
 }
 
 impl Trace {
     /// The trace of this request; a detached one when the app runs without [`Observe`].
     pub fn of(req: &HttpRequest) -> Trace {
         req.extensions().get::<Trace>().cloned().unwrap_or_default()
+    }
+
+    /// Records into the inspector's draft of this request; nothing (one branch) when the
+    /// inspector is off. See [`crate::inspect`].
+    pub fn capture(&self, f: impl FnOnce(&mut Draft)) {
+        if let Some(draft) = self.0.capture.borrow_mut().as_mut() {
+            f(draft);
+        }
+    }
+
+    /// Whether the inspector captures this request (to skip work only it needs).
+    pub fn capturing(&self) -> bool {
+        self.0.capture.borrow().is_some()
     }
 
     pub fn set_model(&self, model: &str) {
@@ -155,12 +172,39 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// The middleware; register it with `App::wrap`.
 pub struct Observe {
     metrics: Arc<Metrics>,
+    inspector: Option<Inspecting>,
+}
+
+/// The inspector and what it redacts with, when it is on.
+#[derive(Clone)]
+pub struct Inspecting {
+    pub inspector: Arc<Inspector>,
+    pub keys: Arc<Keys>,
 }
 
 impl Observe {
     pub fn new(metrics: Arc<Metrics>) -> Observe {
-        Observe { metrics }
+        Observe {
+            metrics,
+            inspector: None,
+        }
     }
+
+    /// Captures requests into `inspector` (see [`crate::inspect`]).
+    pub fn with_inspector(mut self, inspecting: Option<Inspecting>) -> Observe {
+        self.inspector = inspecting;
+        self
+    }
+}
+
+/// Whether a request is one the inspector shows: not the page's own, not probes or scrapes.
+fn inspected(path: &str) -> bool {
+    !(path == "/"
+        || path.starts_with("/inspector")
+        || path == "/favicon.ico"
+        || path == "/metrics"
+        || path == "/healthz"
+        || path == "/readyz")
 }
 
 impl<S, B> Transform<S, ServiceRequest> for Observe
@@ -178,6 +222,7 @@ where
         ready(Ok(ObserveService {
             service: Rc::new(service),
             metrics: self.metrics.clone(),
+            inspector: self.inspector.clone(),
         }))
     }
 }
@@ -185,6 +230,7 @@ where
 pub struct ObserveService<S> {
     service: Rc<S>,
     metrics: Arc<Metrics>,
+    inspector: Option<Inspecting>,
 }
 
 impl<S, B> Service<ServiceRequest> for ObserveService<S>
@@ -202,6 +248,14 @@ where
         let started = Instant::now();
         let id = request_id(req.headers());
         let trace = Trace::default();
+        let inspecting = match &self.inspector {
+            Some(i) if inspected(req.path()) => {
+                let draft = i.inspector.draft(req.path(), presented_key(req.headers()));
+                *trace.0.capture.borrow_mut() = Some(draft);
+                Some(i.clone())
+            }
+            _ => None,
+        };
         req.extensions_mut().insert(trace.clone());
         let method = req.method().to_string();
         let metrics = self.metrics.clone();
@@ -223,6 +277,8 @@ where
                         overhead: started.elapsed(),
                         trace,
                         metrics,
+                        inspecting,
+                        dropped: None,
                     };
                     access.finish(End::Failed);
                     return Err(e);
@@ -236,6 +292,12 @@ where
             }
             headers.insert(OVERHEAD, HeaderValue::from(overhead.as_micros() as u64));
             let (route, path) = route_and_path(res.request());
+            let dropped = inspecting.as_ref().and_then(|_| {
+                res.headers()
+                    .get("x-pollux-dropped-params")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
             let access = Access {
                 id,
                 method,
@@ -246,6 +308,8 @@ where
                 overhead,
                 trace,
                 metrics,
+                inspecting,
+                dropped,
             };
             Ok(res.map_body(|_, body| Logged {
                 body,
@@ -292,6 +356,10 @@ struct Access {
     overhead: Duration,
     trace: Trace,
     metrics: Arc<Metrics>,
+    /// Set when the inspector captures this request.
+    inspecting: Option<Inspecting>,
+    /// `x-pollux-dropped-params`, for the inspector.
+    dropped: Option<String>,
 }
 
 impl End {
@@ -301,6 +369,16 @@ impl End {
             End::Failed
         } else {
             self
+        }
+    }
+}
+
+impl End {
+    fn name(self) -> &'static str {
+        match self {
+            End::Complete => "complete",
+            End::Failed => "failed",
+            End::Gone => "gone",
         }
     }
 }
@@ -325,9 +403,38 @@ impl Access {
         let end = end.after(self.trace.0.failed_in_band.get());
         let duration = self.started.elapsed();
         self.with_finished(duration, |done| self.metrics.record(done));
+        if let Some(inspecting) = &self.inspecting {
+            self.inspect(inspecting, duration, end);
+        }
         access_log::write_line(move |out| {
             self.with_finished(duration, |done| self.write_line(out, done, end));
         });
+    }
+
+    /// Hands the request's draft to the inspector.
+    fn inspect(&self, inspecting: &Inspecting, duration: Duration, end: End) {
+        let Some(draft) = self.trace.0.capture.borrow_mut().take() else {
+            return;
+        };
+        let state = &self.trace.0;
+        let model = state.model.borrow();
+        inspecting.inspector.finish(
+            draft,
+            &Ending {
+                request_id: &self.id,
+                method: &self.method,
+                route: &self.route,
+                status: self.status,
+                stream: state.stream.get(),
+                model: model.as_deref(),
+                duration,
+                own: self.overhead,
+                gemini: state.upstream_total.get(),
+                dropped: self.dropped.as_deref(),
+                end: end.name(),
+            },
+            &inspecting.keys,
+        );
     }
 
     /// What the metrics and the access line take from this request.
@@ -386,11 +493,7 @@ impl Access {
             self.overhead.as_micros(),
             Count(done.prompt_tokens),
             Count(done.completion_tokens),
-            match end {
-                End::Complete => "complete",
-                End::Failed => "failed",
-                End::Gone => "gone",
-            },
+            end.name(),
         );
     }
 }
@@ -425,7 +528,12 @@ impl MessageBody for Logged {
         match &polled {
             Poll::Ready(None) => this.finish(End::Complete),
             Poll::Ready(Some(Err(_))) => this.finish(End::Failed),
-            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(access) = &this.access {
+                    access.trace.capture(|d| d.client_chunk(chunk));
+                }
+            }
+            Poll::Pending => {}
         }
         polled
     }
@@ -485,6 +593,8 @@ mod tests {
             overhead: Duration::from_micros(250),
             trace,
             metrics: Arc::new(Metrics::default()),
+            inspecting: None,
+            dropped: None,
         };
         let done = Finished {
             route: "/v1/chat/completions",
@@ -530,6 +640,8 @@ mod tests {
             overhead: Duration::from_micros(5),
             trace: Trace::default(),
             metrics: Arc::new(Metrics::default()),
+            inspecting: None,
+            dropped: None,
         };
         let done = Finished {
             route: "unmatched",

@@ -73,6 +73,19 @@ impl Settings {
             // actix would never accept a connection: a server that hangs every client.
             return Err("--max-connections / POLLUX_MAX_CONNECTIONS must be at least 1".to_owned());
         }
+        if config.inspector_enabled()
+            && !config.listen.ip().is_loopback()
+            && config.admin_keys.is_empty()
+        {
+            return Err("--inspector on with a non-loopback --listen needs --admin-keys: the page shows every prompt and answer".to_owned());
+        }
+        for key in &config.admin_keys {
+            if let Some(hexed) = key.strip_prefix("sha256:") {
+                if parse_digest(hexed).is_none() {
+                    return Err("--admin-keys: a 'sha256:' entry must be 64 hex digits".to_owned());
+                }
+            }
+        }
         let media_allow = Arc::new(AllowList::parse(&config.media_allow_hosts)?);
         let allowed_hosts = HostRule::parse(&config.allowed_hosts)?;
         let capabilities = config.capability_table()?;

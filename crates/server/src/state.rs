@@ -11,7 +11,8 @@ use pollux_translate::gemini::Model;
 
 use crate::config::Config;
 use crate::gcp_auth::{Credential, TokenSource};
-use crate::keys::Keys;
+use crate::inspect::{Inspector, Limits};
+use crate::keys::{ClientKeys, Keys};
 use crate::metrics::Metrics;
 use crate::resilience::Limiter;
 use crate::runs::Runs;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub shared: Option<Arc<Shared>>,
     /// Vertex AI's access tokens (`--upstream vertex` with a project), refreshed by one task.
     pub token: Option<Arc<TokenSource>>,
+    /// The inspector's ring of recent exchanges; `None` when it is off.
+    pub inspector: Option<Arc<Inspector>>,
+    /// `--admin-keys`, which open the inspector.
+    pub admin_keys: ClientKeys,
 }
 
 impl AppState {
@@ -104,6 +109,14 @@ impl AppState {
                 ttl,
             })),
         };
+        let inspector = config.inspector_enabled().then(|| {
+            Arc::new(Inspector::new(Limits {
+                entries: config.inspector_entries,
+                body_bytes: config.inspector_body_bytes,
+                bodies: config.inspector_bodies,
+            }))
+        });
+        let admin_keys = ClientKeys::new(&config.admin_keys);
         let state = Arc::new(AppState {
             config,
             settings,
@@ -116,6 +129,8 @@ impl AppState {
             runs: Runs::default(),
             shared,
             token,
+            inspector,
+            admin_keys,
         });
         if let (Some(shared), Ok(runtime)) = (&state.shared, tokio::runtime::Handle::try_current())
         {

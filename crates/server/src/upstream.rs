@@ -209,8 +209,9 @@ impl Upstream {
         stream: bool,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         trace.upstream_sent(stream);
+        trace.capture(|d| d.gemini_request(&call.body));
         let head = deadline
-            .bound(self.send(&call))
+            .bound(self.send(&call, trace))
             .await
             .unwrap_or_else(|| Err(deadline.failure()));
         if head.is_err() {
@@ -239,15 +240,19 @@ impl Upstream {
         deadline: &Deadline,
     ) -> Result<(Bytes, Option<String>), UpstreamFailure> {
         trace.upstream_sent(false);
+        trace.capture(|d| d.gemini_request(&call.body));
         let body = deadline
             .bound(async {
-                let mut response = self.send(&call).await?;
+                let mut response = self.send(&call, trace).await?;
                 let tier = service_tier(&response);
                 Ok((self.read_body(&mut response).await?, tier))
             })
             .await
             .unwrap_or_else(|| Err(deadline.failure()));
         trace.upstream_answered();
+        if let Ok((bytes, _)) = &body {
+            trace.capture(|d| d.gemini_response(bytes));
+        }
         body
     }
 
@@ -257,11 +262,42 @@ impl Upstream {
         self.keys.redact_bytes(body, key)
     }
 
-    /// A non-2xx answer as a failure: its body read, redacted and parsed once.
-    async fn failure(&self, mut response: UpstreamResponse, key: &Credentials) -> UpstreamFailure {
+    /// A non-2xx answer as a failure: its body read, redacted and parsed once; the attempt
+    /// is shown by the inspector with the key's fingerprint (`used`).
+    async fn failure(
+        &self,
+        mut response: UpstreamResponse,
+        key: &Credentials,
+        trace: &Trace,
+        call: &Call<'_>,
+        used: &str,
+    ) -> UpstreamFailure {
         let body = self.error_body(&mut response, key).await;
+        trace.capture(|d| {
+            let status = Some(response.status().as_u16());
+            d.attempt(
+                call.method.as_str(),
+                call.url,
+                Some(fingerprint(used)),
+                status,
+                Some(&body),
+            );
+        });
         let headers = response.headers().clone();
         UpstreamFailure::from_answer(response.status(), headers, body)
+    }
+
+    /// An attempt that got a 2xx head, or no answer at all, for the inspector.
+    fn attempted(trace: &Trace, call: &Call<'_>, used: &str, status: Option<u16>) {
+        trace.capture(|d| {
+            d.attempt(
+                call.method.as_str(),
+                call.url,
+                Some(fingerprint(used)),
+                status,
+                None,
+            )
+        });
     }
 
     /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
@@ -271,10 +307,14 @@ impl Upstream {
     /// A failure a repeat can fix ([`UpstreamFailure::retryable`]: 429 within the retry
     /// policy, 500, 503, a refused connection) is retried with backoff (see
     /// [`crate::retry`]) — safe because nothing has reached the client yet.
-    async fn send(&self, call: &Call<'_>) -> Result<UpstreamResponse, UpstreamFailure> {
+    async fn send(
+        &self,
+        call: &Call<'_>,
+        trace: &Trace,
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
         let mut retry = 0;
         loop {
-            let failure = match self.send_with_keys(call).await {
+            let failure = match self.send_with_keys(call, trace).await {
                 Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };
@@ -298,21 +338,36 @@ impl Upstream {
         }
     }
 
-    async fn send_with_keys(&self, call: &Call<'_>) -> Result<UpstreamResponse, UpstreamFailure> {
+    async fn send_with_keys(
+        &self,
+        call: &Call<'_>,
+        trace: &Trace,
+    ) -> Result<UpstreamResponse, UpstreamFailure> {
         if let Some(token) = &self.token {
-            return self.send_with_token(call, token).await;
+            return self.send_with_token(call, token, trace).await;
         }
+        let sent = |used: &str, result: Result<UpstreamResponse, SendRequestError>| {
+            let result = result.map_err(send_error);
+            match &result {
+                Ok(r) if r.status().is_success() => {
+                    Self::attempted(trace, call, used, Some(r.status().as_u16()))
+                }
+                Ok(_) => {}
+                Err(_) => Self::attempted(trace, call, used, None),
+            }
+            result
+        };
         let request = |key: &str| {
             self.request(call)
                 .insert_header(("x-goog-api-key", key))
                 .send_body(call.body.clone())
         };
         if let Credentials::Client(own) = call.key {
-            let response = request(own).await.map_err(send_error)?;
+            let response = sent(own, request(own).await)?;
             if response.status().is_success() {
                 return Ok(response);
             }
-            return Err(self.failure(response, call.key).await);
+            return Err(self.failure(response, call.key, trace, call, own).await);
         }
         let pool = self.keys.pool();
         let order = pool
@@ -321,12 +376,13 @@ impl Upstream {
         let mut rate_limited = None;
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();
-            let response = request(pool.key(index)).await.map_err(send_error)?;
+            let used = pool.key(index);
+            let response = sent(used, request(used).await)?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
             }
-            let failure = self.failure(response, call.key).await;
+            let failure = self.failure(response, call.key, trace, call, used).await;
             if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
                 return Err(failure);
             }
@@ -382,6 +438,7 @@ impl Upstream {
         &self,
         call: &Call<'_>,
         token: &TokenSource,
+        trace: &Trace,
     ) -> Result<UpstreamResponse, UpstreamFailure> {
         let bearer = token.bearer().await?;
         let response = self
@@ -391,9 +448,10 @@ impl Upstream {
             .await
             .map_err(send_error)?;
         if response.status().is_success() {
+            Self::attempted(trace, call, &bearer, Some(response.status().as_u16()));
             return Ok(response);
         }
-        Err(self.failure(response, call.key).await)
+        Err(self.failure(response, call.key, trace, call, &bearer).await)
     }
 
     /// Reads a whole (non-streamed) upstream body within the configured limit.

@@ -99,7 +99,7 @@ pub async fn speech(
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let request = SpeechRequest::from_slice(&body)?;
     let model = resolve_audio(&shared, request.model.as_deref(), speech::default_model)?;
     if !speech::is_tts_model(&model.gemini) {
@@ -160,6 +160,7 @@ pub async fn speech(
             head,
             shared.config.stream_idle_timeout(),
             shared.config.max_upstream_body_bytes,
+            &trace,
         ),
         encoding,
         usage: None,
@@ -457,6 +458,7 @@ async fn speech_to_text(
             head,
             shared.config.stream_idle_timeout(),
             shared.config.max_upstream_body_bytes,
+            &trace,
         );
         let lease = StreamLease {
             permit,

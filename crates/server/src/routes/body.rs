@@ -18,11 +18,13 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::observe::Trace;
 
 pub async fn read_limited(
     mut payload: web::Payload,
     headers: &HeaderMap,
     config: &Config,
+    trace: &Trace,
 ) -> Result<web::Bytes, ApiError> {
     let limit = config.max_body_bytes;
     let declared = headers
@@ -52,7 +54,9 @@ pub async fn read_limited(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
+    let body = body.freeze();
+    trace.capture(|d| d.client_request(&body));
+    Ok(body)
 }
 
 /// The body read's time budget: a fixed allowance plus credit for the bytes received.

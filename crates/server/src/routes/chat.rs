@@ -48,7 +48,7 @@ pub async fn completions(
     // The key is checked from the headers before the body is read: an unauthorized client
     // must not get to make Pollux buffer (or wait for) up to `--max-body-bytes`.
     let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let chat = ChatCompletionRequest::from_slice_within(&body, &shared.config.chat_limits())?;
     // The parsed request owns its strings: free the raw body (it may be tens of MB of
     // inline media) before building more copies.
@@ -60,6 +60,7 @@ pub async fn completions(
     let model = resolved.gemini.as_str();
     trace.set_model(model);
     pollux_translate::images::check_text_model(model)?;
+    trace.capture(|d| d.client_model(&client_model));
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
     let fetched = deadline
@@ -114,6 +115,7 @@ pub async fn completions(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
+                &trace,
             ),
             translator,
             shared: shared.clone(),

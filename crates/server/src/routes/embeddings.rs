@@ -31,7 +31,7 @@ pub async fn create(
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     upstream.require_gemini_api("/v1/embeddings")?;
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.settings, request.model.as_deref())?;
     // An alias's size (its own, or an OpenAI name's) unless the client asked for one.

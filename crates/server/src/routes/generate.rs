@@ -12,6 +12,7 @@ use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
 use pollux_translate::{IdSource, TranslateError};
 
 use crate::error::ApiError;
+use crate::observe::Trace;
 use crate::upstream::{UpstreamFailure, UpstreamResponse};
 
 /// Random ids for tool calls Gemini did not name and for Responses output items.
@@ -78,17 +79,20 @@ pub struct UpstreamEvents {
     decoder: SseDecoder,
     idle: Duration,
     ended: bool,
+    /// The request's trace when the inspector captures it (its events are kept).
+    trace: Option<Trace>,
 }
 
 impl UpstreamEvents {
     /// One event may be as large as a whole non-streamed answer (`max_event`), no larger:
     /// an upstream that never ends its event would otherwise grow the buffer without bound.
-    pub fn new(body: UpstreamResponse, idle: Duration, max_event: usize) -> Self {
+    pub fn new(body: UpstreamResponse, idle: Duration, max_event: usize, trace: &Trace) -> Self {
         UpstreamEvents {
             body,
             decoder: SseDecoder::new_with_limit(max_event),
             idle,
             ended: false,
+            trace: trace.capturing().then(|| trace.clone()),
         }
     }
 
@@ -96,6 +100,12 @@ impl UpstreamEvents {
     pub async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
         loop {
             if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
+                if let Some(trace) = &self.trace {
+                    trace.capture(|d| match &item {
+                        SseItem::Event(e) => d.gemini_event(&e.data),
+                        SseItem::Stray(text) => d.gemini_event(text),
+                    });
+                }
                 return Ok(Some(item));
             }
             if self.ended {

@@ -68,7 +68,7 @@ pub async fn generations(
 ) -> Result<HttpResponse, ApiError> {
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let request = ImageRequest::from_slice(&body)?;
     create(&request, None, &trace, &key, &shared, &upstream).await
 }

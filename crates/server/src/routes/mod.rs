@@ -8,6 +8,7 @@ pub mod embeddings;
 mod generate;
 pub mod health;
 pub mod images;
+pub mod inspector;
 pub mod metrics;
 pub mod models;
 pub mod native;

@@ -65,7 +65,7 @@ pub async fn forward(
     upstream.require_gemini_api("The native /v1beta pass-through")?;
     let path_and_query = upstream_path_and_query(req.uri().path(), req.query_string())?;
     let url = format!("{}{path_and_query}", upstream.base());
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &Trace::of(&req)).await?;
     let headers: Vec<(HeaderName, HeaderValue)> = FORWARDED_REQUEST
         .iter()
         .filter_map(|name| Some((name.clone(), req.headers().get(name)?.clone())))

@@ -58,7 +58,7 @@ pub async fn create(
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     let body_len = body.len();
     drop(body);
@@ -66,6 +66,7 @@ pub async fn create(
     let model = resolved.gemini.as_str();
     trace.set_model(model);
     pollux_translate::images::check_text_model(model)?;
+    trace.capture(|d| d.client_model(&resolved.client));
     let background = request.background == Some(true);
     let keep_it = request.store != Some(false);
     if background && !keep_it {
@@ -99,6 +100,7 @@ pub async fn create(
 
     let capabilities = shared.settings.capabilities.resolve(model);
     let stream = request.is_stream();
+    let prompt_cache_key = request.prompt_cache_key.clone();
     let translated = to_gemini(
         request,
         &resolved.client,
@@ -115,10 +117,7 @@ pub async fn create(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
-    let hint = affinity(
-        &translated.body,
-        translated.echo.prompt_cache_key.as_deref(),
-    );
+    let hint = affinity(&translated.body, prompt_cache_key.as_deref());
     drop(translated.body);
     let now = unix_now();
     let ctx = ResponseContext {
@@ -191,6 +190,7 @@ pub async fn create(
                 response,
                 shared.config.stream_idle_timeout(),
                 shared.config.max_upstream_body_bytes,
+                &trace,
             ),
             machine,
             shared: shared.clone(),
@@ -345,6 +345,7 @@ impl Background {
                 response,
                 self.shared.config.stream_idle_timeout(),
                 self.shared.config.max_upstream_body_bytes,
+                &self.trace,
             ),
             machine: self.machine,
             shared: self.shared.clone(),
@@ -608,7 +609,7 @@ pub async fn input_tokens(
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config).await?;
+    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
     drop(body);
     let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;

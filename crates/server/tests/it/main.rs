@@ -9,6 +9,7 @@ mod chat;
 mod faults;
 mod guard;
 mod images;
+mod inspector;
 mod limits;
 mod media;
 mod observability;

@@ -54,6 +54,7 @@ impl Response {
         if let Some(usage) = &self.usage {
             map.serialize_entry("usage", usage)?;
         }
+        map.serialize_entry("service_tier", &self.echo.service_tier)?;
         Ok(())
     }
 
@@ -112,11 +113,17 @@ impl Serialize for Response {
 pub struct Echo {
     /// A JSON object.
     json: Arc<str>,
+    /// The tier asked for until Gemini reports the one it served (`x-gemini-service-tier`),
+    /// which may be lower: kept apart from the encoded settings so the server can replace it.
+    pub service_tier: String,
 }
 
 impl Echo {
-    pub fn new(settings: &EchoSettings) -> serde_json::Result<Echo> {
-        serde_json::to_string(settings).map(|json| Echo { json: json.into() })
+    pub fn new(settings: &EchoSettings, service_tier: String) -> serde_json::Result<Echo> {
+        serde_json::to_string(settings).map(|json| Echo {
+            json: json.into(),
+            service_tier,
+        })
     }
 
     /// Bytes the encoded settings take.
@@ -171,7 +178,6 @@ pub struct EchoSettings {
     pub parallel_tool_calls: bool,
     pub previous_response_id: Option<String>,
     pub reasoning: EchoReasoning,
-    pub service_tier: String,
     pub store: bool,
     pub background: bool,
     pub temperature: Option<f64>,
@@ -433,7 +439,6 @@ mod tests {
             parallel_tool_calls: true,
             previous_response_id: None,
             reasoning: EchoReasoning::default(),
-            service_tier: "default".to_owned(),
             store: false,
             background: false,
             temperature: Some(0.7),
@@ -471,7 +476,7 @@ mod tests {
                 content: vec![MessagePart::text("Hi".to_owned())],
             })],
             usage: Some(Usage::default()),
-            echo: Echo::new(&settings()).unwrap(),
+            echo: Echo::new(&settings(), "default".to_owned()).unwrap(),
         }
     }
 
@@ -545,6 +550,7 @@ mod tests {
         let mut response = response(Status::InProgress);
         response.echo = Echo {
             json: Arc::from("{}"),
+            service_tier: "default".to_owned(),
         };
         let value: Value = serde_json::from_slice(&response.to_json().unwrap()).unwrap();
         assert_eq!(value["id"], "resp_1");

@@ -202,14 +202,21 @@ pub fn to_gemini(
     };
     let mut dropped = policy.dropped;
     dropped.extend(mapped.dropped);
+    // What was asked; the server replaces it with the tier Gemini reports it used.
+    let asked_tier = match req.service_tier.as_deref() {
+        Some(tier @ ("flex" | "priority")) => tier.to_owned(),
+        _ => "default".to_owned(),
+    };
     Ok(Translated {
         body,
         names,
         shapes,
-        echo: Echo::new(&echo(req, client_model)).map_err(|e| TranslateError::InvalidRequest {
-            message: format!("The request's settings could not be echoed: {e}"),
-            param: None,
-            code: None,
+        echo: Echo::new(&echo(req, client_model), asked_tier).map_err(|e| {
+            TranslateError::InvalidRequest {
+                message: format!("The request's settings could not be echoed: {e}"),
+                param: None,
+                code: None,
+            }
         })?,
         output,
         dropped,
@@ -280,11 +287,6 @@ fn echo(req: CreateResponse, client_model: &str) -> EchoSettings {
         parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
         previous_response_id: req.previous_response_id,
         reasoning,
-        // What was asked; the server replaces it with the tier Gemini reports it used.
-        service_tier: match req.service_tier.as_deref() {
-            Some(tier @ ("flex" | "priority")) => tier.to_owned(),
-            _ => "default".to_owned(),
-        },
         store: req.store.unwrap_or(true),
         background: req.background.unwrap_or(false),
         temperature: req.temperature.or(Some(1.0)),
