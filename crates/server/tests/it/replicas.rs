@@ -254,11 +254,11 @@ async fn a_gemini3_tool_loop_moves_across_three_replicas_behind_nginx() -> TestR
 async fn a_key_cooling_down_on_one_replica_is_left_alone_by_the_others() -> TestResult {
     let redis = Redis::start()?;
     let mock = MockGemini::start()?;
-    let (hot, cool) = ("AIzaHotKey0000000000000000", "AIzaCoolKey000000000000000");
+    let pool = ["AIzaKeyOne0000000000000000", "AIzaKeyTwo0000000000000000"];
     let pooled = |mock: &MockGemini| {
         let mut c = config(mock, &redis.url());
         c.api_key = None;
-        c.api_keys = vec![hot.to_owned(), cool.to_owned()];
+        c.api_keys = pool.iter().map(|k| k.to_string()).collect();
         c
     };
     let replicas: Vec<ServerThread> = (0..3)
@@ -268,8 +268,8 @@ async fn a_key_cooling_down_on_one_replica_is_left_alone_by_the_others() -> Test
     let chat =
         json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]});
 
-    // Replica 1 tries the hot key first (its round robin starts there), gets a 429 with a
-    // RetryInfo of 2 s, and answers with the other key.
+    // Replica 1 tries the conversation's key first (key affinity picks it), gets a 429 with
+    // a RetryInfo of 2 s, and answers with the other key: the first is the hot one.
     mock.push(Scenario::rate_limited(2));
     let (status, _, out) = post(
         &format!("http://{}/v1/chat/completions", replicas[0].addr),
@@ -283,7 +283,13 @@ async fn a_key_cooling_down_on_one_replica_is_left_alone_by_the_others() -> Test
             .map(|r| r.headers.get("x-goog-api-key").cloned().unwrap_or_default())
             .collect()
     };
-    assert_eq!(keys_of(&mock), [hot, cool]);
+    let first = keys_of(&mock);
+    assert_eq!(first.len(), 2, "{first:?}");
+    let (hot, cool) = (first[0].as_str(), first[1].as_str());
+    assert!(
+        hot != cool && pool.contains(&hot) && pool.contains(&cool),
+        "{first:?}"
+    );
     for r in &replicas {
         until_cooling(r, 1).await?;
     }

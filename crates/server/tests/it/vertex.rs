@@ -342,15 +342,23 @@ async fn service_account_tokens_reach_vertex_urls_and_refresh_early() -> TestRes
     let issued = endpoint.issued();
     assert_eq!(issued.len(), 2, "{:?}", endpoint.refused());
     assert!(Instant::now() < first.1, "refreshed before expiry");
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("again"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
-    let sent = p.mock.requests();
-    assert_eq!(
-        header(sent.last().unwrap(), "authorization"),
-        Some(format!("Bearer {}", issued[1].0).as_str())
-    );
+    // The refresher stores the new token a moment after the endpoint answered it: requests
+    // carry it from then on, before the first token expires.
+    let renewed = format!("Bearer {}", issued[1].0);
+    loop {
+        let (status, _, body) = p
+            .post("/v1/chat/completions", &crate::support::chat("again"))
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        let sent = p.mock.requests();
+        if header(sent.last().unwrap(), "authorization") == Some(renewed.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < first.1,
+            "the first token expired before requests carried the renewed one"
+        );
+    }
     Ok(())
 }
 
