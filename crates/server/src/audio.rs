@@ -1,6 +1,6 @@
 //! Encoding Gemini's speech (24 kHz signed 16-bit little-endian mono PCM) into the client's
-//! `response_format`, incrementally: [`AudioEncoder::push`] takes PCM as it arrives and returns
-//! the bytes ready to send, [`AudioEncoder::finish`] the rest. Every codec is a kept crate,
+//! `response_format`, incrementally: [`Encoding::push`] takes PCM as it arrives and returns
+//! the bytes ready to send, [`Encoding::finish`] the rest. Every codec is a kept crate,
 //! none hand-written (docs/audio.md, "Formats"):
 //!
 //! - `pcm`: the samples as Gemini sent them.
