@@ -530,8 +530,9 @@ def test_unknown_call_id_is_400(client, mock):
 def test_hosted_tool_gemini_cannot_serve_is_400(client, mock):
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model=FLASH, input="Find it.",
-                                tools=[{"type": "file_search", "vector_store_ids": ["vs_1"]}])
-    assert "file_search" in info.value.message
+                                tools=[{"type": "computer_use_preview", "display_width": 1024,
+                                        "display_height": 768, "environment": "browser"}])
+    assert "computer_use_preview" in info.value.message
     assert info.value.param and info.value.param.startswith("tools[0]"), info.value.param
     assert mock.requests() == []
 
