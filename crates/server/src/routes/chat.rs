@@ -87,7 +87,7 @@ pub async fn completions(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
-    let hint = affinity(&translated.body, cache_key.as_deref());
+    let hint = affinity(&shared, &translated.body, cache_key.as_deref());
     // Only the encoded body goes on: free the Gemini request's media now.
     drop(translated.body);
     let ctx = ResponseContext {

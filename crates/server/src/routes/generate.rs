@@ -13,6 +13,7 @@ use pollux_translate::{IdSource, TranslateError};
 
 use crate::error::ApiError;
 use crate::observe::Trace;
+use crate::state::AppState;
 use crate::upstream::{UpstreamFailure, UpstreamResponse};
 
 /// Random ids for tool calls Gemini did not name and for Responses output items.
@@ -50,8 +51,18 @@ pub fn encode_sized(body: &GenerateContentRequest, client_len: usize) -> Result<
 }
 
 /// The key-affinity hint of a generation request ([`crate::keys::affinity_hint`]): the
-/// client's `prompt_cache_key`, else the first user turn of the Gemini body as encoded.
-pub fn affinity(body: &GenerateContentRequest, prompt_cache_key: Option<&str>) -> Option<String> {
+/// client's `prompt_cache_key`, else the first user turn of the Gemini body as encoded. Only
+/// a pool of two or more keys has a choice to make: with one key (or the client's own) the
+/// hint is not computed, since encoding and hashing the first turn cost a chat request a
+/// sixth of its instructions (docs/benchmarks.md, change 17).
+pub fn affinity(
+    shared: &AppState,
+    body: &GenerateContentRequest,
+    prompt_cache_key: Option<&str>,
+) -> Option<String> {
+    if shared.keys.pool().len() < 2 {
+        return None;
+    }
     let first = body
         .contents
         .iter()

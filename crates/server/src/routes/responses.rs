@@ -117,7 +117,7 @@ pub async fn create(
     )?;
     let dropped = translated.dropped.join(", ");
     let upstream_body = encode_sized(&translated.body, body_len)?;
-    let hint = affinity(&translated.body, prompt_cache_key.as_deref());
+    let hint = affinity(&shared, &translated.body, prompt_cache_key.as_deref());
     drop(translated.body);
     let now = unix_now();
     let ctx = ResponseContext {
