@@ -114,30 +114,27 @@ impl StreamTranslator {
             let mut stops = std::mem::take(&mut self.choices[index as usize].stops);
             for part in candidate.content.into_iter().flat_map(|c| c.parts) {
                 match classify(part) {
-                    PartOut::Text(t) if !t.is_empty() => {
-                        let visible = stops.push(&t);
-                        if !visible.is_empty() {
-                            at_line_start = visible.ends_with('\n');
-                            delta
-                                .content
-                                .get_or_insert_with(String::new)
-                                .push_str(&visible);
-                        }
-                        if stops.stopped() {
-                            // Everything after the stop sequence is discarded, calls included.
-                            break;
-                        }
+                    // Everything after a stop sequence is discarded, calls included.
+                    PartOut::Text(t)
+                        if !t.is_empty()
+                            && push_text(&mut stops, &mut delta, &mut at_line_start, &t) =>
+                    {
+                        break;
                     }
                     PartOut::Media(blob) => delta.images.push(response::image_out(&blob)),
                     PartOut::Code(code) => {
-                        let block = fenced_code(&code);
-                        code_block(&mut delta, &mut at_line_start, &block);
+                        let block = [separator(at_line_start), &fenced_code(&code)].concat();
                         steps.push(code_step(&code));
+                        if push_text(&mut stops, &mut delta, &mut at_line_start, &block) {
+                            break;
+                        }
                     }
                     PartOut::CodeResult(result) => {
-                        let block = fenced_output(&result);
-                        code_block(&mut delta, &mut at_line_start, &block);
+                        let block = [separator(at_line_start), &fenced_output(&result)].concat();
                         steps.push(result_step(&result));
+                        if push_text(&mut stops, &mut delta, &mut at_line_start, &block) {
+                            break;
+                        }
                     }
                     PartOut::Thought(t) if !t.is_empty() => delta
                         .reasoning_content
@@ -217,12 +214,25 @@ impl StreamTranslator {
     }
 }
 
-/// Appends a fenced code-execution block to the delta's text, on a line of its own.
-fn code_block(delta: &mut Delta, at_line_start: &mut bool, block: &str) {
-    let content = delta.content.get_or_insert_with(String::new);
-    content.push_str(separator(*at_line_start));
-    content.push_str(block);
-    *at_line_start = true;
+/// Appends answer text (plain, or a fenced code-execution block) to the delta through the
+/// choice's stop scanner, which holds back what may begin a stop sequence: code blocks are
+/// content too, and a stop sequence inside one ends the answer as in text. True once a stop
+/// sequence was seen.
+fn push_text(
+    stops: &mut StopScanner,
+    delta: &mut Delta,
+    at_line_start: &mut bool,
+    text: &str,
+) -> bool {
+    let visible = stops.push(text);
+    if !visible.is_empty() {
+        *at_line_start = visible.ends_with('\n');
+        delta
+            .content
+            .get_or_insert_with(String::new)
+            .push_str(&visible);
+    }
+    stops.stopped()
 }
 
 impl StreamTranslator {
