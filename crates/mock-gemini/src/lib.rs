@@ -27,6 +27,7 @@
 pub mod body;
 pub mod catalog;
 mod checks;
+pub mod files;
 pub mod images;
 mod keyrules;
 pub mod oracle;

@@ -256,6 +256,7 @@ impl Scenario {
         }
         let hears_audio = parts().any(|p| {
             p.pointer("/inlineData/mimeType")
+                .or_else(|| p.pointer("/fileData/mimeType"))
                 .and_then(Value::as_str)
                 .is_some_and(|m| m.starts_with("audio/") || m.starts_with("video/"))
         });

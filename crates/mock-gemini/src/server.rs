@@ -6,7 +6,9 @@
 //! - `POST /_mock/scenarios`: one [`Scenario`] as JSON, or an array of them, queued in order;
 //! - `GET /_mock/requests`: the [`RecordedRequest`]s as a JSON array;
 //! - `GET /_mock/stats`: `{"request_count", "open_streams", "cancelled_streams", "queued_scenarios"}`;
-//! - `POST /_mock/reset`: forget scenarios, requests, counters and signatures.
+//! - `POST /_mock/reset`: forget scenarios, requests, counters, signatures and files.
+//!
+//! The Files API's upload, `get` and `delete` are served too ([`crate::files`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -27,6 +29,7 @@ use serde_json::{json, Value};
 use crate::body::{response_id, sse_frame, ReplyContext};
 use crate::catalog;
 use crate::checks::{self, Rejection};
+use crate::files::{Files, StoredFile};
 use crate::images;
 use crate::keyrules::KeyRule;
 use crate::record::{RecordedRequest, StreamCounters, StreamGuard};
@@ -89,6 +92,8 @@ struct Shared {
     key_rules: Mutex<HashMap<String, KeyRule>>,
     /// Vertex AI bearer tokens accepted, with their expiry.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Files API uploads.
+    files: Mutex<Files>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +121,7 @@ impl Shared {
         self.streams.reset_cancelled();
         self.signatures.clear();
         lock(&self.key_rules).clear();
+        lock(&self.files).clear();
         *self.models.write().unwrap_or_else(PoisonError::into_inner) = catalog::default_models();
     }
 
@@ -188,6 +194,7 @@ impl MockGemini {
             models: RwLock::new(catalog::default_models()),
             key_rules: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            files: Mutex::new(Files::default()),
         });
         let data = web::Data::from(shared.clone());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -237,6 +244,11 @@ impl MockGemini {
             handle: Some(handle),
             thread: Some(thread),
         })
+    }
+
+    /// The files uploaded through the Files API, deleted ones marked, by name.
+    pub fn files(&self) -> Vec<StoredFile> {
+        lock(&self.shared.files).list()
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -555,6 +567,23 @@ async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
             return reject(&rule.rejection(key));
         }
     }
+    let files = lock(&shared.files).call(&req, &body, request_key(&req, &query));
+    if let Some(answer) = files {
+        return match answer {
+            Ok(answer) => {
+                let mut res = HttpResponse::Ok();
+                for (name, value) in answer.headers {
+                    res.insert_header((name, value));
+                }
+                if answer.body.is_null() {
+                    res.finish()
+                } else {
+                    res.json(answer.body)
+                }
+            }
+            Err(r) => reject(&r),
+        };
+    }
     let body = match &vertex {
         Some(v) => match vertex_call(&req, body, &shared, &config, v) {
             Ok(body) => body,
@@ -626,6 +655,9 @@ fn answer(
         ));
     }
     let request = checks::request(body, config.validate)?;
+    if !oauth {
+        lock(&shared.files).check_refs(&request, request_key(req, &query))?;
+    }
     if is_gemini3(&target.model) {
         let contents = request
             .get("contents")

@@ -34,8 +34,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("The request body is larger than the {limit}-byte limit.")]
     PayloadTooLarge { limit: usize },
-    /// An uploaded file (multipart) over the inline limit of the route.
-    #[error("The uploaded file is larger than {limit} bytes, the most Gemini takes inline in one request (docs/audio.md). Send a shorter or more compressed file (for example mp3).")]
+    /// An uploaded file (multipart) over the limit of the route.
+    #[error("The uploaded file is larger than {limit} bytes, the most this route takes (OpenAI's limit too; docs/audio.md). Send a shorter or more compressed file (for example mp3).")]
     FileTooLarge { limit: usize },
     /// Gemini refused the request (400/401/403/404/429) or failed (5xx); its status is kept.
     #[error("{message}")]

@@ -73,7 +73,16 @@ pub struct Call<'a> {
     pub body: Bytes,
     /// Keeps a conversation on one pool key ([`crate::keys::affinity_hint`]).
     pub affinity: Option<&'a str>,
+    /// Binds a series of calls to one pool key ([`KeyPin`]).
+    pub pin: Option<&'a KeyPin>,
 }
+
+/// The pool key a series of calls must share: a Files API upload belongs to the project of
+/// the key that made it, so the calls that use the file go out on that same key. The first
+/// call picks a key as usual (rotating past cooled-down ones) and records it; the calls after
+/// it use that key only, with no rotation. A client's own key is one key anyway.
+#[derive(Debug, Default)]
+pub struct KeyPin(std::cell::Cell<Option<usize>>);
 
 impl<'a> Call<'a> {
     /// A POST of a JSON body.
@@ -86,6 +95,7 @@ impl<'a> Call<'a> {
             json: true,
             body: body.into(),
             affinity: None,
+            pin: None,
         }
     }
 
@@ -105,7 +115,14 @@ impl<'a> Call<'a> {
             json: false,
             body: Bytes::new(),
             affinity: None,
+            pin: None,
         }
+    }
+
+    /// The same call, on the key `pin` holds (or, for the first call, recorded there).
+    pub fn pinned(mut self, pin: Option<&'a KeyPin>) -> Call<'a> {
+        self.pin = pin;
+        self
     }
 }
 
@@ -370,9 +387,12 @@ impl Upstream {
             return Err(self.failure(response, call.key, trace, call, own).await);
         }
         let pool = self.keys.pool();
-        let order = pool
-            .attempt_order_for(call.affinity)
-            .map_err(|_| UpstreamFailure::NoKeys)?;
+        let order = match call.pin.and_then(|pin| pin.0.get()) {
+            Some(index) => vec![index],
+            None => pool
+                .attempt_order_for(call.affinity)
+                .map_err(|_| UpstreamFailure::NoKeys)?,
+        };
         let mut rate_limited = None;
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();
@@ -380,6 +400,9 @@ impl Upstream {
             let response = sent(used, request(used).await)?;
             let status = response.status();
             if status.is_success() {
+                if let Some(pin) = call.pin {
+                    pin.0.set(Some(index));
+                }
                 return Ok(response);
             }
             let failure = self.failure(response, call.key, trace, call, used).await;

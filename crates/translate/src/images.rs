@@ -152,11 +152,12 @@ pub struct ImagePlan {
     pub jpeg_quality: Option<u8>,
 }
 
-/// The images of an edit, already base64 with their types.
+/// The images of an edit as Gemini parts: inline base64, or Files API uploads for a form
+/// above Gemini's inline limit.
 #[derive(Debug, Clone, Default)]
 pub struct EditImages {
-    pub images: Vec<Blob>,
-    pub mask: Option<Blob>,
+    pub images: Vec<Part>,
+    pub mask: Option<Part>,
 }
 
 /// Maps a request for `model` (a Gemini id, without `models/`); `edit` holds an edit's images.
@@ -308,14 +309,10 @@ pub fn to_gemini(
 fn parts(prompt: &str, edit: Option<&EditImages>) -> Vec<Part> {
     let mut parts = Vec::new();
     if let Some(edit) = edit {
-        let inline = |blob: &Blob| Part {
-            inline_data: Some(Box::new(blob.clone())),
-            ..Part::default()
-        };
-        parts.extend(edit.images.iter().map(inline));
+        parts.extend(edit.images.iter().cloned());
         if let Some(mask) = &edit.mask {
             parts.push(Part::text(MASK_NOTE));
-            parts.push(inline(mask));
+            parts.push(mask.clone());
         }
     }
     parts.push(Part::text(prompt));
@@ -697,9 +694,11 @@ mod tests {
 
     #[test]
     fn edits_send_images_then_mask_note_then_prompt() {
-        let blob = |d: &str| Blob {
-            mime_type: "image/png".to_owned(),
-            data: d.to_owned(),
+        let blob = |d: &str| {
+            Part::inline(Blob {
+                mime_type: "image/png".to_owned(),
+                data: d.to_owned(),
+            })
         };
         let edit = EditImages {
             images: vec![blob("AAAA"), blob("BBBB")],

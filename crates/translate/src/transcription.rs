@@ -180,20 +180,12 @@ pub fn segments_schema(words: bool) -> serde_json::Value {
     schema
 }
 
-/// The Gemini body: the instruction, then the audio (`data` is the file in base64).
+/// The Gemini body: the instruction, then the audio (inline, or a Files API upload).
 pub fn to_gemini(
     task: Task,
     req: &TranscriptionRequest,
-    mime: &str,
-    data: String,
+    audio: gemini::Part,
 ) -> gemini::GenerateContentRequest {
-    let audio = gemini::Part {
-        inline_data: Some(Box::new(gemini::Blob {
-            mime_type: mime.to_owned(),
-            data,
-        })),
-        ..Default::default()
-    };
     let segments = req.needs_segments();
     gemini::GenerateContentRequest {
         contents: vec![gemini::Turn {
@@ -421,6 +413,13 @@ mod tests {
         {"text": "General Kenobi.", "start": 1.5, "end": 3725.25}],
         "words": [{"word": "Hello", "start": 0.0, "end": 0.5}]}"#;
 
+    fn inline(mime: &str, data: &str) -> gemini::Part {
+        gemini::Part::inline(gemini::Blob {
+            mime_type: mime.to_owned(),
+            data: data.to_owned(),
+        })
+    }
+
     #[test]
     fn plain_formats_ask_for_text() {
         let r = req(&[
@@ -431,8 +430,7 @@ mod tests {
         let body = serde_json::to_value(to_gemini(
             Task::Transcribe,
             &r,
-            "audio/wav",
-            "UklGRg==".into(),
+            inline("audio/wav", "UklGRg=="),
         ))
         .unwrap();
         assert_eq!(body["generationConfig"], json!({"temperature": 0.2}));
@@ -454,8 +452,9 @@ mod tests {
     #[test]
     fn timed_formats_ask_for_segments_and_render() {
         let r = req(&[("response_format", "srt")]);
-        let body = serde_json::to_value(to_gemini(Task::Translate, &r, "audio/mp3", "AA==".into()))
-            .unwrap();
+        let body =
+            serde_json::to_value(to_gemini(Task::Translate, &r, inline("audio/mp3", "AA==")))
+                .unwrap();
         assert_eq!(
             body["generationConfig"]["responseMimeType"],
             "application/json"

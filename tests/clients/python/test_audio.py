@@ -164,3 +164,29 @@ def test_unsupported_upload_is_refused(client, mock):
     with pytest.raises(openai.BadRequestError) as err:
         client.audio.transcriptions.create(model="whisper-1", file=("notes.txt", b"hello"))
     assert "flac, mp3" in err.value.message
+
+
+def test_transcription_above_the_inline_limit_goes_through_the_files_api(client, mock):
+    # 15 MiB: above Gemini's inline limit (14 MiB of file), below OpenAI's 25 MB cap.
+    big = wav_file() + bytes(15 * 1024 * 1024)
+    out = client.audio.transcriptions.create(model="whisper-1", file=("long.wav", big, "audio/wav"))
+    assert out.text == TRANSCRIPT
+    reqs = mock.requests()
+    start, upload = reqs[0], reqs[1]
+    assert (start["method"], start["path"], start["query"]) == ("POST", "/upload/v1beta/files", "")
+    assert start["headers"]["x-goog-upload-command"] == "start"
+    assert start["headers"]["x-goog-upload-header-content-length"] == str(len(big))
+    assert upload["headers"]["x-goog-upload-command"] == "upload, finalize"
+    assert "upload_id=" in upload["query"]
+    (gen,) = [r for r in reqs if r["path"].endswith(":generateContent")]
+    part = gen["json"]["contents"][0]["parts"][1]
+    assert "inlineData" not in part
+    assert part["fileData"]["mimeType"] == "audio/wav"
+    assert "/v1beta/files/" in part["fileData"]["fileUri"]
+
+
+def test_transcription_above_openais_cap_is_413(client, mock):
+    with pytest.raises(openai.APIStatusError) as err:
+        client.audio.transcriptions.create(model="whisper-1", file=("huge.wav", bytes(25 * 1024 * 1024 + 1)))
+    assert err.value.status_code == 413
+    assert mock.requests() == []

@@ -21,9 +21,11 @@
 //!
 //! - [`guard`]: which addresses may be reached, and the resolver that enforces it.
 //! - [`fetch`]: the fetcher, its limits and its errors.
+//! - [`files`]: Gemini's Files API, for uploads above the inline limit.
 //! - [`transcode`]: image types of uploads, and re-encoding for the images routes.
 
 pub mod fetch;
+pub mod files;
 pub mod guard;
 pub mod transcode;
 

@@ -13,7 +13,9 @@ use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use futures_util::StreamExt;
-use pollux_translate::gemini::{GenerateContentRequest, GenerateContentResponse, UsageMetadata};
+use pollux_translate::gemini::{
+    Blob, GenerateContentRequest, GenerateContentResponse, Part, UsageMetadata,
+};
 use pollux_translate::openai::audio::{
     SpeechFormat, SpeechRequest, SpeechStreamEvent, StreamFormat, TranscriptStreamEvent,
 };
@@ -29,15 +31,16 @@ use crate::audio::{supported, Encoding};
 use crate::error::ApiError;
 use crate::guard::takes_files;
 use crate::keys::Credentials;
+use crate::media::files::{FileSession, INLINE_LIMIT};
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease};
 use crate::sse;
 use crate::state::AppState;
 use crate::upstream::{Call, Upstream};
 
-/// The largest file sent inline: Gemini takes at most 20 MB per request, and base64 grows a
-/// file by a third (<https://ai.google.dev/gemini-api/docs/audio#inline-audio>).
-pub const MAX_FILE_BYTES: usize = 14 * 1024 * 1024;
+/// The largest file taken, OpenAI's limit ("File uploads are currently limited to 25 MB").
+/// Files above [`INLINE_LIMIT`] go through Gemini's Files API ([`crate::media::files`]).
+pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
 
 /// Adds the three routes (with and without `/v1`).
 pub fn register(cfg: &mut web::ServiceConfig) {
@@ -440,9 +443,27 @@ async fn speech_to_text(
         });
     }
     trace.set_model(&model.gemini);
-    let data = base64::engine::general_purpose::STANDARD.encode(&upload.data);
-    drop(upload);
-    let gemini: GenerateContentRequest = transcription::to_gemini(task, &request, mime, data);
+    let mut files = FileSession::new(upstream.clone(), key.clone());
+    let audio = if upload.data.len() > INLINE_LIMIT {
+        let file = files
+            .upload(
+                upload.data.into(),
+                mime,
+                &upload.filename,
+                &trace,
+                &deadline,
+            )
+            .await?;
+        Part::file(file)
+    } else {
+        let data = base64::engine::general_purpose::STANDARD.encode(&upload.data);
+        drop(upload);
+        Part::inline(Blob {
+            mime_type: mime.to_owned(),
+            data,
+        })
+    };
+    let gemini: GenerateContentRequest = transcription::to_gemini(task, &request, audio);
     let upstream_body = encode(&gemini)?;
     drop(gemini);
     let permit = shared.limiter.acquire()?;
@@ -452,7 +473,7 @@ async fn speech_to_text(
             "{}?alt=sse",
             upstream.model_url(&model.gemini, "streamGenerateContent")
         );
-        let call = Call::post_json(&url, &key, upstream_body);
+        let call = Call::post_json(&url, &key, upstream_body).pinned(files.pin());
         let head = upstream.head(call, &trace, &deadline, true).await?;
         let events = UpstreamEvents::new(
             head,
@@ -467,10 +488,10 @@ async fn speech_to_text(
             metrics: shared.metrics.clone(),
             trace: trace.clone(),
         };
-        return transcript_stream(events, lease, shared.clone(), key.clone(), trace).await;
+        return transcript_stream(events, lease, shared.clone(), key.clone(), trace, files).await;
     }
     let url = upstream.model_url(&model.gemini, "generateContent");
-    let call = Call::post_json(&url, &key, upstream_body);
+    let call = Call::post_json(&url, &key, upstream_body).pinned(files.pin());
     let bytes = upstream.whole(call, &trace, &deadline).await?;
     drop(permit);
     let answer = parse_answer(&bytes).map_err(|e| shared.keys.redact_error(e, &key))?;
@@ -502,6 +523,7 @@ async fn transcript_stream(
     shared: web::Data<AppState>,
     key: Credentials,
     trace: Trace,
+    files: FileSession,
 ) -> Result<HttpResponse, ApiError> {
     let first = match events.next().await? {
         Some(item) => Some(event_of(item).map_err(|e| shared.keys.redact_error(e, &key))?),
@@ -509,6 +531,8 @@ async fn transcript_stream(
     };
     trace.upstream_first_event();
     let body = async_stream::stream! {
+        // The uploaded file lives until the stream ends (or the client goes away).
+        let _files = files;
         let mut text = String::new();
         let mut usage = None;
         let mut pending = first;

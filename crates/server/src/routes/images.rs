@@ -11,7 +11,9 @@
 //!
 //! An edit's form is read field by field within `--max-body-bytes` (413 past it): `image`
 //! (or `image[]`, repeated for several), `mask`, `prompt` and the same options as a
-//! generation. Uploaded images must be PNG, JPEG or WebP, recognised by their bytes.
+//! generation. Uploaded images must be PNG, JPEG or WebP, recognised by their bytes. When
+//! the images together are above Gemini's inline limit, each goes through the Files API
+//! ([`crate::media::files`]) and the generation runs on the key that uploaded them.
 
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header::CONTENT_LENGTH;
@@ -20,7 +22,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
-use pollux_translate::gemini::{Blob, ImageContentResponse, PredictResponse};
+use pollux_translate::gemini::{Blob, ImageContentResponse, Part, PredictResponse};
 use pollux_translate::images::{
     add_usage, images_from_gemini, images_from_imagen, to_gemini, to_openai, EditImages,
     ImageCalls, ImagePlan,
@@ -34,11 +36,12 @@ use super::models::resolve;
 use crate::error::ApiError;
 use crate::guard::takes_files;
 use crate::keys::Credentials;
+use crate::media::files::{FileSession, INLINE_LIMIT};
 use crate::media::transcode;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
 use crate::state::AppState;
-use crate::upstream::{Call, Upstream};
+use crate::upstream::{Call, KeyPin, Upstream};
 
 /// OpenAI's limit on the images of one edit.
 const MAX_EDIT_IMAGES: usize = 16;
@@ -70,7 +73,11 @@ pub async fn generations(
     let key = upstream.key_for(req.headers())?;
     let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let request = ImageRequest::from_slice(&body)?;
-    create(&request, None, &trace, &key, &shared, &upstream).await
+    let deadline = Deadline::start(shared.config.request_timeout());
+    create(
+        &request, None, &trace, &key, &shared, &upstream, &deadline, None,
+    )
+    .await
 }
 
 pub async fn edits(
@@ -92,22 +99,91 @@ pub async fn edits(
     }
     let form = Multipart::new(req.headers(), payload);
     let read = read_form(form, limit);
-    let (request, edit) = match shared.config.body_read_timeout() {
+    let (request, inputs) = match shared.config.body_read_timeout() {
         Some(allowance) => tokio::time::timeout(allowance, read).await.map_err(|_| {
             ApiError::RequestTimeout("The request body arrived too slowly.".to_owned())
         })??,
         None => read.await?,
     };
-    create(&request, Some(&edit), &trace, &key, &shared, &upstream).await
+    let deadline = Deadline::start(shared.config.request_timeout());
+    let mut files = FileSession::new(upstream.clone(), key.clone());
+    let edit = edit_parts(inputs, &mut files, &trace, &deadline).await?;
+    create(
+        &request,
+        Some(&edit),
+        &trace,
+        &key,
+        &shared,
+        &upstream,
+        &deadline,
+        files.pin(),
+    )
+    .await
 }
 
-/// The form of an edit: its options as an [`ImageRequest`], its images base64.
+/// An edit's uploaded files: each image (and the mask) with its type, in form order.
+#[derive(Default)]
+struct EditInputs {
+    images: Vec<(&'static str, Bytes)>,
+    mask: Option<(&'static str, Bytes)>,
+}
+
+/// The edit's images as Gemini parts: inline, or uploaded to the Files API when together
+/// they are above Gemini's inline limit.
+async fn edit_parts(
+    inputs: EditInputs,
+    files: &mut FileSession,
+    trace: &Trace,
+    deadline: &Deadline,
+) -> Result<EditImages, ApiError> {
+    let total: usize = inputs
+        .images
+        .iter()
+        .chain(&inputs.mask)
+        .map(|(_, bytes)| bytes.len())
+        .sum();
+    let upload = total > INLINE_LIMIT;
+    let mut edit = EditImages::default();
+    for (index, (mime_type, bytes)) in inputs.images.into_iter().enumerate() {
+        let name = format!("image-{index}");
+        edit.images
+            .push(image_part(mime_type, bytes, upload, &name, files, trace, deadline).await?);
+    }
+    if let Some((mime_type, bytes)) = inputs.mask {
+        edit.mask =
+            Some(image_part(mime_type, bytes, upload, "mask", files, trace, deadline).await?);
+    }
+    Ok(edit)
+}
+
+async fn image_part(
+    mime_type: &str,
+    bytes: Bytes,
+    upload: bool,
+    name: &str,
+    files: &mut FileSession,
+    trace: &Trace,
+    deadline: &Deadline,
+) -> Result<Part, ApiError> {
+    if upload {
+        let file = files
+            .upload(bytes, mime_type, name, trace, deadline)
+            .await?;
+        return Ok(Part::file(file));
+    }
+    Ok(Part::inline(Blob {
+        mime_type: mime_type.to_owned(),
+        data: base64::engine::general_purpose::STANDARD.encode(&bytes),
+    }))
+}
+
+/// The form of an edit: its options as an [`ImageRequest`], its images as they came.
 async fn read_form(
     mut form: Multipart,
     limit: usize,
-) -> Result<(ImageRequest, EditImages), ApiError> {
+) -> Result<(ImageRequest, EditInputs), ApiError> {
     let mut request = ImageRequest::default();
-    let mut edit = EditImages::default();
+    let mut edit = EditInputs::default();
     let mut total = 0usize;
     while let Some(field) = form.next().await {
         let field = field.map_err(|e| form_error(format!("The form could not be read: {e}")))?;
@@ -130,10 +206,7 @@ async fn read_form(
                         code: Some("invalid_image_format".to_owned()),
                     });
                 };
-                let blob = Blob {
-                    mime_type: mime_type.to_owned(),
-                    data: base64::engine::general_purpose::STANDARD.encode(&bytes),
-                };
+                let blob = (mime_type, bytes);
                 if name == "mask" {
                     edit.mask = Some(blob);
                 } else if edit.images.len() == MAX_EDIT_IMAGES {
@@ -230,7 +303,9 @@ fn form_param(message: impl Into<String>, param: &str) -> ApiError {
     }
 }
 
-/// Maps, calls Gemini, and answers: the part both routes share.
+/// Maps, calls Gemini, and answers: the part both routes share. `pin` keeps the calls on the
+/// key that uploaded an edit's files.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     request: &ImageRequest,
     edit: Option<&EditImages>,
@@ -238,6 +313,8 @@ async fn create(
     key: &Credentials,
     shared: &AppState,
     upstream: &Upstream,
+    deadline: &Deadline,
+    pin: Option<&KeyPin>,
 ) -> Result<HttpResponse, ApiError> {
     let model = resolve(&shared.settings, request.model.as_deref())?;
     trace.set_model(&model.gemini);
@@ -247,7 +324,6 @@ async fn create(
         output,
         jpeg_quality,
     } = plan;
-    let deadline = Deadline::start(shared.config.request_timeout());
     let (images, usage) = match calls {
         ImageCalls::Gemini { request, calls } => {
             let permits = (0..calls)
@@ -256,8 +332,9 @@ async fn create(
             let url = upstream.model_url(&model.gemini, "generateContent");
             let body = Bytes::from(encode(&request)?);
             let answers = try_join_all((0..calls).map(|_| {
-                let call = Call::post_json(&url, key, body.clone());
-                gemini_json::<ImageContentResponse>(upstream, call, trace, &deadline)
+                let mut call = Call::post_json(&url, key, body.clone());
+                call.pin = pin;
+                gemini_json::<ImageContentResponse>(upstream, call, trace, deadline)
             }))
             .await?;
             drop(permits);
@@ -282,7 +359,7 @@ async fn create(
                 .collect::<Result<Vec<_>, _>>()?;
             let answers = try_join_all(bodies.into_iter().map(|body| {
                 let call = Call::post_json(&url, key, body);
-                gemini_json::<PredictResponse>(upstream, call, trace, &deadline)
+                gemini_json::<PredictResponse>(upstream, call, trace, deadline)
             }))
             .await?;
             drop(permits);

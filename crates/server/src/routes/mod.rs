@@ -2,7 +2,7 @@
 
 pub mod audio;
 mod body;
-mod call;
+pub(crate) mod call;
 pub mod chat;
 pub mod embeddings;
 mod generate;

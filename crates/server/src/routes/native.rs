@@ -86,6 +86,7 @@ pub async fn forward(
         json: false,
         body,
         affinity: None,
+        pin: None,
     };
     let response = match upstream.head(call, &trace, &deadline, true).await {
         Ok(response) => response,

@@ -508,7 +508,7 @@ async fn bad_uploads_are_refused_with_what_to_send() -> TestResult {
     assert!(error_of(&body)["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("inline"));
+        .contains(&pollux_server::routes::audio::MAX_FILE_BYTES.to_string()));
     for (fields, filename, needle) in [
         (vec![("model", "whisper-1")], "notes.txt", "flac, mp3"),
         (vec![("model", "tts-1")], "a.wav", "text-to-speech model"),
@@ -538,6 +538,126 @@ async fn bad_uploads_are_refused_with_what_to_send() -> TestResult {
         .await?;
     assert_eq!(resp.status().as_u16(), 400);
     error_of(&resp.body().await?);
+    assert_eq!(p.mock.request_count(), 0);
+    Ok(())
+}
+
+/// Waits (bounded) until the mock saw every uploaded file deleted: Pollux deletes them in the
+/// background once the answer is complete.
+pub async fn all_files_deleted(mock: &mock_gemini::MockGemini) -> bool {
+    for _ in 0..200 {
+        if mock.files().iter().all(|f| f.deleted) {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[actix_rt::test]
+async fn a_file_above_the_inline_limit_goes_through_the_files_api_on_one_key() -> TestResult {
+    // Three pool keys: without the pin, the calls after the upload would rotate to a key
+    // whose project cannot see the file, and mock-gemini would answer 403 as Gemini does.
+    let p = Pollux::start_with(|c, _| {
+        c.api_key = None;
+        c.api_keys = vec!["key-one".into(), "key-two".into(), "key-three".into()];
+    })?;
+    let limit = pollux_server::media::files::INLINE_LIMIT;
+    let mut audio = wav();
+    audio.resize(limit + 1024, 0);
+    for stream in [false, true] {
+        let mut fields = vec![("model", "whisper-1")];
+        if stream {
+            fields.push(("stream", "true"));
+        }
+        let (status, _, body) = post_form(
+            &p,
+            "/v1/audio/transcriptions",
+            form(&fields, "long meeting.wav", &audio),
+        )
+        .await?;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8(body)?;
+        if stream {
+            assert!(text.contains("transcript.text.done"), "{text}");
+        } else {
+            let value: Value = serde_json::from_str(&text)?;
+            assert_audio("CreateTranscriptionResponseJson", &value);
+            assert_eq!(value["text"], TRANSCRIPT);
+        }
+        let requests = p.mock.requests();
+        let start = requests
+            .iter()
+            .rev()
+            .find(|r| r.path.ends_with("/upload/v1beta/files") && r.query.is_empty())
+            .expect("an upload start");
+        assert_eq!(
+            start.headers["x-goog-upload-header-content-length"],
+            audio.len().to_string()
+        );
+        assert_eq!(
+            start.headers["x-goog-upload-header-content-type"],
+            "audio/wav"
+        );
+        // The last generation (the background delete may have come after it).
+        let generation = requests
+            .iter()
+            .rev()
+            .find(|r| r.rpc.is_some())
+            .expect("a generation");
+        let sent: Value = serde_json::from_slice(&generation.body)?;
+        assert_gemini_request(&sent);
+        let part = &sent["contents"][0]["parts"][1];
+        assert!(part.get("inlineData").is_none(), "{part}");
+        assert_eq!(part["fileData"]["mimeType"], "audio/wav");
+        let uri = part["fileData"]["fileUri"].as_str().unwrap();
+        let file = p.mock.files().into_iter().last().expect("an uploaded file");
+        assert!(uri.ends_with(&file.name), "{uri} names {}", file.name);
+        assert_eq!(file.size, audio.len());
+        assert_eq!(file.display_name.as_deref(), Some("long meeting.wav"));
+        assert!(file.looked_at > 0, "Pollux waited for ACTIVE");
+        assert!(all_files_deleted(&p.mock).await, "{:?}", p.mock.files());
+    }
+    // Every call of one request went out on the key that uploaded its file.
+    let keyed: Vec<_> = p
+        .mock
+        .requests()
+        .into_iter()
+        .map(|r| r.headers.get("x-goog-api-key").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        keyed.len(),
+        2 * 5,
+        "start, upload, get, generate, delete twice"
+    );
+    for request in keyed.chunks(5) {
+        assert!(request.iter().all(|k| k == &request[0]), "{keyed:?}");
+    }
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn vertex_refuses_a_file_above_the_inline_limit_with_a_clear_400() -> TestResult {
+    // Vertex AI express mode (a key, no project).
+    let p = Pollux::start_with(|c, base| {
+        c.upstream = "vertex".to_owned();
+        c.vertex_base_url = Some(base.to_owned());
+    })?;
+    let mut audio = wav();
+    audio.resize(pollux_server::media::files::INLINE_LIMIT + 1, 0);
+    let (status, _, body) = post_form(
+        &p,
+        "/v1/audio/transcriptions",
+        form(&[("model", "whisper-1")], "a.wav", &audio),
+    )
+    .await?;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let err = error_of(&body);
+    assert_eq!(err["error"]["code"], "unsupported_with_vertex");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Files API"));
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }

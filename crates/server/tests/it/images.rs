@@ -388,3 +388,55 @@ async fn chat_and_responses_refuse_imagen_with_the_way_out() -> TestResult {
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }
+
+#[actix_rt::test]
+async fn an_edit_above_the_inline_limit_uploads_its_images_on_one_key() -> TestResult {
+    let p = Pollux::start_with(|c, _| {
+        c.api_key = None;
+        c.api_keys = vec!["key-one".into(), "key-two".into()];
+    })?;
+    let half = pollux_server::media::files::INLINE_LIMIT / 2 + 1024;
+    let big = |w| -> Vec<u8> {
+        let mut bytes = png(w, w);
+        bytes.resize(half, 0);
+        bytes
+    };
+    let (content_type, body) = form(
+        &[
+            ("model", "gemini-2.5-flash-image"),
+            ("prompt", "merge them"),
+            ("n", "2"),
+        ],
+        &[("image[]", big(8)), ("image[]", big(4))],
+    );
+    let (status, out) = post_form(&p, content_type, body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["data"].as_array().map(Vec::len), Some(2));
+    let files = p.mock.files();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let generations: Vec<_> = p
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc.as_deref() == Some("generateContent"))
+        .collect();
+    assert_eq!(generations.len(), 2);
+    for request in &generations {
+        assert_eq!(request.headers["x-goog-api-key"], files[0].key);
+        let sent = assert_upstream("GenerateContentRequest", request);
+        let parts = sent["contents"][0]["parts"].as_array().unwrap();
+        assert_eq!(parts.len(), 3, "{sent:#}");
+        for (part, file) in parts.iter().zip(&files) {
+            assert_eq!(part["fileData"]["mimeType"], "image/png");
+            assert!(part["fileData"]["fileUri"]
+                .as_str()
+                .unwrap()
+                .ends_with(&file.name));
+        }
+    }
+    assert!(files
+        .iter()
+        .all(|f| f.key == files[0].key && f.size == half));
+    assert!(crate::audio::all_files_deleted(&p.mock).await);
+    Ok(())
+}

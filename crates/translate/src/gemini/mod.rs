@@ -4,12 +4,14 @@
 //! are read leniently (gateways add fields the protos lack, and enums grow).
 
 mod embeddings;
+mod files;
 mod images;
 mod models;
 mod request;
 mod response;
 
 pub use embeddings::*;
+pub use files::*;
 pub use images::*;
 pub use models::*;
 pub use request::*;

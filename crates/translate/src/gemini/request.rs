@@ -251,6 +251,22 @@ impl Part {
         }
     }
 
+    /// Media sent inline, base64 in the request.
+    pub fn inline(blob: Blob) -> Self {
+        Part {
+            inline_data: Some(Box::new(blob)),
+            ..Part::default()
+        }
+    }
+
+    /// Media by URI (a Files API upload).
+    pub fn file(file: FileData) -> Self {
+        Part {
+            file_data: Some(Box::new(file)),
+            ..Part::default()
+        }
+    }
+
     /// True for a thought-summary part (reasoning, not answer).
     pub fn is_thought(&self) -> bool {
         self.thought == Some(true)
