@@ -264,7 +264,11 @@ fn transcription_case(dir: &Path, case: &Case, checks: &mut Checks) -> Result<()
             "case.json: no known format for file_name {file_name:?}"
         ));
     };
-    let sent = pretty(&transcription::to_gemini(task, &request, mime, data))?;
+    let audio = gemini::Part::inline(gemini::Blob {
+        mime_type: mime.to_owned(),
+        data,
+    });
+    let sent = pretty(&transcription::to_gemini(task, &request, audio))?;
     oracle_gemini("gemini_request.json", "GenerateContentRequest", &sent)?;
     checks.compare("gemini_request.json", "", &sent)?;
 
@@ -348,11 +352,14 @@ fn images_case(dir: &Path, case: &Case, checks: &mut Checks) -> Result<(), Failu
         "/v1/images/edits" => {
             oracle_openai("openai_request.json", "CreateImageEditRequest", &form)?;
             let images = match &form["image"] {
-                Value::Array(items) => items.iter().map(|i| blob("image", i)).collect(),
-                one => blob("image", one).map(|b| vec![b]),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| blob("image", i).map(gemini::Part::inline))
+                    .collect(),
+                one => blob("image", one).map(|b| vec![gemini::Part::inline(b)]),
             }?;
             let mask = match form.get("mask") {
-                Some(m) => Some(blob("mask", m)?),
+                Some(m) => Some(gemini::Part::inline(blob("mask", m)?)),
                 None => None,
             };
             Some(EditImages { images, mask })
