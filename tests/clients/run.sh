@@ -262,14 +262,14 @@ run_python() {
 run_node_suite() {
     local name=$1 package=$2 dir=$3 base=${4:-node} version status=0 out passed failed skipped todo
     shift $(($# < 4 ? $# : 4))
-    local -a files=("$dir"/*.test.mjs)
-    if [[ $# -gt 0 ]]; then
-        files=("${@/#/$dir/}")
-    fi
+    local -a files=("${@/#/$dir/}")
     out="$WORK/$base-${package//\//_}-${name//[^a-zA-Z0-9]/_}.out"
     version=$(cd "$HERE/$base" && node -p "require('./node_modules/$package/package.json').version")
     log "$base $name $version"
-    (cd "$HERE/$base" && node --test --test-concurrency=1 --test-reporter=spec "${files[@]}") \
+    # The glob is expanded in BASE, where the files are.
+    (cd "$HERE/$base" || exit 1
+        if [[ ${#files[@]} -eq 0 ]]; then files=("$dir"/*.test.mjs); fi
+        node --test --test-concurrency=1 --test-reporter=spec "${files[@]}") \
         2>&1 | tee "$out" || status=$?
     # The spec reporter closes with lines like "ℹ pass 9", "ℹ fail 0", "ℹ skipped 0"; tests
     # marked todo (known Pollux bugs) count as expected failures.
