@@ -17,6 +17,9 @@
 //! instead of a key; in Vertex AI express mode the key travels as it does to AI Studio.
 //! [`Endpoint`] builds either upstream's URLs.
 //!
+//! A 2xx answer from a pool key carries the key's index ([`ServedBy`]) in its extensions, so
+//! a route can learn which key owns what the call created.
+//!
 //! Every error body read here is redacted ([`Keys::redact`]) as it is read, before it is
 //! parsed, logged, mapped to an [`ApiError`] or passed through to a native client.
 
@@ -29,6 +32,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Uri;
 use actix_web::http::{Method, StatusCode};
 use actix_web::rt::net::TcpStream;
+use actix_web::HttpMessage as _;
 use awc::error::{ConnectError, SendRequestError};
 use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
@@ -38,7 +42,7 @@ use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 pub use crate::failure::UpstreamFailure;
 use crate::gcp_auth::TokenSource;
-use crate::keys::{fingerprint, presented_key, Credentials, Keys};
+use crate::keys::{fingerprint, presented_key, Credentials, Keys, ServedBy};
 use crate::metrics::Metrics;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
@@ -403,6 +407,7 @@ impl Upstream {
                 if let Some(pin) = call.pin {
                     pin.0.set(Some(index));
                 }
+                response.extensions_mut().insert(ServedBy(index));
                 return Ok(response);
             }
             let failure = self.failure(response, call.key, trace, call, used).await;

@@ -51,7 +51,9 @@ pub fn encode_sized(body: &GenerateContentRequest, client_len: usize) -> Result<
 }
 
 /// The key-affinity hint of a generation request ([`crate::keys::affinity_hint`]): the
-/// client's `prompt_cache_key`, else the first user turn of the Gemini body as encoded. Only
+/// explicit cache it names (which lives in one key's project:
+/// [`crate::keys::cached_content_hint`]), else the client's `prompt_cache_key`, else the
+/// first user turn of the Gemini body as encoded. Only
 /// a pool of two or more keys has a choice to make: with one key (or the client's own) the
 /// hint is not computed, since encoding and hashing the first turn cost a chat request a
 /// sixth of its instructions (docs/benchmarks.md, change 17).
@@ -62,6 +64,9 @@ pub fn affinity(
 ) -> Option<String> {
     if shared.keys.pool().len() < 2 {
         return None;
+    }
+    if let Some(name) = &body.cached_content {
+        return Some(crate::keys::cached_content_hint(name));
     }
     let first = body
         .contents

@@ -155,6 +155,7 @@ pub async fn create(
             trace: trace.clone(),
             url: stream_url(),
             body: upstream_body,
+            hint,
             permit,
         };
         let (task, handle) = futures_util::future::abortable(work.run());
@@ -300,6 +301,8 @@ struct Background {
     trace: Trace,
     url: String,
     body: Vec<u8>,
+    /// The key-affinity hint, as for a foreground request.
+    hint: Option<String>,
     permit: UpstreamPermit,
 }
 
@@ -320,10 +323,17 @@ impl Background {
             .await;
         push(&self.run, &start);
         let deadline = Deadline::start(self.shared.config.request_timeout());
-        let call = Call::post_json(&self.url, &self.key, self.body);
+        let call =
+            Call::post_json(&self.url, &self.key, self.body).with_affinity(self.hint.as_deref());
         let head = self.upstream.head(call, &self.trace, &deadline, true).await;
         let response = match head {
-            Ok(response) => response,
+            Ok(response) => {
+                // The tier Gemini says it served at, as a foreground stream reports it.
+                if let Some(tier) = crate::upstream::service_tier(&response) {
+                    self.machine.set_service_tier(tier);
+                }
+                response
+            }
             Err(failure) => {
                 let error = self.shared.keys.redact_error(failure.into(), &self.key);
                 self.machine.set_completed_at(unix_now());
