@@ -939,3 +939,30 @@ async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResul
     eprintln!("cancel races: {outcomes:?}");
     Ok(())
 }
+
+#[actix_rt::test]
+async fn a_model_list_fetched_by_one_replica_serves_the_others() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    let lists = |mock: &MockGemini| {
+        mock.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/models"))
+            .count()
+    };
+    let mut seen = Vec::new();
+    for r in &replicas {
+        let (status, list) = get(&format!("http://{}/v1/models", r.addr)).await?;
+        assert_eq!(status, 200, "{list}");
+        assert_openai("ListModelsResponse", &list);
+        seen.push(list);
+    }
+    assert_eq!(
+        lists(&mock),
+        1,
+        "replicas 2 and 3 read the list replica 1 shared"
+    );
+    assert!(seen.iter().all(|l| *l == seen[0]), "{seen:?}");
+    Ok(())
+}
