@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Client compatibility suites: real, unmodified client libraries driving Pollux, with
 # mock-gemini scripted per test as the upstream. Python (one pytest run, python/): the openai SDK,
-# LangChain's langchain-openai (test_langchain*.py), the OpenAI Agents SDK (test_agents*.py),
+# LangChain's langchain-openai (test_langchain*.py; test_langchain_replicas.py starts three
+# replicas sharing a redis-server behind nginx of its own), the OpenAI Agents SDK (test_agents*.py),
 # pydantic-ai (test_pydantic_ai.py); chat and the Responses API (test_*responses.py).
 # Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/: @ai-sdk/openai-compatible on
 # chat, @ai-sdk/openai on the Responses API); its chat, tools and streaming tests run a second
@@ -189,6 +190,8 @@ CLIENTS_UPSTREAM=vertex start_pollux pollux-vertex "" --vertex-project proj-1 \
     --gce-metadata-host "$MOCK_HOSTPORT" --gcloud-config-dir "$WORK/no-gcloud" --max-retries 0
 POLLUX_VERTEX_BASE=$STARTED_URL
 export MOCK_URL
+# test_langchain_replicas.py starts replicas of its own (with redis-server and nginx).
+export POLLUX_BIN
 export POLLUX_URL="$POLLUX_BASE/v1"
 export POLLUX_NOKEY_URL="$POLLUX_NOKEY_BASE/v1"
 export POLLUX_VERTEX_URL="$POLLUX_VERTEX_BASE/v1"

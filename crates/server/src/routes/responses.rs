@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -41,7 +42,7 @@ use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
-use crate::runs::Run;
+use crate::runs::{Mirror, Run};
 use crate::sse;
 use crate::state::AppState;
 use crate::store::{Lookup, StoreError};
@@ -145,8 +146,13 @@ pub async fn create(
         keep.write_logged(&queued, Vec::new()).await;
         let run = Run::new(owner);
         shared.runs.insert(&queued.id, run.clone());
+        let ttl = Duration::from_secs(shared.config.response_store_ttl_secs);
         let work = Background {
             run: run.clone(),
+            mirror: shared
+                .shared
+                .as_ref()
+                .map(|replicas| Mirror::new(replicas.clone(), &queued.id, ttl)),
             machine,
             keep,
             shared: shared.clone(),
@@ -290,9 +296,11 @@ async fn conversation(
 }
 
 /// A background response's work: the same stream as a client's, its events kept in its
-/// [`Run`] for followers and its record rewritten as it goes (in progress, then final).
+/// [`Run`] for followers (and in its [`Mirror`] for followers on other replicas) and its
+/// record settled as it goes (in progress, then final, unless a cancel settled it first).
 struct Background {
     run: Arc<Run>,
+    mirror: Option<Mirror>,
     machine: StreamTranslator,
     keep: Keep,
     shared: web::Data<AppState>,
@@ -306,22 +314,48 @@ struct Background {
     permit: UpstreamPermit,
 }
 
+/// Hands `events` to the run's followers, here and on other replicas; nothing once the run is
+/// over (cancelled, or its final status lost to a cancel).
+async fn emit(run: &Run, mirror: Option<&Mirror>, events: &[StreamEvent]) {
+    if run.is_done() {
+        return;
+    }
+    let frames: Vec<(u64, Bytes)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.sequence_number,
+                sse::responses_events(std::slice::from_ref(e)),
+            )
+        })
+        .collect();
+    for (sequence, frame) in &frames {
+        run.push(*sequence, frame.clone());
+    }
+    if let Some(mirror) = mirror {
+        mirror.push(&frames).await;
+    }
+}
+
 impl Background {
     async fn run(mut self) {
+        let (run, mirror) = (self.run.clone(), self.mirror.take());
+        self.work(mirror.as_ref()).await;
+        run.finish();
+        if let Some(mirror) = &mirror {
+            mirror.end().await;
+        }
+    }
+
+    async fn work(mut self, mirror: Option<&Mirror>) {
         let _permit = self.permit;
-        let push = |run: &Run, events: &[StreamEvent]| {
-            for e in events {
-                run.push(
-                    e.sequence_number,
-                    sse::responses_events(std::slice::from_ref(e)),
-                );
-            }
-        };
         let start = self.machine.start();
-        self.keep
-            .write_logged(&self.machine.response(Status::InProgress), Vec::new())
-            .await;
-        push(&self.run, &start);
+        let open = self.machine.response(Status::InProgress);
+        if !self.keep.settle(&open, Vec::new(), false).await {
+            // Cancelled before it started.
+            return;
+        }
+        emit(&self.run, mirror, &start).await;
         let deadline = Deadline::start(self.shared.config.request_timeout());
         let call =
             Call::post_json(&self.url, &self.key, self.body).with_affinity(self.hint.as_deref());
@@ -340,13 +374,14 @@ impl Background {
                 let events =
                     self.machine
                         .fail(failure_code(&error), error.to_string(), &mut RandomIds);
-                if !self.run.is_done() {
-                    self.keep
-                        .write_logged(&self.machine.response(Status::Failed), Vec::new())
-                        .await;
-                    push(&self.run, &events);
+                if !self.run.is_done()
+                    && self
+                        .keep
+                        .settle(&self.machine.response(Status::Failed), Vec::new(), true)
+                        .await
+                {
+                    emit(&self.run, mirror, &events).await;
                 }
-                self.run.finish();
                 return;
             }
         };
@@ -367,23 +402,21 @@ impl Background {
         };
         let ended = match stream.open().await {
             Ok((first, ended)) => {
-                push(&self.run, &first);
+                emit(&self.run, mirror, &first).await;
                 ended
             }
             Err(e) => {
                 let events = stream.failed(&e);
                 stream.store(&events).await;
-                push(&self.run, &events);
-                self.run.finish();
+                emit(&self.run, mirror, &events).await;
                 return;
             }
         };
         let rest = stream.rest(ended);
         futures_util::pin_mut!(rest);
         while let Some(events) = rest.next().await {
-            push(&self.run, &events);
+            emit(&self.run, mirror, &events).await;
         }
-        self.run.finish();
     }
 }
 
@@ -457,10 +490,6 @@ impl StreamRun {
         let Some(keep) = self.keep.take() else {
             return;
         };
-        if self.background.as_ref().is_some_and(|run| run.is_done()) {
-            // Cancelled: the record says so already.
-            return;
-        }
         let Some(response) = events.iter().find_map(|e| match &e.body {
             EventBody::Completed { response }
             | EventBody::Incomplete { response }
@@ -469,6 +498,15 @@ impl StreamRun {
         }) else {
             return;
         };
+        if let Some(run) = &self.background {
+            let signatures = std::mem::take(&mut self.signatures);
+            // Cancelled here (the record says so already), or a cancel sent to another
+            // replica settled it first: the run ends without a final event of its own.
+            if run.is_done() || !keep.settle(response, signatures, true).await {
+                run.finish();
+            }
+            return;
+        }
         let body = match response.to_json() {
             Ok(body) => Bytes::from(body),
             Err(_) => return,
@@ -693,15 +731,22 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let owner = stored::caller(&req, &shared)?;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
-    if let Some(run) = shared.runs.get(&id, owner.as_deref()) {
-        if run.cancel() {
-            if let Some(body) =
-                stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
-            {
-                return Ok(HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(body));
+    if let Some(run) = shared
+        .runs
+        .get(&id, owner.as_deref())
+        .filter(|run| !run.is_done())
+    {
+        // Settled first, stopped only if the cancel won: a run that settled its final status
+        // first still sends its final event.
+        if let Some((body, cancelled)) =
+            stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
+        {
+            if cancelled {
+                run.cancel();
             }
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body));
         }
     }
     match shared.store.get(&id, owner.as_deref()).await? {
@@ -711,16 +756,18 @@ pub async fn cancel(
             if let (true, true, Some(replicas)) =
                 (response["background"] == true, running, &shared.shared)
             {
-                // Running on another replica: marked here, and the replica running it stops
-                // it when the channel tells it (and marks it again, should it have written
-                // the record meanwhile).
-                if let Some(body) =
+                // Running on another replica: settled here, and the replica running it stops
+                // it when the channel tells it (its own final status, should it come later,
+                // loses to this one).
+                if let Some((body, cancelled)) =
                     stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
                 {
-                    replicas
-                        .publish(::redis::pipe(), &format!("cancel {id}"))
-                        .await
-                        .map_err(|e| crate::store::StoreError::Unreachable(e.0))?;
+                    if cancelled {
+                        replicas
+                            .publish(::redis::pipe(), &format!("cancel {id}"))
+                            .await
+                            .map_err(|e| crate::store::StoreError::Unreachable(e.0))?;
+                    }
                     return Ok(HttpResponse::Ok()
                         .content_type("application/json")
                         .body(body));
