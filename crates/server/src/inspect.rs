@@ -61,8 +61,23 @@ pub struct Inspector {
     keys: Arc<Keys>,
     next_id: AtomicU64,
     ring: Mutex<Ring>,
-    live: tokio::sync::broadcast::Sender<Arc<Entry>>,
+    live: tokio::sync::broadcast::Sender<Update>,
     started: Instant,
+}
+
+/// One step of an exchange, for the live feed: the entry and how far it was when sent (it
+/// may have moved on by the time a subscriber reads it).
+#[derive(Debug, Clone)]
+pub struct Update {
+    entry: Arc<Entry>,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Pending,
+    Streaming(u16),
+    Done,
 }
 
 #[derive(Default)]
@@ -536,11 +551,14 @@ impl Inspector {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends `entry` as it is now to live subscribers, if any.
-    fn publish(&self, entry: &Arc<Entry>) {
+    /// Sends this step of `entry` to live subscribers, if any.
+    fn publish(&self, entry: &Arc<Entry>, phase: Phase) {
         if self.live.receiver_count() > 0 {
             // A subscriber that left in between is fine.
-            let _ = self.live.send(entry.clone());
+            let _ = self.live.send(Update {
+                entry: entry.clone(),
+                phase,
+            });
         }
     }
 
@@ -575,7 +593,7 @@ impl Inspector {
         };
         // Freed outside the lock.
         drop(evicted);
-        self.publish(&entry);
+        self.publish(&entry, Phase::Pending);
         Draft {
             entry,
             raw: Raw {
@@ -595,7 +613,7 @@ impl Inspector {
                 *progress = Progress::Streaming { status };
             }
         }
-        self.publish(&draft.entry);
+        self.publish(&draft.entry, Phase::Streaming(status));
     }
 
     /// The request's body ended: its capture is kept as it is (rendered when first asked
@@ -626,7 +644,7 @@ impl Inspector {
             }
         }
         *entry.progress() = Progress::Done(Box::new(Done { raw, meta }));
-        self.publish(&entry);
+        self.publish(&entry, Phase::Done);
     }
 
     /// The exchange as the page sees it: rendered once when finished (then kept that way),
@@ -787,9 +805,19 @@ impl Inspector {
     }
 
     /// Exchanges as they arrive, start streaming and finish (render them with
-    /// [`Inspector::exchange`]).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Entry>> {
+    /// [`Inspector::row`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Update> {
         self.live.subscribe()
+    }
+
+    /// The row of an exchange as it was at `update`.
+    pub fn row(&self, update: &Update) -> Summary {
+        let in_flight = match update.phase {
+            Phase::Pending => Progress::Pending,
+            Phase::Streaming(status) => Progress::Streaming { status },
+            Phase::Done => return self.exchange(&update.entry).summary.clone(),
+        };
+        in_flight_row(&update.entry, &in_flight).summary
     }
 }
 

@@ -197,9 +197,8 @@ async fn events(req: HttpRequest, shared: web::Data<AppState>) -> Result<HttpRes
         loop {
             match tokio::time::timeout(FEED_KEEPALIVE, feed.recv()).await {
                 Err(_) => yield Ok(web::Bytes::from_static(b": keep-alive\n\n")),
-                Ok(Ok(entry)) => {
-                    let exchange = inspector.exchange(&entry);
-                    let data = serde_json::to_string(&exchange.summary).unwrap_or_default();
+                Ok(Ok(update)) => {
+                    let data = serde_json::to_string(&inspector.row(&update)).unwrap_or_default();
                     yield Ok(web::Bytes::from(format!("event: exchange\ndata: {data}\n\n")));
                 }
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
