@@ -783,7 +783,7 @@ impl Inspector {
     }
 
     /// How many exchanges are kept.
-    pub fn len(&self) -> usize {
+    pub fn kept(&self) -> usize {
         self.ring().entries.len()
     }
 

@@ -243,7 +243,7 @@ async fn status(req: HttpRequest, shared: web::Data<AppState>) -> Result<HttpRes
             "entries": limits.entries,
             "body_bytes": limits.body_bytes,
             "bodies": limits.bodies,
-            "kept": inspector.len(),
+            "kept": inspector.kept(),
         },
         "now": now,
         "series": series,
