@@ -110,11 +110,14 @@ impl AppState {
             })),
         };
         let inspector = config.inspector_enabled().then(|| {
-            Arc::new(Inspector::new(Limits {
-                entries: config.inspector_entries,
-                body_bytes: config.inspector_body_bytes,
-                bodies: config.inspector_bodies,
-            }))
+            Arc::new(Inspector::new(
+                Limits {
+                    entries: config.inspector_entries,
+                    body_bytes: config.inspector_body_bytes,
+                    bodies: config.inspector_bodies,
+                },
+                keys.clone(),
+            ))
         });
         let admin_keys = ClientKeys::new(&config.admin_keys);
         let state = Arc::new(AppState {

@@ -95,7 +95,7 @@ pub struct UpstreamEvents {
     decoder: SseDecoder,
     idle: Duration,
     ended: bool,
-    /// The request's trace when the inspector captures it (its events are kept).
+    /// The request's trace when the inspector captures it (its reads are kept).
     trace: Option<Trace>,
 }
 
@@ -116,12 +116,6 @@ impl UpstreamEvents {
     pub async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
         loop {
             if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
-                if let Some(trace) = &self.trace {
-                    trace.capture(|d| match &item {
-                        SseItem::Event(e) => d.gemini_event(&e.data),
-                        SseItem::Stray(text) => d.gemini_event(text),
-                    });
-                }
                 return Ok(Some(item));
             }
             if self.ended {
@@ -141,7 +135,12 @@ impl UpstreamEvents {
                         code: Some("upstream_disconnected".to_owned()),
                     })
                 }
-                Ok(Some(Ok(bytes))) => self.decoder.push(&bytes),
+                Ok(Some(Ok(bytes))) => {
+                    if let Some(trace) = &self.trace {
+                        trace.capture(|d| d.gemini_read(&bytes));
+                    }
+                    self.decoder.push(&bytes)
+                }
             }
         }
     }

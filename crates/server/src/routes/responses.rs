@@ -117,6 +117,7 @@ pub async fn create(
         },
     )?;
     let dropped = translated.dropped.join(", ");
+    trace.capture(|d| d.renamed(translated.names.renamed()));
     let upstream_body = encode_sized(&translated.body, body_len)?;
     let hint = affinity(&shared, &translated.body, prompt_cache_key.as_deref());
     drop(translated.body);
