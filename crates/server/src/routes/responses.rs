@@ -362,6 +362,7 @@ impl Background {
             }
             Err(e) => {
                 let events = stream.failed(&e);
+                // A follower reads each event apart: the frames are not reused here.
                 stream.store(&events).await;
                 push(&self.run, &events);
                 self.run.finish();
@@ -370,8 +371,8 @@ impl Background {
         };
         let rest = stream.rest(ended);
         futures_util::pin_mut!(rest);
-        while let Some(events) = rest.next().await {
-            push(&self.run, &events);
+        while let Some(batch) = rest.next().await {
+            push(&self.run, &batch.events);
         }
         self.run.finish();
     }
@@ -399,6 +400,12 @@ fn redact_text(shared: &AppState, key: &Credentials, message: String) -> String 
         code: None,
     };
     shared.keys.redact_error(error, key).to_string()
+}
+
+/// The events of one upstream event, and their frames when storing them framed them already.
+struct Batch {
+    events: Vec<StreamEvent>,
+    framed: Option<Bytes>,
 }
 
 /// One streamed response: the upstream events, the state machine, where signatures go.
@@ -442,29 +449,27 @@ impl StreamRun {
         Ok(events)
     }
 
-    /// Stores the response a terminal event carries, before the event is sent.
-    async fn store(&mut self, events: &[StreamEvent]) {
-        let Some(keep) = self.keep.take() else {
-            return;
-        };
+    /// Stores the response a terminal event carries, before the event is sent. Returns the
+    /// events framed when it stored them: the record keeps the response's bytes out of the
+    /// terminal event's frame, so the response is encoded once (docs/benchmarks.md, change
+    /// 18).
+    async fn store(&mut self, events: &[StreamEvent]) -> Option<Bytes> {
+        let keep = self.keep.take()?;
         if self.background.as_ref().is_some_and(|run| run.is_done()) {
             // Cancelled: the record says so already.
-            return;
+            return None;
         }
-        let Some(response) = events.iter().find_map(|e| match &e.body {
+        let response = events.iter().find_map(|e| match &e.body {
             EventBody::Completed { response }
             | EventBody::Incomplete { response }
             | EventBody::Failed { response } => Some(response),
             _ => None,
-        }) else {
-            return;
-        };
-        let body = match response.to_json() {
-            Ok(body) => Bytes::from(body),
-            Err(_) => return,
-        };
+        })?;
+        let (framed, body) = sse::responses_events_locating(events);
+        let body = body?;
         let signatures = std::mem::take(&mut self.signatures);
         keep.write_reported(response, body, signatures).await;
+        Some(framed)
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.
@@ -497,7 +502,7 @@ impl StreamRun {
 
     /// The rest of the stream after [`StreamRun::open`]: the events of each upstream event
     /// together, until exactly one terminal event, the response stored before it is sent.
-    fn rest(mut self, ended: bool) -> impl Stream<Item = Vec<StreamEvent>> {
+    fn rest(mut self, ended: bool) -> impl Stream<Item = Batch> {
         async_stream::stream! {
             if !ended {
                 loop {
@@ -509,8 +514,8 @@ impl StreamRun {
                         Err(e) => {
                             let e = self.shared.keys.redact_error(e, &self.key);
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     };
@@ -520,13 +525,13 @@ impl StreamRun {
                     match self.translate(item) {
                         Ok(events) => {
                             if !events.is_empty() {
-                                yield events;
+                                yield Batch { events, framed: None };
                             }
                         }
                         Err(e) => {
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     }
@@ -540,8 +545,8 @@ impl StreamRun {
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
-            self.store(&last).await;
-            yield last;
+            let framed = self.store(&last).await;
+            yield Batch { events: last, framed };
         }
     }
 
@@ -551,9 +556,19 @@ impl StreamRun {
         // Before the 200, a failure is an ordinary error response.
         let (events, ended) = self.open().await?;
         first.extend(events);
+        let first = Batch {
+            events: first,
+            framed: None,
+        };
         let body = futures_util::stream::once(std::future::ready(first))
             .chain(self.rest(ended))
-            .map(|events| Ok::<_, actix_web::Error>(sse::responses_events(&events)));
+            .map(|batch| {
+                Ok::<_, actix_web::Error>(
+                    batch
+                        .framed
+                        .unwrap_or_else(|| sse::responses_events(&batch.events)),
+                )
+            });
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
