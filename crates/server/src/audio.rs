@@ -11,8 +11,11 @@
 //!   frames sent as LAME completes them.
 //! - `flac`: `flacenc` (pure Rust); it encodes a whole signal, so the stream is sent at the
 //!   end.
-//! - `opus` and `aac`: no encoder in the build (see [`supported`]); refused with 400 before
-//!   any upstream call.
+//! - `opus`: Ogg Opus as OpenAI sends it (RFC 7845,
+//!   <https://www.rfc-editor.org/rfc/rfc7845>): libopus (`opus`, built from its bundled C
+//!   source) makes 20 ms packets, the `ogg` crate pages them; sent page by page as they fill.
+//! - `aac`: no encoder in the build (see [`supported`]); refused with 400 before any upstream
+//!   call (docs/audio.md says why).
 
 use std::io::Cursor;
 
@@ -22,8 +25,9 @@ use pollux_translate::speech::SAMPLE_RATE;
 use crate::error::ApiError;
 
 /// The formats Pollux encodes, in the order error messages list them.
-pub const FORMATS: [SpeechFormat; 4] = [
+pub const FORMATS: [SpeechFormat; 5] = [
     SpeechFormat::Mp3,
+    SpeechFormat::Opus,
     SpeechFormat::Wav,
     SpeechFormat::Flac,
     SpeechFormat::Pcm,
@@ -57,6 +61,7 @@ pub enum AudioEncoder {
         samples: Vec<i16>,
     },
     Mp3(Box<mp3lame_encoder::Encoder>),
+    Opus(Box<OggOpus>),
     Flac(Vec<i32>),
 }
 
@@ -102,9 +107,8 @@ impl Encoding {
                     .map_err(|e| encode_error("mp3", e))?;
                 AudioEncoder::Mp3(Box::new(b.build().map_err(|e| encode_error("mp3", e))?))
             }
-            SpeechFormat::Opus | SpeechFormat::Aac => {
-                return Err(encode_error(format.name(), "no encoder"))
-            }
+            SpeechFormat::Opus => AudioEncoder::Opus(Box::new(OggOpus::new()?)),
+            SpeechFormat::Aac => return Err(encode_error(format.name(), "no encoder")),
         };
         Ok(Encoding {
             encoder,
@@ -164,6 +168,7 @@ impl Encoding {
                     .map_err(|e| encode_error("mp3", e))?;
                 Ok(out)
             }
+            AudioEncoder::Opus(opus) => opus.push(samples()),
         }
     }
 
@@ -195,6 +200,7 @@ impl Encoding {
                 Ok(out.into_inner())
             }
             AudioEncoder::Flac(samples) => flac(&samples),
+            AudioEncoder::Opus(opus) => opus.finish(),
             AudioEncoder::Mp3(mut lame) => {
                 let mut out = Vec::with_capacity(7200);
                 lame.flush_to_vec::<mp3lame_encoder::FlushNoGap>(&mut out)
@@ -228,6 +234,141 @@ fn streaming_wav_header() -> Result<Vec<u8>, ApiError> {
     header[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
     header[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
     Ok(header)
+}
+
+/// 20 ms at 24 kHz: the frame size RFC 7845 and libopus recommend for speech.
+const OPUS_FRAME: usize = 480;
+
+/// The Ogg stream's serial number: one logical stream per file, so any fixed value will do.
+const OGG_SERIAL: u32 = 0x506f_6c78;
+
+/// libopus's recommended output buffer size for one packet.
+const OPUS_MAX_PACKET: usize = 4000;
+
+/// An Ogg Opus stream being written (RFC 7845): the `OpusHead` and `OpusTags` header pages
+/// first, then one page per [`OggOpus::push`] that completed a packet. Granule positions
+/// count 48 kHz samples whatever the input rate (§4), pre-skip included; the last page's
+/// granule trims the padding that fills the last frame and flushes the encoder's lookahead
+/// (§4.4), so a decoder plays exactly the samples Gemini sent.
+pub struct OggOpus {
+    encoder: opus::Encoder,
+    pages: ogg::writing::PacketWriter<'static, Vec<u8>>,
+    /// Samples not yet a whole frame.
+    pending: Vec<i16>,
+    /// The encoder's lookahead at 24 kHz: decoders drop twice as many 48 kHz samples.
+    lookahead: usize,
+    /// Samples (24 kHz) taken in, and encoded (padding included).
+    taken: u64,
+    encoded: u64,
+    headers_written: bool,
+}
+
+impl OggOpus {
+    fn new() -> Result<OggOpus, ApiError> {
+        let err = |e: opus::Error| encode_error("opus", e);
+        let mut encoder =
+            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
+                .map_err(err)?;
+        // 32 kbit/s: transparent for 24 kHz speech (libopus's own guidance for fullband
+        // speech is 28-40 kbit/s), about half the size of the 64 kbit/s mp3.
+        encoder
+            .set_bitrate(opus::Bitrate::Bits(32_000))
+            .map_err(err)?;
+        let lookahead = usize::try_from(encoder.get_lookahead().map_err(err)?)
+            .map_err(|e| encode_error("opus", e))?;
+        Ok(OggOpus {
+            encoder,
+            pages: ogg::writing::PacketWriter::new(Vec::new()),
+            pending: Vec::with_capacity(OPUS_FRAME * 2),
+            lookahead,
+            taken: 0,
+            encoded: 0,
+            headers_written: false,
+        })
+    }
+
+    /// Pre-skip in 48 kHz samples (the `OpusHead` field).
+    fn pre_skip(&self) -> u64 {
+        self.lookahead as u64 * 2
+    }
+
+    /// `OpusHead` (§5.1) and `OpusTags` (§5.2), each on a page of its own with granule 0.
+    fn write_headers(&mut self) -> Result<(), ApiError> {
+        let pre_skip = u16::try_from(self.pre_skip()).map_err(|e| encode_error("opus", e))?;
+        let mut head = Vec::with_capacity(19);
+        head.extend_from_slice(b"OpusHead");
+        // Version 1, one channel.
+        head.extend_from_slice(&[1, 1]);
+        head.extend_from_slice(&pre_skip.to_le_bytes());
+        // The input rate, informational: decoders play Opus at 48 kHz.
+        head.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+        // Output gain 0 dB, channel mapping family 0 (mono or stereo, no table).
+        head.extend_from_slice(&[0, 0, 0]);
+        let vendor = opus::version().as_bytes();
+        let mut tags = Vec::with_capacity(16 + vendor.len());
+        tags.extend_from_slice(b"OpusTags");
+        tags.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
+        tags.extend_from_slice(vendor);
+        // No user comments.
+        tags.extend_from_slice(&0u32.to_le_bytes());
+        use ogg::writing::PacketWriteEndInfo::EndPage;
+        for packet in [head, tags] {
+            self.pages
+                .write_packet(packet, OGG_SERIAL, EndPage, 0)
+                .map_err(|e| encode_error("opus", e))?;
+        }
+        self.headers_written = true;
+        Ok(())
+    }
+
+    /// Encodes every whole frame of `pending`; the last packet ends the page (or, with
+    /// `end_granule`, the stream, with that granule position).
+    fn encode_frames(&mut self, end_granule: Option<u64>) -> Result<(), ApiError> {
+        use ogg::writing::PacketWriteEndInfo::{EndPage, EndStream, NormalPacket};
+        let frames = self.pending.len() / OPUS_FRAME;
+        for (i, frame) in self.pending.chunks_exact(OPUS_FRAME).enumerate() {
+            let packet = self
+                .encoder
+                .encode_vec(frame, OPUS_MAX_PACKET)
+                .map_err(|e| encode_error("opus", e))?;
+            self.encoded += OPUS_FRAME as u64;
+            let last = i + 1 == frames;
+            let (end, granule) = match (last, end_granule) {
+                (true, Some(g)) => (EndStream, g),
+                (true, None) => (EndPage, self.encoded * 2),
+                (false, _) => (NormalPacket, self.encoded * 2),
+            };
+            self.pages
+                .write_packet(packet, OGG_SERIAL, end, granule)
+                .map_err(|e| encode_error("opus", e))?;
+        }
+        self.pending.drain(..frames * OPUS_FRAME);
+        Ok(())
+    }
+
+    fn push(&mut self, samples: impl Iterator<Item = i16>) -> Result<Vec<u8>, ApiError> {
+        if !self.headers_written {
+            self.write_headers()?;
+        }
+        let before = self.pending.len();
+        self.pending.extend(samples);
+        self.taken += (self.pending.len() - before) as u64;
+        self.encode_frames(None)?;
+        Ok(std::mem::take(self.pages.inner_mut()))
+    }
+
+    fn finish(mut self) -> Result<Vec<u8>, ApiError> {
+        if !self.headers_written {
+            self.write_headers()?;
+        }
+        // Silence past the end pushes the last real samples through the lookahead; it is
+        // at least one frame, so the stream always ends on a packet marked end-of-stream.
+        let padded = (self.pending.len() + self.lookahead).div_ceil(OPUS_FRAME) * OPUS_FRAME;
+        self.pending.resize(padded.max(OPUS_FRAME), 0);
+        let end = self.pre_skip() + self.taken * 2;
+        self.encode_frames(Some(end))?;
+        Ok(self.pages.into_inner())
+    }
 }
 
 fn flac(samples: &[i32]) -> Result<Vec<u8>, ApiError> {
@@ -304,11 +445,82 @@ mod tests {
         assert!(out.len() < 24_000);
     }
 
+    /// Reads an Ogg Opus file back with the `ogg` reader and libopus's decoder: the
+    /// `OpusHead` fields, and the 48 kHz samples a player plays (pre-skip dropped, the end
+    /// trimmed to the last granule position, RFC 7845 §4).
+    fn decode_ogg_opus(bytes: &[u8]) -> (u16, Vec<i16>) {
+        let mut reader = ogg::reading::PacketReader::new(Cursor::new(bytes));
+        let head = reader.read_packet_expected().unwrap();
+        assert!(head.first_in_stream() && head.last_in_page());
+        assert_eq!(&head.data[..8], b"OpusHead");
+        assert_eq!(head.data[8..10], [1, 1], "version 1, mono");
+        let pre_skip = u16::from_le_bytes([head.data[10], head.data[11]]);
+        assert_eq!(&head.data[12..16], &24_000u32.to_le_bytes());
+        let tags = reader.read_packet_expected().unwrap();
+        assert_eq!(&tags.data[..8], b"OpusTags");
+        assert!(tags.last_in_page());
+        let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+        let mut pcm = Vec::new();
+        let mut buf = vec![0i16; 5760];
+        let mut end = 0;
+        while let Some(packet) = reader.read_packet().unwrap() {
+            let n = decoder.decode(&packet.data, &mut buf, false).unwrap();
+            pcm.extend_from_slice(&buf[..n]);
+            if packet.last_in_stream() {
+                end = packet.absgp_page();
+            }
+        }
+        assert!(end > 0, "no end-of-stream page");
+        pcm.truncate(end as usize);
+        pcm.drain(..usize::from(pre_skip));
+        (pre_skip, pcm)
+    }
+
+    #[test]
+    fn opus_is_ogg_opus_that_decodes_to_the_same_length_and_tone() {
+        let pcm = tone();
+        let out = encode(SpeechFormat::Opus, true, &[&pcm[..5001], &pcm[5001..]]);
+        assert_eq!(&out[..4], b"OggS");
+        let (pre_skip, decoded) = decode_ogg_opus(&out);
+        assert!(pre_skip > 0);
+        // 0.5 s at 48 kHz, to the sample.
+        assert_eq!(decoded.len(), 24_000);
+        // Lossy, but the tone's energy survives: the RMS stays within 20% of the input's.
+        let rms = |s: &[i16]| {
+            (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+        };
+        let input: Vec<i16> = pcm
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let (a, b) = (rms(&input), rms(&decoded));
+        assert!((b / a - 1.0).abs() < 0.2, "rms {a} in, {b} out");
+        // 32 kbit/s for 0.5 s is about 2 KB (plus headers).
+        assert!((1000..4000).contains(&out.len()), "{}", out.len());
+    }
+
+    #[test]
+    fn opus_stream_is_sent_in_whole_pages_as_frames_complete() {
+        let pcm = tone();
+        let mut e = Encoding::new(SpeechFormat::Opus, true).unwrap();
+        // 100 samples: no whole frame yet, but the header pages go out at once.
+        let first = e.push(&pcm[..200]).unwrap();
+        assert_eq!(&first[..4], b"OggS");
+        assert!(first.windows(8).any(|w| w == b"OpusTags"));
+        let second = e.push(&pcm[200..]).unwrap();
+        assert_eq!(&second[..4], b"OggS", "each push ends on a page boundary");
+        let tail = e.finish().unwrap();
+        assert_eq!(&tail[..4], b"OggS");
+        // The last page carries the end-of-stream flag.
+        let last = tail.windows(4).rposition(|w| w == b"OggS").unwrap();
+        assert_eq!(tail[last + 5] & 0x04, 0x04);
+        let whole = [first, second, tail].concat();
+        assert_eq!(decode_ogg_opus(&whole).1.len(), 24_000);
+    }
+
     #[test]
     fn unsupported_formats_list_the_working_ones() {
-        for f in [SpeechFormat::Opus, SpeechFormat::Aac] {
-            let err = supported(f).unwrap_err().to_string();
-            assert!(err.contains("mp3, wav, flac, pcm"), "{err}");
-        }
+        let err = supported(SpeechFormat::Aac).unwrap_err().to_string();
+        assert!(err.contains("mp3, opus, wav, flac, pcm"), "{err}");
     }
 }

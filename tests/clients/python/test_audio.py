@@ -1,5 +1,7 @@
 """Speech and transcription through the `openai` SDK: `audio.speech.create` (decoded with a real
-decoder, miniaudio, and its duration checked), `with_streaming_response`, SSE speech events, and
+decoder, miniaudio, and its duration checked; opus read as Ogg pages, CRCs checked, its
+duration from the last granule position: miniaudio has no Opus decoder, and the server's
+tests decode it with libopus), `with_streaming_response`, SSE speech events, and
 `audio.transcriptions.create` / `audio.translations.create` for every `response_format` (SubRip
 and WebVTT parsed with `srt` and `webvtt-py`).
 
@@ -91,10 +93,51 @@ def test_speech_sse_events(client, mock):
     assert len(b"".join(base64.b64decode(e["audio"]) for e in deltas)) == int(SECONDS * 24000) * 2
 
 
+def ogg_pages(data: bytes):
+    """The pages of an Ogg stream (RFC 3533): (flags, granule, packets bytes), each page's
+    CRC checked (polynomial 0x04c11db7, not reflected, as Ogg defines it)."""
+    def crc(page: bytes) -> int:
+        value = 0
+        for byte in page:
+            value ^= byte << 24
+            for _ in range(8):
+                value = ((value << 1) ^ 0x04C11DB7 if value & 0x80000000 else value << 1) & 0xFFFFFFFF
+        return value
+
+    at = 0
+    while at < len(data):
+        assert data[at:at + 4] == b"OggS", f"no page at byte {at}"
+        flags, granule, _serial, _seq, checksum, count = struct.unpack_from("<BqIIIB", data, at + 5)
+        lacing = data[at + 27:at + 27 + count]
+        end = at + 27 + count + sum(lacing)
+        page = bytearray(data[at:end])
+        page[22:26] = b"\0\0\0\0"
+        assert crc(bytes(page)) == checksum, f"bad CRC in the page at byte {at}"
+        yield flags, granule, data[at + 27 + count:end]
+        at = end
+
+
+def test_speech_opus_is_ogg_opus_of_the_right_duration(client, mock):
+    audio = client.audio.speech.create(model="tts-1", voice="nova", input=INPUT, response_format="opus")
+    assert audio.response.headers["content-type"] == "audio/opus"
+    pages = list(ogg_pages(audio.content))
+    # RFC 7845: OpusHead alone on the first page (beginning of stream), OpusTags next.
+    flags, granule, head = pages[0]
+    assert flags & 0x02 and granule == 0 and head[:8] == b"OpusHead"
+    version, channels, pre_skip, rate = struct.unpack_from("<BBHI", head, 8)
+    assert (version, channels, rate) == (1, 1, 24000)
+    assert pages[1][2][:8] == b"OpusTags"
+    # The last page ends the stream; its granule (48 kHz, pre-skip included) is the length.
+    flags, granule, _ = pages[-1]
+    assert flags & 0x04
+    assert (granule - pre_skip) / 48000 == pytest.approx(SECONDS, abs=0.001)
+    assert "streamGenerateContent" in mock.requests()[-1]["path"]
+
+
 def test_speech_refusals_say_what_to_send(client, mock):
     with pytest.raises(openai.BadRequestError) as err:
-        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="opus")
-    assert "mp3, wav, flac, pcm" in err.value.message
+        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="aac")
+    assert "mp3, opus, wav, flac, pcm" in err.value.message
     with pytest.raises(openai.BadRequestError) as err:
         client.audio.speech.create(model="gemini-2.5-flash", voice="alloy", input="hi")
     assert "text-to-speech" in err.value.message

@@ -3,7 +3,7 @@
 //! [`pollux_translate::transcription`], the encoders in [`crate::audio`]; docs/audio.md has
 //! the tables.
 //!
-//! Speech in `pcm` or `mp3`, or with a `stream_format`, streams: the body goes out as
+//! Speech in `pcm`, `mp3` or `opus`, or with a `stream_format`, streams: the body goes out as
 //! `streamGenerateContent` delivers audio, answered 200 only once the first audio arrived (an
 //! upstream refusal is still a proper error); a failure after that cuts the body (raw audio)
 //! or ends it with an in-band error event (`sse`). `wav` without `stream_format` and `flac`
@@ -118,8 +118,11 @@ pub async fn speech(
     supported(format)?;
     let (gemini, dropped) = speech::to_gemini(&request)?;
     let sse_events = request.stream_format == Some(StreamFormat::Sse);
-    let streamed =
-        request.stream_format.is_some() || matches!(format, SpeechFormat::Pcm | SpeechFormat::Mp3);
+    let streamed = request.stream_format.is_some()
+        || matches!(
+            format,
+            SpeechFormat::Pcm | SpeechFormat::Mp3 | SpeechFormat::Opus
+        );
     log::debug!(
         "speech: model={} format={} streamed={streamed}",
         model.gemini,

@@ -133,6 +133,40 @@ async fn wav_flac_and_pcm_carry_the_whole_answer() -> TestResult {
 }
 
 #[actix_rt::test]
+async fn opus_is_streamed_ogg_opus_that_decodes_to_the_spoken_length() -> TestResult {
+    let p = Pollux::start()?;
+    let (status, headers, ogg) = speak(
+        &p,
+        &json!({"model": "tts-1", "input": INPUT, "voice": "echo", "response_format": "opus"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&ogg));
+    assert_eq!(headers.get("content-type").unwrap(), "audio/opus");
+    let (path, _) = upstream_sent(&p);
+    assert!(path.ends_with(":streamGenerateContent"), "{path}");
+    // Read back as a player would (RFC 7845): OpusHead, OpusTags, then packets decoded at
+    // 48 kHz, less the pre-skip, cut at the last page's granule position.
+    let mut reader = ogg::reading::PacketReader::new(Cursor::new(&ogg));
+    let head = reader.read_packet_expected()?;
+    assert_eq!(&head.data[..8], b"OpusHead");
+    let pre_skip = u64::from(u16::from_le_bytes([head.data[10], head.data[11]]));
+    assert_eq!(&reader.read_packet_expected()?.data[..8], b"OpusTags");
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono)?;
+    let mut buf = vec![0i16; 5760];
+    let (mut decoded, mut end) = (0u64, 0u64);
+    while let Some(packet) = reader.read_packet()? {
+        decoded += decoder.decode(&packet.data, &mut buf, false)? as u64;
+        if packet.last_in_stream() {
+            end = packet.absgp_page();
+        }
+    }
+    assert!(decoded >= end, "{decoded} decoded, granule {end}");
+    // 2 s spoken by the mock: 96,000 samples at 48 kHz, to the sample.
+    assert_eq!(end - pre_skip, 96_000);
+    Ok(())
+}
+
+#[actix_rt::test]
 async fn sse_stream_sends_deltas_then_done_with_usage() -> TestResult {
     let p = Pollux::start()?;
     let (status, headers, body) = speak(
@@ -177,14 +211,9 @@ async fn bad_speech_requests_say_what_to_send() -> TestResult {
     let p = Pollux::start()?;
     for (body, status, needle) in [
         (
-            json!({"model": "tts-1", "input": "hi", "voice": "alloy", "response_format": "opus"}),
-            400,
-            "mp3, wav, flac, pcm",
-        ),
-        (
             json!({"model": "tts-1", "input": "hi", "voice": "alloy", "response_format": "aac"}),
             400,
-            "mp3, wav, flac, pcm",
+            "mp3, opus, wav, flac, pcm",
         ),
         (
             json!({"model": "gemini-2.5-flash", "input": "hi", "voice": "alloy"}),

@@ -130,15 +130,15 @@ impl<E: fmt::Display> From<E> for Failure {
     }
 }
 
-fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
+pub(crate) fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
     Err(Failure(message.into()))
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn updating() -> bool {
+pub(crate) fn updating() -> bool {
     std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
@@ -303,16 +303,16 @@ fn run(dir: &Path, update: bool) -> Result<(), Failure> {
 }
 
 /// Expected-vs-actual bookkeeping for one scenario.
-struct Checks<'a> {
-    dir: &'a Path,
-    update: bool,
-    failures: Vec<String>,
+pub(crate) struct Checks<'a> {
+    pub(crate) dir: &'a Path,
+    pub(crate) update: bool,
+    pub(crate) failures: Vec<String>,
 }
 
 impl Checks<'_> {
     /// Compares `actual` with the file `name`; `other` is the alternative outcome's file
     /// (error instead of success, or the reverse), which must not exist.
-    fn compare(&mut self, name: &str, other: &str, actual: &str) -> Result<(), Failure> {
+    pub(crate) fn compare(&mut self, name: &str, other: &str, actual: &str) -> Result<(), Failure> {
         let path = self.dir.join(name);
         let other_path = (!other.is_empty()).then(|| self.dir.join(other));
         if self.update {
@@ -345,7 +345,7 @@ impl Checks<'_> {
         Ok(())
     }
 
-    fn done(self) -> Result<(), Failure> {
+    pub(crate) fn done(self) -> Result<(), Failure> {
         if self.failures.is_empty() {
             Ok(())
         } else {
@@ -355,7 +355,7 @@ impl Checks<'_> {
 }
 
 /// Pretty JSON with a final newline, in the serializer's field order (byte-stable).
-fn pretty<T: Serialize>(value: &T) -> Result<String, Failure> {
+pub(crate) fn pretty<T: Serialize>(value: &T) -> Result<String, Failure> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
 }
 
@@ -405,7 +405,7 @@ fn error_line(e: &TranslateError) -> ErrorLine<'_> {
     ErrorLine { error: fields }
 }
 
-fn error_json(e: &TranslateError) -> Result<String, Failure> {
+pub(crate) fn error_json(e: &TranslateError) -> Result<String, Failure> {
     pretty(&error_line(e))
 }
 
@@ -568,6 +568,14 @@ static GEMINI: LazyLock<Value> = LazyLock::new(|| {
     .unwrap_or(Value::Null)
 });
 
+static AUDIO_IMAGES: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/reference/openai-audio-images.openapi.json"
+    )))
+    .unwrap_or(Value::Null)
+});
+
 static OPENAI: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -615,7 +623,7 @@ fn check(what: &str, v: &jsonschema::Validator, value: &Value) -> Result<(), Fai
     }
 }
 
-fn oracle_gemini(what: &str, def: &str, value: &impl Serialize) -> Result<(), Failure> {
+pub(crate) fn oracle_gemini(what: &str, def: &str, value: &impl Serialize) -> Result<(), Failure> {
     let value = as_value(value)?;
     let defs = GEMINI.get("$defs").cloned().unwrap_or(Value::Null);
     if defs.get(def).is_none() {
@@ -633,17 +641,32 @@ fn oracle_openai(what: &str, schema: &str, text: &str) -> Result<(), Failure> {
 }
 
 fn oracle_openai_value(what: &str, schema: &str, value: &Value) -> Result<(), Failure> {
-    let schemas = OPENAI
+    oracle_openapi(&OPENAI, "openai", what, schema, value)
+}
+
+/// `value` against `components/schemas/<schema>` of OpenAI's audio and images document.
+pub(crate) fn oracle_audio_images(what: &str, schema: &str, value: &Value) -> Result<(), Failure> {
+    oracle_openapi(&AUDIO_IMAGES, "audio-images", what, schema, value)
+}
+
+fn oracle_openapi(
+    doc: &Value,
+    doc_name: &str,
+    what: &str,
+    schema: &str,
+    value: &Value,
+) -> Result<(), Failure> {
+    let schemas = doc
         .pointer("/components/schemas")
         .cloned()
         .unwrap_or(Value::Null);
     if schemas.get(schema).is_none() {
         return fail(format!(
-            "the OpenAI oracle has no components/schemas/{schema}"
+            "the OpenAI oracle ({doc_name}) has no components/schemas/{schema}"
         ));
     }
     let v = validator(
-        &format!("openai:{schema}"),
+        &format!("{doc_name}:{schema}"),
         json!({"$ref": format!("#/components/schemas/{schema}"), "components": {"schemas": schemas}}),
     )?;
     check(what, &v, value)
@@ -719,6 +742,11 @@ fn every_fixture_folder_is_a_scenario() -> Result<(), Failure> {
     let mut folders = Vec::new();
     for entry in std::fs::read_dir(fixtures())? {
         let entry = entry?;
+        let name = entry.file_name();
+        // The audio and images endpoints' folders hold cases of their own (media_golden.rs).
+        if crate::media_golden::DIALECTS.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
         if entry.file_type()?.is_dir() {
             folders.push(entry.file_name().to_string_lossy().into_owned());
         }

@@ -2,3 +2,4 @@
 //! integration tests are modules here, not new `tests/*.rs` binaries.
 
 mod golden;
+mod media_golden;

@@ -57,7 +57,7 @@ test('speech: mp3 by default, pcm read from the body stream', async () => {
 test('speech: an unsupported format is a BadRequestError naming the working ones', async () => {
   await assert.rejects(
     client().audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'hi', response_format: 'aac' }),
-    (err) => err.status === 400 && /mp3, wav, flac, pcm/.test(err.message),
+    (err) => err.status === 400 && /mp3, opus, wav, flac, pcm/.test(err.message),
   );
 });
 
