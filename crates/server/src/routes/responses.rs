@@ -408,6 +408,7 @@ impl Background {
             }
             Err(e) => {
                 let events = stream.failed(&e);
+                // A follower reads each event apart: the frames are not reused here.
                 stream.store(&events).await;
                 emit(&self.run, mirror, &events).await;
                 return;
@@ -415,8 +416,8 @@ impl Background {
         };
         let rest = stream.rest(ended);
         futures_util::pin_mut!(rest);
-        while let Some(events) = rest.next().await {
-            emit(&self.run, mirror, &events).await;
+        while let Some(batch) = rest.next().await {
+            emit(&self.run, mirror, &batch.events).await;
         }
     }
 }
@@ -443,6 +444,12 @@ fn redact_text(shared: &AppState, key: &Credentials, message: String) -> String 
         code: None,
     };
     shared.keys.redact_error(error, key).to_string()
+}
+
+/// The events of one upstream event, and their frames when storing them framed them already.
+struct Batch {
+    events: Vec<StreamEvent>,
+    framed: Option<Bytes>,
 }
 
 /// One streamed response: the upstream events, the state machine, where signatures go.
@@ -486,19 +493,19 @@ impl StreamRun {
         Ok(events)
     }
 
-    /// Stores the response a terminal event carries, before the event is sent.
-    async fn store(&mut self, events: &[StreamEvent]) {
-        let Some(keep) = self.keep.take() else {
-            return;
-        };
-        let Some(response) = events.iter().find_map(|e| match &e.body {
+    /// Stores the response a terminal event carries, before the event is sent. Returns the
+    /// events framed when it stored them: the record keeps the response's bytes out of the
+    /// terminal event's frame, so the response is encoded once (docs/benchmarks.md, change
+    /// 20). A background run settles its record instead and returns nothing: a follower
+    /// reads each event apart, so the frames would not be reused.
+    async fn store(&mut self, events: &[StreamEvent]) -> Option<Bytes> {
+        let keep = self.keep.take()?;
+        let response = events.iter().find_map(|e| match &e.body {
             EventBody::Completed { response }
             | EventBody::Incomplete { response }
             | EventBody::Failed { response } => Some(response),
             _ => None,
-        }) else {
-            return;
-        };
+        })?;
         if let Some(run) = &self.background {
             let signatures = std::mem::take(&mut self.signatures);
             // Cancelled here (the record says so already), or a cancel sent to another
@@ -506,14 +513,13 @@ impl StreamRun {
             if run.is_done() || !keep.settle(response, signatures, true).await {
                 run.finish();
             }
-            return;
+            return None;
         }
-        let body = match response.to_json() {
-            Ok(body) => Bytes::from(body),
-            Err(_) => return,
-        };
+        let (framed, body) = sse::responses_events_locating(events);
+        let body = body?;
         let signatures = std::mem::take(&mut self.signatures);
         keep.write_reported(response, body, signatures).await;
+        Some(framed)
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.
@@ -546,7 +552,7 @@ impl StreamRun {
 
     /// The rest of the stream after [`StreamRun::open`]: the events of each upstream event
     /// together, until exactly one terminal event, the response stored before it is sent.
-    fn rest(mut self, ended: bool) -> impl Stream<Item = Vec<StreamEvent>> {
+    fn rest(mut self, ended: bool) -> impl Stream<Item = Batch> {
         async_stream::stream! {
             if !ended {
                 loop {
@@ -558,8 +564,8 @@ impl StreamRun {
                         Err(e) => {
                             let e = self.shared.keys.redact_error(e, &self.key);
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     };
@@ -569,13 +575,13 @@ impl StreamRun {
                     match self.translate(item) {
                         Ok(events) => {
                             if !events.is_empty() {
-                                yield events;
+                                yield Batch { events, framed: None };
                             }
                         }
                         Err(e) => {
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     }
@@ -589,8 +595,8 @@ impl StreamRun {
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
-            self.store(&last).await;
-            yield last;
+            let framed = self.store(&last).await;
+            yield Batch { events: last, framed };
         }
     }
 
@@ -600,9 +606,19 @@ impl StreamRun {
         // Before the 200, a failure is an ordinary error response.
         let (events, ended) = self.open().await?;
         first.extend(events);
+        let first = Batch {
+            events: first,
+            framed: None,
+        };
         let body = futures_util::stream::once(std::future::ready(first))
             .chain(self.rest(ended))
-            .map(|events| Ok::<_, actix_web::Error>(sse::responses_events(&events)));
+            .map(|batch| {
+                Ok::<_, actix_web::Error>(
+                    batch
+                        .framed
+                        .unwrap_or_else(|| sse::responses_events(&batch.events)),
+                )
+            });
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
