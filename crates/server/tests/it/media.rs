@@ -437,7 +437,6 @@ async fn fetching_turned_off_refuses_remote_urls() -> TestResult {
 async fn data_urls_and_gemini_uris_are_not_fetched() -> TestResult {
     let images = ImageServer::start("")?;
     let p = Pollux::start()?;
-    p.mock.push(Scenario::text("ok"));
     let data_url = format!(
         "data:image/png;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(PNG)
@@ -448,12 +447,16 @@ async fn data_urls_and_gemini_uris_are_not_fetched() -> TestResult {
         "https://generativelanguage.googleapis.com/v1beta/files/abc123".to_owned(),
     ];
     let (status, _, out) = post_images(&p, &urls).await?;
-    assert_eq!(status, 200, "{out}");
+    // mock-gemini, like Gemini, refuses a Files API name this key never uploaded: the
+    // point here is that Pollux passed every URI on as it came, fetching none.
+    assert_eq!(status, 403, "{out}");
+    assert_eq!(out["error"]["code"], "permission_denied", "{out}");
     let upstream = p.mock.requests()[0].json()?;
     assert_gemini_request(&upstream);
     let parts = &upstream["contents"][0]["parts"];
     assert!(parts[1]["inlineData"].is_object(), "{parts}");
     assert_eq!(parts[2]["fileData"]["fileUri"], "gs://bucket/cat.png");
+    assert_eq!(parts[3]["fileData"]["fileUri"], urls[2].as_str());
     assert_eq!(images.hits(), 0);
     Ok(())
 }
