@@ -13,7 +13,9 @@
 # `callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.1` (chat; `.2` is
 # Responses, stored; `.3` Responses with `store: false`). APIS lists what to measure (`chat`,
 # `responses`, `responses-unstored`); APIS=chat measures a build without the Responses API.
-# STREAM=1 sends the streamed requests instead of the plain ones.
+# STREAM=1 sends the streamed requests instead of the plain ones. OUT names the dump folder
+# under target/ (default `callgrind`), so that two runs (say, POLLUX_INSPECTOR=on and =off) can
+# go side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # POLLUX_BIN measures another build (say, one from before a change) against the same mock.
@@ -26,7 +28,7 @@ for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool not found (install valgrind)" >&2; exit 2; }
 done
 source scripts/measure-lib.sh
-measure_setup instructions.sh callgrind
+measure_setup instructions.sh "${OUT:-callgrind}"
 RUST_LOG=info valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
     "${POLLUX_BIN:-$bin/pollux}" --listen "127.0.0.1:$port" --upstream "$upstream" --api-key bench-key \
     --workers 1 >/dev/null 2>"$out/pollux.log" &

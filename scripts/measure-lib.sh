@@ -2,7 +2,8 @@
 # binaries, a mock-gemini upstream on an ephemeral loopback port, a free port for Pollux, and
 # every started process stopped by PID when the script exits.
 #
-# measure_setup NAME OUTDIR-NAME: builds, sets $bin (release binaries) and $out (a fresh
+# measure_setup NAME OUTDIR-NAME: builds, sets $bin (release binaries; MEASURE_PROFILE=debug
+#   for the debug ones) and $out (a fresh
 #   target/OUTDIR-NAME), starts the mock and sets $upstream and $port.
 # measure_track PID: stop PID on exit too.
 # measure_wait_healthy: waits until the Pollux on $port answers /healthz.
@@ -18,9 +19,14 @@ measure_track() { measure_pids+=("$1"); }
 
 measure_setup() {
     local name="$1" dir="$2" target_dir
-    cargo build --release -p pollux-server -p mock-gemini -p pollux-bench
+    # MEASURE_PROFILE=debug measures the debug build (when a release build does not fit).
+    if [[ "${MEASURE_PROFILE:-release}" == debug ]]; then
+        cargo build -p pollux-server -p mock-gemini -p pollux-bench
+    else
+        cargo build --release -p pollux-server -p mock-gemini -p pollux-bench
+    fi
     target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    bin="$target_dir/release"
+    bin="$target_dir/${MEASURE_PROFILE:-release}"
     out="$target_dir/$dir"
     rm -rf "$out" && mkdir -p "$out"
     "$bin/mock-gemini" --listen 127.0.0.1:0 --no-validate --no-record >"$out/mock.out" 2>"$out/mock.log" &

@@ -1,7 +1,8 @@
 // The inspector page (issue #20) in a real browser: Debian's Chromium, headless, driven by
 // playwright-core. Traffic goes through Pollux (two pool keys, retries on) to mock-gemini with
-// the openai Node SDK; the page must show each exchange live, open one with its four panes,
-// filter by status, and give curl commands that, run, get the same answer. Any console error
+// the openai Node SDK; the page must show each exchange live (a stream while it is still
+// running), open one with its four panes and the marks of what Pollux changed, filter by
+// status, and give curl commands that, run, get the same answer. Any console error
 // fails the test. Screenshots go to tests/browser/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,8 +101,12 @@ after(async () => {
 });
 
 const rows = () => page.locator('#exchanges tbody tr');
+// n rows, every one finished (an exchange is listed from its start, then updated).
 async function expectRows(n) {
-  await page.waitForFunction((n) => document.querySelectorAll('#exchanges tbody tr').length === n, n, { timeout: 10_000 });
+  await page.waitForFunction((n) => {
+    const shown = [...document.querySelectorAll('#exchanges tbody tr')];
+    return shown.length === n && shown.every((tr) => tr.dataset.state === 'done');
+  }, n, { timeout: 10_000 });
 }
 
 test('exchanges appear live, open with four panes, filter, and copy as curl', async () => {
@@ -125,10 +130,13 @@ test('exchanges appear live, open with four panes, filter, and copy as curl', as
   await expectRows(2);
 
   // 3. A tool loop: a signed call, then its result sent back without the signature
-  // (Pollux restores it).
+  // (Pollux restores it). The second tool's name is not one Gemini accepts (Pollux renames it).
   const sig = Buffer.from('scripted-signature:browser').toString('base64');
   await push({ kind: 'answer', chunks: [[{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: sig }]] });
-  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const tools = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    { type: 'function', function: { name: 'maps/lookup', parameters: { type: 'object', properties: { place: { type: 'string' } } } } },
+  ];
   const first = await openai.chat.completions.create({
     model: 'gemini-3-pro-preview', tools, messages: [{ role: 'user', content: 'weather in Paris?' }],
   });
@@ -211,7 +219,13 @@ test('exchanges appear live, open with four panes, filter, and copy as curl', as
   await second.focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction((id) => !document.getElementById('detail').hidden && document.getElementById('detail').dataset.id === id, secondId);
-  assert.match(await page.locator('#marks').textContent(), /restored 1 thought signature/);
+  const marks = await page.locator('#marks').textContent();
+  assert.match(marks, /restored 1 thought signature/);
+  // The rename as Pollux recorded it, and the name Gemini really got.
+  const renamed = marks.match(/renamed tool: maps\/lookup → (maps_lookup_[0-9a-f]{8})/);
+  assert.ok(renamed, marks);
+  assert.match(await page.locator('#pane-gemini-request').textContent(), new RegExp(`"name": "${renamed[1]}"`));
+  assert.doesNotMatch(marks, /renamed tool: get_weather/);
   await page.keyboard.press('Escape');
 
   // Filter by status: only the 400.
@@ -240,6 +254,32 @@ test('exchanges appear live, open with four panes, filter, and copy as curl', as
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page wider than the window by ${overflow}px`);
   await page.screenshot({ path: join(ARTIFACTS, 'narrow.png'), fullPage: true });
+  await page.keyboard.press('Escape');
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A stream still running is listed before it ends: mock-gemini sends one event and then
+  // holds the stream open; the row shows it streaming until the client goes away.
+  await push({ kind: 'stream', steps: [
+    { event: { candidates: [{ content: { role: 'model', parts: [{ text: 'still ' }] }, index: 0 }], modelVersion: 'gemini-2.5-flash' } },
+    'hang',
+  ] });
+  const held = await openai.chat.completions.create({
+    model: 'gemini-2.5-flash', stream: true, messages: [{ role: 'user', content: 'hold on' }],
+  });
+  const reader = held[Symbol.asyncIterator]();
+  const firstChunk = await reader.next();
+  assert.ok(!firstChunk.done);
+  await page.waitForSelector('#exchanges tbody tr[data-state="streaming"]', { timeout: 10_000 });
+  const inFlight = page.locator('#exchanges tbody tr[data-state="streaming"]');
+  assert.match(await inFlight.textContent(), /200 streaming…/);
+  const heldId = await inFlight.getAttribute('data-id');
+  await page.screenshot({ path: join(ARTIFACTS, 'in-flight.png') });
+  held.controller.abort();
+  // Then it finishes in place: same row, now done, the client gone.
+  await page.waitForSelector(`#exchanges tbody tr[data-id="${heldId}"][data-state="done"]`, { timeout: 10_000 });
+  const x = await (await fetch(`${polluxUrl}/inspector/api/exchanges/${heldId}`)).json();
+  assert.equal(x.end, 'gone');
+  assert.equal(x.status, 200);
 
   assert.deepEqual(consoleErrors, []);
 });

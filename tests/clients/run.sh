@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Client compatibility suites: real, unmodified client libraries driving Pollux, with
 # mock-gemini scripted per test as the upstream. Python (one pytest run, python/): the openai SDK,
-# LangChain's langchain-openai (test_langchain*.py), the OpenAI Agents SDK (test_agents*.py),
+# LangChain's langchain-openai (test_langchain*.py; test_langchain_replicas.py starts three
+# replicas sharing a redis-server behind nginx of its own), the OpenAI Agents SDK (test_agents*.py),
 # pydantic-ai (test_pydantic_ai.py); chat and the Responses API (test_*responses.py).
 # Node (node/): the openai SDK (test/), the Vercel AI SDK (ai-sdk/: @ai-sdk/openai-compatible on
-# chat, @ai-sdk/openai on the Responses API). Codex (codex/): the OpenAI Codex CLI's
+# chat, @ai-sdk/openai on the Responses API); its chat, tools and streaming tests run a second
+# time against the Vertex-mode Pollux (POLLUX_UPSTREAM=vertex). Codex (codex/): the OpenAI Codex CLI's
 # `codex exec` agent loop on /v1/responses, its own package-lock.json because the package
 # ships a ~300 MB native binary.
 #
@@ -188,6 +190,8 @@ CLIENTS_UPSTREAM=vertex start_pollux pollux-vertex "" --vertex-project proj-1 \
     --gce-metadata-host "$MOCK_HOSTPORT" --gcloud-config-dir "$WORK/no-gcloud" --max-retries 0
 POLLUX_VERTEX_BASE=$STARTED_URL
 export MOCK_URL
+# test_langchain_replicas.py starts replicas of its own (with redis-server and nginx).
+export POLLUX_BIN
 export POLLUX_URL="$POLLUX_BASE/v1"
 export POLLUX_NOKEY_URL="$POLLUX_NOKEY_BASE/v1"
 export POLLUX_VERTEX_URL="$POLLUX_VERTEX_BASE/v1"
@@ -255,14 +259,20 @@ run_python() {
     fi
 }
 
-# run_node_suite NAME PACKAGE DIR [BASE]: one `node --test` run of BASE/DIR/*.test.mjs (BASE
-# defaults to node), summarised as "BASE NAME VERSION" with PACKAGE's installed version.
+# run_node_suite NAME PACKAGE DIR [BASE [FILE...]]: one `node --test` run of BASE/DIR/*.test.mjs
+# (BASE defaults to node; FILEs, when given, are the test files of DIR to run), summarised as
+# "BASE NAME VERSION" with PACKAGE's installed version.
 run_node_suite() {
     local name=$1 package=$2 dir=$3 base=${4:-node} version status=0 out passed failed skipped todo
-    out="$WORK/$base-${package//\//_}.out"
+    shift $(($# < 4 ? $# : 4))
+    local -a files=("${@/#/$dir/}")
+    out="$WORK/$base-${package//\//_}-${name//[^a-zA-Z0-9]/_}.out"
     version=$(cd "$HERE/$base" && node -p "require('./node_modules/$package/package.json').version")
     log "$base $name $version"
-    (cd "$HERE/$base" && node --test --test-concurrency=1 --test-reporter=spec "$dir"/*.test.mjs) \
+    # The glob is expanded in BASE, where the files are.
+    (cd "$HERE/$base" || exit 1
+        if [[ ${#files[@]} -eq 0 ]]; then files=("$dir"/*.test.mjs); fi
+        node --test --test-concurrency=1 --test-reporter=spec "${files[@]}") \
         2>&1 | tee "$out" || status=$?
     # The spec reporter closes with lines like "ℹ pass 9", "ℹ fail 0", "ℹ skipped 0"; tests
     # marked todo (known Pollux bugs) count as expected failures.
@@ -275,6 +285,9 @@ run_node_suite() {
 
 run_node() {
     run_node_suite openai openai test
+    # The chat, tools and streaming tests once more, against the Vertex-mode Pollux.
+    POLLUX_URL="$POLLUX_VERTEX_URL" POLLUX_UPSTREAM=vertex run_node_suite "openai (vertex)" \
+        openai test node chat.test.mjs tools.test.mjs streaming.test.mjs
     run_node_suite "ai (Vercel)" ai ai-sdk
 }
 

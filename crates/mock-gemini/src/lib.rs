@@ -19,12 +19,14 @@
 //!
 //! It also answers Vertex AI's URL shapes (`.../publishers/google/models/{m}:{rpc}`), checks
 //! their OAuth bearer tokens against those a test accepted, and refuses what Vertex refuses.
+//! Explicit caches (`POST v1beta/cachedContents`) belong to the key that created them.
 //!
 //! With an empty queue the mock echoes the last user text ("mock-gemini says: ..."), speaks
 //! a tone to a TTS request and hears [`TRANSCRIPT`] in any audio ([`Scenario::default_for`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod body;
+mod caches;
 pub mod catalog;
 mod checks;
 pub mod files;

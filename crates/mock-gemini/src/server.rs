@@ -27,6 +27,7 @@ use futures_util::Stream;
 use serde_json::{json, Value};
 
 use crate::body::{response_id, sse_frame, ReplyContext};
+use crate::caches::{self, Caches};
 use crate::catalog;
 use crate::checks::{self, Rejection};
 use crate::files::{Files, StoredFile};
@@ -94,6 +95,8 @@ struct Shared {
     tokens: Mutex<HashMap<String, Instant>>,
     /// Files API uploads.
     files: Mutex<Files>,
+    /// Explicit caches and the keys that created them.
+    caches: Caches,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -122,6 +125,7 @@ impl Shared {
         self.signatures.clear();
         lock(&self.key_rules).clear();
         lock(&self.files).clear();
+        self.caches.clear();
         *self.models.write().unwrap_or_else(PoisonError::into_inner) = catalog::default_models();
     }
 
@@ -195,6 +199,7 @@ impl MockGemini {
             key_rules: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             files: Mutex::new(Files::default()),
+            caches: Caches::default(),
         });
         let data = web::Data::from(shared.clone());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -584,6 +589,26 @@ async fn model_call(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) ->
             Err(r) => reject(&r),
         };
     }
+    let cache = caches::one(req.path()).filter(|_| req.method() == Method::GET);
+    if cache.is_some() || (req.method() == Method::POST && caches::is_create(req.path())) {
+        let key = request_key(&req, &query);
+        let key_text = key.unwrap_or_default();
+        return match checks::api_key(key, &config.invalid_key).and_then(|()| match &cache {
+            Some(name) => shared.caches.get(name, key_text),
+            None => shared.caches.create(key_text, &body),
+        }) {
+            Ok(value) => whole(200, render::JSON, render::pretty(&value), &BTreeMap::new()),
+            Err(r) => reject(&r),
+        };
+    }
+    if req.method() == Method::GET && vertex::is_publisher_list(req.path()) {
+        return match vertex_auth(&req, &shared, &config, false)
+            .and_then(|()| vertex::publisher_models(&shared.models(), &query, config.max_page_size))
+        {
+            Ok(value) => whole(200, render::JSON, render::pretty(&value), &BTreeMap::new()),
+            Err(r) => reject(&r),
+        };
+    }
     let body = match &vertex {
         Some(v) => match vertex_call(&req, body, &shared, &config, v) {
             Ok(body) => body,
@@ -655,9 +680,11 @@ fn answer(
         ));
     }
     let request = checks::request(body, config.validate)?;
-    if !oauth {
-        lock(&shared.files).check_refs(&request, request_key(req, &query))?;
+    let key = (!oauth).then(|| request_key(req, &query)).flatten();
+    if let Some(key) = key {
+        lock(&shared.files).check_refs(&request, Some(key))?;
     }
+    shared.caches.check(&request, key)?;
     if is_gemini3(&target.model) {
         let contents = request
             .get("contents")
@@ -691,7 +718,8 @@ fn answer(
 
 /// Vertex AI's part of a model call: the bearer token of a project path, and Vertex's own
 /// body checks for generation calls; answers `countTokens` (Vertex's body has the fields at
-/// the top level). Returns the body for the Gemini checks that follow, without `labels`.
+/// the top level) and embeddings' `predict`. Returns the body for the Gemini checks that
+/// follow, without `labels`.
 fn vertex_call(
     req: &HttpRequest,
     body: Bytes,
@@ -699,18 +727,14 @@ fn vertex_call(
     config: &MockConfig,
     path: &vertex::VertexPath,
 ) -> Result<Bytes, Box<HttpResponse>> {
-    if path.project {
-        let authorization = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        vertex::bearer(authorization, &lock(&shared.tokens)).map_err(|r| Box::new(reject(&r)))?;
-    } else {
-        let query = query_pairs(req.query_string());
-        checks::api_key(request_key(req, &query), &config.invalid_key)
-            .map_err(|r| Box::new(reject(&r)))?;
-    }
+    vertex_auth(req, shared, config, path.project).map_err(|r| Box::new(reject(&r)))?;
     match path.rpc.as_str() {
+        "predict" => Err(Box::new(
+            match vertex::predict_embeddings(&shared.models(), &path.model, &body) {
+                Ok(value) => whole(200, render::JSON, render::pretty(&value), &BTreeMap::new()),
+                Err(r) => reject(&r),
+            },
+        )),
         "generateContent" | "streamGenerateContent" => vertex::request(&body)
             .map(Bytes::from)
             .map_err(|r| Box::new(reject(&r))),
@@ -734,6 +758,25 @@ fn vertex_call(
         }
         _ => Ok(body),
     }
+}
+
+/// Vertex AI's credentials check: a bearer token the test accepted on a project path (or on
+/// any call that carries one), else an API key (express mode).
+fn vertex_auth(
+    req: &HttpRequest,
+    shared: &Shared,
+    config: &MockConfig,
+    project: bool,
+) -> Result<(), Rejection> {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if project || authorization.is_some() {
+        return vertex::bearer(authorization, &lock(&shared.tokens));
+    }
+    let query = query_pairs(req.query_string());
+    checks::api_key(request_key(req, &query), &config.invalid_key)
 }
 
 /// The API key of a request: the `x-goog-api-key` header, else the `key` query parameter.

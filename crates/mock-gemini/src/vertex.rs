@@ -9,12 +9,21 @@
 //! - Bodies: `id` on `functionCall` / `functionResponse` is refused with Vertex's own message,
 //!   every content needs a `role`, a Gemini Files API URI is not found, and `labels` (a map
 //!   of strings) is taken off before the rest is checked against the Gemini oracle.
+//! - Embeddings: `:predict` with `instances: [{"content", "task_type"?, "title"?}]` and
+//!   `parameters: {"outputDimensionality"?, "autoTruncate"?}`, answered with
+//!   `predictions[].embeddings.{values, statistics.{token_count, truncated}}`
+//!   ([reference](https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api)).
+//!   Unknown fields are refused, as Vertex does; `gemini-*` models take one instance per
+//!   request, the others up to 250.
+//! - The publisher model list, `GET .../v1beta1/publishers/google/models` (paged like
+//!   `models.list`), answers `publisherModels` made from the mock's catalog.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::catalog;
 use crate::checks::Rejection;
 use crate::server::model_and_rpc;
 
@@ -127,6 +136,140 @@ pub fn request(body: &[u8]) -> Result<Vec<u8>, Rejection> {
         }
     }
     serde_json::to_vec(&value).map_err(|e| Rejection::new(500, "INTERNAL", e.to_string()))
+}
+
+/// The most instances one `:predict` call of `model` takes.
+fn max_instances(model: &str) -> usize {
+    if model.starts_with("gemini-") {
+        1
+    } else {
+        250
+    }
+}
+
+/// Whether `model` is one of the catalog's embedding models (it embeds on Vertex AI too).
+fn embeds(models: &[Value], model: &str) -> bool {
+    let name = format!("models/{model}");
+    models.iter().any(|m| {
+        m["name"] == name.as_str()
+            && m["supportedGenerationMethods"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "embedContent"))
+    })
+}
+
+/// A text embedding model's `:predict`, checked as Vertex AI checks it.
+pub fn predict_embeddings(models: &[Value], model: &str, body: &[u8]) -> Result<Value, Rejection> {
+    if !embeds(models, model) {
+        return Err(Rejection::new(
+            404,
+            "NOT_FOUND",
+            format!("Publisher Model `publishers/google/models/{model}` was not found or your project does not have access to it."),
+        ));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::invalid(format!(
+            "Invalid JSON payload received. Unexpected token.\n({e})"
+        ))
+    })?;
+    let unknown = |what: &str, object: &Value, known: &[&str]| -> Result<(), Rejection> {
+        let Some(map) = object.as_object() else {
+            return Err(Rejection::invalid(format!("{what} must be an object.")));
+        };
+        match map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(Rejection::invalid(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\" at '{what}': Cannot find field."
+            ))),
+            None => Ok(()),
+        }
+    };
+    unknown("", &value, &["instances", "parameters"])?;
+    let dims = match value.get("parameters") {
+        None => None,
+        Some(p) => {
+            unknown("parameters", p, &["outputDimensionality", "autoTruncate"])?;
+            match p.get("outputDimensionality") {
+                None => None,
+                Some(d) => Some(d.as_u64().filter(|d| *d > 0).ok_or_else(|| {
+                    Rejection::invalid(
+                        "parameters.outputDimensionality must be a positive integer.",
+                    )
+                })?),
+            }
+        }
+    };
+    let instances = value["instances"].as_array().map_or(&[][..], Vec::as_slice);
+    if instances.is_empty() {
+        return Err(Rejection::invalid(
+            "instances must hold at least one instance.",
+        ));
+    }
+    let most = max_instances(model);
+    if instances.len() > most {
+        return Err(Rejection::invalid(format!(
+            "Unable to submit request because {model} supports at most {most} instance(s) per request; {} were sent.",
+            instances.len()
+        )));
+    }
+    let default_dims = if model.starts_with("gemini-embedding") {
+        3072
+    } else {
+        768
+    };
+    let dims = dims.map_or(default_dims, |d| usize::try_from(d).unwrap_or(default_dims));
+    let mut predictions = Vec::with_capacity(instances.len());
+    for (i, instance) in instances.iter().enumerate() {
+        unknown(
+            &format!("instances[{i}]"),
+            instance,
+            &["content", "task_type", "title"],
+        )?;
+        let text = instance["content"].as_str().unwrap_or_default();
+        if text.is_empty() {
+            return Err(Rejection::invalid(format!(
+                "instances[{i}].content must be a non-empty string."
+            )));
+        }
+        predictions.push(json!({"embeddings": {
+            "values": catalog::fake_vector(text, dims),
+            "statistics": {"truncated": false, "token_count": text.split_whitespace().count()}
+        }}));
+    }
+    Ok(json!({"predictions": predictions, "metadata": {"billableCharacterCount": 0}}))
+}
+
+/// Whether `path` is the publisher model list (any prefix, as gateways add one).
+pub fn is_publisher_list(path: &str) -> bool {
+    path.ends_with("/v1beta1/publishers/google/models")
+}
+
+/// One page of the publisher model list, from the catalog: `publishers/google/models/{id}`
+/// names, with a version and launch stage.
+pub fn publisher_models(
+    models: &[Value],
+    query: &[(String, String)],
+    max_page_size: usize,
+) -> Result<Value, Rejection> {
+    let page = catalog::list(models, query, max_page_size)?;
+    let entries: Vec<Value> = page["models"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|m| {
+            let id = m["name"].as_str()?.strip_prefix("models/")?;
+            Some(json!({
+                "name": format!("publishers/google/models/{id}"),
+                "versionId": m["version"].as_str().unwrap_or("001"),
+                "openSourceCategory": "PROPRIETARY",
+                "launchStage": if id.contains("preview") { "PUBLIC_PREVIEW" } else { "GA" },
+            }))
+        })
+        .collect();
+    let mut out = json!({ "publisherModels": entries });
+    if let Some(token) = page.get("nextPageToken") {
+        out["nextPageToken"] = token.clone();
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

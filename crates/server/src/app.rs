@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::guard::{Guard, Rules};
 use crate::media::{MediaFetcher, MediaPolicy};
-use crate::observe::{Inspecting, Observe};
+use crate::observe::Observe;
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -107,47 +107,41 @@ pub fn bind(config: Config) -> std::io::Result<(Server, std::net::SocketAddr)> {
     let guard = Arc::new(Rules::from_config(&config, settings.allowed_hosts.clone()));
     let shared = AppState::new(config, settings).map_err(std::io::Error::other)?;
     let data = web::Data::from(shared);
-    let mut server =
-        HttpServer::new(move || {
-            // awc's client is not Send: each worker builds its own.
-            let upstream = web::Data::new(
-                Upstream::with_keys(&data.config, data.keys.clone())
-                    .with_metrics(data.metrics.clone())
-                    .with_token(data.token.clone()),
-            );
-            let media = web::Data::new(MediaFetcher::new(media_policy.clone()));
-            // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its
-            // headers to every answer), Observe logs everything else, and the guard, innermost,
-            // refuses a bad Host, Origin or content type before routing.
-            App::new()
-                .wrap(Guard::new(guard.clone()))
-                .wrap(Observe::new(data.metrics.clone()).with_inspector(
-                    data.inspector.clone().map(|inspector| Inspecting {
-                        inspector,
-                        keys: data.keys.clone(),
-                    }),
-                ))
-                .wrap(routes::service::cors(&data.config))
-                .app_data(data.clone())
-                .app_data(upstream)
-                .app_data(media)
-                .configure(configure)
-                .default_service(web::to(not_found))
-        })
-        // A client that closes its connection mid-stream must end the stream (and with it the
-        // upstream request) at once, not at the next write: treat a read EOF as a disconnect.
-        .h1_allow_half_closed(false)
-        // actix-web keeps the OS default (Nagle on): a stream's small chunks would wait for the
-        // client's ACK of the previous one, up to its 40 ms delayed ACK. See docs/benchmarks.md.
-        .tcp_nodelay(true)
-        // SIGTERM/SIGINT: stop accepting, let running requests and streams finish this long.
-        .shutdown_timeout(grace)
-        // Per worker: past it the listener pauses and new connections wait in the kernel's
-        // backlog, so idle or slow connections cannot grow memory without bound.
-        .max_connections(max_connections)
-        // The first request head of a connection must arrive within this (408 and close after);
-        // actix's zero means no limit, as ours does.
-        .client_request_timeout(head_read_timeout);
+    let mut server = HttpServer::new(move || {
+        // awc's client is not Send: each worker builds its own.
+        let upstream = web::Data::new(
+            Upstream::with_keys(&data.config, data.keys.clone())
+                .with_metrics(data.metrics.clone())
+                .with_token(data.token.clone()),
+        );
+        let media = web::Data::new(MediaFetcher::new(media_policy.clone()));
+        // The last `wrap` is the outermost: CORS answers allowed preflights (and adds its
+        // headers to every answer), Observe logs everything else, and the guard, innermost,
+        // refuses a bad Host, Origin or content type before routing.
+        App::new()
+            .wrap(Guard::new(guard.clone()))
+            .wrap(Observe::new(data.metrics.clone()).with_inspector(data.inspector.clone()))
+            .wrap(routes::service::cors(&data.config))
+            .app_data(data.clone())
+            .app_data(upstream)
+            .app_data(media)
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    // A client that closes its connection mid-stream must end the stream (and with it the
+    // upstream request) at once, not at the next write: treat a read EOF as a disconnect.
+    .h1_allow_half_closed(false)
+    // actix-web keeps the OS default (Nagle on): a stream's small chunks would wait for the
+    // client's ACK of the previous one, up to its 40 ms delayed ACK. See docs/benchmarks.md.
+    .tcp_nodelay(true)
+    // SIGTERM/SIGINT: stop accepting, let running requests and streams finish this long.
+    .shutdown_timeout(grace)
+    // Per worker: past it the listener pauses and new connections wait in the kernel's
+    // backlog, so idle or slow connections cannot grow memory without bound.
+    .max_connections(max_connections)
+    // The first request head of a connection must arrive within this (408 and close after);
+    // actix's zero means no limit, as ours does.
+    .client_request_timeout(head_read_timeout);
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -8,6 +8,11 @@
 //! - Vertex AI express mode (an API key, no project):
 //!   `{base}/v1/publishers/google/models/{model}:{method}` on `https://aiplatform.googleapis.com`.
 //!
+//! - Model lists: AI Studio's `{base}/v1beta/models`; Vertex AI's Model Garden publisher list
+//!   `{base}/v1beta1/publishers/google/models`
+//!   ([docs](https://cloud.google.com/vertex-ai/docs/reference/rest/v1beta1/publishers.models/list)),
+//!   the same for every project and location.
+//!
 //! Every base may be overridden (with a path prefix) for gateways and tests.
 
 use pollux_translate::Dialect;
@@ -49,6 +54,14 @@ impl Endpoint {
     /// `{base}{models}{model}:{method}`.
     pub fn model_url(&self, model: &str, method: &str) -> String {
         format!("{}{}{model}:{method}", self.base, self.models)
+    }
+
+    /// The URL of the upstream's model list (without a query).
+    pub fn models_list_url(&self) -> String {
+        match self.dialect {
+            Dialect::Gemini => format!("{}/v1beta/models", self.base),
+            Dialect::Vertex => format!("{}/v1beta1/publishers/google/models", self.base),
+        }
     }
 
     /// The base URL, without a trailing slash.
@@ -119,6 +132,10 @@ mod tests {
             "https://gw.example/prefix/v1beta/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(e.dialect(), Dialect::Gemini);
+        assert_eq!(
+            e.models_list_url(),
+            "https://gw.example/prefix/v1beta/models"
+        );
     }
 
     #[test]
@@ -129,6 +146,10 @@ mod tests {
             "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
         );
         assert_eq!(e.dialect(), Dialect::Vertex);
+        assert_eq!(
+            e.models_list_url(),
+            "https://europe-west4-aiplatform.googleapis.com/v1beta1/publishers/google/models"
+        );
         let e = Endpoint::from_config(&vertex(Some("my-proj"), "global"));
         assert_eq!(
             e.model_url("gemini-2.5-pro", "countTokens"),

@@ -13,6 +13,11 @@
 //!   cooldown, or [`SHARED_INVALID_TTL`]) and announced on the pub/sub channel, which every
 //!   replica follows to mirror them here ([`KeyPool::apply_shared`]). Picking a key reads only
 //!   this mirror: no Redis round trip on the request path.
+//! - **Key affinity** ([`KeyPool::attempt_order_for`]): a conversation stays on one key,
+//!   ranked by rendezvous hashing over its hint ([`affinity_hint`]). A request naming an
+//!   explicit cache (`cachedContents/{id}`) goes to the key that created it when this replica
+//!   saw the creation through the native pass-through ([`KeyPool::learn_owner`]), else by
+//!   rendezvous over the cache's name, so every replica makes the same guess.
 //!
 //! - **Redaction** ([`Keys::redact`]): Gemini's error messages reach clients nearly word for
 //!   word, and a gateway in front of Gemini may echo the key it was sent; every upstream
@@ -26,6 +31,7 @@
 //! so [`check_exposure`] refuses a non-loopback listen address unless the operator opted in.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -266,7 +272,36 @@ pub struct KeyPool {
     default_cooldown: Duration,
     /// The other replicas' state (`--state`), to share marks with.
     shared: Option<Arc<Shared>>,
+    /// Which key created each explicit cache this replica saw created.
+    owners: Mutex<Owners>,
 }
+
+/// Cache id → the index of the key that created it, the oldest forgotten first past
+/// [`MAX_OWNERS`].
+#[derive(Default)]
+struct Owners {
+    by_cache: HashMap<String, usize>,
+    order: VecDeque<String>,
+}
+
+/// How many cache owners a replica remembers (a few hundred KiB at most).
+const MAX_OWNERS: usize = 10_000;
+
+/// The affinity hint of requests that use the explicit cache `name` (`cachedContents/{id}`
+/// or the bare id).
+pub fn cached_content_hint(name: &str) -> String {
+    format!("{CACHE_HINT}{}", cache_id(name))
+}
+
+const CACHE_HINT: &str = "cached_content:";
+
+fn cache_id(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Which pool key answered a call, kept in the upstream response's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedBy(pub usize);
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -296,7 +331,32 @@ impl KeyPool {
             next: AtomicUsize::new(0),
             default_cooldown,
             shared: None,
+            owners: Mutex::new(Owners::default()),
         }
+    }
+
+    /// Remembers that the key at `index` created the explicit cache `name`: requests that
+    /// use it go to that key first.
+    pub fn learn_owner(&self, name: &str, index: usize) {
+        if index >= self.keys.len() {
+            return;
+        }
+        let id = cache_id(name);
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        if owners.by_cache.insert(id.to_owned(), index).is_none() {
+            owners.order.push_back(id.to_owned());
+            if owners.order.len() > MAX_OWNERS {
+                if let Some(old) = owners.order.pop_front() {
+                    owners.by_cache.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The key that created the explicit cache `id`, if this replica saw it.
+    fn owner(&self, id: &str) -> Option<usize> {
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        owners.by_cache.get(id).copied()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -357,7 +417,14 @@ impl KeyPool {
                     .map(|(i, key)| (rendezvous_score(hint, key), i))
                     .collect();
                 scored.sort_by(|a, b| b.cmp(a));
-                scored.into_iter().map(|(_, i)| i).collect()
+                let mut ranking: Vec<usize> = scored.into_iter().map(|(_, i)| i).collect();
+                // A cache's creator first: the cache exists only in its project.
+                let owner = hint.strip_prefix(CACHE_HINT).and_then(|id| self.owner(id));
+                if let Some(at) = owner.and_then(|o| ranking.iter().position(|i| *i == o)) {
+                    let first = ranking.remove(at);
+                    ranking.insert(0, first);
+                }
+                ranking
             }
             None => {
                 let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -619,6 +686,36 @@ mod tests {
             (0..n).map(|i| format!("key-{i}")).collect(),
             Duration::from_secs(60),
         )
+    }
+
+    #[test]
+    fn a_cache_goes_to_its_creator_else_to_the_rendezvous_of_its_name() {
+        let p = pool(5);
+        let hint = cached_content_hint("cachedContents/abc");
+        assert_eq!(hint, cached_content_hint("abc"));
+        let guessed = p.attempt_order_for(Some(&hint)).unwrap();
+        // Every replica with the same keys guesses the same key.
+        assert_eq!(pool(5).attempt_order_for(Some(&hint)).unwrap(), guessed);
+        let creator = guessed[3];
+        p.learn_owner("cachedContents/abc", creator);
+        let order = p.attempt_order_for(Some(&hint)).unwrap();
+        assert_eq!(order[0], creator);
+        assert_eq!(order.len(), 5);
+        // Other conversations are unaffected.
+        let other = cached_content_hint("cachedContents/xyz");
+        assert_eq!(
+            p.attempt_order_for(Some(&other)).unwrap(),
+            pool(5).attempt_order_for(Some(&other)).unwrap()
+        );
+        // The creator cooling down: the next key serves.
+        p.rate_limited(creator, None);
+        assert_ne!(p.attempt_order_for(Some(&hint)).unwrap()[0], creator);
+        // Past the bound the oldest is forgotten.
+        for i in 0..MAX_OWNERS {
+            p.learn_owner(&format!("cachedContents/n{i}"), 0);
+        }
+        assert_eq!(p.owner("abc"), None);
+        assert_eq!(p.owner(&format!("n{}", MAX_OWNERS - 1)), Some(0));
     }
 
     #[test]

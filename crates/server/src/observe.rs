@@ -33,8 +33,8 @@ use actix_web::{Error, HttpMessage, HttpRequest};
 use bytes::Bytes;
 
 use crate::access_log;
-use crate::inspect::{Draft, Ending, Inspector};
-use crate::keys::{presented_key, Keys};
+use crate::inspect::{Draft, Inspector, Meta};
+use crate::keys::presented_key;
 use crate::metrics::{Finished, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,7 +63,7 @@ struct TraceState {
     /// A stream ended with an in-band error event after its 200.
     failed_in_band: Cell<bool>,
     /// What the inspector keeps of this request; `None` when it is off.
-    capture: RefCell<Option<Draft>>,
+    capture: RefCell<Option<Box<Draft>>>,
 }
 
 impl Trace {
@@ -172,14 +172,7 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// The middleware; register it with `App::wrap`.
 pub struct Observe {
     metrics: Arc<Metrics>,
-    inspector: Option<Inspecting>,
-}
-
-/// The inspector and what it redacts with, when it is on.
-#[derive(Clone)]
-pub struct Inspecting {
-    pub inspector: Arc<Inspector>,
-    pub keys: Arc<Keys>,
+    inspector: Option<Arc<Inspector>>,
 }
 
 impl Observe {
@@ -191,8 +184,8 @@ impl Observe {
     }
 
     /// Captures requests into `inspector` (see [`crate::inspect`]).
-    pub fn with_inspector(mut self, inspecting: Option<Inspecting>) -> Observe {
-        self.inspector = inspecting;
+    pub fn with_inspector(mut self, inspector: Option<Arc<Inspector>>) -> Observe {
+        self.inspector = inspector;
         self
     }
 }
@@ -230,7 +223,7 @@ where
 pub struct ObserveService<S> {
     service: Rc<S>,
     metrics: Arc<Metrics>,
-    inspector: Option<Inspecting>,
+    inspector: Option<Arc<Inspector>>,
 }
 
 impl<S, B> Service<ServiceRequest> for ObserveService<S>
@@ -250,8 +243,8 @@ where
         let trace = Trace::default();
         let inspecting = match &self.inspector {
             Some(i) if inspected(req.path()) => {
-                let draft = i.inspector.draft(req.path(), presented_key(req.headers()));
-                *trace.0.capture.borrow_mut() = Some(draft);
+                let draft = i.begin(&id, req.method(), req.path(), presented_key(req.headers()));
+                *trace.0.capture.borrow_mut() = Some(Box::new(draft));
                 Some(i.clone())
             }
             _ => None,
@@ -292,6 +285,12 @@ where
             }
             headers.insert(OVERHEAD, HeaderValue::from(overhead.as_micros() as u64));
             let (route, path) = route_and_path(res.request());
+            if let Some(inspector) = &inspecting {
+                if trace.0.stream.get() && res.status().is_success() {
+                    let status = res.status().as_u16();
+                    trace.capture(|d| inspector.streaming(d, status));
+                }
+            }
             let dropped = inspecting.as_ref().and_then(|_| {
                 res.headers()
                     .get("x-pollux-dropped-params")
@@ -357,7 +356,7 @@ struct Access {
     trace: Trace,
     metrics: Arc<Metrics>,
     /// Set when the inspector captures this request.
-    inspecting: Option<Inspecting>,
+    inspecting: Option<Arc<Inspector>>,
     /// `x-pollux-dropped-params`, for the inspector.
     dropped: Option<String>,
 }
@@ -399,12 +398,12 @@ impl Access {
     /// response sees it) and leaves formatting the access line, and dropping what it was
     /// kept for, to [`access_log::write_line`]: that work no longer stands between the
     /// body's end and actix writing the response to the client.
-    fn finish(self, end: End) {
+    fn finish(mut self, end: End) {
         let end = end.after(self.trace.0.failed_in_band.get());
         let duration = self.started.elapsed();
         self.with_finished(duration, |done| self.metrics.record(done));
-        if let Some(inspecting) = &self.inspecting {
-            self.inspect(inspecting, duration, end);
+        if let Some(inspector) = self.inspecting.take() {
+            self.inspect(&inspector, duration, end);
         }
         access_log::write_line(move |out| {
             self.with_finished(duration, |done| self.write_line(out, done, end));
@@ -412,28 +411,24 @@ impl Access {
     }
 
     /// Hands the request's draft to the inspector.
-    fn inspect(&self, inspecting: &Inspecting, duration: Duration, end: End) {
+    fn inspect(&mut self, inspector: &Inspector, duration: Duration, end: End) {
         let Some(draft) = self.trace.0.capture.borrow_mut().take() else {
             return;
         };
         let state = &self.trace.0;
-        let model = state.model.borrow();
-        inspecting.inspector.finish(
-            draft,
-            &Ending {
-                request_id: &self.id,
-                method: &self.method,
-                route: &self.route,
+        inspector.finish(
+            *draft,
+            Meta {
+                route: self.route.clone(),
                 status: self.status,
                 stream: state.stream.get(),
-                model: model.as_deref(),
+                model: state.model.borrow().clone(),
                 duration,
                 own: self.overhead,
                 gemini: state.upstream_total.get(),
-                dropped: self.dropped.as_deref(),
+                dropped: self.dropped.take(),
                 end: end.name(),
             },
-            &inspecting.keys,
         );
     }
 

@@ -5,19 +5,142 @@
 //! Runs are per process: the task runs on the worker that accepted the request. The record of
 //! a run (queued, in progress, final) is in the response store, which every replica can share
 //! (`--state`), so any replica answers a poll; a cancel sent to another replica reaches the
-//! run through the replicas' channel (`AppState::on_shared_event`). A stream reconnect must
-//! still reach the replica that runs it.
+//! run through the replicas' channel (`AppState::on_shared_event`). With `--state` the run's
+//! events are also appended to a Redis list ([`Mirror`]), so a stream reconnect reaches them
+//! on any replica ([`follow_shared`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::AbortHandle;
 use futures_util::Stream;
 use tokio::sync::watch;
 
+use crate::shared::Shared;
+use crate::store::{Lookup, ResponseStore};
+
 /// Finished runs kept for reconnecting clients, beyond those still running.
 const KEEP_FINISHED: usize = 256;
+
+/// How often a follower on another replica than the run's reads the run's shared events: no
+/// signal crosses replicas per event, and a resumed stream is rare enough that reading a list
+/// every 50 ms costs Redis nothing worth counting.
+const SHARED_POLL: Duration = Duration::from_millis(50);
+
+/// The entry that ends a run's shared event list.
+const END: &[u8] = b"end";
+
+/// A background run's events in the shared state: the list `events:{id}` of
+/// `<sequence number> <framed SSE event>` entries, then [`END`] once the run is over, kept
+/// for the response store's age limit.
+pub struct Mirror {
+    shared: Arc<Shared>,
+    key: String,
+    ttl: Duration,
+}
+
+impl Mirror {
+    pub fn new(shared: Arc<Shared>, id: &str, ttl: Duration) -> Mirror {
+        let key = shared.key("events", id);
+        Mirror { shared, key, ttl }
+    }
+
+    /// Appends `frames` in one round trip. A failure is counted by `Shared`; a follower on
+    /// another replica then misses them, the run's own replica does not.
+    pub async fn push(&self, frames: &[(u64, Bytes)]) {
+        if frames.is_empty() {
+            return;
+        }
+        let entries: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|(sequence, frame)| {
+                let mut entry = format!("{sequence} ").into_bytes();
+                entry.extend_from_slice(frame);
+                entry
+            })
+            .collect();
+        self.append(entries).await;
+    }
+
+    /// Marks the list complete: followers elsewhere end after its last event.
+    pub async fn end(&self) {
+        self.append(vec![END.to_vec()]).await;
+    }
+
+    async fn append(&self, entries: Vec<Vec<u8>>) {
+        let mut pipe = redis::pipe();
+        pipe.rpush(&self.key, entries)
+            .ignore()
+            .expire(&self.key, self.ttl.as_secs().max(1) as i64)
+            .ignore();
+        let _ = self.shared.run::<()>(&pipe).await;
+    }
+}
+
+/// Whether a stored response's status is final.
+fn is_final(record: &Lookup<Arc<crate::store::Stored>>) -> bool {
+    match record {
+        Lookup::Found(record) => record.response_value().map_or(true, |r| {
+            !matches!(r["status"].as_str(), Some("queued" | "in_progress"))
+        }),
+        _ => true,
+    }
+}
+
+/// The events of background response `id`, run by another replica, after sequence number
+/// `after` (all with `None`), read from its [`Mirror`] until the list ends, or its record is
+/// final and a read after that brought nothing new (a cancel stops a run before it ends its
+/// list), or nothing new came for `idle` (its replica died).
+pub fn follow_shared(
+    shared: Arc<Shared>,
+    store: Arc<dyn ResponseStore>,
+    id: String,
+    owner: Option<String>,
+    after: Option<u64>,
+    idle: Duration,
+) -> impl Stream<Item = Bytes> {
+    async_stream::stream! {
+        let key = shared.key("events", &id);
+        let mut next: usize = 0;
+        let mut final_seen = false;
+        let mut last_news = Instant::now();
+        loop {
+            let mut pipe = redis::pipe();
+            pipe.lrange(&key, next as isize, -1);
+            let read: Result<(Vec<Vec<u8>>,), _> = shared.run(&pipe).await;
+            let entries = read.map(|(e,)| e).unwrap_or_default();
+            let news = !entries.is_empty();
+            next += entries.len();
+            for entry in entries {
+                if entry == END {
+                    return;
+                }
+                let Some(space) = entry.iter().position(|b| *b == b' ') else {
+                    continue;
+                };
+                let sequence = std::str::from_utf8(&entry[..space])
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
+                if let Some(sequence) = sequence {
+                    if after.is_none_or(|a| sequence > a) {
+                        yield Bytes::copy_from_slice(&entry[space + 1..]);
+                    }
+                }
+            }
+            if news {
+                last_news = Instant::now();
+            } else if final_seen || last_news.elapsed() > idle {
+                return;
+            }
+            if !final_seen {
+                final_seen = store.get(&id, owner.as_deref()).await.is_ok_and(|r| is_final(&r));
+            }
+            tokio::time::sleep(SHARED_POLL).await;
+        }
+    }
+}
 
 /// One background response.
 pub struct Run {

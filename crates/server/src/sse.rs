@@ -39,11 +39,22 @@ pub fn raw_event(json: &[u8]) -> Bytes {
 /// event produced go out as one body chunk: a stream's end is four events (`output_text.done`,
 /// `content_part.done`, `output_item.done`, `response.completed`).
 pub fn responses_events(events: &[StreamEvent]) -> Bytes {
+    responses_events_locating(events).0
+}
+
+/// [`responses_events`], with the bytes of the last response object the events carry (the
+/// terminal event's): a stored stream keeps them rather than encoding the response again.
+pub fn responses_events_locating(events: &[StreamEvent]) -> (Bytes, Option<Bytes>) {
     let mut out = Vec::with_capacity(events.iter().map(StreamEvent::frame_capacity).sum());
+    let mut response = None;
     for event in events {
-        if event.write_sse(&mut out).is_err() {
-            out.extend_from_slice(b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"internal serialization error\",\"param\":null,\"sequence_number\":0}\n\n");
+        match event.write_sse_locating(&mut out) {
+            Ok(Some(at)) => response = Some(at),
+            Ok(None) => {}
+            Err(_) => out.extend_from_slice(b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"internal serialization error\",\"param\":null,\"sequence_number\":0}\n\n"),
         }
     }
-    Bytes::from(out)
+    let out = Bytes::from(out);
+    let response = response.map(|at| out.slice(at));
+    (out, response)
 }

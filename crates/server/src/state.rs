@@ -110,11 +110,14 @@ impl AppState {
             })),
         };
         let inspector = config.inspector_enabled().then(|| {
-            Arc::new(Inspector::new(Limits {
-                entries: config.inspector_entries,
-                body_bytes: config.inspector_body_bytes,
-                bodies: config.inspector_bodies,
-            }))
+            Arc::new(Inspector::new(
+                Limits {
+                    entries: config.inspector_entries,
+                    body_bytes: config.inspector_body_bytes,
+                    bodies: config.inspector_bodies,
+                },
+                keys.clone(),
+            ))
         });
         let admin_keys = ClientKeys::new(&config.admin_keys);
         let state = Arc::new(AppState {
@@ -141,9 +144,9 @@ impl AppState {
 
     /// Applies one message of the replicas' channel: `key <fingerprint> <mark>` (a key's
     /// cooldown or invalid mark, [`crate::keys::KeyPool::share`]) or `cancel <response id>`
-    /// (another replica was asked to cancel a background response: if it runs here, it
-    /// stops, and its record is marked cancelled again in case the run wrote it meanwhile).
-    async fn on_shared_event(&self, message: &str) {
+    /// (another replica cancelled a background response, its record settled `cancelled`
+    /// already: if it runs here, it stops).
+    fn on_shared_event(&self, message: &str) {
         if let Some((print, mark)) = message
             .strip_prefix("key ")
             .and_then(|rest| rest.split_once(' '))
@@ -151,12 +154,7 @@ impl AppState {
             self.keys.pool().apply_shared(print, mark);
         } else if let Some(id) = message.strip_prefix("cancel ") {
             if let Some(run) = self.runs.get_any(id) {
-                if run.cancel() {
-                    let owner = run.owner.as_deref();
-                    if let Err(e) = store::mark_cancelled(&*self.store, id, owner).await {
-                        log::warn!("background response {id} cancelled by another replica, but its record was not updated: {e}");
-                    }
-                }
+                run.cancel();
             }
         }
     }
@@ -294,7 +292,7 @@ async fn follow(state: Weak<AppState>, shared: Arc<Shared>) {
                     return;
                 };
                 if let Ok(text) = message.get_payload::<String>() {
-                    live.on_shared_event(&text).await;
+                    live.on_shared_event(&text);
                 }
             }
         }

@@ -17,6 +17,9 @@
 //! instead of a key; in Vertex AI express mode the key travels as it does to AI Studio.
 //! [`Endpoint`] builds either upstream's URLs.
 //!
+//! A 2xx answer from a pool key carries the key's index ([`ServedBy`]) in its extensions, so
+//! a route can learn which key owns what the call created.
+//!
 //! Every error body read here is redacted ([`Keys::redact`]) as it is read, before it is
 //! parsed, logged, mapped to an [`ApiError`] or passed through to a native client.
 
@@ -29,6 +32,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Uri;
 use actix_web::http::{Method, StatusCode};
 use actix_web::rt::net::TcpStream;
+use actix_web::HttpMessage as _;
 use awc::error::{ConnectError, SendRequestError};
 use awc::{Client, ClientResponse, Connector};
 use bytes::Bytes;
@@ -38,7 +42,8 @@ use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 pub use crate::failure::UpstreamFailure;
 use crate::gcp_auth::TokenSource;
-use crate::keys::{fingerprint, presented_key, Credentials, Keys};
+use crate::inspect::UsedKey;
+use crate::keys::{fingerprint, presented_key, Credentials, Keys, ServedBy};
 use crate::metrics::Metrics;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
@@ -287,34 +292,25 @@ impl Upstream {
         key: &Credentials,
         trace: &Trace,
         call: &Call<'_>,
-        used: &str,
+        used: impl FnOnce() -> UsedKey,
     ) -> UpstreamFailure {
         let body = self.error_body(&mut response, key).await;
         trace.capture(|d| {
             let status = Some(response.status().as_u16());
-            d.attempt(
-                call.method.as_str(),
-                call.url,
-                Some(fingerprint(used)),
-                status,
-                Some(&body),
-            );
+            d.attempt(&call.method, call.url, used(), status, Some(&body));
         });
         let headers = response.headers().clone();
         UpstreamFailure::from_answer(response.status(), headers, body)
     }
 
     /// An attempt that got a 2xx head, or no answer at all, for the inspector.
-    fn attempted(trace: &Trace, call: &Call<'_>, used: &str, status: Option<u16>) {
-        trace.capture(|d| {
-            d.attempt(
-                call.method.as_str(),
-                call.url,
-                Some(fingerprint(used)),
-                status,
-                None,
-            )
-        });
+    fn attempted(
+        trace: &Trace,
+        call: &Call<'_>,
+        used: impl FnOnce() -> UsedKey,
+        status: Option<u16>,
+    ) {
+        trace.capture(|d| d.attempt(&call.method, call.url, used(), status, None));
     }
 
     /// Sends one request, trying the pool's keys in turn: a key answered 429 cools down and
@@ -363,14 +359,14 @@ impl Upstream {
         if let Some(token) = &self.token {
             return self.send_with_token(call, token, trace).await;
         }
-        let sent = |used: &str, result: Result<UpstreamResponse, SendRequestError>| {
+        let sent = |used: UsedKey, result: Result<UpstreamResponse, SendRequestError>| {
             let result = result.map_err(send_error);
             match &result {
                 Ok(r) if r.status().is_success() => {
-                    Self::attempted(trace, call, used, Some(r.status().as_u16()))
+                    Self::attempted(trace, call, || used, Some(r.status().as_u16()))
                 }
                 Ok(_) => {}
-                Err(_) => Self::attempted(trace, call, used, None),
+                Err(_) => Self::attempted(trace, call, || used, None),
             }
             result
         };
@@ -380,11 +376,13 @@ impl Upstream {
                 .send_body(call.body.clone())
         };
         if let Credentials::Client(own) = call.key {
-            let response = sent(own, request(own).await)?;
+            let response = sent(UsedKey::Presented, request(own).await)?;
             if response.status().is_success() {
                 return Ok(response);
             }
-            return Err(self.failure(response, call.key, trace, call, own).await);
+            return Err(self
+                .failure(response, call.key, trace, call, || UsedKey::Presented)
+                .await);
         }
         let pool = self.keys.pool();
         let order = match call.pin.and_then(|pin| pin.0.get()) {
@@ -397,15 +395,18 @@ impl Upstream {
         for (attempt, index) in order.iter().copied().enumerate() {
             let more = attempt + 1 < order.len();
             let used = pool.key(index);
-            let response = sent(used, request(used).await)?;
+            let response = sent(UsedKey::Pool(index), request(used).await)?;
             let status = response.status();
             if status.is_success() {
                 if let Some(pin) = call.pin {
                     pin.0.set(Some(index));
                 }
+                response.extensions_mut().insert(ServedBy(index));
                 return Ok(response);
             }
-            let failure = self.failure(response, call.key, trace, call, used).await;
+            let failure = self
+                .failure(response, call.key, trace, call, || UsedKey::Pool(index))
+                .await;
             if !matches!(status.as_u16(), 400 | 401 | 403 | 429) {
                 return Err(failure);
             }
@@ -471,10 +472,12 @@ impl Upstream {
             .await
             .map_err(send_error)?;
         if response.status().is_success() {
-            Self::attempted(trace, call, &bearer, Some(response.status().as_u16()));
+            let used = || UsedKey::Fingerprint(fingerprint(&bearer));
+            Self::attempted(trace, call, used, Some(response.status().as_u16()));
             return Ok(response);
         }
-        Err(self.failure(response, call.key, trace, call, &bearer).await)
+        let used = || UsedKey::Fingerprint(fingerprint(&bearer));
+        Err(self.failure(response, call.key, trace, call, used).await)
     }
 
     /// Reads a whole (non-streamed) upstream body within the configured limit.

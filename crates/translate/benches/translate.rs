@@ -10,6 +10,10 @@
 //! - `stream_event`: one Gemini SSE event's JSON → `StreamTranslator` → one framed OpenAI chunk;
 //!   `responses_stream_event`: the same through the Responses state machine, framed as a named
 //!   event;
+//! - `whole_stream/*`: a whole three-event answer streamed, every event translated and framed
+//!   from the first to the last (chat: its chunks; Responses: `response.created` to
+//!   `response.completed`), the fixed cost a Responses stream pays for carrying the response
+//!   object three times and the text again in its `done` events;
 //! - `answer/*`: a complete Gemini answer → the chat completion or the response object → JSON;
 //! - `sse_decoder`: the SSE decoder over a 1 MB Gemini stream read in 4 KiB reads.
 //!
@@ -442,6 +446,55 @@ fn bench_stream_event(c: &mut Criterion) {
     group.finish();
 }
 
+/// A whole streamed answer in three Gemini events, as mock-gemini streams its echo.
+fn bench_whole_streams(c: &mut Criterion) {
+    let events: Vec<String> = (0..3).map(|i| gemini_event(i, i == 2)).collect();
+    let mut group = c.benchmark_group("whole_stream");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("chat", |b| {
+        b.iter(|| {
+            let mut translator = StreamTranslator::new(context(), true);
+            let mut ids = SequentialIds::default();
+            let mut bytes = 0;
+            for event in black_box(&events) {
+                let parsed: GenerateContentResponse = serde_json::from_str(event).unwrap();
+                let chunks = translator.on_event(parsed, &mut ids).unwrap();
+                bytes += chunks.iter().map(|c| frame(c).len()).sum::<usize>();
+            }
+            if let Some(last) = translator.finish().unwrap() {
+                bytes += frame(&last).len();
+            }
+            bytes
+        })
+    });
+    let resp = responses_context();
+    group.bench_function("responses", |b| {
+        b.iter_batched(
+            || resp.clone(),
+            |ctx| {
+                let mut machine = responses::StreamTranslator::new(ctx);
+                let mut ids = SequentialIds::default();
+                let mut out = Vec::new();
+                for e in machine.start() {
+                    e.write_sse(&mut out).unwrap();
+                }
+                for event in black_box(&events) {
+                    let parsed: GenerateContentResponse = serde_json::from_str(event).unwrap();
+                    for e in machine.on_event(parsed, &mut ids) {
+                        e.write_sse(&mut out).unwrap();
+                    }
+                }
+                for e in machine.finish(&mut ids) {
+                    e.write_sse(&mut out).unwrap();
+                }
+                out.len()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn bench_sse_decoder(c: &mut Criterion) {
     let (stream, events) = gemini_stream(1024 * 1024);
     let mut group = c.benchmark_group("sse_decoder");
@@ -471,6 +524,7 @@ criterion_group!(
     bench_responses_requests,
     bench_stream_event,
     bench_responses_stream_event,
+    bench_whole_streams,
     bench_answers,
     bench_sse_decoder
 );

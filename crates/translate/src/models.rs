@@ -8,6 +8,10 @@
 //!
 //! Gemini publishes no creation date, so `created` comes in from the caller (Pollux sends 0
 //! rather than invent one).
+//!
+//! Vertex AI's publisher list names no RPCs: [`from_publisher_models`] infers them from the
+//! model id (Gemini chat models, embedding models) so the same filter applies, and leaves
+//! out deprecated models.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +31,32 @@ pub struct ListOptions<'a> {
 /// Whether a model can answer chat completions or embeddings.
 pub fn servable(model: &gemini::Model) -> bool {
     model.supports("generateContent") || model.supports("embedContent")
+}
+
+/// Vertex AI's publisher models as Gemini models: `embedContent` for an embedding model,
+/// `generateContent` for a Gemini model that is not speech- or image-only, nothing for the
+/// rest (Imagen, Veo, Chirp, ...: listed only when everything is asked for). Deprecated
+/// models are left out.
+pub fn from_publisher_models(models: &[gemini::PublisherModel]) -> Vec<gemini::Model> {
+    models
+        .iter()
+        .filter(|m| m.launch_stage.as_deref() != Some("DEPRECATED"))
+        .map(|m| {
+            let id = m.id();
+            let method = if id.contains("embedding") {
+                Some("embedContent")
+            } else if id.starts_with("gemini-") && !id.contains("-tts") && !id.contains("-image") {
+                Some("generateContent")
+            } else {
+                None
+            };
+            gemini::Model {
+                name: format!("models/{id}"),
+                supported_generation_methods: method.into_iter().map(str::to_owned).collect(),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 fn entry(id: &str, created: u64) -> openai::Model {
@@ -139,5 +169,38 @@ mod tests {
         assert_eq!(find(&sample(), "gpt-4o", &opts).unwrap().id, "gpt-4o");
         assert!(find(&sample(), "gemini-2.5-flash-preview-tts", &opts).is_none());
         assert!(find(&sample(), "nope", &opts).is_none());
+    }
+
+    #[test]
+    fn vertex_publisher_models_are_filtered_like_gemini_models() {
+        let list: gemini::ListPublisherModelsResponse = serde_json::from_value(serde_json::json!({
+            "publisherModels": [
+                {"name": "publishers/google/models/gemini-2.5-flash", "versionId": "001", "launchStage": "GA"},
+                {"name": "publishers/google/models/gemini-2.5-flash-preview-tts", "launchStage": "PUBLIC_PREVIEW"},
+                {"name": "publishers/google/models/imagen-4.0-generate-001", "launchStage": "GA"},
+                {"name": "publishers/google/models/text-embedding-005", "launchStage": "GA"},
+                {"name": "publishers/google/models/gemini-1.0-pro", "launchStage": "DEPRECATED"}
+            ],
+            "nextPageToken": "t"
+        }))
+        .unwrap();
+        let models = from_publisher_models(&list.publisher_models);
+        let aliases = BTreeMap::new();
+        let opts = ListOptions {
+            aliases: &aliases,
+            include_all: false,
+            created: 0,
+        };
+        let ids: Vec<String> = to_openai_list(&models, &opts)
+            .data
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["gemini-2.5-flash", "text-embedding-005"]);
+        let all = ListOptions {
+            include_all: true,
+            ..opts
+        };
+        assert_eq!(to_openai_list(&models, &all).data.len(), 4);
     }
 }

@@ -216,6 +216,7 @@ def nokey_url() -> str:
 CLIENT_OF_MODULE = {
     "test_langchain.py": "langchain-openai",
     "test_langchain_responses.py": "langchain-openai",
+    "test_langchain_replicas.py": "langchain-openai",
     "test_agents.py": "openai-agents",
     "test_agents_responses.py": "openai-agents",
     "test_pydantic_ai.py": "pydantic-ai-slim",

@@ -86,6 +86,7 @@ pub async fn completions(
         },
     )?;
     let dropped = translated.dropped.join(", ");
+    trace.capture(|d| d.renamed(translated.names.renamed()));
     let upstream_body = encode_sized(&translated.body, body_len)?;
     let hint = affinity(&shared, &translated.body, cache_key.as_deref());
     // Only the encoded body goes on: free the Gemini request's media now.

@@ -6,11 +6,18 @@
 //!
 //! A request without `dimensions` made under an alias gets the alias's size
 //! ([`super::models::Resolved::dimensions`]): an OpenAI embedding name keeps its OpenAI size.
+//!
+//! With Vertex AI upstream the texts go to the model's `:predict` instead
+//! ([`pollux_translate::embeddings::to_vertex`]), in as many calls as the model needs, and
+//! the answer's `usage` counts the tokens Vertex reports.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use pollux_translate::embeddings::{to_gemini, to_openai, EmbedCalls};
-use pollux_translate::gemini::{BatchEmbedContentsResponse, EmbedContentResponse};
+use pollux_translate::embeddings::{from_vertex, to_gemini, to_openai, to_vertex, EmbedCalls};
+use pollux_translate::gemini::{
+    BatchEmbedContentsResponse, EmbedContentResponse, PredictEmbeddingsResponse,
+};
 use pollux_translate::openai::{EmbeddingRequest, EncodingFormat};
+use pollux_translate::Dialect;
 
 use super::body::read_limited;
 use super::call::{encode, gemini_json};
@@ -30,16 +37,37 @@ pub async fn create(
     // The key first, from the headers: an unauthorized client never gets its body read.
     let trace = Trace::of(&req);
     let key = upstream.key_for(req.headers())?;
-    upstream.require_gemini_api("/v1/embeddings")?;
     let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
     let mut request = EmbeddingRequest::from_slice(&body)?;
     let model = resolve(&shared.settings, request.model.as_deref())?;
     // An alias's size (its own, or an OpenAI name's) unless the client asked for one.
     request.dimensions = request.dimensions.or(model.dimensions);
     trace.set_model(&model.gemini);
+    let format = request.encoding_format.unwrap_or(EncodingFormat::Float);
+    let deadline = Deadline::start(shared.config.request_timeout());
+    if upstream.endpoint().dialect() == Dialect::Vertex {
+        let calls = to_vertex(&request, &model.gemini)?;
+        let url = upstream.model_url(&model.gemini, "predict");
+        let _permit = shared.limiter.acquire()?;
+        let mut vectors = Vec::new();
+        let mut tokens = 0;
+        for call in &calls {
+            let body = Call::post_json(&url, &key, encode(call)?);
+            let answer: PredictEmbeddingsResponse =
+                gemini_json(&upstream, body, &trace, &deadline).await?;
+            let (more, counted) = from_vertex(answer, call.instances.len())?;
+            vectors.extend(more);
+            tokens += counted;
+        }
+        log::debug!(
+            "embeddings (vertex): model={} inputs={}",
+            model.gemini,
+            vectors.len()
+        );
+        return Ok(HttpResponse::Ok().json(to_openai(vectors, format, model.client, tokens)));
+    }
     let calls = to_gemini(&request, &model.gemini)?;
     let expected = calls.expected();
-    let deadline = Deadline::start(shared.config.request_timeout());
     let _permit = shared.limiter.acquire()?;
     let mut vectors = Vec::with_capacity(expected);
     match calls {
@@ -71,6 +99,5 @@ pub async fn create(
         }
     }
     log::debug!("embeddings: model={} inputs={expected}", model.gemini);
-    let format = request.encoding_format.unwrap_or(EncodingFormat::Float);
-    Ok(HttpResponse::Ok().json(to_openai(vectors, format, model.client)))
+    Ok(HttpResponse::Ok().json(to_openai(vectors, format, model.client, 0)))
 }

@@ -51,7 +51,9 @@ pub fn encode_sized(body: &GenerateContentRequest, client_len: usize) -> Result<
 }
 
 /// The key-affinity hint of a generation request ([`crate::keys::affinity_hint`]): the
-/// client's `prompt_cache_key`, else the first user turn of the Gemini body as encoded. Only
+/// explicit cache it names (which lives in one key's project:
+/// [`crate::keys::cached_content_hint`]), else the client's `prompt_cache_key`, else the
+/// first user turn of the Gemini body as encoded. Only
 /// a pool of two or more keys has a choice to make: with one key (or the client's own) the
 /// hint is not computed, since encoding and hashing the first turn cost a chat request a
 /// sixth of its instructions (docs/benchmarks.md, change 17).
@@ -62,6 +64,9 @@ pub fn affinity(
 ) -> Option<String> {
     if shared.keys.pool().len() < 2 {
         return None;
+    }
+    if let Some(name) = &body.cached_content {
+        return Some(crate::keys::cached_content_hint(name));
     }
     let first = body
         .contents
@@ -90,7 +95,7 @@ pub struct UpstreamEvents {
     decoder: SseDecoder,
     idle: Duration,
     ended: bool,
-    /// The request's trace when the inspector captures it (its events are kept).
+    /// The request's trace when the inspector captures it (its reads are kept).
     trace: Option<Trace>,
 }
 
@@ -111,12 +116,6 @@ impl UpstreamEvents {
     pub async fn next(&mut self) -> Result<Option<SseItem>, ApiError> {
         loop {
             if let Some(item) = self.decoder.next_item().map_err(sse_error)? {
-                if let Some(trace) = &self.trace {
-                    trace.capture(|d| match &item {
-                        SseItem::Event(e) => d.gemini_event(&e.data),
-                        SseItem::Stray(text) => d.gemini_event(text),
-                    });
-                }
                 return Ok(Some(item));
             }
             if self.ended {
@@ -136,7 +135,12 @@ impl UpstreamEvents {
                         code: Some("upstream_disconnected".to_owned()),
                     })
                 }
-                Ok(Some(Ok(bytes))) => self.decoder.push(&bytes),
+                Ok(Some(Ok(bytes))) => {
+                    if let Some(trace) = &self.trace {
+                        trace.capture(|d| d.gemini_read(&bytes));
+                    }
+                    self.decoder.push(&bytes)
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The inspector page (`GET /`) and its API under `/inspector/api/`: the list of recent
-//! exchanges, one exchange whole, a live feed of new ones (SSE), and the status view. The
+//! exchanges, one exchange whole, a live feed of exchanges as they start, start streaming
+//! and finish (SSE), and the status view. The
 //! page's HTML, CSS and JavaScript are embedded in the binary (docs/inspector.md).
 //!
 //! Prompts are private, so every answer here first checks, beyond what [`crate::guard`]
@@ -10,6 +11,7 @@
 //! `pollux_admin` cookie the page's key form sets). When the inspector is off, every route
 //! here answers 404 like any unknown path.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -42,8 +44,8 @@ pub fn register(cfg: &mut web::ServiceConfig) {
 }
 
 /// The inspector, when it is on and this request may see it.
-fn admitted<'a>(req: &HttpRequest, shared: &'a AppState) -> Result<&'a Inspector, ApiError> {
-    let Some(inspector) = shared.inspector.as_deref() else {
+fn admitted<'a>(req: &HttpRequest, shared: &'a AppState) -> Result<&'a Arc<Inspector>, ApiError> {
+    let Some(inspector) = shared.inspector.as_ref() else {
         return Err(ApiError::NotFound(format!(
             "Unknown route: {} {}",
             req.method(),
@@ -182,18 +184,21 @@ async fn detail(
     Ok(json_no_store(&*exchange))
 }
 
-/// New exchanges as `event: exchange` (the list row); `event: reload` when this feed fell
-/// behind and the page should fetch the list again.
+/// Each exchange as `event: exchange` (its list row) when it arrives (`state: pending`), when
+/// a stream's 200 went out (`streaming`) and when it finished (`done`); the page replaces the
+/// row with the same `id`. `event: reload` when this feed fell behind and the page should
+/// fetch the list again. Finished exchanges are rendered here, on the feed's task, not on
+/// the request's path.
 async fn events(req: HttpRequest, shared: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let inspector = admitted(&req, &shared)?;
+    let inspector = admitted(&req, &shared)?.clone();
     let mut feed = inspector.subscribe();
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(web::Bytes::from_static(b": inspector feed\n\n"));
         loop {
             match tokio::time::timeout(FEED_KEEPALIVE, feed.recv()).await {
                 Err(_) => yield Ok(web::Bytes::from_static(b": keep-alive\n\n")),
-                Ok(Ok(exchange)) => {
-                    let data = serde_json::to_string(&exchange.summary).unwrap_or_default();
+                Ok(Ok(update)) => {
+                    let data = serde_json::to_string(&inspector.row(&update)).unwrap_or_default();
                     yield Ok(web::Bytes::from(format!("event: exchange\ndata: {data}\n\n")));
                 }
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
@@ -238,7 +243,7 @@ async fn status(req: HttpRequest, shared: web::Data<AppState>) -> Result<HttpRes
             "entries": limits.entries,
             "body_bytes": limits.body_bytes,
             "bodies": limits.bodies,
-            "kept": inspector.list().len(),
+            "kept": inspector.kept(),
         },
         "now": now,
         "series": series,

@@ -1,5 +1,7 @@
-//! `GET /v1/models` and `GET /v1/models/{id}` from Gemini's `models.list` (every page), plus
-//! the model names of every request: aliases and the default model ([`resolve`]).
+//! `GET /v1/models` and `GET /v1/models/{id}` from Gemini's `models.list` (every page), or
+//! with Vertex AI upstream from the Model Garden's publisher list
+//! ([`pollux_translate::models::from_publisher_models`]), plus the model names of every
+//! request: aliases and the default model ([`resolve`]).
 //!
 //! A fetched list is kept per credential (the pool, or the digest of a client's own key:
 //! different Gemini keys may see different models) for `models_cache_secs`. The cache is
@@ -9,8 +11,9 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use pollux_translate::gemini::{ListModelsResponse, Model};
-use pollux_translate::models::{find, to_openai_list, ListOptions};
+use pollux_translate::gemini::{ListModelsResponse, ListPublisherModelsResponse, Model};
+use pollux_translate::models::{find, from_publisher_models, to_openai_list, ListOptions};
+use pollux_translate::Dialect;
 
 use super::call::gemini_json;
 use crate::config::Config;
@@ -149,16 +152,29 @@ async fn all_models(
     let _permit = shared.limiter.acquire()?;
     let mut models = Vec::new();
     let mut token: Option<String> = None;
+    let list = upstream.endpoint().models_list_url();
     for _ in 0..MAX_PAGES {
-        let mut url = format!("{}/v1beta/models?pageSize=1000", upstream.base());
+        let mut url = format!("{list}?pageSize=1000");
         if let Some(t) = &token {
             url.push_str("&pageToken=");
             url.push_str(&url_encode(t));
         }
-        let page: ListModelsResponse =
-            gemini_json(upstream, Call::get(&url, key), trace, &deadline).await?;
-        models.extend(page.models);
-        token = page.next_page_token.filter(|t| !t.is_empty());
+        let call = Call::get(&url, key);
+        let next = match upstream.endpoint().dialect() {
+            Dialect::Gemini => {
+                let page: ListModelsResponse =
+                    gemini_json(upstream, call, trace, &deadline).await?;
+                models.extend(page.models);
+                page.next_page_token
+            }
+            Dialect::Vertex => {
+                let page: ListPublisherModelsResponse =
+                    gemini_json(upstream, call, trace, &deadline).await?;
+                models.extend(from_publisher_models(&page.publisher_models));
+                page.next_page_token
+            }
+        };
+        token = next.filter(|t| !t.is_empty());
         if token.is_none() {
             let models = Arc::new(models);
             shared.share_models(&id, &models).await;
@@ -190,7 +206,6 @@ pub async fn list(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let key = upstream.key_for(req.headers())?;
-    upstream.require_gemini_api("/v1/models")?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     let options = options(&shared.config, &shared.settings.aliases);
     Ok(HttpResponse::Ok().json(to_openai_list(&models, &options)))
@@ -204,7 +219,6 @@ pub async fn get(
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
     check_model_len(&id)?;
     let key = upstream.key_for(req.headers())?;
-    upstream.require_gemini_api("/v1/models")?;
     let models = all_models(&shared, &upstream, &key, &Trace::of(&req)).await?;
     match find(
         &models,

@@ -12,18 +12,24 @@
 //! ([`crate::keys::Keys::redact`]) before it is passed on; successes stream through untouched.
 //! A forwarded call holds one slot of the upstream concurrency cap until its answer has been
 //! sent in full.
+//!
+//! Explicit caches live in the project of the key that created them: a cache created here
+//! (`POST /v1beta/cachedContents`) is remembered with the pool key that created it
+//! ([`crate::keys::KeyPool::learn_owner`]), and calls on one cache
+//! (`/v1beta/cachedContents/{id}`) go to that key (key affinity), as do OpenAI-shaped
+//! requests naming it in `extra_body.google.cached_content`.
 
 use std::borrow::Cow;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder};
 use futures_util::StreamExt;
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::body::read_limited;
 use crate::error::ApiError;
-use crate::keys::presented_key;
+use crate::keys::{cached_content_hint, presented_key, ServedBy};
 use crate::observe::Trace;
 use crate::resilience::Deadline;
 use crate::routes::models::check_id_len;
@@ -75,6 +81,11 @@ pub async fn forward(
         req.method(),
         path_and_query.split('?').next().unwrap_or_default()
     );
+    let cache = cache_route(req.method(), &path_and_query);
+    let hint = match &cache {
+        CacheRoute::One(id) => Some(cached_content_hint(id)),
+        CacheRoute::Create | CacheRoute::None => None,
+    };
     let permit = shared.limiter.acquire()?;
     let trace = Trace::of(&req);
     let deadline = Deadline::start(shared.config.request_timeout());
@@ -85,7 +96,7 @@ pub async fn forward(
         headers: &headers,
         json: false,
         body,
-        affinity: None,
+        affinity: hint.as_deref(),
         pin: None,
     };
     let response = match upstream.head(call, &trace, &deadline, true).await {
@@ -107,6 +118,24 @@ pub async fn forward(
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
     );
     copy_headers(&mut out, response.headers());
+    let served_by = response.extensions().get::<ServedBy>().copied();
+    if let (CacheRoute::Create, Some(ServedBy(index))) = (&cache, served_by) {
+        // A small JSON answer: read whole, to learn the new cache's name.
+        let mut response = response;
+        let answer = response
+            .body()
+            .limit(shared.config.max_upstream_body_bytes)
+            .await
+            .map_err(|e| ApiError::BadGateway {
+                message: format!("Reading the upstream response failed: {e}"),
+                code: Some("upstream_error".to_owned()),
+            })?;
+        if let Ok(created) = serde_json::from_slice::<CreatedCache>(&answer) {
+            upstream.keys().pool().learn_owner(&created.name, index);
+        }
+        drop(permit);
+        return Ok(out.body(answer));
+    }
     let idle = shared.config.stream_idle_timeout();
     let body = async_stream::stream! {
         let _permit = permit;
@@ -127,6 +156,34 @@ pub async fn forward(
         }
     };
     Ok(out.streaming(body))
+}
+
+/// The explicit-cache calls whose key matters.
+enum CacheRoute {
+    /// `POST /v1beta/cachedContents`: the answer names the new cache.
+    Create,
+    /// `/v1beta/cachedContents/{id}` (get, update, delete): the cache's key.
+    One(String),
+    None,
+}
+
+/// Which cache call `path_and_query` (as rebuilt by [`upstream_path_and_query`]) is.
+fn cache_route(method: &actix_web::http::Method, path_and_query: &str) -> CacheRoute {
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    match path.strip_prefix("/v1beta/cachedContents") {
+        Some("") if method == actix_web::http::Method::POST => CacheRoute::Create,
+        Some(rest) => match rest.strip_prefix('/') {
+            Some(id) if !id.is_empty() && !id.contains('/') => CacheRoute::One(id.to_owned()),
+            _ => CacheRoute::None,
+        },
+        None => CacheRoute::None,
+    }
+}
+
+/// The part of a created cache Pollux reads.
+#[derive(serde::Deserialize)]
+struct CreatedCache {
+    name: String,
 }
 
 /// What a rebuilt path segment keeps as it is: RFC 3986's `pchar` minus `;` and `&`, which

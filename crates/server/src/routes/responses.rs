@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -41,7 +42,7 @@ use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
 use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
-use crate::runs::Run;
+use crate::runs::{Mirror, Run};
 use crate::sse;
 use crate::state::AppState;
 use crate::store::{Lookup, StoreError};
@@ -116,6 +117,7 @@ pub async fn create(
         },
     )?;
     let dropped = translated.dropped.join(", ");
+    trace.capture(|d| d.renamed(translated.names.renamed()));
     let upstream_body = encode_sized(&translated.body, body_len)?;
     let hint = affinity(&shared, &translated.body, prompt_cache_key.as_deref());
     drop(translated.body);
@@ -145,8 +147,13 @@ pub async fn create(
         keep.write_logged(&queued, Vec::new()).await;
         let run = Run::new(owner);
         shared.runs.insert(&queued.id, run.clone());
+        let ttl = Duration::from_secs(shared.config.response_store_ttl_secs);
         let work = Background {
             run: run.clone(),
+            mirror: shared
+                .shared
+                .as_ref()
+                .map(|replicas| Mirror::new(replicas.clone(), &queued.id, ttl)),
             machine,
             keep,
             shared: shared.clone(),
@@ -155,6 +162,7 @@ pub async fn create(
             trace: trace.clone(),
             url: stream_url(),
             body: upstream_body,
+            hint,
             permit,
         };
         let (task, handle) = futures_util::future::abortable(work.run());
@@ -289,9 +297,11 @@ async fn conversation(
 }
 
 /// A background response's work: the same stream as a client's, its events kept in its
-/// [`Run`] for followers and its record rewritten as it goes (in progress, then final).
+/// [`Run`] for followers (and in its [`Mirror`] for followers on other replicas) and its
+/// record settled as it goes (in progress, then final, unless a cancel settled it first).
 struct Background {
     run: Arc<Run>,
+    mirror: Option<Mirror>,
     machine: StreamTranslator,
     keep: Keep,
     shared: web::Data<AppState>,
@@ -300,43 +310,79 @@ struct Background {
     trace: Trace,
     url: String,
     body: Vec<u8>,
+    /// The key-affinity hint, as for a foreground request.
+    hint: Option<String>,
     permit: UpstreamPermit,
+}
+
+/// Hands `events` to the run's followers, here and on other replicas; nothing once the run is
+/// over (cancelled, or its final status lost to a cancel).
+async fn emit(run: &Run, mirror: Option<&Mirror>, events: &[StreamEvent]) {
+    if run.is_done() {
+        return;
+    }
+    let frames: Vec<(u64, Bytes)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.sequence_number,
+                sse::responses_events(std::slice::from_ref(e)),
+            )
+        })
+        .collect();
+    for (sequence, frame) in &frames {
+        run.push(*sequence, frame.clone());
+    }
+    if let Some(mirror) = mirror {
+        mirror.push(&frames).await;
+    }
 }
 
 impl Background {
     async fn run(mut self) {
+        let (run, mirror) = (self.run.clone(), self.mirror.take());
+        self.work(mirror.as_ref()).await;
+        run.finish();
+        if let Some(mirror) = &mirror {
+            mirror.end().await;
+        }
+    }
+
+    async fn work(mut self, mirror: Option<&Mirror>) {
         let _permit = self.permit;
-        let push = |run: &Run, events: &[StreamEvent]| {
-            for e in events {
-                run.push(
-                    e.sequence_number,
-                    sse::responses_events(std::slice::from_ref(e)),
-                );
-            }
-        };
         let start = self.machine.start();
-        self.keep
-            .write_logged(&self.machine.response(Status::InProgress), Vec::new())
-            .await;
-        push(&self.run, &start);
+        let open = self.machine.response(Status::InProgress);
+        if !self.keep.settle(&open, Vec::new(), false).await {
+            // Cancelled before it started.
+            return;
+        }
+        emit(&self.run, mirror, &start).await;
         let deadline = Deadline::start(self.shared.config.request_timeout());
-        let call = Call::post_json(&self.url, &self.key, self.body);
+        let call =
+            Call::post_json(&self.url, &self.key, self.body).with_affinity(self.hint.as_deref());
         let head = self.upstream.head(call, &self.trace, &deadline, true).await;
         let response = match head {
-            Ok(response) => response,
+            Ok(response) => {
+                // The tier Gemini says it served at, as a foreground stream reports it.
+                if let Some(tier) = crate::upstream::service_tier(&response) {
+                    self.machine.set_service_tier(tier);
+                }
+                response
+            }
             Err(failure) => {
                 let error = self.shared.keys.redact_error(failure.into(), &self.key);
                 self.machine.set_completed_at(unix_now());
                 let events =
                     self.machine
                         .fail(failure_code(&error), error.to_string(), &mut RandomIds);
-                if !self.run.is_done() {
-                    self.keep
-                        .write_logged(&self.machine.response(Status::Failed), Vec::new())
-                        .await;
-                    push(&self.run, &events);
+                if !self.run.is_done()
+                    && self
+                        .keep
+                        .settle(&self.machine.response(Status::Failed), Vec::new(), true)
+                        .await
+                {
+                    emit(&self.run, mirror, &events).await;
                 }
-                self.run.finish();
                 return;
             }
         };
@@ -357,23 +403,22 @@ impl Background {
         };
         let ended = match stream.open().await {
             Ok((first, ended)) => {
-                push(&self.run, &first);
+                emit(&self.run, mirror, &first).await;
                 ended
             }
             Err(e) => {
                 let events = stream.failed(&e);
+                // A follower reads each event apart: the frames are not reused here.
                 stream.store(&events).await;
-                push(&self.run, &events);
-                self.run.finish();
+                emit(&self.run, mirror, &events).await;
                 return;
             }
         };
         let rest = stream.rest(ended);
         futures_util::pin_mut!(rest);
-        while let Some(events) = rest.next().await {
-            push(&self.run, &events);
+        while let Some(batch) = rest.next().await {
+            emit(&self.run, mirror, &batch.events).await;
         }
-        self.run.finish();
     }
 }
 
@@ -399,6 +444,12 @@ fn redact_text(shared: &AppState, key: &Credentials, message: String) -> String 
         code: None,
     };
     shared.keys.redact_error(error, key).to_string()
+}
+
+/// The events of one upstream event, and their frames when storing them framed them already.
+struct Batch {
+    events: Vec<StreamEvent>,
+    framed: Option<Bytes>,
 }
 
 /// One streamed response: the upstream events, the state machine, where signatures go.
@@ -442,29 +493,33 @@ impl StreamRun {
         Ok(events)
     }
 
-    /// Stores the response a terminal event carries, before the event is sent.
-    async fn store(&mut self, events: &[StreamEvent]) {
-        let Some(keep) = self.keep.take() else {
-            return;
-        };
-        if self.background.as_ref().is_some_and(|run| run.is_done()) {
-            // Cancelled: the record says so already.
-            return;
-        }
-        let Some(response) = events.iter().find_map(|e| match &e.body {
+    /// Stores the response a terminal event carries, before the event is sent. Returns the
+    /// events framed when it stored them: the record keeps the response's bytes out of the
+    /// terminal event's frame, so the response is encoded once (docs/benchmarks.md, change
+    /// 20). A background run settles its record instead and returns nothing: a follower
+    /// reads each event apart, so the frames would not be reused.
+    async fn store(&mut self, events: &[StreamEvent]) -> Option<Bytes> {
+        let keep = self.keep.take()?;
+        let response = events.iter().find_map(|e| match &e.body {
             EventBody::Completed { response }
             | EventBody::Incomplete { response }
             | EventBody::Failed { response } => Some(response),
             _ => None,
-        }) else {
-            return;
-        };
-        let body = match response.to_json() {
-            Ok(body) => Bytes::from(body),
-            Err(_) => return,
-        };
+        })?;
+        if let Some(run) = &self.background {
+            let signatures = std::mem::take(&mut self.signatures);
+            // Cancelled here (the record says so already), or a cancel sent to another
+            // replica settled it first: the run ends without a final event of its own.
+            if run.is_done() || !keep.settle(response, signatures, true).await {
+                run.finish();
+            }
+            return None;
+        }
+        let (framed, body) = sse::responses_events_locating(events);
+        let body = body?;
         let signatures = std::mem::take(&mut self.signatures);
         keep.write_reported(response, body, signatures).await;
+        Some(framed)
     }
 
     /// The failure as the stream's last events: `error`, then `response.failed`.
@@ -497,7 +552,7 @@ impl StreamRun {
 
     /// The rest of the stream after [`StreamRun::open`]: the events of each upstream event
     /// together, until exactly one terminal event, the response stored before it is sent.
-    fn rest(mut self, ended: bool) -> impl Stream<Item = Vec<StreamEvent>> {
+    fn rest(mut self, ended: bool) -> impl Stream<Item = Batch> {
         async_stream::stream! {
             if !ended {
                 loop {
@@ -509,8 +564,8 @@ impl StreamRun {
                         Err(e) => {
                             let e = self.shared.keys.redact_error(e, &self.key);
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     };
@@ -520,13 +575,13 @@ impl StreamRun {
                     match self.translate(item) {
                         Ok(events) => {
                             if !events.is_empty() {
-                                yield events;
+                                yield Batch { events, framed: None };
                             }
                         }
                         Err(e) => {
                             let events = self.failed(&e);
-                            self.store(&events).await;
-                            yield events;
+                            let framed = self.store(&events).await;
+                            yield Batch { events, framed };
                             return;
                         }
                     }
@@ -540,8 +595,8 @@ impl StreamRun {
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
-            self.store(&last).await;
-            yield last;
+            let framed = self.store(&last).await;
+            yield Batch { events: last, framed };
         }
     }
 
@@ -551,9 +606,19 @@ impl StreamRun {
         // Before the 200, a failure is an ordinary error response.
         let (events, ended) = self.open().await?;
         first.extend(events);
+        let first = Batch {
+            events: first,
+            framed: None,
+        };
         let body = futures_util::stream::once(std::future::ready(first))
             .chain(self.rest(ended))
-            .map(|events| Ok::<_, actix_web::Error>(sse::responses_events(&events)));
+            .map(|batch| {
+                Ok::<_, actix_web::Error>(
+                    batch
+                        .framed
+                        .unwrap_or_else(|| sse::responses_events(&batch.events)),
+                )
+            });
         Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
@@ -683,15 +748,22 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let owner = stored::caller(&req, &shared)?;
     let id = req.match_info().get("id").unwrap_or_default().to_owned();
-    if let Some(run) = shared.runs.get(&id, owner.as_deref()) {
-        if run.cancel() {
-            if let Some(body) =
-                stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
-            {
-                return Ok(HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(body));
+    if let Some(run) = shared
+        .runs
+        .get(&id, owner.as_deref())
+        .filter(|run| !run.is_done())
+    {
+        // Settled first, stopped only if the cancel won: a run that settled its final status
+        // first still sends its final event.
+        if let Some((body, cancelled)) =
+            stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
+        {
+            if cancelled {
+                run.cancel();
             }
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body));
         }
     }
     match shared.store.get(&id, owner.as_deref()).await? {
@@ -701,16 +773,18 @@ pub async fn cancel(
             if let (true, true, Some(replicas)) =
                 (response["background"] == true, running, &shared.shared)
             {
-                // Running on another replica: marked here, and the replica running it stops
-                // it when the channel tells it (and marks it again, should it have written
-                // the record meanwhile).
-                if let Some(body) =
+                // Running on another replica: settled here, and the replica running it stops
+                // it when the channel tells it (its own final status, should it come later,
+                // loses to this one).
+                if let Some((body, cancelled)) =
                     stored::mark_cancelled(&*shared.store, &id, owner.as_deref()).await?
                 {
-                    replicas
-                        .publish(::redis::pipe(), &format!("cancel {id}"))
-                        .await
-                        .map_err(|e| crate::store::StoreError::Unreachable(e.0))?;
+                    if cancelled {
+                        replicas
+                            .publish(::redis::pipe(), &format!("cancel {id}"))
+                            .await
+                            .map_err(|e| crate::store::StoreError::Unreachable(e.0))?;
+                    }
                     return Ok(HttpResponse::Ok()
                         .content_type("application/json")
                         .body(body));

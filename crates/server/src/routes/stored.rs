@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Gone, Lookup, ResponseStore, StoreError, Stored};
+use crate::store::{Gone, Lookup, ResponseStore, Settled, StoreError, Stored};
 
 /// More links than this in one `previous_response_id` chain is refused (a loop cannot form,
 /// but a very long chain would make one request read the whole store).
@@ -201,19 +201,55 @@ impl Keep {
         body: Bytes,
         signatures: Vec<(String, String)>,
     ) -> Result<(), StoreError> {
+        self.store
+            .put(self.record(response, body, signatures))
+            .await
+    }
+
+    fn record(
+        &self,
+        response: &Response,
+        body: Bytes,
+        signatures: Vec<(String, String)>,
+    ) -> Stored {
         let mut item_ids = (*self.input_ids).clone();
         item_ids.extend(response.output.iter().map(|o| o.id().to_owned()));
-        self.store
-            .put(Stored {
-                id: response.id.clone(),
-                owner: self.owner.clone(),
-                previous: self.previous.clone(),
-                response: body,
-                input: self.input.clone(),
-                item_ids,
-                signatures,
-            })
-            .await
+        Stored {
+            id: response.id.clone(),
+            owner: self.owner.clone(),
+            previous: self.previous.clone(),
+            response: body,
+            input: self.input.clone(),
+            item_ids,
+            signatures,
+        }
+    }
+
+    /// A background response's record written through [`ResponseStore::settle`] (`last`: its
+    /// final status): `false` when a final status was there already (a cancel won), so the
+    /// run must not report another. A store failure is logged and lets the run go on.
+    pub async fn settle(
+        &self,
+        response: &Response,
+        signatures: Vec<(String, String)>,
+        last: bool,
+    ) -> bool {
+        let body = match response.to_json() {
+            Ok(body) => Bytes::from(body),
+            Err(e) => {
+                unstored(&response.id, &StoreError::Failed(e.to_string()));
+                return true;
+            }
+        };
+        let record = self.record(response, body, signatures);
+        match self.store.settle(record, last).await {
+            Ok(Settled::Written) => true,
+            Ok(Settled::Kept(_)) => false,
+            Err(e) => {
+                unstored(&response.id, &e);
+                true
+            }
+        }
     }
 
     /// [`Keep::write`] with the response encoded here; a failure is logged, not returned (the
@@ -251,12 +287,12 @@ fn unstored(id: &str, e: &StoreError) {
     }
 }
 
-/// Marks a stored response `cancelled` and returns its new JSON.
+/// [`crate::store::mark_cancelled`]: the JSON that stands and whether this call cancelled it.
 pub async fn mark_cancelled(
     store: &dyn ResponseStore,
     id: &str,
     owner: Option<&str>,
-) -> Result<Option<Bytes>, ApiError> {
+) -> Result<Option<(Bytes, bool)>, ApiError> {
     Ok(crate::store::mark_cancelled(store, id, owner).await?)
 }
 
@@ -298,23 +334,38 @@ pub async fn retrieve(
     if stream {
         // A background response's events, again from after `starting_after`.
         let id = id_of(&req);
-        let Some(run) = shared.runs.get(&id, owner.as_deref()) else {
-            // An id that is not stored (for this caller) is a 404, as without `stream`.
-            return Err(match shared.store.get(&id, owner.as_deref()).await? {
-                Lookup::Found(_) => ApiError::InvalidRequest {
-                    message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
-                    param: Some("stream".to_owned()),
-                    code: None,
+        let events = match shared.runs.get(&id, owner.as_deref()) {
+            Some(run) => run.follow(after).left_stream(),
+            // Run by another replica: its events as it shared them. An id that is not stored
+            // (for this caller) is a 404, as without `stream`.
+            None => match shared.store.get(&id, owner.as_deref()).await? {
+                Lookup::Found(record) => match &shared.shared {
+                    Some(replicas) if record.response_value()?["background"] == true => {
+                        crate::runs::follow_shared(
+                            replicas.clone(),
+                            shared.store.clone(),
+                            id,
+                            owner,
+                            after,
+                            shared.config.stream_idle_timeout(),
+                        )
+                        .right_stream()
+                    }
+                    _ => return Err(ApiError::InvalidRequest {
+                        message: format!("Response '{id}' has no stream to resume here: only background responses streamed by this server can be resumed; retrieve it without 'stream'."),
+                        param: Some("stream".to_owned()),
+                        code: None,
+                    }),
                 },
-                Lookup::Unknown => not_found(&id, None, None),
-                Lookup::Gone(gone) => not_found(&id, Some(gone), None),
-            });
+                Lookup::Unknown => return Err(not_found(&id, None, None)),
+                Lookup::Gone(gone) => return Err(not_found(&id, Some(gone), None)),
+            },
         };
         return Ok(HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
-            .streaming(run.follow(after).map(Ok::<_, actix_web::Error>)));
+            .streaming(events.map(Ok::<_, actix_web::Error>)));
     }
     let id = id_of(&req);
     match shared.store.get(&id, owner.as_deref()).await? {

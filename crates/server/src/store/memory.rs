@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::{ready, BoxFuture, FutureExt};
 use serde_json::Value;
 
-use super::{Gone, Lookup, ResponseStore, StoreError, Stored};
+use super::{Gone, Lookup, ResponseStore, Settled, StoreError, Stored};
 use crate::metrics::StoreStats;
 
 /// The limits of one embedded store.
@@ -30,6 +30,8 @@ struct Entry {
     record: Arc<Stored>,
     at: Instant,
     size: usize,
+    /// Its status is final ([`ResponseStore::settle`]).
+    settled: bool,
 }
 
 #[derive(Default)]
@@ -59,11 +61,26 @@ impl MemoryStore {
     }
 
     fn put_now(&self, record: Stored, now: Instant) {
+        let mut inner = self.lock();
+        self.put_locked(&mut inner, record, now, false);
+    }
+
+    /// [`ResponseStore::settle`]: the check and the write under one lock.
+    fn settle_now(&self, record: Stored, last: bool, now: Instant) -> Settled {
+        let mut inner = self.lock();
+        inner.expire(now, self.limits);
+        if let Some(entry) = inner.map.get(&record.id).filter(|e| e.settled) {
+            return Settled::Kept(Some(entry.record.clone()));
+        }
+        self.put_locked(&mut inner, record, now, last);
+        Settled::Written
+    }
+
+    fn put_locked(&self, inner: &mut Inner, record: Stored, now: Instant, settled: bool) {
         if self.limits.entries == 0 {
             return;
         }
         let size = record.size();
-        let mut inner = self.lock();
         if inner.remove(&record.id, None) {
             // A record written again (a background response finishing) starts afresh.
             inner.order.retain(|id| *id != record.id);
@@ -80,6 +97,7 @@ impl MemoryStore {
                 record: Arc::new(record),
                 at: now,
                 size,
+                settled,
             },
         );
         // The oldest go first, until both limits hold (the newest record always stays).
@@ -161,6 +179,10 @@ impl ResponseStore for MemoryStore {
     fn put(&self, record: Stored) -> BoxFuture<'_, Result<(), StoreError>> {
         self.put_now(record, Instant::now());
         ready(Ok(())).boxed()
+    }
+
+    fn settle(&self, record: Stored, last: bool) -> BoxFuture<'_, Result<Settled, StoreError>> {
+        ready(Ok(self.settle_now(record, last, Instant::now()))).boxed()
     }
 
     fn get<'a>(
@@ -295,6 +317,7 @@ mod tests {
     async fn behaves_like_every_store() {
         let store = MemoryStore::new(limits(10, usize::MAX, 60));
         crate::store::testing::behaves_like_a_store(&store).await;
+        crate::store::testing::settles_once(&store).await;
     }
 
     #[actix_rt::test]

@@ -121,10 +121,26 @@ pub enum StoreError {
     Unreachable(String),
 }
 
+/// What [`ResponseStore::settle`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    /// The record was written.
+    Written,
+    /// A record with a final status was there already and stands (`None` when it has gone
+    /// since, its final mark still there).
+    Kept(Option<Arc<Stored>>),
+}
+
 /// Where stored responses live.
 pub trait ResponseStore: Send + Sync {
     /// Keeps `record`, replacing one with the same id.
     fn put(&self, record: Stored) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Writes a background response's record unless one with a final status is there
+    /// already, in one atomic step; with `last`, the record written is final and later
+    /// settles keep it. A run finishing and a cancel sent to any replica meet here: the
+    /// first final status wins and never flips.
+    fn settle(&self, record: Stored, last: bool) -> BoxFuture<'_, Result<Settled, StoreError>>;
 
     /// The record `id` as `owner` may see it.
     fn get<'a>(
@@ -151,13 +167,14 @@ pub trait ResponseStore: Send + Sync {
     fn stats(&self) -> StoreStats;
 }
 
-/// Marks a stored response `cancelled` and returns its new JSON; `None` when it is not there
-/// (for `owner`).
+/// Marks a stored response `cancelled` unless it already has a final status: the JSON that
+/// stands (`cancelled`, or the status that won) and whether this call cancelled it; `None`
+/// when it is not there (for `owner`).
 pub async fn mark_cancelled(
     store: &dyn ResponseStore,
     id: &str,
     owner: Option<&str>,
-) -> Result<Option<Bytes>, StoreError> {
+) -> Result<Option<(Bytes, bool)>, StoreError> {
     let Lookup::Found(record) = store.get(id, owner).await? else {
         return Ok(None);
     };
@@ -167,6 +184,8 @@ pub async fn mark_cancelled(
         Bytes::from(serde_json::to_vec(&response).map_err(|e| StoreError::Failed(e.to_string()))?);
     let mut record = (*record).clone();
     record.response = body.clone();
-    store.put(record).await?;
-    Ok(Some(body))
+    Ok(match store.settle(record, true).await? {
+        Settled::Written => Some((body, true)),
+        Settled::Kept(standing) => standing.map(|r| (r.response.clone(), false)),
+    })
 }

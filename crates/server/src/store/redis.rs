@@ -4,7 +4,9 @@
 //!
 //! Keys (after the prefix): `resp:{id}` the record (JSON, the response and input bytes
 //! embedded as they are), `item:{item_id}` the response holding an item, `gone:{id}` why a
-//! record is gone and whose it was. A put writes `gone:{id}` = expired with twice the TTL, so
+//! record is gone and whose it was, `final:{id}` set once a background response's status is
+//! final (written by [`SETTLE`] together with the record, so a cancel on one replica and the
+//! run finishing on another cannot both win). A put writes `gone:{id}` = expired with twice the TTL, so
 //! once the record's own TTL has passed the id reads "has expired"; a delete overwrites it
 //! with deleted. Owners are the digests [`crate::keys::Keys::owner`] gives, never keys.
 //!
@@ -20,9 +22,30 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{Gone, Lookup, ResponseStore, StoreError, Stored};
+use super::{Gone, Lookup, ResponseStore, Settled, StoreError, Stored};
 use crate::metrics::StoreStats;
 use crate::shared::{Shared, StateError};
+
+/// [`ResponseStore::settle`] in one atomic step (Redis runs a script alone): with
+/// `final:{id}` set, the record that stands is returned (an empty string when it has gone);
+/// otherwise the record, its tombstone and its items are written as a put writes them, and
+/// with `last` the final mark too, and nil is returned.
+/// KEYS: resp, gone, final, then the item keys. ARGV: record, tombstone, ttl, last, id.
+const SETTLE: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return redis.call('GET', KEYS[1]) or ''
+end
+local ttl = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ttl * 2)
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[3], '1', 'EX', ttl)
+end
+for i = 4, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[5], 'EX', ttl)
+end
+return false
+";
 
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -133,6 +156,38 @@ impl RedisStore {
         Ok(self.shared.run::<()>(&pipe).await?)
     }
 
+    async fn settle_record(&self, record: Stored, last: bool) -> Result<Settled, StoreError> {
+        let secs = self.ttl.as_secs().max(1);
+        let text = Self::encode(&record)?;
+        let expired = serde_json::to_string(&Tombstone {
+            owner: record.owner.clone(),
+            deleted: false,
+        })
+        .map_err(failed)?;
+        let mut keys = vec![
+            self.shared.key("resp", &record.id),
+            self.shared.key("gone", &record.id),
+            self.shared.key("final", &record.id),
+        ];
+        keys.extend(record.item_ids.iter().map(|i| self.shared.key("item", i)));
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(SETTLE)
+            .arg(keys.len())
+            .arg(&keys)
+            .arg(text)
+            .arg(expired)
+            .arg(secs)
+            .arg(if last { "1" } else { "0" })
+            .arg(&record.id);
+        let (standing,): (Option<String>,) = self.shared.run(&pipe).await?;
+        Ok(match standing {
+            None => Settled::Written,
+            Some(text) if text.is_empty() => Settled::Kept(None),
+            Some(text) => Settled::Kept(Some(Arc::new(Self::decode(&record.id, &text)?))),
+        })
+    }
+
     async fn get_record(
         &self,
         id: &str,
@@ -215,6 +270,10 @@ impl ResponseStore for RedisStore {
         self.put_record(record).boxed()
     }
 
+    fn settle(&self, record: Stored, last: bool) -> BoxFuture<'_, Result<Settled, StoreError>> {
+        self.settle_record(record, last).boxed()
+    }
+
     fn get<'a>(
         &'a self,
         id: &'a str,
@@ -251,7 +310,7 @@ impl ResponseStore for RedisStore {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::store::testing::{behaves_like_a_store, record, RedisServer};
+    use crate::store::testing::{behaves_like_a_store, record, settles_once, RedisServer};
 
     fn store(url: &str, prefix: &str, metrics: Arc<Metrics>) -> RedisStore {
         let shared =
@@ -264,6 +323,7 @@ mod tests {
         let redis = RedisServer::start()?;
         let metrics = Arc::new(Metrics::default());
         behaves_like_a_store(&store(&redis.url(), "t1:", metrics.clone())).await;
+        settles_once(&store(&redis.url(), "t2:", metrics.clone())).await;
         assert!(!metrics.render().contains("pollux_state_errors_total 1"));
         Ok(())
     }

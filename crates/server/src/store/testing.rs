@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Gone, Lookup, ResponseStore, Stored};
+use super::{Gone, Lookup, ResponseStore, Settled, Stored};
 
 pub fn record(id: &str, owner: Option<&str>, text: &str) -> Stored {
     Stored {
@@ -22,6 +22,71 @@ pub fn record(id: &str, owner: Option<&str>, text: &str) -> Stored {
         input: Bytes::from(format!(r#"[{{"type":"message","id":"in_{id}"}}]"#)),
         item_ids: vec![format!("in_{id}"), format!("msg_{id}")],
         signatures: vec![("call_1".to_owned(), "sig_1".to_owned())],
+    }
+}
+
+/// A background response's record settled by a run and by a cancel: the first final one
+/// stands, whatever comes after, and a settle that is not final never replaces it.
+pub async fn settles_once(store: &dyn ResponseStore) {
+    let open = record("bg", None, "in_progress");
+    assert_eq!(
+        store.settle(open.clone(), false).await.unwrap(),
+        Settled::Written
+    );
+    assert_eq!(
+        store.settle(open.clone(), false).await.unwrap(),
+        Settled::Written,
+        "a record not final yet may be written again"
+    );
+    let cancelled = record("bg", None, "cancelled");
+    assert_eq!(
+        store.settle(cancelled.clone(), true).await.unwrap(),
+        Settled::Written
+    );
+    for late in [record("bg", None, "completed"), open] {
+        for last in [true, false] {
+            assert_eq!(
+                store.settle(late.clone(), last).await.unwrap(),
+                Settled::Kept(Some(std::sync::Arc::new(cancelled.clone())))
+            );
+        }
+    }
+    match store.get("bg", None).await.unwrap() {
+        Lookup::Found(found) => assert_eq!(*found, cancelled),
+        other => panic!("expected the cancelled record, got {other:?}"),
+    }
+    // Both at once, many times: exactly one wins each time, and both see the same winner.
+    for i in 0..50 {
+        let id = format!("race{i}");
+        let (a, b) = futures_util::future::join(
+            store.settle(record(&id, None, "cancelled"), true),
+            store.settle(record(&id, None, "completed"), true),
+        )
+        .await;
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let winner = match (&a, &b) {
+            (Settled::Written, Settled::Kept(Some(w))) => {
+                assert!(std::str::from_utf8(&w.response)
+                    .unwrap()
+                    .contains("cancelled"));
+                "cancelled"
+            }
+            (Settled::Kept(Some(w)), Settled::Written) => {
+                assert!(std::str::from_utf8(&w.response)
+                    .unwrap()
+                    .contains("completed"));
+                "completed"
+            }
+            other => panic!("exactly one settle must win: {other:?}"),
+        };
+        match store.get(&id, None).await.unwrap() {
+            Lookup::Found(found) => {
+                assert!(std::str::from_utf8(&found.response)
+                    .unwrap()
+                    .contains(winner))
+            }
+            other => panic!("expected the record, got {other:?}"),
+        }
     }
 }
 

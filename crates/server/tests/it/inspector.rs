@@ -1,5 +1,6 @@
-//! The inspector (issue #20, docs/inspector.md): what it captures of each exchange, the
-//! ring's and the bodies' bounds, key redaction, the Host and Origin checks of its page and
+//! The inspector (issue #20, docs/inspector.md): what it captures of each exchange, the live
+//! feed (an exchange listed from its start), the renames it records, the ring's and the
+//! bodies' bounds, key redaction, the Host and Origin checks of its page and
 //! API, admin keys, and that `--inspector off` removes it. The browser tests
 //! (tests/browser/) drive the page itself.
 
@@ -8,9 +9,10 @@
 use crate::support;
 
 use actix_web::http::header::HeaderMap;
-use mock_gemini::Scenario;
+use futures_util::StreamExt;
+use mock_gemini::{Scenario, StreamStep};
 use serde_json::{json, Value};
-use support::{assert_openai, chat, client, Error, Pollux};
+use support::{assert_openai, chat, client, stream_chat, text_event, Error, Pollux};
 
 type TestResult = Result<(), Error>;
 
@@ -136,6 +138,109 @@ async fn a_stream_keeps_its_events_and_chunks_with_arrival_times() -> TestResult
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert!(x["tokens"]["output"].as_u64().is_some(), "{x}");
+    Ok(())
+}
+
+/// The live feed's next `event: exchange` row, read from `feed` (bytes left over stay in
+/// `buf`).
+async fn next_row<S, E>(feed: &mut S, buf: &mut String) -> Result<Value, Error>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
+    E: std::error::Error + 'static,
+{
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            if let Some(data) = block
+                .strip_prefix("event: exchange\ndata: ")
+                .map(str::trim_end)
+            {
+                return Ok(serde_json::from_str(data)?);
+            }
+        }
+        let chunk = feed.next().await.ok_or("the feed ended")??;
+        buf.push_str(std::str::from_utf8(&chunk)?);
+    }
+}
+
+#[actix_rt::test]
+async fn the_feed_lists_an_exchange_from_its_start_and_updates_it_when_it_ends() -> TestResult {
+    let p = Pollux::start()?;
+    let mut feed = client().get(p.url("/inspector/api/events")).send().await?;
+    assert_eq!(feed.status(), 200);
+    let mut buf = String::new();
+    // One event, then mock-gemini holds the stream open.
+    p.mock.push(Scenario::stream(vec![
+        text_event("still "),
+        StreamStep::Hang,
+    ]));
+    let mut held = client()
+        .post(p.url("/v1/chat/completions"))
+        .send_json(&stream_chat("hold on"))
+        .await?;
+    assert_eq!(held.status(), 200);
+    let first = held.next().await.ok_or("stream ended")??;
+    assert!(!first.is_empty());
+
+    let pending = next_row(&mut feed, &mut buf).await?;
+    assert_eq!(pending["state"], "pending", "{pending}");
+    assert!(pending["status"].is_null() && pending["end"].is_null());
+    assert_eq!(pending["path"], "/v1/chat/completions");
+    let streaming = next_row(&mut feed, &mut buf).await?;
+    assert_eq!(streaming["id"], pending["id"]);
+    assert_eq!(streaming["state"], "streaming", "{streaming}");
+    assert_eq!(
+        (&streaming["status"], &streaming["stream"]),
+        (&json!(200), &json!(true))
+    );
+    let rows = list(&p).await?;
+    assert_eq!(rows[0]["state"], "streaming", "listed while it runs");
+
+    // The client goes away: the same exchange is finished.
+    drop(held);
+    let done = next_row(&mut feed, &mut buf).await?;
+    assert_eq!(done["id"], pending["id"]);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["end"], "gone");
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["model"], "gemini-2.5-flash");
+    assert!(done["duration_ms"].as_f64().unwrap() >= done["own_ms"].as_f64().unwrap());
+    let x = detail(&p, &done["id"]).await?;
+    let events = x["bodies"]["gemini_events"]["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{x}");
+    assert!(events[0]["data"].as_str().unwrap().contains("still "));
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn the_tool_names_pollux_renamed_are_recorded_with_the_exchange() -> TestResult {
+    let p = Pollux::start()?;
+    let params = json!({"type": "object", "properties": {"q": {"type": "string"}}});
+    let body = json!({"model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "search"}],
+        "tools": [
+            {"type": "function", "function": {"name": "mcp/search", "parameters": params}},
+            {"type": "function", "function": {"name": "get_weather", "parameters": params}}]});
+    let (status, _, out) = p.post("/v1/chat/completions", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    let sent = p.mock.requests()[0].json()?;
+    support::assert_gemini_request(&sent);
+    let declared: Vec<String> = sent["tools"][0]["functionDeclarations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(declared.len(), 2, "{sent}");
+    assert!(declared.contains(&"get_weather".to_owned()), "{declared:?}");
+    let gemini_name = declared.iter().find(|n| *n != "get_weather").unwrap();
+    assert!(gemini_name.starts_with("mcp_search_"), "{gemini_name}");
+
+    let row = &list(&p).await?[0];
+    let renamed = json!([{"client": "mcp/search", "gemini": gemini_name}]);
+    assert_eq!(row["renamed"], renamed, "only the name that changed: {row}");
+    let x = detail(&p, &row["id"]).await?;
+    assert_eq!(x["renamed"], renamed);
     Ok(())
 }
 

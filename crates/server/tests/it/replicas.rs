@@ -25,7 +25,7 @@ use pollux_server::Config;
 use serde_json::{json, Value};
 
 use crate::shared::{replica_config as config, state_errors, Redis};
-use crate::support::{assert_openai, client, text_event, Error, ServerThread};
+use crate::support::{assert_openai, assert_responses, client, text_event, Error, ServerThread};
 
 type TestResult = Result<(), Error>;
 
@@ -744,5 +744,225 @@ async fn after_redis_comes_back_marks_are_shared_again_without_a_restart() -> Te
     assert_eq!(tried.len(), 2, "{tried:?}");
     until_cooling(&one, 1).await?;
     until_cooling(&two, 1).await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------- hot path and background runs
+
+/// `INFO` of the Redis on `port`, in one section: `field:value` lines.
+fn redis_info(port: u16, section: &str) -> Result<String, Error> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0"))?;
+    let mut conn = client.get_connection()?;
+    Ok(redis::cmd("INFO").arg(section).query::<String>(&mut conn)?)
+}
+
+/// Commands Redis ran so far, by name (`INFO commandstats`), without `info` itself.
+fn commands(port: u16) -> Result<std::collections::BTreeMap<String, u64>, Error> {
+    let stats = redis_info(port, "commandstats")?;
+    Ok(stats
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .filter(|(name, _)| name != "info")
+        .collect())
+}
+
+#[actix_rt::test]
+async fn plain_chat_requests_make_no_redis_round_trip() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let mut c = config(&mock, &redis.url());
+    c.api_key = None;
+    c.api_keys = vec![
+        "AIzaKeyOne0000000000000000".to_owned(),
+        "AIzaKeyTwo0000000000000000".to_owned(),
+    ];
+    let one = replica(c)?;
+    // The replica reads the shared key marks once, when its subscription is made (MGET):
+    // after that, the marks come by pub/sub into the local mirror.
+    let start = Instant::now();
+    while !commands(redis.port)?.contains_key("mget") {
+        assert!(start.elapsed() < PATIENCE, "{:?}", commands(redis.port)?);
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = commands(redis.port)?;
+    let url = format!("http://{}/v1/chat/completions", one.addr);
+    for i in 0..20 {
+        mock.push(Scenario::text("ok"));
+        let stream = i % 2 == 1;
+        let body = json!({"model": "gemini-2.5-flash", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let mut resp = client().post(&url).send_json(&body).await?;
+        assert_eq!(resp.status(), 200);
+        let bytes = resp.body().limit(1 << 20).await?;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("\"choices\""), "{text}");
+        assert!(!stream || text.contains("[DONE]"), "{text}");
+    }
+    let after = commands(redis.port)?;
+    assert_eq!(
+        before, after,
+        "20 plain chat requests (10 streamed) sent commands to Redis"
+    );
+    assert_eq!(mock.requests().len(), 20);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_background_stream_resumes_on_another_replica() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    // Gemini answers in three pieces, with pauses: the follower on replica 2 joins while the
+    // run on replica 1 is still going.
+    mock.push(Scenario::stream(vec![
+        text_event("One, "),
+        StreamStep::Delay(150),
+        text_event("two, "),
+        StreamStep::Delay(150),
+        crate::support::final_event("three."),
+    ]));
+    let (status, _, queued) = post(
+        &format!("http://{}/v1/responses", replicas[0].addr),
+        &json!({"model": "gemini-2.5-flash", "input": "Count.", "background": true}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let resume = |addr: SocketAddr, after: Option<u64>| {
+        let path = match after {
+            Some(n) => format!("http://{addr}/v1/responses/{id}?stream=true&starting_after={n}"),
+            None => format!("http://{addr}/v1/responses/{id}?stream=true"),
+        };
+        async move {
+            let resp = awc::Client::builder()
+                .timeout(PATIENCE)
+                .finish()
+                .get(path)
+                .send()
+                .await?;
+            crate::support::read_named(resp).await
+        }
+    };
+    let (status, _, elsewhere) = resume(replicas[1].addr, Some(2)).await?;
+    assert_eq!(status, 200, "{elsewhere:?}");
+    for e in &elsewhere {
+        assert_responses("ResponseStreamEvent", e);
+    }
+    // The same events as the replica running it has, from after number 2, to the end.
+    let (status, _, local) = resume(replicas[0].addr, None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(elsewhere, local[3..].to_vec());
+    assert_eq!(elsewhere[0]["sequence_number"], 3);
+    assert_eq!(elsewhere.last().unwrap()["type"], "response.completed");
+    let text: String = elsewhere
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert!(text.ends_with("three."), "{text}");
+    // From the start, on the third replica, after the run ended.
+    let (status, _, all) = resume(replicas[2].addr, None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(all, local);
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for round in 0..24u64 {
+        // Gemini answers after 2 ms; the cancel goes to replica 2 after 0 to 115 ms: before,
+        // while or after the run ends on replica 1 (a debug build takes tens of ms to run
+        // one). A timed race, on purpose: each outcome must be consistent.
+        mock.push(Scenario::text("done").delayed(2));
+        let (status, _, queued) = post(
+            &format!("http://{}/v1/responses", replicas[0].addr),
+            &json!({"model": "gemini-2.5-flash", "input": "hi", "background": true}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{queued}");
+        let id = queued["id"].as_str().unwrap().to_owned();
+        actix_rt::time::sleep(Duration::from_millis(round * 5)).await;
+        let (status, _, answer) = post(
+            &format!("http://{}/v1/responses/{id}/cancel", replicas[1].addr),
+            &json!({}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{answer}");
+        assert_responses("Response", &answer);
+        let said = answer["status"].as_str().unwrap().to_owned();
+        assert!(
+            said == "cancelled" || said == "completed",
+            "round {round}: {answer}"
+        );
+        // The run on replica 1 is over once its stream there ends.
+        let resp = awc::Client::builder()
+            .timeout(PATIENCE)
+            .finish()
+            .get(format!(
+                "http://{}/v1/responses/{id}?stream=true",
+                replicas[0].addr
+            ))
+            .send()
+            .await?;
+        let (_, _, events) = crate::support::read_named(resp).await?;
+        let completed = events.iter().any(|e| e["type"] == "response.completed");
+        assert_eq!(
+            completed,
+            said == "completed",
+            "round {round}: the cancel answered {said}, the run's stream says otherwise"
+        );
+        // Every replica reads the status the cancel answered, and keeps reading it.
+        for _ in 0..2 {
+            for r in &replicas {
+                let (status, polled) = get(&format!("http://{}/v1/responses/{id}", r.addr)).await?;
+                assert_eq!(status, 200, "{polled}");
+                assert_eq!(polled["status"], said, "round {round}: {polled}");
+            }
+        }
+        *outcomes.entry(said).or_default() += 1;
+    }
+    assert_eq!(outcomes.values().sum::<usize>(), 24, "{outcomes:?}");
+    eprintln!("cancel races: {outcomes:?}");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_model_list_fetched_by_one_replica_serves_the_others() -> TestResult {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    let lists = |mock: &MockGemini| {
+        mock.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/models"))
+            .count()
+    };
+    let mut seen = Vec::new();
+    for r in &replicas {
+        let (status, list) = get(&format!("http://{}/v1/models", r.addr)).await?;
+        assert_eq!(status, 200, "{list}");
+        assert_openai("ListModelsResponse", &list);
+        seen.push(list);
+    }
+    assert_eq!(
+        lists(&mock),
+        1,
+        "replicas 2 and 3 read the list replica 1 shared"
+    );
+    assert!(seen.iter().all(|l| *l == seen[0]), "{seen:?}");
     Ok(())
 }

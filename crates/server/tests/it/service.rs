@@ -650,6 +650,76 @@ async fn rotation_also_covers_streams_models_embeddings_and_native() -> TestResu
     Ok(())
 }
 
+/// An explicit cache lives in the project of the key that created it (mock-gemini refuses it
+/// to any other key with 403): a cache created through the native pass-through is
+/// remembered with its key, and chat and Responses requests naming it
+/// (`extra_body.google.cached_content`) go to that key, leaving out the system instruction,
+/// tools and tool config Gemini refuses beside a cache. A replica that did not see the
+/// creation falls back to rendezvous over the cache's name, the same guess on every replica.
+#[actix_rt::test]
+async fn a_cached_content_goes_to_the_key_that_created_it() -> TestResult {
+    let p = Pollux::start_with(|c, _| three_keys(c))?;
+    let tool = json!({"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}});
+    let mut created = Vec::new();
+    // Round robin spreads the creations over the keys.
+    for _ in 0..4 {
+        let (status, _, cache) = p
+            .post(
+                "/v1beta/cachedContents",
+                &json!({"model": "models/gemini-2.5-flash",
+                    "contents": [{"role": "user", "parts": [{"text": "A long manual."}]}]}),
+            )
+            .await?;
+        assert_eq!(status, 200, "{cache}");
+        let creator = keys_seen(&p).last().cloned().unwrap();
+        created.push((cache["name"].as_str().unwrap().to_owned(), creator));
+    }
+    let creators: std::collections::BTreeSet<&String> = created.iter().map(|c| &c.1).collect();
+    assert!(creators.len() > 1, "{created:?}");
+    for (name, creator) in &created {
+        let before = p.mock.requests().len();
+        let chat = json!({"model": "gemini-2.5-flash", "tools": [tool], "tool_choice": "auto",
+            "messages": [{"role": "system", "content": "Answer from the manual."},
+                         {"role": "user", "content": "What does page 3 say?"}],
+            "extra_body": {"google": {"cached_content": name}}});
+        let (status, _, out) = p.post("/v1/chat/completions", &chat).await?;
+        assert_eq!(status, 200, "{out}");
+        assert_openai("CreateChatCompletionResponse", &out);
+        let responses = json!({"model": "gemini-2.5-flash", "instructions": "Be brief.",
+            "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}],
+            "input": "Summarize page 3.", "store": false,
+            "extra_body": {"google": {"cached_content": name}}});
+        let (status, _, out) = p.post("/v1/responses", &responses).await?;
+        assert_eq!(status, 200, "{out}");
+        support::assert_responses("Response", &out);
+        let (status, _, _) = p.get(&format!("/v1beta/{name}")).await?;
+        assert_eq!(status, 200);
+        assert_eq!(keys_seen(&p)[before..], vec![creator.clone(); 3], "{name}");
+        for r in &p.mock.requests()[before..before + 2] {
+            let sent = r.json().unwrap();
+            support::assert_gemini_request(&sent);
+            assert_eq!(sent["cachedContent"], name.as_str());
+            for field in ["systemInstruction", "tools", "toolConfig"] {
+                assert!(sent.get(field).is_none(), "{field}: {sent}");
+            }
+        }
+    }
+    // Replicas that did not see a creation agree on their guess.
+    let guess = |q: Pollux| async move {
+        let chat = json!({"model": "gemini-2.5-flash",
+            "messages": [{"role": "user", "content": "x"}],
+            "extra_body": {"google": {"cached_content": "cachedContents/made-elsewhere"}}});
+        let _ = q.post("/v1/chat/completions", &chat).await;
+        keys_seen(&q)
+    };
+    let first = guess(Pollux::start_with(|c, _| three_keys(c))?).await;
+    let second = guess(Pollux::start_with(|c, _| three_keys(c))?).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first, second);
+    Ok(())
+}
+
 /// A chat of conversation `conv` (its `prompt_cache_key`, or none) whose first user turn is
 /// `first`, `turns` user turns long.
 fn conversation(conv: Option<&str>, first: &str, turns: usize) -> Value {

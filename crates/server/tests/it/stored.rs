@@ -527,6 +527,51 @@ async fn background_responses_run_and_are_polled() -> TestResult {
     Ok(())
 }
 
+/// A background run keeps the tier the client asked for: `serviceTier` reaches the run's
+/// upstream request, the queued response echoes the asked tier, and the stored one says the
+/// tier Gemini reports it served at (`x-gemini-service-tier`), a downgrade included.
+#[actix_rt::test]
+async fn a_background_response_keeps_its_service_tier() -> TestResult {
+    let p = Pollux::start()?;
+    for (asked, served, echoed) in [
+        ("flex", "flex", "flex"),
+        ("priority", "standard", "default"),
+    ] {
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert("x-gemini-service-tier".to_owned(), served.to_owned());
+        p.mock.push(Scenario::Stream {
+            steps: vec![StreamStep::Event(json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": "Done."}]},
+                    "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}
+            }))],
+            headers,
+            delay_ms: 0,
+        });
+        let queued = create(
+            &p,
+            json!({"model": "gemini-2.5-flash", "input": "Batch job.", "background": true,
+                "service_tier": asked}),
+        )
+        .await?;
+        assert_eq!(queued["service_tier"], asked, "{queued}");
+        let done = settle(&p, queued["id"].as_str().unwrap()).await?;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["service_tier"], echoed, "{done}");
+        let sent = last_upstream(&p);
+        assert_eq!(sent["serviceTier"], asked, "{sent}");
+        assert!(p
+            .mock
+            .requests()
+            .last()
+            .unwrap()
+            .path
+            .ends_with(":streamGenerateContent"));
+    }
+    support::assert_clean(&p).await?;
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn a_background_response_can_be_cancelled() -> TestResult {
     let p = Pollux::start()?;

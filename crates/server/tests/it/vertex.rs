@@ -517,27 +517,140 @@ async fn an_unusable_credentials_file_stops_start_up() -> TestResult {
 }
 
 #[actix_rt::test]
-async fn routes_not_yet_served_for_vertex_say_so() -> TestResult {
+async fn the_native_pass_through_is_not_served_for_vertex() -> TestResult {
     let p = Pollux::start_with(|c, base| {
         c.upstream = "vertex".to_owned();
         c.vertex_base_url = Some(base.to_owned());
     })?;
-    for (path, body) in [
-        (
-            "/v1/embeddings",
-            Some(json!({"model": "text-embedding-004", "input": "hi"})),
-        ),
-        ("/v1/models", None),
-        ("/v1beta/models", None),
-    ] {
-        let (status, _, answer) = match body {
-            Some(body) => p.post(path, &body).await?,
-            None => p.get(path).await?,
-        };
-        assert_eq!(status, 400, "{path}: {answer}");
-        assert_eq!(answer["error"]["code"], "unsupported_with_vertex", "{path}");
-    }
+    let (status, _, answer) = p.get("/v1beta/models").await?;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["code"], "unsupported_with_vertex");
     assert_eq!(p.mock.request_count(), 0);
+    Ok(())
+}
+
+/// Embeddings on Vertex AI go to the model's `:predict` with one instance per text (at most
+/// one per call for a Gemini embedding model), `dimensions` as
+/// `parameters.outputDimensionality`; the vectors come back in input order and `usage`
+/// counts the tokens Vertex reports.
+#[actix_rt::test]
+async fn vertex_embeddings_use_predict() -> TestResult {
+    let dir = TempDir::new("embeddings");
+    let (private, public) = key_pair(&dir.0);
+    let endpoint = TokenEndpoint::start(public, 3600);
+    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    let models = "/v1/projects/proj-1/locations/us-central1/publishers/google/models";
+
+    let body =
+        json!({"model": "text-embedding-004", "input": ["red apple", "sky"], "dimensions": 8});
+    let (status, _, out) = p.post("/v1/embeddings", &body).await?;
+    assert_eq!(status, 200, "{out}");
+    assert_openai("CreateEmbeddingResponse", &out);
+    let token = format!("Bearer {}", endpoint.issued()[0].0);
+    let sent = p.mock.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, format!("{models}/text-embedding-004:predict"));
+    assert_eq!(header(&sent[0], "authorization"), Some(token.as_str()));
+    assert_eq!(
+        sent[0].json()?,
+        json!({"instances": [{"content": "red apple"}, {"content": "sky"}],
+            "parameters": {"outputDimensionality": 8}})
+    );
+    // The mock's vectors, as f32 (JSON carries their shortest decimal form).
+    let got = |v: &Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    assert_eq!(
+        got(&out["data"][0]["embedding"]),
+        mock_gemini::catalog::fake_vector("red apple", 8)
+    );
+    assert_eq!(
+        got(&out["data"][1]["embedding"]),
+        mock_gemini::catalog::fake_vector("sky", 8)
+    );
+    assert_eq!(out["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
+    assert_eq!(out["model"], "text-embedding-004");
+
+    // A Gemini embedding model takes one instance per call: three calls, in order.
+    let body = json!({"model": "gemini-embedding-001", "input": ["one", "two", "three"],
+        "encoding_format": "base64"});
+    let (status, _, out) = p.post("/v1/embeddings", &body).await?;
+    // (The spec's schema types `embedding` as floats only: a base64 answer is not checked.)
+    assert_eq!(status, 200, "{out}");
+    let sent = p.mock.requests();
+    assert_eq!(sent.len(), 4);
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        assert_eq!(
+            sent[1 + i].path,
+            format!("{models}/gemini-embedding-001:predict")
+        );
+        assert_eq!(
+            sent[1 + i].json()?,
+            json!({"instances": [{"content": text}]})
+        );
+        assert_eq!(
+            out["data"][i]["embedding"],
+            pollux_translate::embeddings::base64_f32_le(&mock_gemini::catalog::fake_vector(
+                text, 3072
+            ))
+        );
+    }
+
+    // Vertex's own refusal comes back as an OpenAI error.
+    let (status, _, out) = p
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "no-such-embedder", "input": "x"}),
+        )
+        .await?;
+    assert_eq!(status, 404, "{out}");
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-embedder"));
+    Ok(())
+}
+
+/// `GET /v1/models` on Vertex AI reads the Model Garden's publisher list (every page), keeps
+/// the models an OpenAI route can serve, and caches the list like the Gemini API's.
+#[actix_rt::test]
+async fn vertex_models_come_from_the_publisher_list() -> TestResult {
+    let dir = TempDir::new("models");
+    let (private, public) = key_pair(&dir.0);
+    let endpoint = TokenEndpoint::start(public, 3600);
+    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    p.mock.update_config(|m| m.max_page_size = 3);
+    let (status, _, out) = p.get("/v1/models").await?;
+    assert_eq!(status, 200, "{out}");
+    assert_openai("ListModelsResponse", &out);
+    let ids: Vec<&str> = out["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"gemini-2.5-flash") && ids.contains(&"text-embedding-004"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"gemini-2.5-flash-preview-tts"), "{ids:?}");
+    let sent = p.mock.requests();
+    assert!(sent.len() > 1, "paged: {}", sent.len());
+    for r in &sent {
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path, "/v1beta1/publishers/google/models");
+        assert!(header(r, "authorization").is_some_and(|a| a.starts_with("Bearer ya29.")));
+    }
+    assert!(sent[1].query.contains("pageToken="), "{}", sent[1].query);
+    // Cached: no second list.
+    let (status, _, one) = p.get("/v1/models/gemini-2.5-flash").await?;
+    assert_eq!(status, 200, "{one}");
+    assert_openai("Model", &one);
+    assert_eq!(p.mock.requests().len(), sent.len());
     Ok(())
 }
 

@@ -7,8 +7,10 @@
 //! thinking), [`safety`] and [`signatures`]; answer side: [`finish`], [`usage`], [`stops`]
 //! (stop sequences beyond Gemini's five), the refusal texts in [`safety`], citations from
 //! [`grounding`] and code-execution blocks (`code_execution`); both sides:
-//! [`names`] (client tool names ⇄ Gemini's).
+//! [`names`] (client tool names ⇄ Gemini's); [`cache`] (what a request naming a cached
+//! content leaves out).
 
+pub mod cache;
 pub(crate) mod code_execution;
 pub(crate) mod conversation;
 pub mod finish;

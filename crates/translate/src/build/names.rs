@@ -71,6 +71,19 @@ impl ToolNames {
         self.to_gemini.get(client_name).map(String::as_str)
     }
 
+    /// The names that were rewritten, as `(client, gemini)` pairs ordered by client name
+    /// (for the inspector: what Pollux renamed).
+    pub fn renamed(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .to_gemini
+            .iter()
+            .filter(|(client, gemini)| client != gemini)
+            .map(|(client, gemini)| (client.as_str(), gemini.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.into_iter()
+    }
+
     /// The client's name for a name Gemini used; names never registered (or unchanged) come
     /// back as given.
     pub fn to_client<'a>(&'a self, gemini_name: &'a str) -> &'a str {
@@ -148,6 +161,23 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renamed_lists_only_the_rewritten_names_in_order() {
+        let mut names = ToolNames::default();
+        for n in ["valid_name", "mcp/search", "1st"] {
+            names.register(n);
+        }
+        let renamed: Vec<_> = names.renamed().collect();
+        assert_eq!(
+            renamed,
+            [
+                ("1st", names.to_gemini("1st").unwrap()),
+                ("mcp/search", names.to_gemini("mcp/search").unwrap()),
+            ]
+        );
+        assert!(renamed.iter().all(|(c, g)| c != g));
+    }
 
     #[test]
     fn fnv1a_matches_reference_vectors() {

@@ -891,7 +891,7 @@ impl StreamTranslator {
                 ..
             } => {
                 let part = MessagePart::OutputText {
-                    text,
+                    text: text.into(),
                     annotations,
                     logprobs,
                 };

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
-import { client, mock, SERVER_KEY, text } from './helpers.mjs';
+import { assertUpstreamAuth, client, mock, modelPath, systemInstruction, text } from './helpers.mjs';
 
 beforeEach(() => mock.reset());
 
@@ -45,9 +45,9 @@ test('plain chat: content, finish_reason, usage', async () => {
   assert.equal(completion.usage.completion_tokens_details.reasoning_tokens, 869);
 
   const [sent] = await mock.requests();
-  assert.equal(sent.path, '/v1beta/models/gemini-2.5-flash:generateContent');
-  assert.equal(sent.headers['x-goog-api-key'], SERVER_KEY);
-  assert.deepEqual(sent.json.systemInstruction, { parts: [{ text: 'Be brief.' }] });
+  assert.equal(sent.path, modelPath('gemini-2.5-flash', 'generateContent'));
+  assertUpstreamAuth(sent);
+  assert.deepEqual(sent.json.systemInstruction, systemInstruction('Be brief.'));
 });
 
 test('withResponse exposes headers', async () => {

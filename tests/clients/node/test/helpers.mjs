@@ -1,12 +1,37 @@
 // Shared helpers for the Node `openai` SDK suite: the mock-gemini control API, scenario
 // builders and clients. tests/clients/run.sh passes MOCK_URL, POLLUX_URL and
-// POLLUX_NOKEY_URL in the environment.
+// POLLUX_NOKEY_URL in the environment; for the run against the Vertex-mode Pollux it points
+// POLLUX_URL at that Pollux and sets POLLUX_UPSTREAM=vertex.
+import assert from 'node:assert/strict';
+
 import OpenAI from 'openai';
 
 export const MOCK_URL = process.env.MOCK_URL;
 export const POLLUX_URL = process.env.POLLUX_URL;
 export const POLLUX_NOKEY_URL = process.env.POLLUX_NOKEY_URL;
 export const SERVER_KEY = 'test-key';
+/** Whether POLLUX_URL is the Pollux in front of Vertex AI (project proj-1, us-central1). */
+export const VERTEX = process.env.POLLUX_UPSTREAM === 'vertex';
+
+/** The upstream path of a model call made through POLLUX_URL. */
+export const modelPath = (model, method) =>
+  VERTEX
+    ? `/v1/projects/proj-1/locations/us-central1/publishers/google/models/${model}:${method}`
+    : `/v1beta/models/${model}:${method}`;
+
+/** The Gemini API gets the server key; Vertex AI a bearer token (the mock's) and no key. */
+export const assertUpstreamAuth = (sent) => {
+  if (VERTEX) {
+    assert.match(sent.headers.authorization, /^Bearer mock-vertex-token-/);
+    assert.equal(sent.headers['x-goog-api-key'], undefined);
+  } else {
+    assert.equal(sent.headers['x-goog-api-key'], SERVER_KEY);
+  }
+};
+
+/** A system instruction as sent upstream: Vertex AI wants a role on every content. */
+export const systemInstruction = (text) =>
+  VERTEX ? { role: 'user', parts: [{ text }] } : { parts: [{ text }] };
 
 if (!MOCK_URL || !POLLUX_URL || !POLLUX_NOKEY_URL) {
   throw new Error('run these tests through tests/clients/run.sh (MOCK_URL/POLLUX_URL unset)');

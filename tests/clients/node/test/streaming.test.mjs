@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
-import { client, mock, text } from './helpers.mjs';
+import { assertUpstreamAuth, client, mock, modelPath, text } from './helpers.mjs';
 
 beforeEach(() => mock.reset());
 
@@ -41,7 +41,8 @@ test('chat.completions.stream() helper: content events and finalChatCompletion()
   assert.equal(final.choices[0].finish_reason, 'stop');
   assert.equal(await stream.finalContent(), 'one two three');
   const [sent] = await mock.requests();
-  assert.equal(sent.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent');
+  assert.equal(sent.path, modelPath('gemini-2.5-flash', 'streamGenerateContent'));
+  assertUpstreamAuth(sent);
   assert.equal(sent.query, 'alt=sse');
 });
 

@@ -49,16 +49,20 @@ function matches(s) {
   return true;
 }
 
+// An exchange in flight shows its state where the status and timings will be.
+const statusText = (s) => (s.state === "pending" ? "pending…" : s.state === "streaming" ? `${s.status} streaming…` : String(s.status));
+
 function row(s) {
-  const tr = el("tr", { tabindex: "0", "data-id": String(s.id), "data-status": String(s.status) });
+  const tr = el("tr", { tabindex: "0", "data-id": String(s.id), "data-status": String(s.status), "data-state": s.state });
   const models = s.client_model && s.client_model !== s.model ? `${s.client_model} → ${s.model ?? "–"}` : s.model ?? "–";
+  const done = s.state === "done";
   tr.append(
     el("td", { text: new Date(s.time).toLocaleTimeString() }),
     el("td", { text: s.path || s.route }),
     el("td", { class: "model", text: models }),
-    el("td", { class: `status s${String(s.status)[0]}`, text: String(s.status) }),
+    el("td", { class: done ? `status s${String(s.status)[0]}` : "status in-flight", text: statusText(s) }),
     el("td", { text: s.stream ? "stream" : "" }),
-    el("td", { text: `${fmtMs(s.duration_ms)} ms: ${fmtMs(s.own_ms)} / ${fmtMs(s.gemini_ms)}` }),
+    el("td", { text: done ? `${fmtMs(s.duration_ms)} ms: ${fmtMs(s.own_ms)} / ${fmtMs(s.gemini_ms)}` : "…" }),
     el("td", { text: fmtTok(s.tokens) }),
     el("td", { class: "dropped", text: s.dropped.join(", ") }),
     el("td", { class: "retries", text: s.retries ? String(s.retries) : "" }),
@@ -103,7 +107,13 @@ async function reload() {
 function live() {
   const feed = new EventSource(api + "/events");
   feed.addEventListener("open", () => { $("live").textContent = "live"; });
-  feed.addEventListener("exchange", (e) => { add(JSON.parse(e.data)); render(); });
+  feed.addEventListener("exchange", (e) => {
+    const s = JSON.parse(e.data);
+    add(s);
+    render();
+    // The open exchange finished: show it whole.
+    if (current?.id === s.id && current.state !== "done" && s.state === "done") open(s.id).catch(() => {});
+  });
   feed.addEventListener("reload", () => { reload().catch(() => {}); });
   feed.addEventListener("error", () => { $("live").textContent = "reconnecting…"; });
 }
@@ -165,12 +175,10 @@ function countSignatures(value) {
 function marks(x) {
   const out = [];
   for (const d of x.dropped) out.push(["dropped-mark", `dropped: ${d}`]);
+  // As the translation recorded them.
+  for (const r of x.renamed ?? []) out.push(["renamed-mark", `renamed tool: ${r.client} → ${r.gemini}`]);
   const client = parse(x.bodies.client_request), gemini = parse(x.bodies.gemini_request);
   if (client && gemini) {
-    const clientNames = new Set((client.tools ?? []).map((t) => t.function?.name ?? t.name).filter(Boolean));
-    for (const decl of (gemini.tools ?? []).flatMap((t) => t.functionDeclarations ?? [])) {
-      if (clientNames.size && !clientNames.has(decl.name)) out.push(["renamed-mark", `renamed tool: ${decl.name}`]);
-    }
     const restored = countSignatures(gemini.contents) - countSignatures(client.messages ?? client.input);
     if (restored > 0) out.push(["restored-mark", `restored ${restored} thought signature${restored > 1 ? "s" : ""}`]);
   }
@@ -189,12 +197,12 @@ async function open(id) {
   $("list-view").hidden = true;
   $("detail").hidden = false;
   $("curl-out").hidden = true;
-  $("detail-title").textContent = `${x.method} ${x.path} → ${x.status}`;
+  $("detail-title").textContent = `${x.method} ${x.path} → ${statusText(x)}`;
   meta($("detail-meta"), [
     ["Request id", x.request_id], ["Time", x.time],
     ["Model", `${x.client_model ?? "–"} → ${x.model ?? "–"}`], ["Stream", x.stream ? "yes" : "no"],
     ["Total", `${fmtMs(x.duration_ms)} ms`], ["Pollux's own", `${fmtMs(x.own_ms)} ms`], ["Gemini", `${fmtMs(x.gemini_ms)} ms`],
-    ["Tokens in/out/think/cached", fmtTok(x.tokens)], ["Upstream key", x.key], ["Retries", x.retries], ["End", x.end],
+    ["Tokens in/out/think/cached", fmtTok(x.tokens)], ["Upstream key", x.key], ["Retries", x.retries], ["End", x.end ?? `(${x.state})`],
   ]);
   marks(x);
   const attempts = x.bodies.attempts;

@@ -243,7 +243,7 @@ impl Pollux {
 
 /// Reads a stream of named events (`event:` then `data:`), checking that the two agree on the
 /// type; a non-200 answer is its JSON body.
-async fn read_named<S>(
+pub async fn read_named<S>(
     mut resp: awc::ClientResponse<S>,
 ) -> Result<(u16, HeaderMap, Vec<Value>), Error>
 where

@@ -132,6 +132,7 @@ pub fn to_gemini(
         labels: None,
         service_tier: service_tier(req.service_tier.as_deref(), "service_tier")?,
     };
+    crate::build::cache::omit_cached_fields(&mut body);
     if opts.dialect == Dialect::Vertex {
         vertex::adapt(
             &mut body,

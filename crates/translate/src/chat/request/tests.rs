@@ -481,6 +481,36 @@ fn google_extras_pass_through_in_both_spellings() {
 }
 
 #[test]
+fn a_cached_content_leaves_out_the_system_instruction_tools_and_tool_config() {
+    let tool = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    let body = json!({
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "x"}],
+        "tools": [tool], "tool_choice": "required",
+        "extra_body": {"google": {"cached_content": "cachedContents/abc"}}
+    });
+    let out = translated("gemini-2.5-flash", body.clone(), false).unwrap();
+    let sent = serde_json::to_value(&out.body).unwrap();
+    assert_eq!(sent["cachedContent"], "cachedContents/abc");
+    for field in ["systemInstruction", "tools", "toolConfig"] {
+        assert!(
+            sent.get(field).is_none(),
+            "{field} sent with a cache: {sent}"
+        );
+    }
+    // The names still map the answer's calls back.
+    assert_eq!(out.names.to_gemini("get_weather"), Some("get_weather"));
+    // Without a cache, all three go.
+    let mut plain = body;
+    plain.as_object_mut().unwrap().remove("extra_body");
+    let sent =
+        serde_json::to_value(translated("gemini-2.5-flash", plain, false).unwrap().body).unwrap();
+    for field in ["systemInstruction", "tools", "toolConfig"] {
+        assert!(sent.get(field).is_some(), "{field} missing: {sent}");
+    }
+}
+
+#[test]
 fn default_safety_settings_apply_when_the_client_sends_none() {
     let req =
         chat::ChatCompletionRequest::from_slice(user(json!({})).to_string().as_bytes()).unwrap();

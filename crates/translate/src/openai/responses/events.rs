@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::response::{Annotation, MessagePart, OutputItem, Response, SummaryText, TokenLogprob};
+use super::response::{
+    Annotation, MessagePart, OutputItem, Response, SharedText, SummaryText, TokenLogprob,
+};
 
 /// One event: its place in the stream and what it says.
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +61,37 @@ impl StreamEvent {
         Ok(())
     }
 
+    /// [`StreamEvent::write_sse`], returning where in `out` the response object it carries
+    /// was written (`None` for an event that carries none): a stored stream keeps those bytes
+    /// instead of encoding the response a second time.
+    pub fn write_sse_locating(
+        &self,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<Option<std::ops::Range<usize>>> {
+        let start = out.len();
+        self.write_sse(out)?;
+        if !self.carries_response() {
+            return Ok(None);
+        }
+        // `event: K\ndata: {"type":"K","response":` + object + `,"sequence_number":N}\n\n`.
+        let kind = self.kind().len();
+        let from = start + "event: \ndata: {\"type\":\"\",\"response\":".len() + 2 * kind;
+        let mut tail = itoa_len(self.sequence_number);
+        tail += ",\"sequence_number\":}\n\n".len();
+        Ok(Some(from..out.len() - tail))
+    }
+
+    fn carries_response(&self) -> bool {
+        matches!(
+            self.body,
+            EventBody::Created { .. }
+                | EventBody::InProgress { .. }
+                | EventBody::Completed { .. }
+                | EventBody::Incomplete { .. }
+                | EventBody::Failed { .. }
+        )
+    }
+
     /// The event framed for the stream ([`StreamEvent::write_sse`]).
     pub fn to_sse(&self) -> serde_json::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.frame_capacity());
@@ -78,6 +111,11 @@ impl StreamEvent {
             _ => 320,
         }
     }
+}
+
+/// Digits in `n`, written in decimal.
+fn itoa_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,7 +168,7 @@ pub enum EventBody {
         item_id: String,
         output_index: usize,
         content_index: usize,
-        text: String,
+        text: SharedText,
         logprobs: Vec<TokenLogprob>,
     },
     #[serde(rename = "response.output_text.annotation.added")]

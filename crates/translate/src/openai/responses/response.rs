@@ -2,7 +2,8 @@
 //! what the stream's `response.*` lifecycle events carry, with its output items.
 
 use std::fmt;
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -311,7 +312,7 @@ pub struct MessageItem {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessagePart {
     OutputText {
-        text: String,
+        text: SharedText,
         annotations: Vec<Annotation>,
         logprobs: Vec<TokenLogprob>,
     },
@@ -323,9 +324,69 @@ pub enum MessagePart {
 impl MessagePart {
     pub fn text(text: String) -> Self {
         MessagePart::OutputText {
-            text,
+            text: text.into(),
             annotations: Vec::new(),
             logprobs: Vec::new(),
+        }
+    }
+}
+
+/// A message's whole text, which a stream writes four times (`output_text.done`,
+/// `content_part.done`, `output_item.done` and the terminal response) and a stored stream
+/// once more: the clones share it, and it is JSON-escaped once, the first time it is written,
+/// each later write copying the escaped bytes (docs/benchmarks.md, change 20).
+#[derive(Clone, Default)]
+pub struct SharedText(Arc<Escaped>);
+
+#[derive(Default)]
+struct Escaped {
+    text: String,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl SharedText {
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+}
+
+impl From<String> for SharedText {
+    fn from(text: String) -> Self {
+        SharedText(Arc::new(Escaped {
+            text,
+            json: OnceLock::new(),
+        }))
+    }
+}
+
+impl Deref for SharedText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0.text
+    }
+}
+
+impl PartialEq for SharedText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.text == other.0.text
+    }
+}
+
+impl fmt::Debug for SharedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0.text, f)
+    }
+}
+
+impl Serialize for SharedText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(json) = self.0.json.get() {
+            return json.serialize(s);
+        }
+        // A string always encodes; the fallback keeps the signature honest.
+        match serde_json::value::to_raw_value(&self.0.text) {
+            Ok(json) => self.0.json.get_or_init(|| json).serialize(s),
+            Err(_) => s.serialize_str(&self.0.text),
         }
     }
 }
@@ -542,7 +603,72 @@ mod tests {
             expected.extend_from_slice(&fast);
             expected.extend_from_slice(b"\n\n");
             assert_eq!(framed, expected);
+            // Where the response object was framed, after what came before in the buffer.
+            let mut located = b"before".to_vec();
+            let range = event.write_sse_locating(&mut located).unwrap();
+            assert_eq!(&located[6..], &framed[..]);
+            match (&event.body, range) {
+                (
+                    EventBody::Created { response }
+                    | EventBody::InProgress { response }
+                    | EventBody::Completed { response }
+                    | EventBody::Incomplete { response }
+                    | EventBody::Failed { response },
+                    Some(range),
+                ) => assert_eq!(located[range].to_vec(), response.to_json().unwrap()),
+                (EventBody::OutputTextDelta { .. }, None) => {}
+                (body, range) => panic!("{} located at {range:?}", body.kind()),
+            }
         }
+    }
+
+    #[test]
+    fn the_response_is_located_whatever_the_sequence_number() {
+        for sequence_number in [0, 9, 10, 99, 100, 12_345] {
+            let event = StreamEvent {
+                body: EventBody::Completed {
+                    response: Box::new(response(Status::Completed)),
+                },
+                sequence_number,
+            };
+            let mut out = Vec::new();
+            let range = event.write_sse_locating(&mut out).unwrap().unwrap();
+            assert_eq!(
+                out[range].to_vec(),
+                event_response_json(&event),
+                "{sequence_number}"
+            );
+        }
+    }
+
+    fn event_response_json(event: &StreamEvent) -> Vec<u8> {
+        match &event.body {
+            EventBody::Completed { response } => response.to_json().unwrap(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shared_text_is_escaped_once_and_encodes_as_a_string() {
+        let text = SharedText::from("a \"quoted\"\n\u{e9} line".to_owned());
+        let copy = text.clone();
+        assert_eq!(
+            serde_json::to_string(&text).unwrap(),
+            serde_json::to_string(&*text).unwrap()
+        );
+        // The clone writes the escaped bytes its original kept, and the value form parses them.
+        assert_eq!(
+            serde_json::to_string(&copy).unwrap(),
+            "\"a \\\"quoted\\\"\\n\u{e9} line\""
+        );
+        assert_eq!(
+            serde_json::to_value(&copy).unwrap(),
+            json!("a \"quoted\"\n\u{e9} line")
+        );
+        assert_eq!(
+            text,
+            SharedText::from("a \"quoted\"\n\u{e9} line".to_owned())
+        );
     }
 
     #[test]

@@ -185,6 +185,7 @@ pub fn to_gemini(
         labels: None,
         service_tier: tier,
     };
+    crate::build::cache::omit_cached_fields(&mut body);
     if opts.dialect == Dialect::Vertex {
         vertex::adapt(
             &mut body,
