@@ -64,6 +64,14 @@ pub struct Upstream {
 /// What the upstream answered before its body.
 pub type UpstreamResponse = ClientResponse;
 
+/// Encodes an outbound body; plain structs cannot fail to encode, but say so if they do.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::BadGateway {
+        message: format!("Could not encode the upstream request: {e}"),
+        code: None,
+    })
+}
+
 /// One request to Gemini, as every route describes it to [`Upstream::head`] and
 /// [`Upstream::whole`].
 pub struct Call<'a> {

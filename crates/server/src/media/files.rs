@@ -30,8 +30,7 @@ use crate::error::ApiError;
 use crate::keys::Credentials;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
-use crate::routes::call::encode;
-use crate::upstream::{Call, KeyPin, Upstream};
+use crate::upstream::{encode, Call, KeyPin, Upstream};
 
 /// The most media sent inline in one request: Gemini takes about 20 MB per request, and
 /// base64 grows a file by a third (<https://ai.google.dev/gemini-api/docs/audio#inline-audio>).

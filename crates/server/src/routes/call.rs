@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
+pub use crate::upstream::encode;
 use crate::upstream::{Call, Upstream};
 
 /// GETs (no body) or POSTs (a JSON body) `url` and parses the 2xx answer as `T`.
@@ -24,13 +25,5 @@ pub async fn gemini_json<T: DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| {
         let error = ApiError::from(TranslateError::UpstreamFormat(e.to_string()));
         upstream.keys().redact_error(error, key)
-    })
-}
-
-/// Encodes an outbound body; plain structs cannot fail to encode, but say so if they do.
-pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value).map_err(|e| ApiError::BadGateway {
-        message: format!("Could not encode the upstream request: {e}"),
-        code: None,
     })
 }
