@@ -21,11 +21,16 @@ use crate::gemini::{
     ImageContentResponse, ImageGenerationConfig, Part, PredictInstance, PredictParameters,
     PredictRequest, PredictResponse, Role,
 };
-use crate::openai::{ImageData, ImageInputTokens, ImageRequest, ImageUsage, ImagesResponse};
+use crate::openai::{
+    ImageCompletedEvent, ImageData, ImageInputTokens, ImageRequest, ImageUsage, ImagesResponse,
+};
 use crate::TranslateError;
 
 /// OpenAI's limit on `n`.
 pub const MAX_IMAGES: u32 = 10;
+
+/// OpenAI's limit on `partial_images`.
+pub const MAX_PARTIAL_IMAGES: u32 = 3;
 
 /// The aspect ratios Gemini image models accept, as (name, width, height).
 const GEMINI_RATIOS: [(&str, u32, u32); 10] = [
@@ -183,14 +188,11 @@ pub fn to_gemini(
             "prompt",
         ));
     }
-    if req.stream == Some(true) {
-        return Err(TranslateError::InvalidRequest {
-            message: "Streamed image generation is not supported: send 'stream': false (the \
-                      default) and read the images from the response."
-                .to_owned(),
-            param: Some("stream".to_owned()),
-            code: Some("unsupported_parameter"),
-        });
+    if req.partial_images.is_some_and(|n| n > MAX_PARTIAL_IMAGES) {
+        return Err(TranslateError::invalid(
+            format!("'partial_images' must be between 0 and {MAX_PARTIAL_IMAGES}."),
+            "partial_images",
+        ));
     }
     match req.response_format.as_deref() {
         None | Some("b64_json") => {}
@@ -570,6 +572,67 @@ pub fn to_openai(
     }
 }
 
+/// Which route a stream answers: the event types differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRoute {
+    /// `/v1/images/generations`: `image_generation.*` events.
+    Generation,
+    /// `/v1/images/edits`: `image_edit.*` events.
+    Edit,
+}
+
+/// The parameters a streamed request asked for that Pollux cannot honour, for the
+/// dropped-params header: `partial_images` above 0, since Gemini sends no interim images.
+pub fn stream_dropped(req: &ImageRequest) -> &'static str {
+    if req.partial_images.unwrap_or(0) > 0 {
+        "partial_images"
+    } else {
+        ""
+    }
+}
+
+/// The events of a streamed answer, one `completed` event per final image, in order:
+/// `images` are base64 in `output`'s type, each with the usage of the call that made it
+/// (zeros where Gemini reports none, as Imagen; the field is required). There is no state
+/// to carry: Gemini sends each image whole, so there are no partial images to number.
+pub fn stream_events(
+    route: ImageRoute,
+    req: &ImageRequest,
+    images: Vec<(String, Option<ImageUsage>)>,
+    output: OutputFormat,
+    created_at: u64,
+) -> Vec<ImageCompletedEvent> {
+    let kind = match route {
+        ImageRoute::Generation => "image_generation.completed",
+        ImageRoute::Edit => "image_edit.completed",
+    };
+    let size = match req.size.as_deref() {
+        Some("1024x1024") => "1024x1024",
+        Some("1024x1536") => "1024x1536",
+        Some("1536x1024") => "1536x1024",
+        _ => "auto",
+    };
+    let quality = match req.quality.as_deref() {
+        Some("low") => "low",
+        Some("medium" | "standard") => "medium",
+        Some("high" | "hd") => "high",
+        _ => "auto",
+    };
+    images
+        .into_iter()
+        .map(|(b64_json, usage)| ImageCompletedEvent {
+            kind,
+            b64_json,
+            created_at,
+            size,
+            quality,
+            background: "auto",
+            output_format: output.name(),
+            usage: usage.unwrap_or_default(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -693,6 +756,58 @@ mod tests {
     }
 
     #[test]
+    fn streamed_images_are_one_completed_event_each_within_openai_enums() {
+        let req = request(
+            json!({"prompt": "p", "stream": true, "partial_images": 2, "size": "1536x1024",
+                "quality": "hd"}),
+        );
+        assert!(to_gemini(&req, "gemini-2.5-flash-image", None).is_ok());
+        assert_eq!(stream_dropped(&req), "partial_images");
+        let usage = ImageUsage {
+            input_tokens: 3,
+            output_tokens: 5,
+            total_tokens: 8,
+            input_tokens_details: ImageInputTokens {
+                text_tokens: 3,
+                image_tokens: 0,
+            },
+        };
+        let events = stream_events(
+            ImageRoute::Generation,
+            &req,
+            vec![("AAAA".to_owned(), Some(usage)), ("BBBB".to_owned(), None)],
+            OutputFormat::Webp,
+            7,
+        );
+        assert_eq!(
+            serde_json::to_value(&events).unwrap(),
+            json!([
+                {"type": "image_generation.completed", "b64_json": "AAAA", "created_at": 7,
+                 "size": "1536x1024", "quality": "high", "background": "auto",
+                 "output_format": "webp", "usage": {"input_tokens": 3, "output_tokens": 5,
+                 "total_tokens": 8, "input_tokens_details": {"text_tokens": 3,
+                 "image_tokens": 0}}},
+                {"type": "image_generation.completed", "b64_json": "BBBB", "created_at": 7,
+                 "size": "1536x1024", "quality": "high", "background": "auto",
+                 "output_format": "webp", "usage": {"input_tokens": 0, "output_tokens": 0,
+                 "total_tokens": 0, "input_tokens_details": {"text_tokens": 0,
+                 "image_tokens": 0}}},
+            ])
+        );
+        let edit = request(json!({"prompt": "p", "size": "16:9"}));
+        assert_eq!(stream_dropped(&edit), "");
+        let events = stream_events(
+            ImageRoute::Edit,
+            &edit,
+            vec![("CCCC".to_owned(), None)],
+            OutputFormat::Png,
+            7,
+        );
+        assert_eq!(events[0].kind, "image_edit.completed");
+        assert_eq!((events[0].size, events[0].quality), ("auto", "auto"));
+    }
+
+    #[test]
     fn edits_send_images_then_mask_note_then_prompt() {
         let blob = |d: &str| {
             Part::inline(Blob {
@@ -769,10 +884,10 @@ mod tests {
                 "between 1",
             ),
             (
-                json!({"prompt": "p", "stream": true}),
+                json!({"prompt": "p", "stream": true, "partial_images": 4}),
                 "gemini-2.5-flash-image",
-                "stream",
-                "'stream': false",
+                "partial_images",
+                "between 0 and 3",
             ),
             (
                 json!({"prompt": "p", "quality": "ultra"}),

@@ -1,6 +1,6 @@
 """Images with the `openai` SDK: `images.generate()` on a Gemini image model and on Imagen
 (through an alias-free model name), and `images.edit()` with several images and a mask as
-multipart files. Each returned image is decoded here: the PNG chunks are walked, their CRCs
+multipart files; both with `stream=True`, iterating the SDK's typed events. Each returned image is decoded here: the PNG chunks are walked, their CRCs
 checked and the pixel data inflated, so the size asserted is the size of a real picture."""
 
 from __future__ import annotations
@@ -92,6 +92,44 @@ def test_url_format_and_chat_models_are_refused(client, mock):
         client.images.generate(model="gemini-2.5-flash", prompt="p")
     assert "gemini-2.5-flash-image" in err.value.message
     assert mock.requests() == []
+
+
+def test_generate_streamed_yields_one_completed_event_per_image(client, mock):
+    stream = client.images.generate(
+        model="gemini-2.5-flash-image", prompt="a red fox in snow", n=2, size="1536x1024",
+        stream=True, partial_images=1,
+    )
+    events = list(stream)
+    assert [type(e).__name__ for e in events] == ["ImageGenCompletedEvent"] * 2
+    for event in events:
+        assert event.type == "image_generation.completed"
+        assert (event.size, event.quality, event.output_format) == ("1536x1024", "auto", "png")
+        assert decode_png(base64.b64decode(event.b64_json)) == (1248, 832)
+    assert sum(e.usage.total_tokens for e in events) > 0
+    assert len([r for r in mock.requests() if r["rpc"] == "generateContent"]) == 2
+
+
+def test_generate_streamed_dropped_partials_are_named(client):
+    with client.images.with_streaming_response.generate(
+        model="gemini-2.5-flash-image", prompt="a fox", stream=True, partial_images=2,
+    ) as response:
+        assert response.headers["x-pollux-dropped-params"] == "partial_images"
+        assert response.headers["content-type"] == "text/event-stream"
+
+
+def test_edit_streamed_yields_image_edit_completed(client, mock):
+    stream = client.images.edit(
+        model="gemini-2.5-flash-image",
+        image=("cat.png", io.BytesIO(png_file(6, 4)), "image/png"),
+        prompt="put a hat on the cat",
+        size="1024x1024",
+        stream=True,
+    )
+    (event,) = list(stream)
+    assert type(event).__name__ == "ImageEditCompletedEvent"
+    assert event.type == "image_edit.completed" and event.size == "1024x1024"
+    assert decode_png(base64.b64decode(event.b64_json)) == (1024, 1024)
+    assert len(mock.requests()) == 1
 
 
 def test_edit_with_images_and_mask(client, mock):

@@ -24,14 +24,14 @@ use futures_util::future::try_join_all;
 use futures_util::StreamExt;
 use pollux_translate::gemini::{Blob, ImageContentResponse, Part, PredictResponse};
 use pollux_translate::images::{
-    add_usage, images_from_gemini, images_from_imagen, to_gemini, to_openai, EditImages,
-    ImageCalls, ImagePlan,
+    add_usage, images_from_gemini, images_from_imagen, stream_dropped, stream_events, to_gemini,
+    to_openai, EditImages, ImageCalls, ImagePlan, ImageRoute,
 };
 use pollux_translate::openai::ImageRequest;
 
 use super::body::read_limited;
 use super::call::{encode, gemini_json};
-use super::generate::unix_now;
+use super::generate::{unix_now, with_dropped};
 use super::models::resolve;
 use crate::error::ApiError;
 use crate::guard::takes_files;
@@ -40,6 +40,7 @@ use crate::media::files::{FileSession, INLINE_LIMIT};
 use crate::media::transcode;
 use crate::observe::Trace;
 use crate::resilience::Deadline;
+use crate::sse;
 use crate::state::AppState;
 use crate::upstream::{Call, KeyPin, Upstream};
 
@@ -75,7 +76,15 @@ pub async fn generations(
     let request = ImageRequest::from_slice(&body)?;
     let deadline = Deadline::start(shared.config.request_timeout());
     create(
-        &request, None, &trace, &key, &shared, &upstream, &deadline, None,
+        ImageRoute::Generation,
+        &request,
+        None,
+        &trace,
+        &key,
+        &shared,
+        &upstream,
+        &deadline,
+        None,
     )
     .await
 }
@@ -109,6 +118,7 @@ pub async fn edits(
     let mut files = FileSession::new(upstream.clone(), key.clone());
     let edit = edit_parts(inputs, &mut files, &trace, &deadline).await?;
     create(
+        ImageRoute::Edit,
         &request,
         Some(&edit),
         &trace,
@@ -282,6 +292,7 @@ fn text_field(request: &mut ImageRequest, name: &str, bytes: &[u8]) -> Result<()
             request.output_compression = Some(u8::try_from(number(&text)?).unwrap_or(u8::MAX))
         }
         "stream" => request.stream = Some(text.trim() == "true"),
+        "partial_images" => request.partial_images = Some(number(&text)?),
         _ => {}
     }
     Ok(())
@@ -304,9 +315,11 @@ fn form_param(message: impl Into<String>, param: &str) -> ApiError {
 }
 
 /// Maps, calls Gemini, and answers: the part both routes share. `pin` keeps the calls on the
-/// key that uploaded an edit's files.
+/// key that uploaded an edit's files. With `stream`, the answer is SSE: one `completed` event
+/// per image, sent once all calls are back (a failure is still a plain error response).
 #[allow(clippy::too_many_arguments)]
 async fn create(
+    route: ImageRoute,
     request: &ImageRequest,
     edit: Option<&EditImages>,
     trace: &Trace,
@@ -324,7 +337,7 @@ async fn create(
         output,
         jpeg_quality,
     } = plan;
-    let (images, usage) = match calls {
+    let images = match calls {
         ImageCalls::Gemini { request, calls } => {
             let permits = (0..calls)
                 .map(|_| shared.limiter.acquire())
@@ -339,13 +352,12 @@ async fn create(
             .await?;
             drop(permits);
             let mut images = Vec::new();
-            let mut usage = None;
             for answer in answers {
-                let (more, one) = images_from_gemini(answer)?;
-                images.extend(more);
-                usage = add_usage(usage, one);
+                // Each call's usage goes with its first image, so the events add up to it.
+                let (more, mut one) = images_from_gemini(answer)?;
+                images.extend(more.into_iter().map(|blob| (blob, one.take())));
             }
-            (images, usage)
+            images
         }
         ImageCalls::Imagen(calls) => {
             let permits = calls
@@ -365,9 +377,9 @@ async fn create(
             drop(permits);
             let mut images = Vec::new();
             for answer in answers {
-                images.extend(images_from_imagen(answer)?);
+                images.extend(images_from_imagen(answer)?.into_iter().map(|b| (b, None)));
             }
-            (images, None)
+            images
         }
     };
     log::debug!(
@@ -378,14 +390,32 @@ async fn create(
     );
     let encoded = web::block(move || {
         images
-            .iter()
-            .map(|blob| transcode::to_format(blob, output, jpeg_quality))
-            .collect::<Result<Vec<_>, _>>()
+            .into_iter()
+            .map(|(blob, usage)| Ok((transcode::to_format(&blob, output, jpeg_quality)?, usage)))
+            .collect::<Result<Vec<_>, ApiError>>()
     })
     .await
     .map_err(|e| ApiError::BadGateway {
         message: format!("Converting the images failed: {e}"),
         code: None,
     })??;
-    Ok(HttpResponse::Ok().json(to_openai(encoded, output, usage, unix_now())))
+    if request.stream == Some(true) {
+        let events = stream_events(route, request, encoded, output, unix_now());
+        let body: Vec<Bytes> = events.iter().map(sse::event).collect();
+        let response = HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-accel-buffering", "no"))
+            .streaming(futures_util::stream::iter(
+                body.into_iter().map(Ok::<_, actix_web::Error>),
+            ));
+        return Ok(with_dropped(response, stream_dropped(request)));
+    }
+    let mut usage = None;
+    let mut images = Vec::with_capacity(encoded.len());
+    for (image, one) in encoded {
+        images.push(image);
+        usage = add_usage(usage, one);
+    }
+    Ok(HttpResponse::Ok().json(to_openai(images, output, usage, unix_now())))
 }

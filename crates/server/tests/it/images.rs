@@ -150,6 +150,129 @@ async fn imagen_batches_of_four_through_an_alias() -> TestResult {
     Ok(())
 }
 
+/// Posts `body` and returns the answer's status, headers and bytes as they came.
+async fn post_bytes(
+    p: &Pollux,
+    path: &str,
+    content_type: String,
+    body: Vec<u8>,
+) -> Result<(u16, actix_web::http::header::HeaderMap, Vec<u8>), Error> {
+    let mut resp = support::client()
+        .post(p.url(path))
+        .insert_header(("content-type", content_type))
+        .send_body(body)
+        .await?;
+    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+    Ok((
+        resp.status().as_u16(),
+        resp.headers().clone(),
+        bytes.to_vec(),
+    ))
+}
+
+/// The events of an SSE body, each checked against `schema` and its completed-event schema.
+fn stream_events(body: &[u8], schema: &str, completed: &str) -> Vec<Value> {
+    let events: Vec<Value> = std::str::from_utf8(body)
+        .unwrap()
+        .split("\n\n")
+        .filter(|e| !e.is_empty() && !e.starts_with(':'))
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    for e in &events {
+        assert_oracle(schema, e);
+        assert_oracle(completed, e);
+    }
+    events
+}
+
+#[actix_rt::test]
+async fn streamed_generation_sends_one_completed_event_per_image() -> TestResult {
+    let p = Pollux::start()?;
+    let body = json!({"model": "gemini-2.5-flash-image", "prompt": "a red fox", "n": 2,
+        "size": "1536x1024", "quality": "high", "stream": true, "partial_images": 2});
+    assert_oracle("CreateImageRequest", &body);
+    let (status, headers, bytes) = post_bytes(
+        &p,
+        "/v1/images/generations",
+        "application/json".to_owned(),
+        serde_json::to_vec(&body)?,
+    )
+    .await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers.get("content-type").unwrap(), "text/event-stream");
+    assert_eq!(
+        headers.get("x-pollux-dropped-params").unwrap(),
+        "partial_images",
+        "Gemini sends no interim images"
+    );
+    let events = stream_events(&bytes, "ImageGenStreamEvent", "ImageGenCompletedEvent");
+    assert_eq!(events.len(), 2, "{events:?}");
+    let mut tokens = 0;
+    for e in &events {
+        assert_eq!(e["type"], "image_generation.completed");
+        assert_eq!(
+            (&e["size"], &e["quality"], &e["output_format"]),
+            (&json!("1536x1024"), &json!("high"), &json!("png"))
+        );
+        assert_eq!(
+            decoded(&json!({"data": [e]})),
+            vec![(image::ImageFormat::Png, 1248, 832)]
+        );
+        tokens += e["usage"]["total_tokens"].as_u64().unwrap();
+    }
+    assert!(tokens > 0, "{events:?}");
+    let reqs = p.mock.requests();
+    assert_eq!(reqs.len(), 2, "one call per image");
+    for r in &reqs {
+        assert_eq!(
+            r.path,
+            "/v1beta/models/gemini-2.5-flash-image:generateContent"
+        );
+        assert_upstream("GenerateContentRequest", r);
+    }
+
+    // Imagen: the events come from one `:predict` call, with zero usage (it reports none).
+    let body = json!({"model": "imagen-4.0-generate-001", "prompt": "a city", "n": 3,
+        "output_format": "jpeg", "stream": true});
+    assert_oracle("CreateImageRequest", &body);
+    let (status, headers, bytes) = post_bytes(
+        &p,
+        "/v1/images/generations",
+        "application/json".to_owned(),
+        serde_json::to_vec(&body)?,
+    )
+    .await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert!(headers.get("x-pollux-dropped-params").is_none());
+    let events = stream_events(&bytes, "ImageGenStreamEvent", "ImageGenCompletedEvent");
+    assert_eq!(events.len(), 3, "{events:?}");
+    for e in &events {
+        assert_eq!(
+            (&e["size"], &e["quality"]),
+            (&json!("auto"), &json!("auto"))
+        );
+        assert_eq!(e["usage"]["total_tokens"], 0);
+        assert_eq!(
+            decoded(&json!({"data": [e]}))[0].0,
+            image::ImageFormat::Jpeg
+        );
+    }
+    assert_eq!(p.mock.requests().len(), 3, "one :predict call for 3 images");
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn streamed_failure_is_a_plain_error_response() -> TestResult {
+    let p = Pollux::start()?;
+    p.mock.push(Scenario::text("I can only describe foxes."));
+    let body = json!({"model": "gemini-2.5-flash-image", "prompt": "a fox", "stream": true});
+    let (status, _, out) = p.post("/v1/images/generations", &body).await?;
+    assert_eq!(status, 502, "{out}");
+    assert_oracle("ErrorResponse", &out);
+    assert_eq!(out["error"]["code"], "no_image");
+    Ok(())
+}
+
 #[actix_rt::test]
 async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
     let p = Pollux::start()?;
@@ -161,10 +284,6 @@ async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
         (
             json!({"model": "gemini-2.5-flash", "prompt": "p"}),
             "gemini-2.5-flash-image",
-        ),
-        (
-            json!({"model": "gemini-2.5-flash-image", "prompt": "p", "stream": true}),
-            "'stream': false",
         ),
         (
             json!({"model": "gemini-2.5-flash-image", "prompt": "p", "size": "999x100"}),
@@ -317,6 +436,35 @@ async fn edit_sends_images_mask_and_prompt_as_parts() -> TestResult {
         sent["generationConfig"]["imageConfig"]["aspectRatio"],
         "1:1"
     );
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn streamed_edit_sends_image_edit_completed_events() -> TestResult {
+    let p = Pollux::start()?;
+    let (content_type, body) = form(
+        &[
+            ("model", "gemini-2.5-flash-image"),
+            ("prompt", "put a hat on the cat"),
+            ("size", "1024x1024"),
+            ("n", "2"),
+            ("stream", "true"),
+            ("partial_images", "0"),
+        ],
+        &[("image", png(8, 8))],
+    );
+    let (status, headers, bytes) = post_bytes(&p, "/v1/images/edits", content_type, body).await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers.get("content-type").unwrap(), "text/event-stream");
+    assert!(headers.get("x-pollux-dropped-params").is_none());
+    let events = stream_events(&bytes, "ImageEditStreamEvent", "ImageEditCompletedEvent");
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e["type"], "image_edit.completed");
+        assert_eq!(e["size"], "1024x1024");
+        assert_eq!(decoded(&json!({"data": [e]}))[0].0, image::ImageFormat::Png);
+    }
+    assert_eq!(p.mock.requests().len(), 2);
     Ok(())
 }
 

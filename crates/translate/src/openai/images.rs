@@ -35,6 +35,9 @@ pub struct ImageRequest {
     pub output_compression: Option<u8>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// 0-3 partial images before each final one, when streamed.
+    #[serde(default)]
+    pub partial_images: Option<u32>,
 }
 
 impl ImageRequest {
@@ -59,8 +62,24 @@ pub struct ImageData {
     pub b64_json: String,
 }
 
+/// A streamed image: `ImageGenCompletedEvent` (`image_generation.completed`) or
+/// `ImageEditCompletedEvent` (`image_edit.completed`), one per final image. `size`,
+/// `quality` and `background` echo the request within OpenAI's enums (`auto` otherwise).
+#[derive(Debug, Serialize)]
+pub struct ImageCompletedEvent {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub b64_json: String,
+    pub created_at: u64,
+    pub size: &'static str,
+    pub quality: &'static str,
+    pub background: &'static str,
+    pub output_format: &'static str,
+    pub usage: ImageUsage,
+}
+
 /// `ImageGenUsage`, from Gemini's token counts.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ImageUsage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -68,7 +87,7 @@ pub struct ImageUsage {
     pub input_tokens_details: ImageInputTokens,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ImageInputTokens {
     pub text_tokens: u64,
     pub image_tokens: u64,

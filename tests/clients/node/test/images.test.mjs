@@ -57,6 +57,24 @@ function pngFile(width, height) {
   return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+test('images.generate with stream: true yields one completed event per image', async () => {
+  const stream = await client().images.generate({
+    model: 'gemini-2.5-flash-image',
+    prompt: 'a red fox in snow',
+    n: 2,
+    size: '1024x1536',
+    stream: true,
+  });
+  const events = [];
+  for await (const event of stream) events.push(event);
+  assert.deepEqual(events.map((e) => e.type), ['image_generation.completed', 'image_generation.completed']);
+  for (const event of events) {
+    assert.equal(event.size, '1024x1536');
+    assert.deepEqual(decodePng(Buffer.from(event.b64_json, 'base64')), [832, 1248]);
+  }
+  assert.ok(events.reduce((sum, e) => sum + e.usage.total_tokens, 0) > 0);
+});
+
 test('images.generate on a Gemini image model: n images of the asked ratio', async () => {
   const result = await client().images.generate({
     model: 'gemini-2.5-flash-image',
