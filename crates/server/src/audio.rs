@@ -246,7 +246,7 @@ const OGG_SERIAL: u32 = 0x506f_6c78;
 const OPUS_MAX_PACKET: usize = 4000;
 
 /// An Ogg Opus stream being written (RFC 7845): the `OpusHead` and `OpusTags` header pages
-/// first, then one page per [`OggOpus::push`] that completed a packet. Granule positions
+/// first, then one page per `push` that completed a packet. Granule positions
 /// count 48 kHz samples whatever the input rate (§4), pre-skip included; the last page's
 /// granule trims the padding that fills the last frame and flushes the encoder's lookahead
 /// (§4.4), so a decoder plays exactly the samples Gemini sent.

@@ -33,7 +33,7 @@ const SHARED_POLL: Duration = Duration::from_millis(50);
 const END: &[u8] = b"end";
 
 /// A background run's events in the shared state: the list `events:{id}` of
-/// `<sequence number> <framed SSE event>` entries, then [`END`] once the run is over, kept
+/// `<sequence number> <framed SSE event>` entries, then `END` once the run is over, kept
 /// for the response store's age limit.
 pub struct Mirror {
     shared: Arc<Shared>,

@@ -5,7 +5,7 @@
 //! Keys (after the prefix): `resp:{id}` the record (JSON, the response and input bytes
 //! embedded as they are), `item:{item_id}` the response holding an item, `gone:{id}` why a
 //! record is gone and whose it was, `final:{id}` set once a background response's status is
-//! final (written by [`SETTLE`] together with the record, so a cancel on one replica and the
+//! final (written by `SETTLE` together with the record, so a cancel on one replica and the
 //! run finishing on another cannot both win). A put writes `gone:{id}` = expired with twice the TTL, so
 //! once the record's own TTL has passed the id reads "has expired"; a delete overwrites it
 //! with deleted. Owners are the digests [`crate::keys::Keys::owner`] gives, never keys.
