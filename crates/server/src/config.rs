@@ -179,6 +179,12 @@ pub struct Config {
     #[arg(long, env = "POLLUX_STATE_PASSWORD_FILE")]
     pub state_password_file: Option<std::path::PathBuf>,
 
+    /// A PEM file of the certificate authorities a `rediss://` Redis's certificate must chain
+    /// to, for a Redis whose certificate no public root signs (a company CA, or one made for
+    /// a test). Without it, public roots (webpki) are trusted.
+    #[arg(long, env = "POLLUX_STATE_CA_FILE")]
+    pub state_ca_file: Option<std::path::PathBuf>,
+
     /// Prefix of every Redis key Pollux writes, so several deployments can share one Redis.
     #[arg(long, env = "POLLUX_STATE_PREFIX", default_value = "pollux:")]
     pub state_prefix: String,
@@ -410,6 +416,7 @@ impl Config {
             response_store_ttl_secs: 86_400,
             state: None,
             state_password_file: None,
+            state_ca_file: None,
             state_prefix: "pollux:".to_owned(),
             state_timeout_ms: 50,
             config: None,

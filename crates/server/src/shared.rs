@@ -36,10 +36,13 @@ pub struct Shared {
 impl Shared {
     /// Prepares the connection; it is made on first use (Redis may come up after Pollux), so
     /// this needs a tokio runtime but no Redis yet.
-    /// `password`, when given, replaces the URL's (`--state-password-file`).
+    /// `password`, when given, replaces the URL's (`--state-password-file`); `ca`, when
+    /// given, is the PEM of the authorities a `rediss://` certificate must chain to
+    /// (`--state-ca-file`).
     pub fn connect(
         url: &str,
         password: Option<&str>,
+        ca: Option<Vec<u8>>,
         prefix: &str,
         timeout: Duration,
         metrics: Arc<Metrics>,
@@ -51,7 +54,17 @@ impl Shared {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let client = redis::Client::open(info).map_err(invalid)?;
+        let client = match ca {
+            Some(root_cert) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            ),
+            None => redis::Client::open(info),
+        }
+        .map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             // Reconnects are attempted again on the next operation, not retried in a loop
             // while a request waits.

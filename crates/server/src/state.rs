@@ -74,11 +74,24 @@ impl AppState {
             }
             (None, _) => None,
         };
+        let ca = match (&config.state_ca_file, &config.state) {
+            (Some(path), Some(_)) => Some(std::fs::read(path).map_err(|e| {
+                format!(
+                    "--state-ca-file / POLLUX_STATE_CA_FILE: cannot read {}: {e}",
+                    path.display()
+                )
+            })?),
+            (Some(_), None) => {
+                return Err("--state-ca-file / POLLUX_STATE_CA_FILE needs --state".to_owned())
+            }
+            (None, _) => None,
+        };
         let shared = match &config.state {
             Some(url) => Some(Arc::new(
                 Shared::connect(
                     url,
                     password.as_deref(),
+                    ca,
                     &config.state_prefix,
                     Duration::from_millis(config.state_timeout_ms),
                     metrics.clone(),

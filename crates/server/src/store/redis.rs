@@ -314,7 +314,7 @@ mod tests {
 
     fn store(url: &str, prefix: &str, metrics: Arc<Metrics>) -> RedisStore {
         let shared =
-            Shared::connect(url, None, prefix, Duration::from_millis(500), metrics).unwrap();
+            Shared::connect(url, None, None, prefix, Duration::from_millis(500), metrics).unwrap();
         RedisStore::new(Arc::new(shared), Duration::from_secs(600))
     }
 

@@ -332,3 +332,167 @@ async fn the_redis_password_comes_from_a_file() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_rt::test]
+async fn a_tls_redis_is_reached_through_rediss() -> TestResult {
+    let free = || -> Result<u16, Error> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    let (port, tls_port) = (free()?, free()?);
+    // A certificate authority and a server certificate it signed, made for this test:
+    // redis-server serves TLS on `tls_port`; its plain port is only for reading back.
+    let dir = std::env::temp_dir().join(format!("pollux-redis-tls-{tls_port}"));
+    std::fs::create_dir_all(&dir)?;
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, csr, ext) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("cert.csr"),
+        dir.join("ext.cnf"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )?;
+    let openssl = |args: &[&std::ffi::OsStr]| -> TestResult {
+        let made = Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl (apt-get install openssl): {e}"))?;
+        assert!(made.success(), "openssl {args:?} failed");
+        Ok(())
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    openssl(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("1"),
+        os("-subj"),
+        os("/CN=pollux-test-ca"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ])?;
+    openssl(&[
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=127.0.0.1"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ])?;
+    openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-days"),
+        os("1"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ])?;
+    let (cert_arg, key_arg, ca_arg) = (
+        cert.display().to_string(),
+        key.display().to_string(),
+        ca.display().to_string(),
+    );
+    let redis = Redis::start_with(
+        port,
+        &[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &cert_arg,
+            "--tls-key-file",
+            &key_arg,
+            "--tls-ca-cert-file",
+            &ca_arg,
+            "--tls-auth-clients",
+            "no",
+        ],
+    )?;
+    let mock = MockGemini::start()?;
+    let url = format!("rediss://127.0.0.1:{tls_port}/0");
+    let trusting = |mock: &MockGemini| {
+        let mut config = replica_config(mock, &url);
+        config.state_ca_file = Some(ca.clone());
+        config
+    };
+    let one = ServerThread::spawn({
+        let config = trusting(&mock);
+        move || pollux_server::bind(config)
+    })?;
+    let two = ServerThread::spawn({
+        let config = trusting(&mock);
+        move || pollux_server::bind(config)
+    })?;
+    mock.push(Scenario::text("over TLS"));
+    let (status, created) = post(
+        &one,
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": "hello"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().unwrap();
+    // The other replica finds it: it went through the TLS port into Redis.
+    let mut resp = client()
+        .get(format!("http://{}/v1/responses/{id}", two.addr))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200, "{:?}", resp.body().await?);
+    let keys = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--scan"])
+        .output()?;
+    let keys = String::from_utf8_lossy(&keys.stdout).into_owned();
+    assert!(keys.contains(id), "{keys}");
+    assert_eq!(state_errors(&one).await?, 0.0);
+    assert_eq!(state_errors(&two).await?, 0.0);
+
+    // Without the CA file the certificate is checked against public roots and refused:
+    // that replica serves from its own process and counts the failures.
+    let untrusting = ServerThread::spawn({
+        let config = replica_config(&mock, &url);
+        move || pollux_server::bind(config)
+    })?;
+    mock.push(Scenario::text("not shared"));
+    let (status, created) = post(
+        &untrusting,
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": "hello"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{created}");
+    assert!(state_errors(&untrusting).await? > 0.0);
+    let mut resp = client()
+        .get(format!(
+            "http://{}/v1/responses/{}",
+            one.addr,
+            created["id"].as_str().unwrap()
+        ))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 404, "{:?}", resp.body().await?);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
