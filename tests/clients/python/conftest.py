@@ -156,6 +156,15 @@ SEED_USAGE = {
 }
 
 
+def assert_seed_usage(usage: dict[str, Any]) -> None:
+    """SEED_USAGE as LangChain reports it: Gemini counts thoughts apart, OpenAI's completion
+    tokens (LangChain's output) include them, as reasoning."""
+    assert usage["input_tokens"] == 5
+    assert usage["output_tokens"] == 153 + 869
+    assert usage["total_tokens"] == 1027
+    assert usage["output_token_details"]["reasoning"] == 869
+
+
 # --- fixtures --------------------------------------------------------------------------------
 
 

@@ -20,9 +20,9 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from conftest import (LOOP_ANSWER, LOOP_CALLS, LOOP_TOOLS, POLLUX_URL, SEED_USAGE, SERVER_KEY,
-                      TOOL_RUNS, assert_calls_sent_bare, assert_loop_signatures, calls,
-                      function_responses, gemini_error, push_tool_loop, response, run_tool_loop,
-                      signature, text)
+                      TOOL_RUNS, assert_calls_sent_bare, assert_loop_signatures, assert_seed_usage,
+                      calls, function_responses, gemini_error, push_tool_loop, response,
+                      run_tool_loop, signature, text)
 
 FLASH = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-pro-preview"
@@ -42,11 +42,7 @@ def test_invoke(chat, mock):
     assert reply.tool_calls == []
     assert reply.response_metadata["finish_reason"] == "stop"
     assert reply.response_metadata["model_name"] == FLASH
-    # Gemini counts thoughts apart; OpenAI's completion tokens (LangChain's output) include them.
-    assert reply.usage_metadata["input_tokens"] == 5
-    assert reply.usage_metadata["output_tokens"] == 153 + 869
-    assert reply.usage_metadata["total_tokens"] == 1027
-    assert reply.usage_metadata["output_token_details"]["reasoning"] == 869
+    assert_seed_usage(reply.usage_metadata)
 
     (upstream,) = mock.requests()
     assert upstream["path"] == f"/v1beta/models/{FLASH}:generateContent"

@@ -19,8 +19,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_openai import ChatOpenAI
 
 from conftest import (LOOP_ANSWER, LOOP_CALLS, LOOP_TOOLS, POLLUX_URL, SEED_USAGE, TOOL_RUNS,
-                      assert_loop_signatures, function_responses, push_tool_loop, response,
-                      run_tool_loop, signature, text)
+                      assert_loop_signatures, assert_seed_usage, function_responses, push_tool_loop,
+                      response, run_tool_loop, signature, text)
 
 FLASH = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-pro-preview"
@@ -37,10 +37,7 @@ def test_invoke(chat, mock, sent):
     assert reply.response_metadata["id"].startswith("resp_")
     assert reply.response_metadata["status"] == "completed"
     assert reply.response_metadata["model_name"] == FLASH
-    assert reply.usage_metadata["input_tokens"] == 5
-    assert reply.usage_metadata["output_tokens"] == 153 + 869
-    assert reply.usage_metadata["total_tokens"] == 1027
-    assert reply.usage_metadata["output_token_details"]["reasoning"] == 869
+    assert_seed_usage(reply.usage_metadata)
 
     assert sent.paths == ["/v1/responses"]
     assert "input" in sent.bodies[0] and "messages" not in sent.bodies[0]
