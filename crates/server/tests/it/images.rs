@@ -30,6 +30,22 @@ fn assert_upstream(def: &str, request: &RecordedRequest) -> Value {
     sent
 }
 
+/// The upstream bodies of a generation on gemini-2.5-flash-image: `n` generateContent calls,
+/// one per image, each a valid `GenerateContentRequest`.
+fn flash_image_calls(p: &Pollux, n: usize) -> Vec<Value> {
+    let reqs = p.mock.requests();
+    assert_eq!(reqs.len(), n, "one call per image");
+    reqs.iter()
+        .map(|r| {
+            assert_eq!(
+                r.path,
+                "/v1beta/models/gemini-2.5-flash-image:generateContent"
+            );
+            assert_upstream("GenerateContentRequest", r)
+        })
+        .collect()
+}
+
 /// Posts a generation request (checked against the OpenAI request schema first).
 async fn generate(p: &Pollux, body: Value) -> Result<(u16, Value), Error> {
     assert_oracle("CreateImageRequest", &body);
@@ -85,14 +101,7 @@ async fn gemini_image_model_makes_n_pngs_with_usage() -> TestResult {
     );
     assert_eq!(out["output_format"], "png");
     assert!(out["usage"]["input_tokens"].as_u64().unwrap() > 0, "{out}");
-    let reqs = p.mock.requests();
-    assert_eq!(reqs.len(), 2, "one call per image");
-    for r in &reqs {
-        assert_eq!(
-            r.path,
-            "/v1beta/models/gemini-2.5-flash-image:generateContent"
-        );
-        let sent = assert_upstream("GenerateContentRequest", r);
+    for sent in flash_image_calls(&p, 2) {
         assert_eq!(
             sent,
             json!({"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}],
@@ -236,15 +245,7 @@ async fn streamed_generation_sends_one_completed_event_per_image() -> TestResult
         tokens += e["usage"]["total_tokens"].as_u64().unwrap();
     }
     assert!(tokens > 0, "{events:?}");
-    let reqs = p.mock.requests();
-    assert_eq!(reqs.len(), 2, "one call per image");
-    for r in &reqs {
-        assert_eq!(
-            r.path,
-            "/v1beta/models/gemini-2.5-flash-image:generateContent"
-        );
-        assert_upstream("GenerateContentRequest", r);
-    }
+    flash_image_calls(&p, 2);
 
     // Imagen: the events come from one `:predict` call, with zero usage (it reports none).
     let body = json!({"model": "imagen-4.0-generate-001", "prompt": "a city", "n": 3,
