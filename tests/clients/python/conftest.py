@@ -295,14 +295,24 @@ def push_tool_loop(mock: Mock, sig1: str, sig2: str) -> None:
     TOOL_RUNS.clear()
 
 
-def step(llm, messages: list, streamed: bool):
-    """One model turn of a LangChain loop: `invoke`, or `stream` with the chunks added up."""
-    if not streamed:
-        return llm.invoke(messages)
+def add_up(chunks):
+    """The chunks of a LangChain stream added into one message, the way LangChain merges them."""
     whole = None
-    for chunk in llm.stream(messages):
+    for chunk in chunks:
         whole = chunk if whole is None else whole + chunk
     return whole
+
+
+def assert_stream_usage(usage: dict[str, Any] | None) -> None:
+    """A streamed answer's added-up usage: present, some input, and a total that adds up."""
+    assert usage is not None
+    assert usage["input_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def step(llm, messages: list, streamed: bool):
+    """One model turn of a LangChain loop: `invoke`, or `stream` with the chunks added up."""
+    return add_up(llm.stream(messages)) if streamed else llm.invoke(messages)
 
 
 def run_tool_loop(llm, streamed: bool) -> tuple[list[tuple[Any, dict]], Any]:

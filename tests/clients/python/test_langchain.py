@@ -20,9 +20,9 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from conftest import (LOOP_ANSWER, LOOP_CALLS, LOOP_TOOLS, POLLUX_URL, SEED_USAGE, SERVER_KEY,
-                      TOOL_RUNS, assert_calls_sent_bare, assert_loop_signatures, assert_seed_usage,
-                      calls, function_responses, gemini_error, push_tool_loop, response,
-                      run_tool_loop, signature, text)
+                      TOOL_RUNS, add_up, assert_calls_sent_bare, assert_loop_signatures,
+                      assert_seed_usage, assert_stream_usage, calls, function_responses,
+                      gemini_error, push_tool_loop, response, run_tool_loop, signature, text)
 
 FLASH = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-pro-preview"
@@ -59,15 +59,10 @@ def test_stream_chunks_concatenate(chat, mock):
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     texts = [c.content for c in chunks if c.content]
     assert texts == pieces, "one LangChain chunk per Gemini event"
-    whole = chunks[0]
-    for c in chunks[1:]:
-        whole += c
+    whole = add_up(chunks)
     assert whole.content == "The quick brown fox jumps."
     assert whole.response_metadata["finish_reason"] == "stop"
-    assert whole.usage_metadata is not None
-    assert whole.usage_metadata["input_tokens"] > 0
-    assert whole.usage_metadata["total_tokens"] == (
-        whole.usage_metadata["input_tokens"] + whole.usage_metadata["output_tokens"])
+    assert_stream_usage(whole.usage_metadata)
 
     (upstream,) = mock.requests()
     assert upstream["path"] == f"/v1beta/models/{FLASH}:streamGenerateContent"

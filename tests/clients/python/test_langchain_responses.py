@@ -19,8 +19,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_openai import ChatOpenAI
 
 from conftest import (LOOP_ANSWER, LOOP_CALLS, LOOP_TOOLS, POLLUX_URL, SEED_USAGE, TOOL_RUNS,
-                      assert_loop_signatures, assert_seed_usage, function_responses, push_tool_loop,
-                      response, run_tool_loop, signature, text)
+                      add_up, assert_loop_signatures, assert_seed_usage, assert_stream_usage,
+                      function_responses, push_tool_loop, response, run_tool_loop, signature, text)
 
 FLASH = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-pro-preview"
@@ -53,14 +53,9 @@ def test_stream_chunks_concatenate(chat, mock, sent):
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     texts = [c.text for c in chunks if c.text]
     assert texts == pieces, "one LangChain chunk per Gemini event"
-    whole = chunks[0]
-    for c in chunks[1:]:
-        whole += c
+    whole = add_up(chunks)
     assert whole.text == "The quick brown fox jumps."
-    assert whole.usage_metadata is not None
-    assert whole.usage_metadata["input_tokens"] > 0
-    assert whole.usage_metadata["total_tokens"] == (
-        whole.usage_metadata["input_tokens"] + whole.usage_metadata["output_tokens"])
+    assert_stream_usage(whole.usage_metadata)
     assert sent.bodies[0]["stream"] is True
     (upstream,) = mock.requests()
     assert upstream["path"] == f"/v1beta/models/{FLASH}:streamGenerateContent"
