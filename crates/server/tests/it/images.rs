@@ -11,7 +11,7 @@ use crate::support;
 use base64::Engine as _;
 use mock_gemini::{RecordedRequest, Scenario};
 use serde_json::{json, Value};
-use support::{Error, Pollux};
+use support::{error_message, Error, Pollux};
 
 type TestResult = Result<(), Error>;
 
@@ -313,7 +313,7 @@ async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
             generate(&p, body.clone()).await?
         };
         assert_eq!(status, 400, "{body}: {out}");
-        let message = out["error"]["message"].as_str().unwrap();
+        let message = error_message(&out);
         assert!(message.contains(says), "{body}: {message}");
     }
     assert_eq!(p.mock.request_count(), 0);
@@ -328,7 +328,7 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
     let (status, out) = generate(&p, fox.clone()).await?;
     assert_eq!(status, 502, "{out}");
     assert_eq!(out["error"]["code"], "no_image");
-    let message = out["error"]["message"].as_str().unwrap();
+    let message = error_message(&out);
     assert!(
         message.contains("\"I can only describe foxes.\""),
         "{message}"
@@ -343,10 +343,7 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
     let (status, out) = generate(&p, fox).await?;
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["code"], "content_policy_violation");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("IMAGE_SAFETY"));
+    assert!(error_message(&out).contains("IMAGE_SAFETY"));
     Ok(())
 }
 
@@ -484,10 +481,7 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
     )
     .await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("PNG, JPEG or WebP"));
+    assert!(error_message(&out).contains("PNG, JPEG or WebP"));
 
     let (status, out) = edit(
         &p,
@@ -505,10 +499,7 @@ async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestRe
     )
     .await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("do not edit"));
+    assert!(error_message(&out).contains("do not edit"));
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }
@@ -530,10 +521,7 @@ async fn chat_and_responses_refuse_imagen_with_the_way_out() -> TestResult {
         let (status, _, out) = p.post(path, &body).await?;
         assert_eq!(status, 400, "{path}: {out}");
         assert!(
-            out["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("/v1/images/generations"),
+            error_message(&out).contains("/v1/images/generations"),
             "{out}"
         );
     }

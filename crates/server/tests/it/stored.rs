@@ -10,7 +10,7 @@ use crate::support;
 use awc::http::Method;
 use mock_gemini::{Scenario, StreamStep};
 use serde_json::{json, Value};
-use support::{assert_gemini_request, assert_responses, Pollux};
+use support::{assert_gemini_request, assert_responses, error_message, Pollux};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -110,10 +110,7 @@ async fn retrieve_list_and_delete() -> TestResult {
     let (status, gone) = bare(&p, Method::GET, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 404);
     assert_responses("ErrorResponse", &gone);
-    assert!(gone["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("was deleted"));
+    assert!(error_message(&gone).contains("was deleted"));
     let (status, _) = bare(&p, Method::DELETE, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 404);
     let (status, _) = bare(&p, Method::GET, "/v1/responses/resp_unknown").await?;
@@ -326,7 +323,7 @@ async fn an_evicted_link_is_a_404_never_a_short_history() -> TestResult {
         )
         .await?;
     assert_eq!(status, 404, "{out}");
-    let message = out["error"]["message"].as_str().unwrap();
+    let message = error_message(&out);
     assert!(
         message.contains("incomplete") && message.contains("evicted"),
         "{message}"
@@ -651,10 +648,7 @@ async fn conversations_are_not_supported() -> TestResult {
         .await?;
     assert_eq!(status, 400);
     assert_responses("ErrorResponse", &out);
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("previous_response_id"));
+    assert!(error_message(&out).contains("previous_response_id"));
     let (status, _) = bare(&p, Method::GET, "/v1/conversations/conv_1/items").await?;
     assert_eq!(status, 400);
     let (status, out) = p
@@ -698,12 +692,6 @@ async fn resuming_a_stream_needs_a_stored_background_response() -> TestResult {
     assert_eq!(status, 200);
     let (status, out) = bare(&p, Method::GET, &path).await?;
     assert_eq!(status, 404, "{out}");
-    assert!(
-        out["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deleted"),
-        "{out}"
-    );
+    assert!(error_message(&out).contains("deleted"), "{out}");
     Ok(())
 }

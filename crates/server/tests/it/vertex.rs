@@ -18,7 +18,9 @@ use pollux_server::gcp_auth::{Claims, SCOPE};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::support::{assert_gemini_request, assert_openai, stream_chat, Pollux, ServerThread};
+use crate::support::{
+    assert_gemini_request, assert_openai, error_message, stream_chat, Pollux, ServerThread,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -402,7 +404,7 @@ async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestRe
         .post("/v1/chat/completions", &crate::support::chat("y"))
         .await?;
     assert_eq!(status, 503, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(&body);
     assert!(message.contains(EMAIL), "{message}");
     assert!(message.contains("Account disabled"), "{message}");
     assert!(!message.contains("PRIVATE KEY"), "{message}");
@@ -454,10 +456,7 @@ async fn vertex_bodies_drop_call_ids_carry_roles_and_labels() -> TestResult {
         {"type": "file", "file": {"file_id": "files/abc123"}}]}]});
     let (status, _, answer) = p.post("/v1/chat/completions", &body).await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("no Files API"));
+    assert!(error_message(&answer).contains("no Files API"));
     assert_eq!(p.mock.request_count(), before);
     // gs:// URIs pass.
     let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
@@ -481,12 +480,17 @@ async fn vertex_bodies_drop_call_ids_carry_roles_and_labels() -> TestResult {
     Ok(())
 }
 
-#[actix_rt::test]
-async fn express_mode_sends_the_key_to_the_publisher_path() -> TestResult {
-    let p = Pollux::start_with(|c, base| {
+/// Pollux on Vertex AI in express mode: the API key, no project, in front of mock-gemini.
+fn express_pollux() -> Result<Pollux, Box<dyn std::error::Error>> {
+    Pollux::start_with(|c, base| {
         c.upstream = "vertex".to_owned();
         c.vertex_base_url = Some(base.to_owned());
-    })?;
+    })
+}
+
+#[actix_rt::test]
+async fn express_mode_sends_the_key_to_the_publisher_path() -> TestResult {
+    let p = express_pollux()?;
     p.mock.push(Scenario::text("hello"));
     chat_ok(&p, "hi").await?;
     let sent = &p.mock.requests()[0];
@@ -518,10 +522,7 @@ async fn an_unusable_credentials_file_stops_start_up() -> TestResult {
 
 #[actix_rt::test]
 async fn the_native_pass_through_is_not_served_for_vertex() -> TestResult {
-    let p = Pollux::start_with(|c, base| {
-        c.upstream = "vertex".to_owned();
-        c.vertex_base_url = Some(base.to_owned());
-    })?;
+    let p = express_pollux()?;
     let (status, _, answer) = p.get("/v1beta/models").await?;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["code"], "unsupported_with_vertex");
@@ -605,10 +606,7 @@ async fn vertex_embeddings_use_predict() -> TestResult {
         )
         .await?;
     assert_eq!(status, 404, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("no-such-embedder"));
+    assert!(error_message(&out).contains("no-such-embedder"));
     Ok(())
 }
 
