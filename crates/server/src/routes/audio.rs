@@ -23,7 +23,7 @@ use pollux_translate::sse::SseItem;
 use pollux_translate::transcription::{self, Rendered, Task, TranscriptionRequest};
 use pollux_translate::{speech, TranslateError};
 
-use super::body::read_limited;
+use super::body::receive;
 use super::call::encode;
 use super::generate::{parse_event, with_dropped, UpstreamEvents};
 use super::models::{resolve, Resolved};
@@ -46,35 +46,19 @@ pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
 pub fn register(cfg: &mut web::ServiceConfig) {
     for prefix in ["/v1", ""] {
         cfg.route(&format!("{prefix}/audio/speech"), web::post().to(speech));
-        cfg.service(
-            web::resource(format!("{prefix}/audio/transcriptions"))
-                .name(&takes_files(&format!("audio-transcriptions{prefix}")))
-                .route(web::post().to(transcriptions)),
-        );
-        cfg.service(
-            web::resource(format!("{prefix}/audio/translations"))
-                .name(&takes_files(&format!("audio-translations{prefix}")))
-                .route(web::post().to(translations)),
-        );
+        for (path, task) in [
+            ("transcriptions", Task::Transcribe),
+            ("translations", Task::Translate),
+        ] {
+            cfg.service(
+                web::resource(format!("{prefix}/audio/{path}"))
+                    .name(&takes_files(&format!("audio-{path}{prefix}")))
+                    .route(web::post().to(move |req, form, shared, upstream| {
+                        speech_to_text(task, req, form, shared, upstream)
+                    })),
+            );
+        }
     }
-}
-
-pub async fn transcriptions(
-    req: HttpRequest,
-    form: Multipart,
-    shared: web::Data<AppState>,
-    upstream: web::Data<Upstream>,
-) -> Result<HttpResponse, ApiError> {
-    speech_to_text(Task::Transcribe, req, form, shared, upstream).await
-}
-
-pub async fn translations(
-    req: HttpRequest,
-    form: Multipart,
-    shared: web::Data<AppState>,
-    upstream: web::Data<Upstream>,
-) -> Result<HttpResponse, ApiError> {
-    speech_to_text(Task::Translate, req, form, shared, upstream).await
 }
 
 /// [`resolve`], then OpenAI's audio model names not aliased by configuration go to their
@@ -100,10 +84,14 @@ pub async fn speech(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
-    let trace = Trace::of(&req);
-    let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let request = SpeechRequest::from_slice(&body)?;
+    let (trace, key, request, _) = receive(
+        &req,
+        payload,
+        &shared.config,
+        &upstream,
+        SpeechRequest::from_slice,
+    )
+    .await?;
     let model = resolve_audio(&shared, request.model.as_deref(), speech::default_model)?;
     if !speech::is_tts_model(&model.gemini) {
         return Err(ApiError::InvalidRequest {
@@ -415,6 +403,7 @@ async fn speech_to_text(
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
     let trace = Trace::of(&req);
+    // As in `receive` (routes/body.rs): the key before any of the form is read.
     let key = upstream.key_for(req.headers())?;
     let mut request = TranscriptionRequest::default();
     let upload = deadline.within(read_form(form, &mut request)).await?;

@@ -7,18 +7,60 @@
 //! earning time, while a client sending a byte every few seconds (to hold a connection and a
 //! worker's buffer for ever) is cut off after about the timeout. actix's own
 //! `client_request_timeout` covers only the request head.
+//!
+//! [`receive`] is how a JSON route starts: the key checked, then the body read, parsed and
+//! freed.
 
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, CONTENT_LENGTH};
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use pollux_translate::TranslateError;
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::keys::Credentials;
 use crate::observe::Trace;
+use crate::upstream::Upstream;
+
+/// Checks the request's key, then reads its body within the limits and parses it. Returns
+/// the request's trace, the credentials its headers present, the parsed body and the raw
+/// body's length (which sizes the upstream body: [`super::generate::encode_sized`]).
+pub async fn receive<T>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    config: &Config,
+    upstream: &Upstream,
+    parse: impl FnOnce(&[u8]) -> Result<T, TranslateError>,
+) -> Result<(Trace, Credentials, T, usize), ApiError> {
+    let trace = Trace::of(req);
+    // The key is checked from the headers before the body is read: an unauthorized client
+    // must not get to make Pollux buffer (or wait for) up to `--max-body-bytes`.
+    let key = upstream.key_for(req.headers())?;
+    let body = read_limited(payload, req.headers(), config, &trace).await?;
+    let request = parse(&body)?;
+    // The parsed request owns its strings: free the raw body (it may be tens of MB of
+    // inline media) before the handler builds more copies.
+    let body_len = body.len();
+    drop(body);
+    Ok((trace, key, request, body_len))
+}
+
+/// Refuses (413) a body whose declared `Content-Length` is above `limit`, before any of it
+/// is read; returns the declared length.
+pub fn check_declared(headers: &HeaderMap, limit: usize) -> Result<Option<usize>, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(declared)
+}
 
 pub async fn read_limited(
     mut payload: web::Payload,
@@ -27,13 +69,7 @@ pub async fn read_limited(
     trace: &Trace,
 ) -> Result<web::Bytes, ApiError> {
     let limit = config.max_body_bytes;
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
+    let declared = check_declared(headers, limit)?;
     let clock = BodyClock::start(config);
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     loop {

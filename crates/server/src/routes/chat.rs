@@ -19,14 +19,14 @@ use pollux_translate::chat::remote_media;
 use pollux_translate::gemini::GenerateContentResponse;
 use pollux_translate::openai::chat::{ChatCompletionChunk, ChatCompletionRequest, Message};
 use pollux_translate::sse::SseItem;
-use pollux_translate::{
-    to_gemini, to_openai, RequestOptions, ResponseContext, StreamTranslator, TranslateError,
-};
+use pollux_translate::{to_gemini, to_openai, ResponseContext, StreamTranslator, TranslateError};
 
-use super::body::read_limited;
+use super::body::receive;
 use super::generate::{
-    affinity, encode_sized, parse_event, unix_now, with_dropped, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, with_request_options,
+    UpstreamEvents,
 };
+use super::models::resolve_traced;
 use crate::error::ApiError;
 use crate::ids::RandomIds;
 use crate::keys::Credentials;
@@ -45,46 +45,32 @@ pub async fn completions(
     media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
-    let trace = Trace::of(&req);
-    // The key is checked from the headers before the body is read: an unauthorized client
-    // must not get to make Pollux buffer (or wait for) up to `--max-body-bytes`.
-    let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let chat = ChatCompletionRequest::from_slice_within(&body, &shared.config.chat_limits())?;
-    // The parsed request owns its strings: free the raw body (it may be tens of MB of
-    // inline media) before building more copies.
-    let body_len = body.len();
-    drop(body);
+    let (trace, key, chat, body_len) = receive(&req, payload, &shared.config, &upstream, |body| {
+        ChatCompletionRequest::from_slice_within(body, &shared.config.chat_limits())
+    })
+    .await?;
     // The default model and aliases apply; responses echo the name the client used.
-    let resolved = super::models::resolve(&shared.settings, chat.model.as_deref())?;
+    let resolved = resolve_traced(&shared.settings, chat.model.as_deref(), &trace)?;
     let client_model = resolved.client;
     let model = resolved.gemini.as_str();
-    trace.set_model(model);
     pollux_translate::images::check_text_model(model)?;
-    trace.capture(|d| d.client_model(&client_model));
     // Remote images are downloaded (behind the SSRF guard) only for authorized clients,
     // within the overall deadline however many there are.
     let fetched = deadline
         .within(media.fetch_all(remote_media(&chat)))
         .await?;
 
-    let capabilities = shared.settings.capabilities.resolve(model);
     let (stream, include_usage) = (chat.is_stream(), chat.include_usage());
     let cache_key = chat.prompt_cache_key.clone();
     let signatures = shared.signatures_for(&unsigned_calls(&chat)).await;
     // Translation takes the request by value: inline media move into the Gemini body.
-    let translated = to_gemini(
-        chat,
-        &RequestOptions {
-            signatures: &signatures,
-            media: &fetched,
-            capabilities: Some(&capabilities),
-            strict_params: shared.config.strict_params,
-            legacy_schemas: shared.config.legacy_schemas,
-            default_safety_settings: shared.settings.safety_settings.as_deref(),
-            dialect: upstream.endpoint().dialect(),
-            ..RequestOptions::new(model)
-        },
+    let translated = with_request_options(
+        &shared,
+        &upstream,
+        model,
+        &signatures,
+        &fetched,
+        |options| to_gemini(chat, options),
     )?;
     let dropped = translated.dropped.join(", ");
     trace.capture(|d| d.renamed(translated.names.renamed()));

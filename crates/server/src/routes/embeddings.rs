@@ -19,11 +19,10 @@ use pollux_translate::gemini::{
 use pollux_translate::openai::{EmbeddingRequest, EncodingFormat};
 use pollux_translate::Dialect;
 
-use super::body::read_limited;
+use super::body::receive;
 use super::call::{encode, gemini_json};
-use super::models::resolve;
+use super::models::resolve_traced;
 use crate::error::ApiError;
-use crate::observe::Trace;
 use crate::resilience::Deadline;
 use crate::state::AppState;
 use crate::upstream::{Call, Upstream};
@@ -34,15 +33,17 @@ pub async fn create(
     shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
-    // The key first, from the headers: an unauthorized client never gets its body read.
-    let trace = Trace::of(&req);
-    let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let mut request = EmbeddingRequest::from_slice(&body)?;
-    let model = resolve(&shared.settings, request.model.as_deref())?;
+    let (trace, key, mut request, _) = receive(
+        &req,
+        payload,
+        &shared.config,
+        &upstream,
+        EmbeddingRequest::from_slice,
+    )
+    .await?;
+    let model = resolve_traced(&shared.settings, request.model.as_deref(), &trace)?;
     // An alias's size (its own, or an OpenAI name's) unless the client asked for one.
     request.dimensions = request.dimensions.or(model.dimensions);
-    trace.set_model(&model.gemini);
     let format = request.encoding_format.unwrap_or(EncodingFormat::Float);
     let deadline = Deadline::start(shared.config.request_timeout());
     if upstream.endpoint().dialect() == Dialect::Vertex {

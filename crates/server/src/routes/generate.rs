@@ -1,6 +1,7 @@
 //! What the two generation routes (Chat Completions and the Responses API) share around one
-//! `generateContent` / `streamGenerateContent` call: encoding the Gemini body, the
-//! dropped-params header, and reading Gemini's stream ([`UpstreamEvents`], [`parse_event`]).
+//! `generateContent` / `streamGenerateContent` call: the translation options
+//! ([`with_request_options`]), encoding the Gemini body, the dropped-params header, and
+//! reading Gemini's stream ([`UpstreamEvents`], [`parse_event`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,12 +9,12 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use pollux_translate::gemini::{ErrorResponse, GenerateContentRequest, GenerateContentResponse};
 use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
-use pollux_translate::TranslateError;
+use pollux_translate::{MediaSource, RequestOptions, SignatureSource, TranslateError};
 
 use crate::error::ApiError;
 use crate::observe::Trace;
 use crate::state::AppState;
-use crate::upstream::{UpstreamFailure, UpstreamResponse};
+use crate::upstream::{Upstream, UpstreamFailure, UpstreamResponse};
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
@@ -21,6 +22,30 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Runs `translate` with the options of a generation request for `model`: the model's
+/// capabilities, the server's parameter, schema and safety settings, the upstream's
+/// dialect, and the request's own signatures and fetched media.
+pub fn with_request_options<R>(
+    shared: &AppState,
+    upstream: &Upstream,
+    model: &str,
+    signatures: &dyn SignatureSource,
+    media: &dyn MediaSource,
+    translate: impl FnOnce(&RequestOptions<'_>) -> R,
+) -> R {
+    let capabilities = shared.settings.capabilities.resolve(model);
+    translate(&RequestOptions {
+        signatures,
+        media,
+        capabilities: Some(&capabilities),
+        strict_params: shared.config.strict_params,
+        legacy_schemas: shared.config.legacy_schemas,
+        default_safety_settings: shared.settings.safety_settings.as_deref(),
+        dialect: upstream.endpoint().dialect(),
+        ..RequestOptions::new(model)
+    })
 }
 
 /// Encodes the Gemini body into a buffer sized from the client's body and the Gemini body's

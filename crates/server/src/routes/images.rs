@@ -16,7 +16,6 @@
 //! ([`crate::media::files`]) and the generation runs on the key that uploaded them.
 
 use actix_multipart::{Field, Multipart};
-use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -29,10 +28,10 @@ use pollux_translate::images::{
 };
 use pollux_translate::openai::ImageRequest;
 
-use super::body::read_limited;
+use super::body::{check_declared, receive};
 use super::call::{encode, gemini_json};
 use super::generate::{unix_now, with_dropped};
-use super::models::resolve;
+use super::models::resolve_traced;
 use crate::error::ApiError;
 use crate::guard::takes_files;
 use crate::keys::Credentials;
@@ -70,10 +69,14 @@ pub async fn generations(
     shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
-    let trace = Trace::of(&req);
-    let key = upstream.key_for(req.headers())?;
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let request = ImageRequest::from_slice(&body)?;
+    let (trace, key, request, _) = receive(
+        &req,
+        payload,
+        &shared.config,
+        &upstream,
+        ImageRequest::from_slice,
+    )
+    .await?;
     let deadline = Deadline::start(shared.config.request_timeout());
     create(
         ImageRoute::Generation,
@@ -96,16 +99,10 @@ pub async fn edits(
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, ApiError> {
     let trace = Trace::of(&req);
+    // As in `receive` (routes/body.rs): the key before any of the body is read.
     let key = upstream.key_for(req.headers())?;
     let limit = shared.config.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
+    check_declared(req.headers(), limit)?;
     let form = Multipart::new(req.headers(), payload);
     let read = read_form(form, limit);
     let (request, inputs) = match shared.config.body_read_timeout() {
@@ -329,8 +326,7 @@ async fn create(
     deadline: &Deadline,
     pin: Option<&KeyPin>,
 ) -> Result<HttpResponse, ApiError> {
-    let model = resolve(&shared.settings, request.model.as_deref())?;
-    trace.set_model(&model.gemini);
+    let model = resolve_traced(&shared.settings, request.model.as_deref(), trace)?;
     let plan = to_gemini(request, &model.gemini, edit)?;
     let ImagePlan {
         calls,

@@ -122,6 +122,19 @@ pub fn resolve(settings: &Settings, requested: Option<&str>) -> Result<Resolved,
     })
 }
 
+/// [`resolve`], with the Gemini model set on the request's trace (access log, metrics) and
+/// the name the client used kept in the inspector's capture.
+pub fn resolve_traced(
+    settings: &Settings,
+    requested: Option<&str>,
+    trace: &Trace,
+) -> Result<Resolved, ApiError> {
+    let resolved = resolve(settings, requested)?;
+    trace.set_model(&resolved.gemini);
+    trace.capture(|d| d.client_model(&resolved.client));
+    Ok(resolved)
+}
+
 fn options<'a>(
     config: &Config,
     aliases: &'a std::collections::BTreeMap<String, String>,

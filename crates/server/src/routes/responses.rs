@@ -29,12 +29,14 @@ use pollux_translate::responses::{
     remote_media, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
-use pollux_translate::{Dialect, RequestOptions, TranslateError};
+use pollux_translate::{Dialect, TranslateError};
 
-use super::body::read_limited;
+use super::body::receive;
 use super::generate::{
-    affinity, encode_sized, parse_event, unix_now, with_dropped, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, with_request_options,
+    UpstreamEvents,
 };
+use super::models::resolve_traced;
 use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
 use crate::ids::ResponseIds;
@@ -56,18 +58,18 @@ pub async fn create(
     media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
-    let trace = Trace::of(&req);
-    let key = upstream.key_for(req.headers())?;
+    let (trace, key, mut request, body_len) = receive(
+        &req,
+        payload,
+        &shared.config,
+        &upstream,
+        parse_within(&shared),
+    )
+    .await?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
-    let body_len = body.len();
-    drop(body);
-    let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
+    let resolved = resolve_traced(&shared.settings, request.model.as_deref(), &trace)?;
     let model = resolved.gemini.as_str();
-    trace.set_model(model);
     pollux_translate::images::check_text_model(model)?;
-    trace.capture(|d| d.client_model(&resolved.client));
     let background = request.background == Some(true);
     let keep_it = request.store != Some(false);
     if background && !keep_it {
@@ -92,22 +94,15 @@ pub async fn create(
         .within(media.fetch_all(remote_media(&request)))
         .await?;
 
-    let capabilities = shared.settings.capabilities.resolve(model);
     let stream = request.is_stream();
     let prompt_cache_key = request.prompt_cache_key.clone();
-    let translated = to_gemini(
-        request,
-        &resolved.client,
-        &RequestOptions {
-            signatures: &signatures,
-            media: &fetched,
-            capabilities: Some(&capabilities),
-            strict_params: shared.config.strict_params,
-            legacy_schemas: shared.config.legacy_schemas,
-            default_safety_settings: shared.settings.safety_settings.as_deref(),
-            dialect: upstream.endpoint().dialect(),
-            ..RequestOptions::new(model)
-        },
+    let translated = with_request_options(
+        &shared,
+        &upstream,
+        model,
+        &signatures,
+        &fetched,
+        |options| to_gemini(request, &resolved.client, options),
     )?;
     let dropped = translated.dropped.join(", ");
     trace.capture(|d| d.renamed(translated.names.renamed()));
@@ -673,15 +668,17 @@ pub async fn input_tokens(
     media: web::Data<MediaFetcher>,
 ) -> Result<HttpResponse, ApiError> {
     let deadline = Deadline::start(shared.config.request_timeout());
-    let trace = Trace::of(&req);
-    let key = upstream.key_for(req.headers())?;
+    let (trace, key, mut request, _) = receive(
+        &req,
+        payload,
+        &shared.config,
+        &upstream,
+        parse_within(&shared),
+    )
+    .await?;
     let owner = shared.keys.owner(req.headers());
-    let body = read_limited(payload, req.headers(), &shared.config, &trace).await?;
-    let mut request = CreateResponse::from_slice_within(&body, &shared.config.chat_limits())?;
-    drop(body);
-    let resolved = super::models::resolve(&shared.settings, request.model.as_deref())?;
+    let resolved = resolve_traced(&shared.settings, request.model.as_deref(), &trace)?;
     let model = resolved.gemini.as_str();
-    trace.set_model(model);
     let (_, history_signatures) =
         conversation(&shared, &mut request, owner.as_deref(), None).await?;
     // Counting is not generating: these only shape the answer.
@@ -697,20 +694,13 @@ pub async fn input_tokens(
     let fetched = deadline
         .within(media.fetch_all(remote_media(&request)))
         .await?;
-    let capabilities = shared.settings.capabilities.resolve(model);
-    let translated = to_gemini(
-        request,
-        &resolved.client,
-        &RequestOptions {
-            signatures: &signatures,
-            media: &fetched,
-            capabilities: Some(&capabilities),
-            strict_params: shared.config.strict_params,
-            legacy_schemas: shared.config.legacy_schemas,
-            default_safety_settings: shared.settings.safety_settings.as_deref(),
-            dialect: upstream.endpoint().dialect(),
-            ..RequestOptions::new(model)
-        },
+    let translated = with_request_options(
+        &shared,
+        &upstream,
+        model,
+        &signatures,
+        &fetched,
+        |options| to_gemini(request, &resolved.client, options),
     )?;
     let upstream_body = match upstream.endpoint().dialect() {
         Dialect::Gemini => super::call::encode(&CountTokensRequest {
@@ -808,6 +798,13 @@ pub async fn cancel(
             "Response with id '{id}' not found."
         ))),
     }
+}
+
+/// Parses a Responses request within the configured limits.
+fn parse_within(
+    shared: &AppState,
+) -> impl FnOnce(&[u8]) -> Result<CreateResponse, TranslateError> + '_ {
+    |body| CreateResponse::from_slice_within(body, &shared.config.chat_limits())
 }
 
 /// The call ids of the input's function calls whose signature neither the client nor the
