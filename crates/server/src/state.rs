@@ -14,7 +14,8 @@ use crate::gcp_auth::{Credential, TokenSource};
 use crate::inspect::{Inspector, Limits};
 use crate::keys::{ClientKeys, Keys};
 use crate::metrics::Metrics;
-use crate::resilience::Limiter;
+use crate::observe::Trace;
+use crate::resilience::{Deadline, Limiter, StreamLease, UpstreamPermit};
 use crate::runs::Runs;
 use crate::settings::Settings;
 use crate::shared::Shared;
@@ -169,6 +170,23 @@ impl AppState {
             if let Some(run) = self.runs.get_any(id) {
                 run.cancel();
             }
+        }
+    }
+
+    /// What a streamed answer holds until it ends: its upstream slot and deadline, this
+    /// server's keep-alive interval and the open-stream gauge ([`StreamLease::wrap`]).
+    pub fn stream_lease(
+        &self,
+        permit: UpstreamPermit,
+        deadline: Deadline,
+        trace: &Trace,
+    ) -> StreamLease {
+        StreamLease {
+            permit,
+            deadline,
+            keepalive: self.config.keepalive(),
+            metrics: self.metrics.clone(),
+            trace: trace.clone(),
         }
     }
 

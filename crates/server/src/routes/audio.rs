@@ -165,16 +165,13 @@ pub async fn speech(
     let first = deadline.within(run.first_audio()).await?;
     trace.upstream_first_event();
     let lease = StreamLease {
-        permit,
-        deadline,
         // Comment lines would corrupt a raw audio body; SSE clients get them.
         keepalive: if sse_events {
             shared.config.keepalive()
         } else {
             None
         },
-        metrics: shared.metrics.clone(),
-        trace: trace.clone(),
+        ..shared.stream_lease(permit, deadline, &trace)
     };
     let body = async_stream::stream! {
         let mut pending = Some(first);
@@ -473,13 +470,7 @@ async fn speech_to_text(
             shared.config.max_upstream_body_bytes,
             &trace,
         );
-        let lease = StreamLease {
-            permit,
-            deadline,
-            keepalive: shared.config.keepalive(),
-            metrics: shared.metrics.clone(),
-            trace: trace.clone(),
-        };
+        let lease = shared.stream_lease(permit, deadline, &trace);
         return transcript_stream(events, lease, shared.clone(), key.clone(), trace, files).await;
     }
     let url = upstream.model_url(&model.gemini, "generateContent");

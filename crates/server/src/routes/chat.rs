@@ -110,13 +110,7 @@ pub async fn completions(
             trace: trace.clone(),
             key: key.clone(),
         };
-        let lease = StreamLease {
-            permit,
-            deadline,
-            keepalive: shared.config.keepalive(),
-            metrics: shared.metrics.clone(),
-            trace: trace.clone(),
-        };
+        let lease = shared.stream_lease(permit, deadline, &trace);
         let response = deadline.within(stream.respond(lease)).await?;
         trace.upstream_first_event();
         Ok(with_dropped(response, &dropped))

@@ -198,13 +198,7 @@ pub async fn create(
             signatures: Vec::new(),
             background: None,
         };
-        let lease = StreamLease {
-            permit,
-            deadline,
-            keepalive: shared.config.keepalive(),
-            metrics: shared.metrics.clone(),
-            trace: trace.clone(),
-        };
+        let lease = shared.stream_lease(permit, deadline, &trace);
         // Boxed: inline, the stream's state (the machine, the upstream reader) made this
         // handler's future 14.6 KB instead of 6.4 KB, and actix moves every request's
         // handler future into a box of its own, plain requests included
