@@ -88,11 +88,7 @@ pub fn to_gemini(
     }
     let caps = opts.resolved_capabilities();
     let caps = caps.as_ref();
-    let mut policy = ParamPolicy {
-        model: opts.model,
-        strict: opts.strict_params,
-        dropped: Vec::new(),
-    };
+    let mut policy = ParamPolicy::new(opts);
     let mut names = ToolNames::default();
     let mut tools = map_tools(&req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
     if req.tools.as_ref().is_none_or(Vec::is_empty)

@@ -116,11 +116,7 @@ pub fn to_gemini(
     refuse_unsupported(&req)?;
     let caps = opts.resolved_capabilities();
     let caps = caps.as_ref();
-    let mut policy = ParamPolicy {
-        model: opts.model,
-        strict: opts.strict_params,
-        dropped: Vec::new(),
-    };
+    let mut policy = ParamPolicy::new(opts);
     let mut names = ToolNames::default();
     let no_tools = Vec::new();
     let client_tools = req.tools.as_ref().unwrap_or(&no_tools);
