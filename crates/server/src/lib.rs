@@ -7,7 +7,7 @@
 //! 3. `state`: AppState, what every handler reads, with the model-list cache.
 //! 4. `settings`: the settings in typed form, parsed and checked once at start-up.
 //! 5. `upstream`, `gcp_auth`, `resilience`, `observe`, `guard`, `media/*`, `audio`, `store/*`, `runs`, `inspect`: services.
-//! 6. `metrics`, `keys`, `shared`, `endpoint`, `retry`, `signatures`, `access_log`, `sse`: leaf helpers.
+//! 6. `metrics`, `keys`, `shared`, `endpoint`, `retry`, `signatures`, `access_log`, `sse`, `ids`: leaf helpers.
 //! 7. `config`, `config_file`: the raw flags, environment and config file.
 //! 8. `error`, `failure`: the one error type and its HTTP mapping; how an upstream call failed.
 //!
@@ -26,6 +26,7 @@
 //! - [`gcp_auth`]: Vertex AI's OAuth credentials and the shared token refresher.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`signatures`]: the thought-signature memory.
+//! - [`ids`]: the ids Pollux makes up, a Responses item's naming its response.
 //! - [`keys`]: client keys and the upstream key pool.
 //! - [`media`]: fetching remote images of chat requests ([`media::fetch`]), behind an SSRF
 //!   guard ([`media::guard`]).
@@ -51,6 +52,7 @@ pub mod error;
 pub mod failure;
 pub mod gcp_auth;
 pub mod guard;
+pub mod ids;
 pub mod inspect;
 pub mod keys;
 #[cfg(test)]

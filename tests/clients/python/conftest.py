@@ -20,8 +20,12 @@ import urllib.request
 from importlib.metadata import version
 from typing import Any
 
+import httpx
 import openai
 import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
 
 MOCK_URL = os.environ.get("MOCK_URL", "")
 POLLUX_URL = os.environ.get("POLLUX_URL", "")
@@ -152,6 +156,15 @@ SEED_USAGE = {
 }
 
 
+def assert_seed_usage(usage: dict[str, Any]) -> None:
+    """SEED_USAGE as LangChain reports it: Gemini counts thoughts apart, OpenAI's completion
+    tokens (LangChain's output) include them, as reasoning."""
+    assert usage["input_tokens"] == 5
+    assert usage["output_tokens"] == 153 + 869
+    assert usage["total_tokens"] == 1027
+    assert usage["output_token_details"]["reasoning"] == 869
+
+
 # --- fixtures --------------------------------------------------------------------------------
 
 
@@ -207,6 +220,141 @@ def aclient() -> openai.AsyncOpenAI:
 @pytest.fixture
 def nokey_url() -> str:
     return POLLUX_NOKEY_URL
+
+
+# --- LangChain (test_langchain*.py) ------------------------------------------------------------
+# The chat and Responses modules drive the same ChatOpenAI, the replicas module the same tool
+# loop: one copy here keeps the three asserting the same thing the same way.
+
+
+class Recorder:
+    """The paths and JSON bodies LangChain posted to Pollux (what the client really sends)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.paths: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.paths.append(request.url.path)
+        self.bodies.append(json.loads(request.read()))
+
+
+@pytest.fixture
+def sent() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def chat(request, sent):
+    """`chat(model, **kwargs)`: a ChatOpenAI on Pollux whose requests are recorded in `sent`.
+    The test module's `CHAT_DEFAULTS` apply to each (`use_responses_api=True` for the
+    Responses API module), so the modules differ only in what they say they differ in."""
+    defaults = getattr(request.module, "CHAT_DEFAULTS", {})
+    clients: list[httpx.Client] = []
+
+    def make(model: str = "gemini-2.5-flash", **kwargs) -> ChatOpenAI:
+        http = httpx.Client(event_hooks={"request": [sent]}, timeout=20)
+        clients.append(http)
+        return ChatOpenAI(model=model, base_url=POLLUX_URL, api_key="test-key", max_retries=0,
+                          timeout=20, http_client=http, **defaults, **kwargs)
+
+    yield make
+    for http in clients:
+        http.close()
+
+
+TOOL_RUNS: list[tuple[str, dict]] = []
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    TOOL_RUNS.append(("get_weather", {"city": city}))
+    return json.dumps({"city": city, "temperature_c": 21, "sky": "sunny"})
+
+
+@tool
+def get_time(city: str) -> str:
+    """Local time in a city."""
+    TOOL_RUNS.append(("get_time", {"city": city}))
+    return json.dumps({"city": city, "time": "14:05"})
+
+
+# The LangChain tool loop: its tools by name, the calls Gemini makes in order, its last word.
+LOOP_TOOLS = {"get_weather": get_weather, "get_time": get_time}
+LOOP_CALLS = [("get_weather", {"city": "Paris"}), ("get_time", {"city": "Paris"})]
+LOOP_ANSWER = "It is 14:05 and sunny in Paris."
+LOOP_QUESTION = "What is the weather and the time in Paris?"
+
+
+def push_tool_loop(mock: Mock, sig1: str, sig2: str) -> None:
+    """Scripts the loop's three Gemini 3 turns: the two signed calls of LOOP_CALLS, then
+    LOOP_ANSWER; and clears TOOL_RUNS so the test sees only its own tool runs."""
+    (name1, args1), (name2, args2) = LOOP_CALLS
+    mock.push(signed_call(name1, args1, sig1), signed_call(name2, args2, sig2), text(LOOP_ANSWER))
+    TOOL_RUNS.clear()
+
+
+def add_up(chunks):
+    """The chunks of a LangChain stream added into one message, the way LangChain merges them."""
+    whole = None
+    for chunk in chunks:
+        whole = chunk if whole is None else whole + chunk
+    return whole
+
+
+def assert_stream_usage(usage: dict[str, Any] | None) -> None:
+    """A streamed answer's added-up usage: present, some input, and a total that adds up."""
+    assert usage is not None
+    assert usage["input_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def step(llm, messages: list, streamed: bool):
+    """One model turn of a LangChain loop: `invoke`, or `stream` with the chunks added up."""
+    return add_up(llm.stream(messages)) if streamed else llm.invoke(messages)
+
+
+def run_tool_loop(llm, streamed: bool) -> tuple[list[tuple[Any, dict]], Any]:
+    """Drives the loop from LOOP_QUESTION to its end, running each call of LOOP_CALLS as it
+    comes; returns each turn's AI message with the call it made, and the final message."""
+    messages = [HumanMessage(LOOP_QUESTION)]
+    turns = []
+    for name, args in LOOP_CALLS:
+        ai = step(llm, messages, streamed)
+        turns.append((ai, run_tool_call(ai, messages, name, args)))
+    return turns, step(llm, messages, streamed)
+
+
+def run_tool_call(ai, messages: list, name: str, args: dict) -> dict:
+    """Asserts `ai` made the one call `name(args)`, runs that tool of LOOP_TOOLS, and appends
+    the call and its ToolMessage to `messages`: one turn of the loop on the client side."""
+    (call,) = ai.tool_calls
+    assert (call["name"], call["args"]) == (name, args)
+    messages.append(ai)
+    result = LOOP_TOOLS[name].invoke(call)
+    assert isinstance(result, ToolMessage) and result.tool_call_id == call["id"]
+    messages.append(result)
+    return call
+
+
+def assert_calls_sent_bare(bodies: list[dict]) -> None:
+    """LangChain rebuilds assistant messages from its own tool calls: none carries the
+    `extra_content` where Pollux put each call's thought signature."""
+    for body in bodies:
+        for m in body["messages"]:
+            for c in m.get("tool_calls") or []:
+                assert "extra_content" not in c, c
+
+
+def assert_loop_signatures(mock: Mock, sig1: str, sig2: str) -> list[dict]:
+    """Gemini got the loop's three requests, the later two with the signatures it issued (the
+    mock refuses a Gemini 3 history without them); returns the upstream bodies."""
+    bodies = mock.bodies()
+    assert len(bodies) == 3
+    assert signatures_sent(bodies[1]) == [sig1]
+    assert signatures_sent(bodies[2]) == [sig1, sig2]
+    return bodies
 
 
 # --- counts for run.sh's summary -------------------------------------------------------------

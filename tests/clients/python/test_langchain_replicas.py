@@ -26,11 +26,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from langchain_core.messages import HumanMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-from conftest import MOCK_URL, SERVER_KEY, signature, signatures_sent, signed_call, text
+from conftest import (LOOP_ANSWER, LOOP_CALLS, LOOP_TOOLS, MOCK_URL, SERVER_KEY, TOOL_RUNS,
+                      assert_calls_sent_bare, assert_loop_signatures, push_tool_loop, run_tool_loop,
+                      signature)
 
 GEMINI3 = "gemini-3-pro-preview"
 POLLUX_BIN = os.environ.get("POLLUX_BIN", "")
@@ -153,33 +153,11 @@ def replicas_url():
         shutil.rmtree(work, ignore_errors=True)
 
 
-TOOL_RUNS: list[tuple[str, dict]] = []
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Current weather for a city."""
-    TOOL_RUNS.append(("get_weather", {"city": city}))
-    return json.dumps({"city": city, "temperature_c": 21, "sky": "sunny"})
-
-
-@tool
-def get_time(city: str) -> str:
-    """Local time in a city."""
-    TOOL_RUNS.append(("get_time", {"city": city}))
-    return json.dumps({"city": city, "time": "14:05"})
-
-
 @pytest.mark.parametrize("streamed", [False, True], ids=["invoke", "stream"])
 def test_gemini3_tool_loop_with_every_turn_on_another_replica(replicas_url, mock, streamed):
     url, replicas = replicas_url
     sig1, sig2 = signature("weather-r"), signature("time-r")
-    mock.push(
-        signed_call("get_weather", {"city": "Paris"}, sig1),
-        signed_call("get_time", {"city": "Paris"}, sig2),
-        text("It is 14:05 and sunny in Paris."),
-    )
-    TOOL_RUNS.clear()
+    push_tool_loop(mock, sig1, sig2)
     served: list[str] = []
     sent: list[dict] = []
 
@@ -193,43 +171,17 @@ def test_gemini3_tool_loop_with_every_turn_on_another_replica(replicas_url, mock
                       timeout=20) as http:
         llm = ChatOpenAI(model=GEMINI3, base_url=url, api_key="test-key", max_retries=0,
                          timeout=20, http_client=http)
-        tools = {"get_weather": get_weather, "get_time": get_time}
-        bound = llm.bind_tools(list(tools.values()))
-        messages = [HumanMessage("What is the weather and the time in Paris?")]
-
-        def step():
-            if not streamed:
-                return bound.invoke(messages)
-            whole = None
-            for chunk in bound.stream(messages):
-                whole = chunk if whole is None else whole + chunk
-            return whole
-
-        expected = [("get_weather", {"city": "Paris"}), ("get_time", {"city": "Paris"})]
-        for name, args in expected:
-            ai = step()
-            assert ai.response_metadata["finish_reason"] == "tool_calls"
-            (call,) = ai.tool_calls
-            assert (call["name"], call["args"]) == (name, args)
-            messages.append(ai)
-            result = tools[name].invoke(call)
-            assert isinstance(result, ToolMessage) and result.tool_call_id == call["id"]
-            messages.append(result)
-        final = step()
-    assert final.content == "It is 14:05 and sunny in Paris."
-    assert TOOL_RUNS == expected
+        turns, final = run_tool_loop(llm.bind_tools(list(LOOP_TOOLS.values())), streamed)
+    for ai, _ in turns:
+        assert ai.response_metadata["finish_reason"] == "tool_calls"
+    assert final.content == LOOP_ANSWER
+    assert TOOL_RUNS == LOOP_CALLS
 
     # Three turns, three replicas: round-robin put each turn on another one.
     assert len(served) == 3, served
     assert set(served) == replicas, served
     # LangChain sent the calls back without extra_content ...
-    for body in sent[1:]:
-        for m in body["messages"]:
-            for c in m.get("tool_calls") or []:
-                assert "extra_content" not in c, c
+    assert_calls_sent_bare(sent[1:])
     # ... yet Gemini received the signatures it issued, each found in Redis by a replica
     # that did not issue it (the mock refuses a Gemini 3 history without them).
-    bodies = mock.bodies()
-    assert len(bodies) == 3
-    assert signatures_sent(bodies[1]) == [sig1]
-    assert signatures_sent(bodies[2]) == [sig1, sig2]
+    assert_loop_signatures(mock, sig1, sig2)

@@ -25,9 +25,10 @@ use pollux_translate::{
 
 use super::body::read_limited;
 use super::generate::{
-    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, UpstreamEvents,
 };
 use crate::error::ApiError;
+use crate::ids::RandomIds;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;

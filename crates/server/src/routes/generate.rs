@@ -1,7 +1,6 @@
 //! What the two generation routes (Chat Completions and the Responses API) share around one
-//! `generateContent` / `streamGenerateContent` call: encoding the Gemini body, ids for what
-//! Gemini did not name, the dropped-params header, and reading Gemini's stream
-//! ([`UpstreamEvents`], [`parse_event`]).
+//! `generateContent` / `streamGenerateContent` call: encoding the Gemini body, the
+//! dropped-params header, and reading Gemini's stream ([`UpstreamEvents`], [`parse_event`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,26 +8,12 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use pollux_translate::gemini::{ErrorResponse, GenerateContentRequest, GenerateContentResponse};
 use pollux_translate::sse::{SseDecoder, SseEvent, SseItem};
-use pollux_translate::{IdSource, TranslateError};
+use pollux_translate::TranslateError;
 
 use crate::error::ApiError;
 use crate::observe::Trace;
 use crate::state::AppState;
 use crate::upstream::{UpstreamFailure, UpstreamResponse};
-
-/// Random ids for tool calls Gemini did not name and for Responses output items.
-pub struct RandomIds;
-
-impl IdSource for RandomIds {
-    fn tool_call_id(&mut self) -> String {
-        let uuid = uuid::Uuid::new_v4().simple().to_string();
-        format!("call_{}", &uuid[..24])
-    }
-
-    fn item_id(&mut self, prefix: &str) -> String {
-        format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-    }
-}
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {

@@ -26,18 +26,18 @@ use futures_util::{Stream, StreamExt};
 use pollux_translate::gemini::GenerateContentResponse;
 use pollux_translate::openai::responses::{CreateResponse, EventBody, Input, Status, StreamEvent};
 use pollux_translate::responses::{
-    remote_media, stored_items, to_gemini, to_response, ResponseContext, StoredInput,
-    StreamTranslator,
+    remote_media, to_gemini, to_response, ResponseContext, StreamTranslator,
 };
 use pollux_translate::sse::SseItem;
 use pollux_translate::{Dialect, RequestOptions, TranslateError};
 
 use super::body::read_limited;
 use super::generate::{
-    affinity, encode_sized, parse_event, unix_now, with_dropped, RandomIds, UpstreamEvents,
+    affinity, encode_sized, parse_event, unix_now, with_dropped, UpstreamEvents,
 };
 use super::stored::{self, ChainSignatures, Keep};
 use crate::error::ApiError;
+use crate::ids::ResponseIds;
 use crate::keys::Credentials;
 use crate::media::MediaFetcher;
 use crate::observe::Trace;
@@ -45,7 +45,7 @@ use crate::resilience::{Deadline, StreamLease, UpstreamPermit};
 use crate::runs::{Mirror, Run};
 use crate::sse;
 use crate::state::AppState;
-use crate::store::{Lookup, StoreError};
+use crate::store::Lookup;
 use crate::upstream::{Call, Upstream};
 
 pub async fn create(
@@ -77,17 +77,10 @@ pub async fn create(
             code: None,
         });
     }
-    let (own, history_signatures) =
-        conversation(&shared, &mut request, owner.as_deref(), keep_it).await?;
-    let keep = match keep_it {
-        true => Some(Keep::new(
-            shared.store.clone(),
-            owner.clone(),
-            request.previous_response_id.clone(),
-            own,
-        )),
-        false => None,
-    };
+    let mut ids = ResponseIds::new();
+    let storing = keep_it.then_some((&mut ids, body_len));
+    let (keep, history_signatures) =
+        conversation(&shared, &mut request, owner.as_deref(), storing).await?;
     let cache = shared
         .signatures_for(&unsigned_calls(&request, &history_signatures))
         .await;
@@ -123,7 +116,7 @@ pub async fn create(
     drop(translated.body);
     let now = unix_now();
     let ctx = ResponseContext {
-        id: format!("resp_{}", uuid::Uuid::new_v4().simple()),
+        id: ids.response_id(),
         created_at: now,
         completed_at: now,
         names: translated.names,
@@ -155,6 +148,7 @@ pub async fn create(
                 .as_ref()
                 .map(|replicas| Mirror::new(replicas.clone(), &queued.id, ttl)),
             machine,
+            ids,
             keep,
             shared: shared.clone(),
             upstream: upstream.clone(),
@@ -201,6 +195,7 @@ pub async fn create(
                 &trace,
             ),
             machine,
+            ids,
             shared: shared.clone(),
             trace: trace.clone(),
             key: key.clone(),
@@ -237,7 +232,7 @@ pub async fn create(
         if let Some(tier) = tier {
             ctx.echo.service_tier = tier;
         }
-        let (mut response, signatures) = to_response(parsed, ctx, &mut RandomIds);
+        let (mut response, signatures) = to_response(parsed, ctx, &mut ids);
         shared.remember_signatures(signatures.clone()).await;
         if let Some(error) = &mut response.error {
             // A finish message is upstream text.
@@ -264,26 +259,29 @@ pub async fn create(
 
 /// Makes `request.input` the whole conversation: the stored history behind
 /// `previous_response_id` first, then the request's own items with their `item_reference`s
-/// resolved. Returns the own items in stored form (when `keep`: nothing is stored otherwise)
-/// and the history's thought signatures.
+/// resolved. Returns what storing the response keeps of the own items (when `storing`: the
+/// request's ids and body length) and the history's thought signatures.
 async fn conversation(
     shared: &AppState,
     request: &mut CreateResponse,
     owner: Option<&str>,
-    keep: bool,
-) -> Result<(StoredInput, HashMap<String, String>), ApiError> {
+    storing: Option<(&mut ResponseIds, usize)>,
+) -> Result<(Option<Keep>, HashMap<String, String>), ApiError> {
     let mut own = match std::mem::take(&mut request.input) {
         Input::Text(text) => vec![stored::user_text(text)],
         Input::Items(items) => items,
     };
     stored::resolve_references(&*shared.store, &mut own, owner).await?;
-    // Before translation, which moves media out of the items.
-    let own_stored = match keep {
-        true => {
-            stored_items(&own, &mut RandomIds).map_err(|e| StoreError::Failed(e.to_string()))?
-        }
-        false => StoredInput::default(),
-    };
+    let keep = storing.map(|(ids, size)| {
+        Keep::new(
+            shared.store.clone(),
+            owner.map(str::to_owned),
+            request.previous_response_id.clone(),
+            &own,
+            ids,
+            size,
+        )
+    });
     let history = stored::history(
         &*shared.store,
         request.previous_response_id.as_deref(),
@@ -293,7 +291,7 @@ async fn conversation(
     let mut items = history.items;
     items.extend(own);
     request.input = Input::Items(items);
-    Ok((own_stored, history.signatures))
+    Ok((keep, history.signatures))
 }
 
 /// A background response's work: the same stream as a client's, its events kept in its
@@ -303,6 +301,7 @@ struct Background {
     run: Arc<Run>,
     mirror: Option<Mirror>,
     machine: StreamTranslator,
+    ids: ResponseIds,
     keep: Keep,
     shared: web::Data<AppState>,
     upstream: web::Data<Upstream>,
@@ -374,7 +373,7 @@ impl Background {
                 self.machine.set_completed_at(unix_now());
                 let events =
                     self.machine
-                        .fail(failure_code(&error), error.to_string(), &mut RandomIds);
+                        .fail(failure_code(&error), error.to_string(), &mut self.ids);
                 if !self.run.is_done()
                     && self
                         .keep
@@ -394,6 +393,7 @@ impl Background {
                 &self.trace,
             ),
             machine: self.machine,
+            ids: self.ids,
             shared: self.shared.clone(),
             trace: self.trace.clone(),
             key: self.key.clone(),
@@ -456,6 +456,8 @@ struct Batch {
 struct StreamRun {
     events: UpstreamEvents,
     machine: StreamTranslator,
+    /// Where the ids of its output items come from.
+    ids: ResponseIds,
     shared: web::Data<AppState>,
     trace: Trace,
     /// What the request was sent with, for redacting upstream text.
@@ -475,7 +477,7 @@ impl StreamRun {
             SseItem::Event(event) => {
                 let parsed =
                     parse_event(&event).map_err(|e| self.shared.keys.redact_error(e, &self.key))?;
-                self.machine.on_event(parsed, &mut RandomIds)
+                self.machine.on_event(parsed, &mut self.ids)
             }
             // Gemini writes a failure after the 200 as a bare JSON error object.
             SseItem::Stray(text) => {
@@ -527,7 +529,7 @@ impl StreamRun {
         self.trace.failed_in_band();
         self.machine.set_completed_at(unix_now());
         self.machine
-            .fail(failure_code(error), error.to_string(), &mut RandomIds)
+            .fail(failure_code(error), error.to_string(), &mut self.ids)
     }
 
     /// Reads upstream items until one makes progress (or the upstream ends): the events to
@@ -591,7 +593,7 @@ impl StreamRun {
                 self.trace.set_usage(usage.input_tokens, usage.output_tokens);
             }
             self.machine.set_completed_at(unix_now());
-            let last = self.machine.finish(&mut RandomIds);
+            let last = self.machine.finish(&mut self.ids);
             if last.iter().any(|e| e.kind() == "response.failed") {
                 self.trace.failed_in_band();
             }
@@ -681,7 +683,7 @@ pub async fn input_tokens(
     let model = resolved.gemini.as_str();
     trace.set_model(model);
     let (_, history_signatures) =
-        conversation(&shared, &mut request, owner.as_deref(), false).await?;
+        conversation(&shared, &mut request, owner.as_deref(), None).await?;
     // Counting is not generating: these only shape the answer.
     request.stream = None;
     request.background = None;

@@ -14,13 +14,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use pollux_translate::openai::responses::{InputItem, Response};
-use pollux_translate::responses::StoredInput;
 use pollux_translate::SignatureSource;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::ids::ResponseIds;
 use crate::state::AppState;
-use crate::store::{Gone, Lookup, ResponseStore, Settled, StoreError, Stored};
+use crate::store::{Gone, InputJson, Lookup, ResponseStore, Settled, StoreError, Stored};
 
 /// More links than this in one `previous_response_id` chain is refused (a loop cannot form,
 /// but a very long chain would make one request read the whole store).
@@ -173,24 +173,36 @@ pub struct Keep {
     pub store: Arc<dyn ResponseStore>,
     pub owner: Option<String>,
     pub previous: Option<String>,
-    /// The request's own input items in stored form, as a JSON array.
-    input: Bytes,
-    input_ids: Arc<Vec<String>>,
+    /// The request's own input items.
+    input: InputJson,
+    /// The ids of those a client chose, which the store indexes.
+    chosen: Arc<Vec<String>>,
 }
 
 impl Keep {
+    /// Keeps `own`, the request's own items (call before translation, which moves media out
+    /// of them), encoded only when read back ([`InputJson`]): those without an id take
+    /// theirs from ids `ids` sets aside now. `size`, the client's body length, stands for
+    /// their encoded length.
     pub fn new(
         store: Arc<dyn ResponseStore>,
         owner: Option<String>,
         previous: Option<String>,
-        input: StoredInput,
+        own: &[InputItem],
+        ids: &mut ResponseIds,
+        size: usize,
     ) -> Keep {
+        // Only the ids clients gave are indexed: a new response's own name it.
+        let chosen = own
+            .iter()
+            .filter_map(|item| item.given_id().map(str::to_owned))
+            .collect();
         Keep {
             store,
             owner,
             previous,
-            input: Bytes::from(input.json),
-            input_ids: Arc::new(input.ids),
+            input: InputJson::deferred(own.to_vec(), ids.reserve(own.len()), size),
+            chosen: Arc::new(chosen),
         }
     }
 
@@ -212,8 +224,11 @@ impl Keep {
         body: Bytes,
         signatures: Vec<(String, String)>,
     ) -> Stored {
-        let mut item_ids = (*self.input_ids).clone();
-        item_ids.extend(response.output.iter().map(|o| o.id().to_owned()));
+        let mut item_ids = (*self.chosen).clone();
+        item_ids.extend(Stored::chosen_ids(
+            &response.id,
+            response.output.iter().map(|o| o.id()),
+        ));
         Stored {
             id: response.id.clone(),
             owner: self.owner.clone(),

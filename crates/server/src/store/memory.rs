@@ -214,19 +214,18 @@ impl ResponseStore for MemoryStore {
     ) -> BoxFuture<'a, Result<Option<Value>, StoreError>> {
         let record = {
             let inner = self.lock();
-            inner
-                .items
-                .get(item_id)
-                .and_then(|id| inner.map.get(id))
+            // A chosen id's index entry first (the newest record replaying it), else the
+            // record the id names.
+            let entry = match inner.items.get(item_id) {
+                Some(id) => inner.map.get(id),
+                None => crate::ids::response_of(item_id).and_then(|id| inner.map.get(&id)),
+            };
+            entry
                 .filter(|e| e.record.owner.as_deref() == owner)
                 .map(|e| e.record.clone())
         };
         let found = match record {
-            Some(record) => record.items().map(|items| {
-                items
-                    .into_iter()
-                    .find(|i| i["id"].as_str() == Some(item_id))
-            }),
+            Some(record) => record.item(item_id),
             None => Ok(None),
         };
         ready(found).boxed()
@@ -257,7 +256,9 @@ mod tests {
                 r#"{{"id":"{id}","output":[{{"type":"message","id":"msg_{id}","pad":"{}"}}]}}"#,
                 "x".repeat(size)
             )),
-            input: Bytes::from(format!(r#"[{{"type":"message","id":"in_{id}"}}]"#)),
+            input: crate::store::InputJson::encoded(Bytes::from(format!(
+                r#"[{{"type":"message","id":"in_{id}"}}]"#
+            ))),
             item_ids: vec![format!("in_{id}"), format!("msg_{id}")],
             signatures: Vec::new(),
         }

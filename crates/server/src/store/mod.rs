@@ -16,12 +16,14 @@ pub mod redis;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use pollux_translate::openai::responses::InputItem;
 use serde_json::Value;
 
+use crate::ids::ResponseIds;
 use crate::metrics::StoreStats;
 
 /// One stored response. The JSON parts are kept serialized: the response's bytes are the very
@@ -37,10 +39,11 @@ pub struct Stored {
     pub previous: Option<String>,
     /// The response object exactly as it was returned (JSON).
     pub response: Bytes,
-    /// This request's own input items (not the history before them), each with an `id`, as a
-    /// JSON array.
-    pub input: Bytes,
-    /// The ids of the input items, then of the output items, in order.
+    /// This request's own input items (not the history before them), each with an `id`.
+    pub input: InputJson,
+    /// The ids of its input and output items that do not lead to it by themselves
+    /// ([`crate::ids::response_of`]): the ones clients chose. A store indexes these; the
+    /// others name this record.
     pub item_ids: Vec<String>,
     /// The thought signatures of the answer's calls, by `call_id`.
     pub signatures: Vec<(String, String)>,
@@ -50,7 +53,7 @@ impl Stored {
     /// Bytes this record holds, for the store's byte limit.
     pub fn size(&self) -> usize {
         self.response.len()
-            + self.input.len()
+            + self.input.size()
             + self.item_ids.iter().map(String::len).sum::<usize>()
             + self
                 .signatures
@@ -67,7 +70,7 @@ impl Stored {
 
     /// This request's input items.
     pub fn input_items(&self) -> Result<Vec<Value>, StoreError> {
-        serde_json::from_slice(&self.input).map_err(|e| StoreError::Failed(e.to_string()))
+        serde_json::from_slice(self.input.bytes()?).map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     /// The items this response adds to a conversation: its input, then its output.
@@ -77,6 +80,95 @@ impl Stored {
             items.extend(output);
         }
         Ok(items)
+    }
+
+    /// The input or output item `item_id`, if this record holds it.
+    pub fn item(&self, item_id: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self
+            .items()?
+            .into_iter()
+            .find(|i| i["id"].as_str() == Some(item_id)))
+    }
+
+    /// The ids of `ids` that do not lead to record `id` by themselves: the ones a store must
+    /// index ([`Stored::item_ids`]).
+    pub fn chosen_ids<'a>(id: &str, ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        ids.into_iter()
+            .filter(|item| !crate::ids::names(item, id))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A record's input items as a JSON array, encoded when first read. Most stored responses are
+/// never read back, and encoding the items when storing them (every text escaped a second
+/// time) cost a stored request about 28,000 instructions (docs/benchmarks.md, change 21).
+#[derive(Clone)]
+pub struct InputJson(Arc<InputForm>);
+
+struct InputForm {
+    json: OnceLock<Bytes>,
+    /// The items while not encoded yet, and the ids set aside for those without one.
+    items: Vec<InputItem>,
+    ids: ResponseIds,
+    /// Bytes counted against the store's limit.
+    size: usize,
+}
+
+impl InputJson {
+    /// Items encoded already (read back from a shared store).
+    pub fn encoded(json: Bytes) -> InputJson {
+        let size = json.len();
+        InputJson(Arc::new(InputForm {
+            json: OnceLock::from(json),
+            items: Vec::new(),
+            ids: ResponseIds::new(),
+            size,
+        }))
+    }
+
+    /// `items`, encoded on first read ([`pollux_translate::responses::stored_json`]), those
+    /// without an id taking theirs from `ids` ([`ResponseIds::reserve`]); `size` stands for
+    /// their encoded length until then.
+    pub fn deferred(items: Vec<InputItem>, ids: ResponseIds, size: usize) -> InputJson {
+        InputJson(Arc::new(InputForm {
+            json: OnceLock::new(),
+            items,
+            ids,
+            size,
+        }))
+    }
+
+    /// The JSON array.
+    pub fn bytes(&self) -> Result<&Bytes, StoreError> {
+        let form = &*self.0;
+        if let Some(json) = form.json.get() {
+            return Ok(json);
+        }
+        let json = pollux_translate::responses::stored_json(&form.items, &mut form.ids.clone())
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        Ok(form.json.get_or_init(|| Bytes::from(json)))
+    }
+
+    /// The bytes it is counted for.
+    pub fn size(&self) -> usize {
+        self.0.size
+    }
+}
+
+impl std::fmt::Debug for InputJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.bytes() {
+            Ok(json) => write!(f, "InputJson({})", String::from_utf8_lossy(json)),
+            Err(e) => write!(f, "InputJson({e})"),
+        }
+    }
+}
+
+/// Equal when they encode alike.
+impl PartialEq for InputJson {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self.bytes(), other.bytes()), (Ok(a), Ok(b)) if a == b)
     }
 }
 

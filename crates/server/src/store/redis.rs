@@ -3,7 +3,8 @@
 //! continues a conversation another one started.
 //!
 //! Keys (after the prefix): `resp:{id}` the record (JSON, the response and input bytes
-//! embedded as they are), `item:{item_id}` the response holding an item, `gone:{id}` why a
+//! embedded as they are), `item:{item_id}` the response holding an item whose id a client
+//! chose (the ids Pollux made name their response: [`crate::ids`]), `gone:{id}` why a
 //! record is gone and whose it was, `final:{id}` set once a background response's status is
 //! final (written by `SETTLE` together with the record, so a cancel on one replica and the
 //! run finishing on another cannot both win). A put writes `gone:{id}` = expired with twice the TTL, so
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{Gone, Lookup, ResponseStore, Settled, StoreError, Stored};
+use super::{Gone, InputJson, Lookup, ResponseStore, Settled, StoreError, Stored};
 use crate::metrics::StoreStats;
 use crate::shared::{Shared, StateError};
 
@@ -99,7 +100,7 @@ impl RedisStore {
 
     fn encode(record: &Stored) -> Result<String, StoreError> {
         let response: &RawValue = serde_json::from_slice(&record.response).map_err(failed)?;
-        let input: &RawValue = serde_json::from_slice(&record.input).map_err(failed)?;
+        let input: &RawValue = serde_json::from_slice(record.input.bytes()?).map_err(failed)?;
         serde_json::to_string(&RecordOut {
             owner: record.owner.as_deref(),
             previous: record.previous.as_deref(),
@@ -118,7 +119,7 @@ impl RedisStore {
             owner: r.owner,
             previous: r.previous,
             response: Bytes::from(r.response.get().to_owned()),
-            input: Bytes::from(r.input.get().to_owned()),
+            input: InputJson::encoded(Bytes::from(r.input.get().to_owned())),
             item_ids: r.item_ids,
             signatures: r.signatures,
         })
@@ -245,23 +246,25 @@ impl RedisStore {
         item_id: &str,
         owner: Option<&str>,
     ) -> Result<Option<Value>, StoreError> {
-        let holder = self
-            .shared
-            .get_many(&[self.shared.key("item", item_id)])
-            .await?;
-        let Some(id) = holder.into_iter().next().flatten() else {
-            return Ok(None);
-        };
-        let Some(record) = self.record_of(&id).await? else {
-            return Ok(None);
+        // A chosen id's index entry first (the newest record replaying it), else the record
+        // the id names: both asked for in one round trip.
+        let named = crate::ids::response_of(item_id);
+        let mut keys = vec![self.shared.key("item", item_id)];
+        keys.extend(named.iter().map(|id| self.shared.key("resp", id)));
+        let mut found = self.shared.get_many(&keys).await?.into_iter();
+        let (holder, text) = (found.next().flatten(), found.next().flatten());
+        let record = match (holder, named, text) {
+            (Some(holder), _, _) => match self.record_of(&holder).await? {
+                Some(record) => record,
+                None => return Ok(None),
+            },
+            (None, Some(id), Some(text)) => Self::decode(&id, &text)?,
+            _ => return Ok(None),
         };
         if record.owner.as_deref() != owner {
             return Ok(None);
         }
-        Ok(record
-            .items()?
-            .into_iter()
-            .find(|i| i["id"].as_str() == Some(item_id)))
+        record.item(item_id)
     }
 }
 

@@ -8,8 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use pollux_translate::openai::responses::InputItem;
+use pollux_translate::IdSource;
+use serde_json::json;
 
-use super::{Gone, Lookup, ResponseStore, Settled, Stored};
+use super::{Gone, InputJson, Lookup, ResponseStore, Settled, Stored};
+use crate::ids::ResponseIds;
 
 pub fn record(id: &str, owner: Option<&str>, text: &str) -> Stored {
     Stored {
@@ -19,7 +23,9 @@ pub fn record(id: &str, owner: Option<&str>, text: &str) -> Stored {
         response: Bytes::from(format!(
             r#"{{"id":"{id}","output":[{{"type":"message","id":"msg_{id}","text":"{text}"}}]}}"#
         )),
-        input: Bytes::from(format!(r#"[{{"type":"message","id":"in_{id}"}}]"#)),
+        input: InputJson::encoded(Bytes::from(format!(
+            r#"[{{"type":"message","id":"in_{id}"}}]"#
+        ))),
         item_ids: vec![format!("in_{id}"), format!("msg_{id}")],
         signatures: vec![("call_1".to_owned(), "sig_1".to_owned())],
     }
@@ -136,6 +142,80 @@ pub async fn behaves_like_a_store(store: &dyn ResponseStore) {
         store.get("b", None).await.unwrap(),
         Lookup::Found(_)
     ));
+
+    finds_items_by_the_ids_it_made(store).await;
+}
+
+/// A record as a Responses request writes it: its input items as parsed (encoded when first
+/// read), the ids it made for them and for its one output message, and index entries only for
+/// the ids the client chose.
+fn made(owner: &str, input: serde_json::Value) -> (Stored, Vec<String>) {
+    let mut ids = ResponseIds::new();
+    let id = ids.response_id();
+    let items: Vec<InputItem> = serde_json::from_value(input).unwrap();
+    let reserved = ids.reserve(items.len());
+    // The ids the input will have, read from a twin: the record's own stays unencoded until
+    // the store reads it.
+    let twin = InputJson::deferred(items.clone(), reserved.clone(), 64);
+    let input = InputJson::deferred(items, reserved, 64);
+    let mut all: Vec<String> =
+        serde_json::from_slice::<Vec<serde_json::Value>>(twin.bytes().unwrap())
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+    all.push(ids.item_id("msg"));
+    let output = json!({"id": id, "output": [{"type": "message", "id": all.last()}]});
+    let record = Stored {
+        item_ids: Stored::chosen_ids(&id, all.iter().map(String::as_str)),
+        id,
+        owner: Some(owner.to_owned()),
+        previous: None,
+        response: Bytes::from(output.to_string()),
+        input,
+        signatures: Vec::new(),
+    };
+    (record, all)
+}
+
+/// Item ids made from the response's own lead to it without an index entry; an id of that
+/// shape the record does not hold finds nothing; an id a later record replays is found there,
+/// after the first record has gone too.
+async fn finds_items_by_the_ids_it_made(store: &dyn ResponseStore) {
+    let (first, ids) = made("k1", json!([{"role": "user", "content": "hi"}]));
+    assert!(first.item_ids.is_empty(), "{:?}", first.item_ids);
+    store.put(first.clone()).await.unwrap();
+    match store.get(&first.id, Some("k1")).await.unwrap() {
+        Lookup::Found(found) => assert_eq!(*found, first, "the input reads back as encoded"),
+        other => panic!("expected the record, got {other:?}"),
+    }
+    let input = store.item(&ids[0], Some("k1")).await.unwrap().unwrap();
+    assert_eq!(input["content"][0]["text"], "hi");
+    let output = store.item(&ids[1], Some("k1")).await.unwrap().unwrap();
+    assert_eq!(output["type"], "message");
+    assert!(store.item(&ids[1], Some("k2")).await.unwrap().is_none());
+    let forged = format!("{}ffff", &ids[1][..ids[1].len() - 4]);
+    assert!(store.item(&forged, Some("k1")).await.unwrap().is_none());
+
+    let (later, _) = made(
+        "k1",
+        json!([{"type": "message", "id": ids[0], "role": "user", "content": "again"}]),
+    );
+    assert_eq!(
+        later.item_ids,
+        vec![ids[0].clone()],
+        "a replayed id is indexed"
+    );
+    store.put(later).await.unwrap();
+    let replayed = store.item(&ids[0], Some("k1")).await.unwrap().unwrap();
+    assert_eq!(
+        replayed["content"][0]["text"], "again",
+        "the newest record first"
+    );
+    assert!(store.delete(&first.id, Some("k1")).await.unwrap());
+    assert!(store.item(&ids[1], Some("k1")).await.unwrap().is_none());
+    let replayed = store.item(&ids[0], Some("k1")).await.unwrap().unwrap();
+    assert_eq!(replayed["content"][0]["text"], "again");
 }
 
 /// A `redis-server` of its own on a free loopback port, without persistence; killed (by PID)

@@ -11,7 +11,7 @@ use crate::support;
 use base64::Engine as _;
 use mock_gemini::{RecordedRequest, Scenario};
 use serde_json::{json, Value};
-use support::{Error, Pollux};
+use support::{error_message, Error, Pollux};
 
 type TestResult = Result<(), Error>;
 
@@ -30,19 +30,41 @@ fn assert_upstream(def: &str, request: &RecordedRequest) -> Value {
     sent
 }
 
+/// The upstream bodies of a generation on gemini-2.5-flash-image: `n` generateContent calls,
+/// one per image, each a valid `GenerateContentRequest`.
+fn flash_image_calls(p: &Pollux, n: usize) -> Vec<Value> {
+    let reqs = p.mock.requests();
+    assert_eq!(reqs.len(), n, "one call per image");
+    reqs.iter()
+        .map(|r| {
+            assert_eq!(
+                r.path,
+                "/v1beta/models/gemini-2.5-flash-image:generateContent"
+            );
+            assert_upstream("GenerateContentRequest", r)
+        })
+        .collect()
+}
+
 /// Posts a generation request (checked against the OpenAI request schema first).
 async fn generate(p: &Pollux, body: Value) -> Result<(u16, Value), Error> {
     assert_oracle("CreateImageRequest", &body);
     let (status, _, out) = p.post("/v1/images/generations", &body).await?;
+    assert_answer(status, &out);
+    Ok((status, out))
+}
+
+/// Holds a non-streamed answer against the oracle: `ImagesResponse` on 200, else
+/// `ErrorResponse`; generations and edits answer alike.
+fn assert_answer(status: u16, out: &Value) {
     assert_oracle(
         if status == 200 {
             "ImagesResponse"
         } else {
             "ErrorResponse"
         },
-        &out,
+        out,
     );
-    Ok((status, out))
 }
 
 /// The decoded images of an answer: (format, width, height) each.
@@ -79,14 +101,7 @@ async fn gemini_image_model_makes_n_pngs_with_usage() -> TestResult {
     );
     assert_eq!(out["output_format"], "png");
     assert!(out["usage"]["input_tokens"].as_u64().unwrap() > 0, "{out}");
-    let reqs = p.mock.requests();
-    assert_eq!(reqs.len(), 2, "one call per image");
-    for r in &reqs {
-        assert_eq!(
-            r.path,
-            "/v1beta/models/gemini-2.5-flash-image:generateContent"
-        );
-        let sent = assert_upstream("GenerateContentRequest", r);
+    for sent in flash_image_calls(&p, 2) {
         assert_eq!(
             sent,
             json!({"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}],
@@ -170,6 +185,22 @@ async fn post_bytes(
     ))
 }
 
+/// Posts a streamed generation request (checked against the OpenAI request schema first)
+/// and returns the answer as it came, for [`stream_events`] to read.
+async fn generate_stream(
+    p: &Pollux,
+    body: &Value,
+) -> Result<(u16, actix_web::http::header::HeaderMap, Vec<u8>), Error> {
+    assert_oracle("CreateImageRequest", body);
+    post_bytes(
+        p,
+        "/v1/images/generations",
+        "application/json".to_owned(),
+        serde_json::to_vec(body)?,
+    )
+    .await
+}
+
 /// The events of an SSE body, each checked against `schema` and its completed-event schema.
 fn stream_events(body: &[u8], schema: &str, completed: &str) -> Vec<Value> {
     let events: Vec<Value> = std::str::from_utf8(body)
@@ -190,14 +221,7 @@ async fn streamed_generation_sends_one_completed_event_per_image() -> TestResult
     let p = Pollux::start()?;
     let body = json!({"model": "gemini-2.5-flash-image", "prompt": "a red fox", "n": 2,
         "size": "1536x1024", "quality": "high", "stream": true, "partial_images": 2});
-    assert_oracle("CreateImageRequest", &body);
-    let (status, headers, bytes) = post_bytes(
-        &p,
-        "/v1/images/generations",
-        "application/json".to_owned(),
-        serde_json::to_vec(&body)?,
-    )
-    .await?;
+    let (status, headers, bytes) = generate_stream(&p, &body).await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(headers.get("content-type").unwrap(), "text/event-stream");
     assert_eq!(
@@ -221,27 +245,12 @@ async fn streamed_generation_sends_one_completed_event_per_image() -> TestResult
         tokens += e["usage"]["total_tokens"].as_u64().unwrap();
     }
     assert!(tokens > 0, "{events:?}");
-    let reqs = p.mock.requests();
-    assert_eq!(reqs.len(), 2, "one call per image");
-    for r in &reqs {
-        assert_eq!(
-            r.path,
-            "/v1beta/models/gemini-2.5-flash-image:generateContent"
-        );
-        assert_upstream("GenerateContentRequest", r);
-    }
+    flash_image_calls(&p, 2);
 
     // Imagen: the events come from one `:predict` call, with zero usage (it reports none).
     let body = json!({"model": "imagen-4.0-generate-001", "prompt": "a city", "n": 3,
         "output_format": "jpeg", "stream": true});
-    assert_oracle("CreateImageRequest", &body);
-    let (status, headers, bytes) = post_bytes(
-        &p,
-        "/v1/images/generations",
-        "application/json".to_owned(),
-        serde_json::to_vec(&body)?,
-    )
-    .await?;
+    let (status, headers, bytes) = generate_stream(&p, &body).await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     assert!(headers.get("x-pollux-dropped-params").is_none());
     let events = stream_events(&bytes, "ImageGenStreamEvent", "ImageGenCompletedEvent");
@@ -304,7 +313,7 @@ async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
             generate(&p, body.clone()).await?
         };
         assert_eq!(status, 400, "{body}: {out}");
-        let message = out["error"]["message"].as_str().unwrap();
+        let message = error_message(&out);
         assert!(message.contains(says), "{body}: {message}");
     }
     assert_eq!(p.mock.request_count(), 0);
@@ -314,15 +323,12 @@ async fn bad_requests_say_what_to_send_and_send_nothing() -> TestResult {
 #[actix_rt::test]
 async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
     let p = Pollux::start()?;
+    let fox = json!({"model": "gemini-2.5-flash-image", "prompt": "a fox"});
     p.mock.push(Scenario::text("I can only describe foxes."));
-    let (status, out) = generate(
-        &p,
-        json!({"model": "gemini-2.5-flash-image", "prompt": "a fox"}),
-    )
-    .await?;
+    let (status, out) = generate(&p, fox.clone()).await?;
     assert_eq!(status, 502, "{out}");
     assert_eq!(out["error"]["code"], "no_image");
-    let message = out["error"]["message"].as_str().unwrap();
+    let message = error_message(&out);
     assert!(
         message.contains("\"I can only describe foxes.\""),
         "{message}"
@@ -334,17 +340,10 @@ async fn an_answer_without_an_image_is_an_error_quoting_gemini() -> TestResult {
         fail: None,
         candidate: None,
     });
-    let (status, out) = generate(
-        &p,
-        json!({"model": "gemini-2.5-flash-image", "prompt": "a fox"}),
-    )
-    .await?;
+    let (status, out) = generate(&p, fox).await?;
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["code"], "content_policy_violation");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("IMAGE_SAFETY"));
+    assert!(error_message(&out).contains("IMAGE_SAFETY"));
     Ok(())
 }
 
@@ -379,30 +378,25 @@ fn form(texts: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) 
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn post_form(p: &Pollux, content_type: String, body: Vec<u8>) -> Result<(u16, Value), Error> {
-    let mut resp = support::client()
-        .post(p.url("/v1/images/edits"))
-        .insert_header(("content-type", content_type))
-        .send_body(body)
-        .await?;
-    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+/// Posts an edit of `texts` fields and `files` PNGs as multipart form data, the answer held
+/// against the oracle: each edit test builds its form only to post it once.
+async fn edit(
+    p: &Pollux,
+    texts: &[(&str, &str)],
+    files: &[(&str, Vec<u8>)],
+) -> Result<(u16, Value), Error> {
+    let (content_type, body) = form(texts, files);
+    let (status, _, bytes) = post_bytes(p, "/v1/images/edits", content_type, body).await?;
     let out: Value = serde_json::from_slice(&bytes)?;
-    let status = resp.status().as_u16();
-    assert_oracle(
-        if status == 200 {
-            "ImagesResponse"
-        } else {
-            "ErrorResponse"
-        },
-        &out,
-    );
+    assert_answer(status, &out);
     Ok((status, out))
 }
 
 #[actix_rt::test]
 async fn edit_sends_images_mask_and_prompt_as_parts() -> TestResult {
     let p = Pollux::start()?;
-    let (content_type, body) = form(
+    let (status, out) = edit(
+        &p,
         &[
             ("model", "gemini-2.5-flash-image"),
             ("prompt", "put a hat on the cat"),
@@ -414,8 +408,8 @@ async fn edit_sends_images_mask_and_prompt_as_parts() -> TestResult {
             ("image[]", png(4, 4)),
             ("mask", png(8, 8)),
         ],
-    );
-    let (status, out) = post_form(&p, content_type, body).await?;
+    )
+    .await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(decoded(&out), vec![(image::ImageFormat::WebP, 1024, 1024)]);
     let reqs = p.mock.requests();
@@ -472,39 +466,40 @@ async fn streamed_edit_sends_image_edit_completed_events() -> TestResult {
 async fn edit_refuses_oversized_bodies_non_images_and_missing_images() -> TestResult {
     let p = Pollux::start_with(|c, _| c.max_body_bytes = 16 * 1024)?;
     let big: Vec<u8> = png(8, 8).into_iter().chain(vec![0u8; 32 * 1024]).collect();
-    let (content_type, body) = form(
+    let (status, out) = edit(
+        &p,
         &[("model", "gemini-2.5-flash-image"), ("prompt", "p")],
         &[("image", big)],
-    );
-    let (status, out) = post_form(&p, content_type, body).await?;
+    )
+    .await?;
     assert_eq!(status, 413, "{out}");
 
-    let (content_type, body) = form(
+    let (status, out) = edit(
+        &p,
         &[("model", "gemini-2.5-flash-image"), ("prompt", "p")],
         &[("image", b"GIF89a not a png".to_vec())],
-    );
-    let (status, out) = post_form(&p, content_type, body).await?;
+    )
+    .await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("PNG, JPEG or WebP"));
+    assert!(error_message(&out).contains("PNG, JPEG or WebP"));
 
-    let (content_type, body) = form(&[("model", "gemini-2.5-flash-image"), ("prompt", "p")], &[]);
-    let (status, out) = post_form(&p, content_type, body).await?;
+    let (status, out) = edit(
+        &p,
+        &[("model", "gemini-2.5-flash-image"), ("prompt", "p")],
+        &[],
+    )
+    .await?;
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["param"], "image");
 
-    let (content_type, body) = form(
+    let (status, out) = edit(
+        &p,
         &[("model", "imagen-4.0-generate-001"), ("prompt", "p")],
         &[("image", png(2, 2))],
-    );
-    let (status, out) = post_form(&p, content_type, body).await?;
+    )
+    .await?;
     assert_eq!(status, 400, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("do not edit"));
+    assert!(error_message(&out).contains("do not edit"));
     assert_eq!(p.mock.request_count(), 0);
     Ok(())
 }
@@ -526,10 +521,7 @@ async fn chat_and_responses_refuse_imagen_with_the_way_out() -> TestResult {
         let (status, _, out) = p.post(path, &body).await?;
         assert_eq!(status, 400, "{path}: {out}");
         assert!(
-            out["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("/v1/images/generations"),
+            error_message(&out).contains("/v1/images/generations"),
             "{out}"
         );
     }
@@ -549,15 +541,16 @@ async fn an_edit_above_the_inline_limit_uploads_its_images_on_one_key() -> TestR
         bytes.resize(half, 0);
         bytes
     };
-    let (content_type, body) = form(
+    let (status, out) = edit(
+        &p,
         &[
             ("model", "gemini-2.5-flash-image"),
             ("prompt", "merge them"),
             ("n", "2"),
         ],
         &[("image[]", big(8)), ("image[]", big(4))],
-    );
-    let (status, out) = post_form(&p, content_type, body).await?;
+    )
+    .await?;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["data"].as_array().map(Vec::len), Some(2));
     let files = p.mock.files();

@@ -184,6 +184,59 @@ async fn until_cooling(replica: &ServerThread, cooling: u64) -> TestResult {
     }
 }
 
+/// A Redis, mock-gemini and three replicas sharing both: the start of most tests here. Bind
+/// the three in this order, so the replicas stop first and Redis last.
+fn three_on_redis() -> Result<(Redis, MockGemini, Vec<ServerThread>), Error> {
+    let redis = Redis::start()?;
+    let mock = MockGemini::start()?;
+    let replicas = three(&mock, &redis)?;
+    Ok((redis, mock, replicas))
+}
+
+/// Creates a background response with `input` on the replica at `addr`, asserts it was
+/// accepted, and returns its id: where every background test starts.
+async fn start_background(addr: SocketAddr, input: &str) -> Result<String, Error> {
+    let (status, _, queued) = post(
+        &format!("http://{addr}/v1/responses"),
+        &json!({"model": "gemini-2.5-flash", "input": input, "background": true}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{queued}");
+    Ok(queued["id"].as_str().unwrap().to_owned())
+}
+
+/// Retrieves response `id` from the replica at `addr`, asserting 200: a poll.
+async fn poll(addr: SocketAddr, id: &str) -> Result<Value, Error> {
+    let (status, polled) = get(&format!("http://{addr}/v1/responses/{id}")).await?;
+    assert_eq!(status, 200, "{polled}");
+    Ok(polled)
+}
+
+/// Cancels response `id` on the replica at `addr`, asserting 200, and returns the answer.
+async fn cancel(addr: SocketAddr, id: &str) -> Result<Value, Error> {
+    let (status, _, answer) = post(
+        &format!("http://{addr}/v1/responses/{id}/cancel"),
+        &json!({}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{answer}");
+    Ok(answer)
+}
+
+/// GETs the event stream of background response `id` from the replica at `addr`, from after
+/// event `starting_after` when given: how a client follows or resumes a run.
+fn follow(addr: SocketAddr, id: &str, starting_after: Option<u64>) -> awc::SendClientRequest {
+    let url = match starting_after {
+        Some(n) => format!("http://{addr}/v1/responses/{id}?stream=true&starting_after={n}"),
+        None => format!("http://{addr}/v1/responses/{id}?stream=true"),
+    };
+    awc::Client::builder()
+        .timeout(PATIENCE)
+        .finish()
+        .get(url)
+        .send()
+}
+
 fn weather_tools() -> Value {
     json!([{"type": "function", "function": {"name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
@@ -191,9 +244,7 @@ fn weather_tools() -> Value {
 
 #[actix_rt::test]
 async fn a_gemini3_tool_loop_moves_across_three_replicas_behind_nginx() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     let nginx = Nginx::start(&replicas.iter().map(|r| r.addr).collect::<Vec<_>>())?;
     let url = nginx.url("/v1/chat/completions");
     mock.push(Scenario::function_call(
@@ -328,9 +379,7 @@ async fn a_key_cooling_down_on_one_replica_is_left_alone_by_the_others() -> Test
 
 #[actix_rt::test]
 async fn a_conversation_from_replica_one_continues_on_replica_three() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     mock.push(Scenario::text("Hello, Ada."));
     mock.push(Scenario::text("Your name is Ada."));
     let (status, _, first) = post(
@@ -355,48 +404,26 @@ async fn a_conversation_from_replica_one_continues_on_replica_three() -> TestRes
 
 #[actix_rt::test]
 async fn a_background_response_is_polled_and_cancelled_through_other_replicas() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     // Gemini starts answering, then goes quiet: the run stays in progress until cancelled.
     mock.push(Scenario::stream(vec![
         text_event("Thinking"),
         StreamStep::Hang,
     ]));
-    let (status, _, queued) = post(
-        &format!("http://{}/v1/responses", replicas[0].addr),
-        &json!({"model": "gemini-2.5-flash", "input": "A long essay.", "background": true}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{queued}");
-    let id = queued["id"].as_str().unwrap().to_owned();
+    let id = start_background(replicas[0].addr, "A long essay.").await?;
 
-    let (status, polled) = get(&format!("http://{}/v1/responses/{id}", replicas[1].addr)).await?;
-    assert_eq!(status, 200, "{polled}");
+    let polled = poll(replicas[1].addr, &id).await?;
     assert!(
         matches!(polled["status"].as_str(), Some("queued" | "in_progress")),
         "{polled}"
     );
 
-    let (status, _, cancelled) = post(
-        &format!("http://{}/v1/responses/{id}/cancel", replicas[2].addr),
-        &json!({}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{cancelled}");
+    let cancelled = cancel(replicas[2].addr, &id).await?;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
 
     // The run on replica 1 stopped: following its events there ends (it would hang on
     // Gemini's silence otherwise).
-    let mut resp = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish()
-        .get(format!(
-            "http://{}/v1/responses/{id}?stream=true",
-            replicas[0].addr
-        ))
-        .send()
-        .await?;
+    let mut resp = follow(replicas[0].addr, &id, None).await?;
     assert_eq!(resp.status(), 200);
     let ended = actix_rt::time::timeout(PATIENCE, async {
         while let Some(chunk) = resp.next().await {
@@ -410,8 +437,7 @@ async fn a_background_response_is_polled_and_cancelled_through_other_replicas() 
         "the run on replica 1 was not stopped"
     );
     for r in &replicas {
-        let (status, polled) = get(&format!("http://{}/v1/responses/{id}", r.addr)).await?;
-        assert_eq!(status, 200, "{polled}");
+        let polled = poll(r.addr, &id).await?;
         assert_eq!(polled["status"], "cancelled", "{polled}");
     }
     assert_eq!(state_errors(&replicas[0]).await?, 0.0);
@@ -819,9 +845,7 @@ async fn plain_chat_requests_make_no_redis_round_trip() -> TestResult {
 
 #[actix_rt::test]
 async fn a_background_stream_resumes_on_another_replica() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     // Gemini answers in three pieces, with pauses: the follower on replica 2 joins while the
     // run on replica 1 is still going.
     mock.push(Scenario::stream(vec![
@@ -831,27 +855,10 @@ async fn a_background_stream_resumes_on_another_replica() -> TestResult {
         StreamStep::Delay(150),
         crate::support::final_event("three."),
     ]));
-    let (status, _, queued) = post(
-        &format!("http://{}/v1/responses", replicas[0].addr),
-        &json!({"model": "gemini-2.5-flash", "input": "Count.", "background": true}),
-    )
-    .await?;
-    assert_eq!(status, 200, "{queued}");
-    let id = queued["id"].as_str().unwrap().to_owned();
+    let id = start_background(replicas[0].addr, "Count.").await?;
     let resume = |addr: SocketAddr, after: Option<u64>| {
-        let path = match after {
-            Some(n) => format!("http://{addr}/v1/responses/{id}?stream=true&starting_after={n}"),
-            None => format!("http://{addr}/v1/responses/{id}?stream=true"),
-        };
-        async move {
-            let resp = awc::Client::builder()
-                .timeout(PATIENCE)
-                .finish()
-                .get(path)
-                .send()
-                .await?;
-            crate::support::read_named(resp).await
-        }
+        let request = follow(addr, &id, after);
+        async move { crate::support::read_named(request.await?).await }
     };
     let (status, _, elsewhere) = resume(replicas[1].addr, Some(2)).await?;
     assert_eq!(status, 200, "{elsewhere:?}");
@@ -879,29 +886,16 @@ async fn a_background_stream_resumes_on_another_replica() -> TestResult {
 
 #[actix_rt::test]
 async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for round in 0..24u64 {
         // Gemini answers after 2 ms; the cancel goes to replica 2 after 0 to 115 ms: before,
         // while or after the run ends on replica 1 (a debug build takes tens of ms to run
         // one). A timed race, on purpose: each outcome must be consistent.
         mock.push(Scenario::text("done").delayed(2));
-        let (status, _, queued) = post(
-            &format!("http://{}/v1/responses", replicas[0].addr),
-            &json!({"model": "gemini-2.5-flash", "input": "hi", "background": true}),
-        )
-        .await?;
-        assert_eq!(status, 200, "{queued}");
-        let id = queued["id"].as_str().unwrap().to_owned();
+        let id = start_background(replicas[0].addr, "hi").await?;
         actix_rt::time::sleep(Duration::from_millis(round * 5)).await;
-        let (status, _, answer) = post(
-            &format!("http://{}/v1/responses/{id}/cancel", replicas[1].addr),
-            &json!({}),
-        )
-        .await?;
-        assert_eq!(status, 200, "{answer}");
+        let answer = cancel(replicas[1].addr, &id).await?;
         assert_responses("Response", &answer);
         let said = answer["status"].as_str().unwrap().to_owned();
         assert!(
@@ -909,15 +903,7 @@ async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResul
             "round {round}: {answer}"
         );
         // The run on replica 1 is over once its stream there ends.
-        let resp = awc::Client::builder()
-            .timeout(PATIENCE)
-            .finish()
-            .get(format!(
-                "http://{}/v1/responses/{id}?stream=true",
-                replicas[0].addr
-            ))
-            .send()
-            .await?;
+        let resp = follow(replicas[0].addr, &id, None).await?;
         let (_, _, events) = crate::support::read_named(resp).await?;
         let completed = events.iter().any(|e| e["type"] == "response.completed");
         assert_eq!(
@@ -928,8 +914,7 @@ async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResul
         // Every replica reads the status the cancel answered, and keeps reading it.
         for _ in 0..2 {
             for r in &replicas {
-                let (status, polled) = get(&format!("http://{}/v1/responses/{id}", r.addr)).await?;
-                assert_eq!(status, 200, "{polled}");
+                let polled = poll(r.addr, &id).await?;
                 assert_eq!(polled["status"], said, "round {round}: {polled}");
             }
         }
@@ -942,9 +927,7 @@ async fn a_cancel_racing_the_end_of_a_run_leaves_one_final_status() -> TestResul
 
 #[actix_rt::test]
 async fn a_model_list_fetched_by_one_replica_serves_the_others() -> TestResult {
-    let redis = Redis::start()?;
-    let mock = MockGemini::start()?;
-    let replicas = three(&mock, &redis)?;
+    let (_redis, mock, replicas) = three_on_redis()?;
     let lists = |mock: &MockGemini| {
         mock.requests()
             .iter()

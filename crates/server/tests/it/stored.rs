@@ -10,7 +10,7 @@ use crate::support;
 use awc::http::Method;
 use mock_gemini::{Scenario, StreamStep};
 use serde_json::{json, Value};
-use support::{assert_gemini_request, assert_responses, Pollux};
+use support::{assert_gemini_request, assert_responses, error_message, Pollux};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -27,32 +27,45 @@ async fn create(p: &Pollux, body: Value) -> Result<Value, Box<dyn std::error::Er
     Ok(out)
 }
 
+/// Scripts Gemini's text `reply`, then creates a response from `body`: how most turns of
+/// the chains here begin.
+async fn reply_then_create(
+    p: &Pollux,
+    reply: &str,
+    body: Value,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    p.mock.push(Scenario::text(reply));
+    create(p, body).await
+}
+
+/// A call with no key and no body, the shape of every retrieve, delete, list and cancel
+/// here: one line per check keeps each test's sequence of steps readable.
+async fn bare(p: &Pollux, method: Method, path: &str) -> Result<(u16, Value), support::Error> {
+    p.call(method, path, None, None).await
+}
+
 #[actix_rt::test]
 async fn retrieve_list_and_delete() -> TestResult {
     let p = Pollux::start()?;
-    p.mock.push(Scenario::text("Hello!"));
-    let out = create(
+    let out = reply_then_create(
         &p,
+        "Hello!",
         json!({"model": "gemini-2.5-flash", "instructions": "Be nice.",
             "input": [{"role": "user", "content": "Hi"}, {"role": "user", "content": [{"type": "input_text", "text": "there"}]}]}),
     )
     .await?;
     let id = out["id"].as_str().unwrap();
 
-    let (status, got) = p
-        .call(Method::GET, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    let (status, got) = bare(&p, Method::GET, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(got, out, "retrieve returns the response as it was returned");
 
-    let (status, list) = p
-        .call(
-            Method::GET,
-            &format!("/v1/responses/{id}/input_items?order=asc"),
-            None,
-            None,
-        )
-        .await?;
+    let (status, list) = bare(
+        &p,
+        Method::GET,
+        &format!("/v1/responses/{id}/input_items?order=asc"),
+    )
+    .await?;
     assert_eq!(status, 200, "{list}");
     assert_responses("ResponseItemList", &list);
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
@@ -62,62 +75,45 @@ async fn retrieve_list_and_delete() -> TestResult {
     );
     assert_eq!(list["has_more"], false);
     // Paging: one at a time, newest first by default.
-    let (_, page) = p
-        .call(
-            Method::GET,
-            &format!("/v1/responses/{id}/input_items?limit=1"),
-            None,
-            None,
-        )
-        .await?;
+    let (_, page) = bare(
+        &p,
+        Method::GET,
+        &format!("/v1/responses/{id}/input_items?limit=1"),
+    )
+    .await?;
     assert_eq!(page["data"][0]["content"][0]["text"], "there");
     assert_eq!(page["has_more"], true);
     let after = page["last_id"].as_str().unwrap();
-    let (_, page) = p
-        .call(
-            Method::GET,
-            &format!("/v1/responses/{id}/input_items?limit=1&after={after}"),
-            None,
-            None,
-        )
-        .await?;
+    let (_, page) = bare(
+        &p,
+        Method::GET,
+        &format!("/v1/responses/{id}/input_items?limit=1&after={after}"),
+    )
+    .await?;
     assert_eq!(page["data"][0]["content"][0]["text"], "Hi");
     assert_eq!(page["has_more"], false);
-    let (status, bad) = p
-        .call(
-            Method::GET,
-            &format!("/v1/responses/{id}/input_items?limit=0"),
-            None,
-            None,
-        )
-        .await?;
+    let (status, bad) = bare(
+        &p,
+        Method::GET,
+        &format!("/v1/responses/{id}/input_items?limit=0"),
+    )
+    .await?;
     assert_eq!(status, 400);
     assert_eq!(bad["error"]["param"], "limit");
 
-    let (status, deleted) = p
-        .call(Method::DELETE, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    let (status, deleted) = bare(&p, Method::DELETE, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(
         deleted,
         json!({"id": id, "object": "response", "deleted": true})
     );
-    let (status, gone) = p
-        .call(Method::GET, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    let (status, gone) = bare(&p, Method::GET, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 404);
     assert_responses("ErrorResponse", &gone);
-    assert!(gone["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("was deleted"));
-    let (status, _) = p
-        .call(Method::DELETE, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    assert!(error_message(&gone).contains("was deleted"));
+    let (status, _) = bare(&p, Method::DELETE, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 404);
-    let (status, _) = p
-        .call(Method::GET, "/v1/responses/resp_unknown", None, None)
-        .await?;
+    let (status, _) = bare(&p, Method::GET, "/v1/responses/resp_unknown").await?;
     assert_eq!(status, 404);
     Ok(())
 }
@@ -148,9 +144,12 @@ async fn a_three_turn_chain_with_tools_on_gemini3() -> TestResult {
         .unwrap()
         .clone();
 
-    p.mock.push(Scenario::text("Sunny, 24 C."));
-    let second = create(
+    let second = reply_then_create(
+
         &p,
+
+        "Sunny, 24 C.",
+
         json!({"model": "gemini-3-pro-preview", "previous_response_id": first["id"], "tools": tools,
             "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny, 24"}]}),
     )
@@ -166,9 +165,12 @@ async fn a_three_turn_chain_with_tools_on_gemini3() -> TestResult {
         .unwrap();
     assert_ne!(signature, "skip_thought_signature_validator");
 
-    p.mock.push(Scenario::text("You are welcome."));
-    let third = create(
+    let third = reply_then_create(
+
         &p,
+
+        "You are welcome.",
+
         json!({"model": "gemini-3-pro-preview", "previous_response_id": second["id"], "tools": tools,
             "input": "Thanks!"}),
     )
@@ -196,15 +198,13 @@ async fn streamed_responses_are_stored_before_their_terminal_event() -> TestResu
     assert_eq!(status, 200);
     let last = events.last().unwrap()["response"].clone();
     let id = last["id"].as_str().unwrap();
-    let (status, got) = p
-        .call(Method::GET, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    let (status, got) = bare(&p, Method::GET, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(got, last);
     // And chains from it at once.
-    p.mock.push(Scenario::text("Three."));
-    create(
+    reply_then_create(
         &p,
+        "Three.",
         json!({"model": "gemini-2.5-flash", "previous_response_id": id, "input": "More"}),
     )
     .await?;
@@ -288,7 +288,7 @@ async fn unknown_unstored_and_foreign_ids_are_404s() -> TestResult {
         .await?;
     assert_eq!(status, 404);
     // No key at all: 401, as every route.
-    assert_eq!(p.call(Method::GET, &path, None, None).await?.0, 401);
+    assert_eq!(bare(&p, Method::GET, &path).await?.0, 401);
     assert_eq!(
         p.call(Method::GET, &path, Some("key-one"), None).await?.0,
         200
@@ -302,9 +302,9 @@ async fn an_evicted_link_is_a_404_never_a_short_history() -> TestResult {
     let mut previous = Value::Null;
     let mut ids = Vec::new();
     for turn in 0..3 {
-        p.mock.push(Scenario::text(&format!("answer {turn}")));
-        let out = create(
+        let out = reply_then_create(
             &p,
+            &format!("answer {turn}"),
             json!({"model": "gemini-2.5-flash", "input": format!("turn {turn}"), "previous_response_id": previous}),
         )
         .await?;
@@ -323,7 +323,7 @@ async fn an_evicted_link_is_a_404_never_a_short_history() -> TestResult {
         )
         .await?;
     assert_eq!(status, 404, "{out}");
-    let message = out["error"]["message"].as_str().unwrap();
+    let message = error_message(&out);
     assert!(
         message.contains("incomplete") && message.contains("evicted"),
         "{message}"
@@ -344,16 +344,16 @@ async fn an_evicted_link_is_a_404_never_a_short_history() -> TestResult {
 #[actix_rt::test]
 async fn item_references_resolve_to_stored_items() -> TestResult {
     let p = Pollux::start()?;
-    p.mock.push(Scenario::text("I will check."));
-    let first = create(
+    let first = reply_then_create(
         &p,
+        "I will check.",
         json!({"model": "gemini-2.5-flash", "input": "Check it"}),
     )
     .await?;
     let message_id = first["output"][0]["id"].as_str().unwrap();
-    p.mock.push(Scenario::text("Done."));
-    create(
+    reply_then_create(
         &p,
+        "Done.",
         json!({"model": "gemini-2.5-flash", "input": [
             {"role": "user", "content": "Check it"},
             {"type": "item_reference", "id": message_id},
@@ -379,9 +379,9 @@ async fn item_references_resolve_to_stored_items() -> TestResult {
 #[actix_rt::test]
 async fn input_tokens_are_counted_by_gemini() -> TestResult {
     let p = Pollux::start()?;
-    p.mock.push(Scenario::text("Earlier answer."));
-    let first = create(
+    let first = reply_then_create(
         &p,
+        "Earlier answer.",
         json!({"model": "gemini-2.5-flash", "input": "Hello there"}),
     )
     .await?;
@@ -467,9 +467,7 @@ async fn two_hundred_chains_of_five_turns_at_once() -> TestResult {
 async fn settle(p: &Pollux, id: &str) -> Result<Value, Box<dyn std::error::Error>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let (status, got) = p
-            .call(Method::GET, &format!("/v1/responses/{id}"), None, None)
-            .await?;
+        let (status, got) = bare(p, Method::GET, &format!("/v1/responses/{id}")).await?;
         assert_eq!(status, 200, "{got}");
         assert_responses("Response", &got);
         if !matches!(got["status"].as_str(), Some("queued" | "in_progress")) {
@@ -504,14 +502,7 @@ async fn background_responses_run_and_are_polled() -> TestResult {
         "Done in the background."
     );
     // A finished background response cancels to itself.
-    let (status, same) = p
-        .call(
-            Method::POST,
-            &format!("/v1/responses/{id}/cancel"),
-            None,
-            None,
-        )
-        .await?;
+    let (status, same) = bare(&p, Method::POST, &format!("/v1/responses/{id}/cancel")).await?;
     assert_eq!(status, 200);
     assert_eq!(same["status"], "completed");
     // `store: false` cannot run in the background.
@@ -592,14 +583,7 @@ async fn a_background_response_can_be_cancelled() -> TestResult {
         assert!(std::time::Instant::now() < deadline);
         actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let (status, cancelled) = p
-        .call(
-            Method::POST,
-            &format!("/v1/responses/{id}/cancel"),
-            None,
-            None,
-        )
-        .await?;
+    let (status, cancelled) = bare(&p, Method::POST, &format!("/v1/responses/{id}/cancel")).await?;
     assert_eq!(status, 200, "{cancelled}");
     assert_responses("Response", &cancelled);
     assert_eq!(cancelled["status"], "cancelled");
@@ -609,21 +593,21 @@ async fn a_background_response_can_be_cancelled() -> TestResult {
     support::assert_clean(&p).await?;
 
     // Only background responses can be cancelled.
-    p.mock.push(Scenario::text("plain"));
-    let plain = create(&p, json!({"model": "gemini-2.5-flash", "input": "x"})).await?;
+    let plain = reply_then_create(
+        &p,
+        "plain",
+        json!({"model": "gemini-2.5-flash", "input": "x"}),
+    )
+    .await?;
     let plain_id = plain["id"].as_str().unwrap();
-    let (status, _) = p
-        .call(
-            Method::POST,
-            &format!("/v1/responses/{plain_id}/cancel"),
-            None,
-            None,
-        )
-        .await?;
+    let (status, _) = bare(
+        &p,
+        Method::POST,
+        &format!("/v1/responses/{plain_id}/cancel"),
+    )
+    .await?;
     assert_eq!(status, 400);
-    let (status, _) = p
-        .call(Method::POST, "/v1/responses/resp_nope/cancel", None, None)
-        .await?;
+    let (status, _) = bare(&p, Method::POST, "/v1/responses/resp_nope/cancel").await?;
     assert_eq!(status, 404);
     Ok(())
 }
@@ -664,13 +648,8 @@ async fn conversations_are_not_supported() -> TestResult {
         .await?;
     assert_eq!(status, 400);
     assert_responses("ErrorResponse", &out);
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("previous_response_id"));
-    let (status, _) = p
-        .call(Method::GET, "/v1/conversations/conv_1/items", None, None)
-        .await?;
+    assert!(error_message(&out).contains("previous_response_id"));
+    let (status, _) = bare(&p, Method::GET, "/v1/conversations/conv_1/items").await?;
     assert_eq!(status, 400);
     let (status, out) = p
         .post(
@@ -688,37 +667,31 @@ async fn conversations_are_not_supported() -> TestResult {
 async fn resuming_a_stream_needs_a_stored_background_response() -> TestResult {
     let p = Pollux::start()?;
     // An id never stored is a 404, with `stream` as without.
-    let (status, out) = p
-        .call(
-            Method::GET,
-            "/v1/responses/resp_nope?stream=true&starting_after=2",
-            None,
-            None,
-        )
-        .await?;
+    let (status, out) = bare(
+        &p,
+        Method::GET,
+        "/v1/responses/resp_nope?stream=true&starting_after=2",
+    )
+    .await?;
     assert_eq!(status, 404, "{out}");
     assert_responses("ErrorResponse", &out);
     // A stored response that did not run in the background has no stream: 400 on `stream`.
-    p.mock.push(Scenario::text("kept"));
-    let stored = create(&p, json!({"model": "gemini-2.5-flash", "input": "x"})).await?;
+    let stored = reply_then_create(
+        &p,
+        "kept",
+        json!({"model": "gemini-2.5-flash", "input": "x"}),
+    )
+    .await?;
     let id = stored["id"].as_str().unwrap();
     let path = format!("/v1/responses/{id}?stream=true");
-    let (status, out) = p.call(Method::GET, &path, None, None).await?;
+    let (status, out) = bare(&p, Method::GET, &path).await?;
     assert_eq!(status, 400, "{out}");
     assert_eq!(out["error"]["param"], "stream");
     // Deleted, it is a 404 that says so.
-    let (status, _) = p
-        .call(Method::DELETE, &format!("/v1/responses/{id}"), None, None)
-        .await?;
+    let (status, _) = bare(&p, Method::DELETE, &format!("/v1/responses/{id}")).await?;
     assert_eq!(status, 200);
-    let (status, out) = p.call(Method::GET, &path, None, None).await?;
+    let (status, out) = bare(&p, Method::GET, &path).await?;
     assert_eq!(status, 404, "{out}");
-    assert!(
-        out["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deleted"),
-        "{out}"
-    );
+    assert!(error_message(&out).contains("deleted"), "{out}");
     Ok(())
 }

@@ -18,7 +18,9 @@ use pollux_server::gcp_auth::{Claims, SCOPE};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::support::{assert_gemini_request, assert_openai, stream_chat, Pollux, ServerThread};
+use crate::support::{
+    assert_gemini_request, assert_openai, error_message, stream_chat, Pollux, ServerThread,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -302,30 +304,51 @@ fn vertex_pollux(dir: &Path, endpoint: &TokenEndpoint, private_pem: &str) -> Pol
     .unwrap()
 }
 
+/// The service-account setup most tests here share: a folder, a key pair, a token endpoint
+/// issuing tokens that live `lifetime_secs`, and Pollux in Vertex mode signing with the key.
+/// Bind the three in this order so Pollux stops first and the folder goes last.
+fn service_account_setup(name: &str, lifetime_secs: u64) -> (TempDir, TokenEndpoint, Pollux) {
+    let dir = TempDir::new(name);
+    let (private, public) = key_pair(&dir.0);
+    let endpoint = TokenEndpoint::start(public, lifetime_secs);
+    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    (dir, endpoint, p)
+}
+
+/// Posts a one-message chat and asserts it was answered 200: the request every auth check
+/// here starts from.
+async fn chat_ok(p: &Pollux, content: &str) -> Result<Value, Box<dyn std::error::Error>> {
+    let (status, _, body) = p
+        .post("/v1/chat/completions", &crate::support::chat(content))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    Ok(body)
+}
+
+/// Asserts `r` carried `token` as its bearer: how each test here tells which credential
+/// Pollux used.
+fn assert_bearer(r: &mock_gemini::RecordedRequest, token: &str) {
+    assert_eq!(
+        header(r, "authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+}
+
 fn header<'a>(r: &'a mock_gemini::RecordedRequest, name: &str) -> Option<&'a str> {
     r.headers.get(name).map(String::as_str)
 }
 
 #[actix_rt::test]
 async fn service_account_tokens_reach_vertex_urls_and_refresh_early() -> TestResult {
-    let dir = TempDir::new("refresh");
-    let (private, public) = key_pair(&dir.0);
-    let endpoint = TokenEndpoint::start(public, 3);
-    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    let (_dir, endpoint, p) = service_account_setup("refresh", 3);
 
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("hi"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    let body = chat_ok(&p, "hi").await?;
     assert_openai("CreateChatCompletionResponse", &body);
     let sent = p.mock.requests();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].path, format!("{MODEL_PATH}:generateContent"));
     let first = endpoint.issued()[0].clone();
-    assert_eq!(
-        header(&sent[0], "authorization"),
-        Some(format!("Bearer {}", first.0).as_str())
-    );
+    assert_bearer(&sent[0], &first.0);
     assert_eq!(header(&sent[0], "x-goog-api-key"), None);
     assert!(endpoint.refused().is_empty(), "{:?}", endpoint.refused());
 
@@ -346,10 +369,7 @@ async fn service_account_tokens_reach_vertex_urls_and_refresh_early() -> TestRes
     // carry it from then on, before the first token expires.
     let renewed = format!("Bearer {}", issued[1].0);
     loop {
-        let (status, _, body) = p
-            .post("/v1/chat/completions", &crate::support::chat("again"))
-            .await?;
-        assert_eq!(status, 200, "{body}");
+        chat_ok(&p, "again").await?;
         let sent = p.mock.requests();
         if header(sent.last().unwrap(), "authorization") == Some(renewed.as_str()) {
             break;
@@ -364,30 +384,18 @@ async fn service_account_tokens_reach_vertex_urls_and_refresh_early() -> TestRes
 
 #[actix_rt::test]
 async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestResult {
-    let dir = TempDir::new("failing");
-    let (private, public) = key_pair(&dir.0);
     // 8 s: refreshed after 6 s, usable until 7.2 s (a tenth off for the way to Vertex).
-    let endpoint = TokenEndpoint::start(public, 8);
-    let p = vertex_pollux(&dir.0, &endpoint, &private);
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("hi"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    let (_dir, endpoint, p) = service_account_setup("failing", 8);
+    chat_ok(&p, "hi").await?;
     let (token, expires) = endpoint.issued()[0].clone();
 
     endpoint.state.fail.store(true, Ordering::SeqCst);
     endpoint.calls_reach(2).await;
     // The refresh failed; the current token still serves while it is valid.
     if Instant::now() + Duration::from_millis(1200) < expires {
-        let (status, _, body) = p
-            .post("/v1/chat/completions", &crate::support::chat("x"))
-            .await?;
-        assert_eq!(status, 200, "{body}");
+        chat_ok(&p, "x").await?;
         let sent = p.mock.requests();
-        assert_eq!(
-            header(sent.last().unwrap(), "authorization"),
-            Some(format!("Bearer {token}").as_str())
-        );
+        assert_bearer(sent.last().unwrap(), &token);
     }
     // After expiry: 503 naming the credential source, and nothing sent upstream.
     actix_rt::time::sleep(expires.saturating_duration_since(Instant::now())).await;
@@ -396,7 +404,7 @@ async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestRe
         .post("/v1/chat/completions", &crate::support::chat("y"))
         .await?;
     assert_eq!(status, 503, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(&body);
     assert!(message.contains(EMAIL), "{message}");
     assert!(message.contains("Account disabled"), "{message}");
     assert!(!message.contains("PRIVATE KEY"), "{message}");
@@ -407,10 +415,7 @@ async fn a_failing_refresh_keeps_the_token_until_it_expires_then_503() -> TestRe
 
 #[actix_rt::test]
 async fn vertex_bodies_drop_call_ids_carry_roles_and_labels() -> TestResult {
-    let dir = TempDir::new("bodies");
-    let (private, public) = key_pair(&dir.0);
-    let endpoint = TokenEndpoint::start(public, 3600);
-    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    let (_dir, _endpoint, p) = service_account_setup("bodies", 3600);
     let tool = json!({"type": "function", "function": {"name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
     // A history call with Gemini's own id, which the AI Studio mapping echoes.
@@ -451,10 +456,7 @@ async fn vertex_bodies_drop_call_ids_carry_roles_and_labels() -> TestResult {
         {"type": "file", "file": {"file_id": "files/abc123"}}]}]});
     let (status, _, answer) = p.post("/v1/chat/completions", &body).await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("no Files API"));
+    assert!(error_message(&answer).contains("no Files API"));
     assert_eq!(p.mock.request_count(), before);
     // gs:// URIs pass.
     let body = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
@@ -478,17 +480,19 @@ async fn vertex_bodies_drop_call_ids_carry_roles_and_labels() -> TestResult {
     Ok(())
 }
 
-#[actix_rt::test]
-async fn express_mode_sends_the_key_to_the_publisher_path() -> TestResult {
-    let p = Pollux::start_with(|c, base| {
+/// Pollux on Vertex AI in express mode: the API key, no project, in front of mock-gemini.
+fn express_pollux() -> Result<Pollux, Box<dyn std::error::Error>> {
+    Pollux::start_with(|c, base| {
         c.upstream = "vertex".to_owned();
         c.vertex_base_url = Some(base.to_owned());
-    })?;
+    })
+}
+
+#[actix_rt::test]
+async fn express_mode_sends_the_key_to_the_publisher_path() -> TestResult {
+    let p = express_pollux()?;
     p.mock.push(Scenario::text("hello"));
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("hi"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    chat_ok(&p, "hi").await?;
     let sent = &p.mock.requests()[0];
     assert_eq!(
         sent.path,
@@ -518,10 +522,7 @@ async fn an_unusable_credentials_file_stops_start_up() -> TestResult {
 
 #[actix_rt::test]
 async fn the_native_pass_through_is_not_served_for_vertex() -> TestResult {
-    let p = Pollux::start_with(|c, base| {
-        c.upstream = "vertex".to_owned();
-        c.vertex_base_url = Some(base.to_owned());
-    })?;
+    let p = express_pollux()?;
     let (status, _, answer) = p.get("/v1beta/models").await?;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["code"], "unsupported_with_vertex");
@@ -535,10 +536,7 @@ async fn the_native_pass_through_is_not_served_for_vertex() -> TestResult {
 /// counts the tokens Vertex reports.
 #[actix_rt::test]
 async fn vertex_embeddings_use_predict() -> TestResult {
-    let dir = TempDir::new("embeddings");
-    let (private, public) = key_pair(&dir.0);
-    let endpoint = TokenEndpoint::start(public, 3600);
-    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    let (_dir, endpoint, p) = service_account_setup("embeddings", 3600);
     let models = "/v1/projects/proj-1/locations/us-central1/publishers/google/models";
 
     let body =
@@ -608,10 +606,7 @@ async fn vertex_embeddings_use_predict() -> TestResult {
         )
         .await?;
     assert_eq!(status, 404, "{out}");
-    assert!(out["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("no-such-embedder"));
+    assert!(error_message(&out).contains("no-such-embedder"));
     Ok(())
 }
 
@@ -619,10 +614,7 @@ async fn vertex_embeddings_use_predict() -> TestResult {
 /// the models an OpenAI route can serve, and caches the list like the Gemini API's.
 #[actix_rt::test]
 async fn vertex_models_come_from_the_publisher_list() -> TestResult {
-    let dir = TempDir::new("models");
-    let (private, public) = key_pair(&dir.0);
-    let endpoint = TokenEndpoint::start(public, 3600);
-    let p = vertex_pollux(&dir.0, &endpoint, &private);
+    let (_dir, _endpoint, p) = service_account_setup("models", 3600);
     p.mock.update_config(|m| m.max_page_size = 3);
     let (status, _, out) = p.get("/v1/models").await?;
     assert_eq!(status, 200, "{out}");
@@ -686,29 +678,17 @@ async fn gcloud_user_credentials_then_the_metadata_server() -> TestResult {
             "token_uri": endpoint.uri()}))?,
     )?;
     let p = adc_pollux(&endpoint, &dir.0);
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("hi"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    chat_ok(&p, "hi").await?;
     let issued = endpoint.issued();
     assert_eq!(issued.len(), 1, "{:?}", endpoint.refused());
-    assert_eq!(
-        header(&p.mock.requests()[0], "authorization"),
-        Some(format!("Bearer {}", issued[0].0).as_str())
-    );
+    assert_bearer(&p.mock.requests()[0], &issued[0].0);
     drop(p);
     // No file anywhere: the metadata server.
     std::fs::remove_file(dir.0.join("application_default_credentials.json"))?;
     let p = adc_pollux(&endpoint, &dir.0);
-    let (status, _, body) = p
-        .post("/v1/chat/completions", &crate::support::chat("hi"))
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    chat_ok(&p, "hi").await?;
     let issued = endpoint.issued();
     assert_eq!(issued.len(), 2, "{:?}", endpoint.refused());
-    assert_eq!(
-        header(&p.mock.requests()[0], "authorization"),
-        Some(format!("Bearer {}", issued[1].0).as_str())
-    );
+    assert_bearer(&p.mock.requests()[0], &issued[1].0);
     Ok(())
 }

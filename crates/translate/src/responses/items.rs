@@ -13,28 +13,21 @@ use serde_json::Value;
 use crate::build::options::IdSource;
 use crate::openai::responses::{ContentPart, InputAudio, InputItem, MessageContent, ToolOutput};
 
-/// A request's own input items in stored form: a JSON array, and each item's id in order.
-#[derive(Debug, Clone, Default)]
-pub struct StoredInput {
-    pub json: Vec<u8>,
-    pub ids: Vec<String>,
-}
-
-/// The stored form of each item, in order. Call before translation, which moves media out of
-/// the items.
-pub fn stored_items(
+/// The stored form of `items` as a JSON array, each with the client's id or a new one from
+/// `ids` (asked for in order, one per item without an id, with the prefix of its kind). Call
+/// before translation, which moves media out of the items.
+pub fn stored_json(
     items: &[InputItem],
     ids: &mut dyn IdSource,
-) -> Result<StoredInput, serde_json::Error> {
+) -> Result<Vec<u8>, serde_json::Error> {
     let ids: Vec<String> = items
         .iter()
-        .map(|item| match &item.id {
-            Some(id) if !id.is_empty() => id.clone(),
-            _ => ids.item_id(id_prefix(item.kind())),
+        .map(|item| match item.given_id() {
+            Some(id) => id.to_owned(),
+            None => ids.item_id(id_prefix(item.kind())),
         })
         .collect();
-    let json = serde_json::to_vec(&StoredList { items, ids: &ids })?;
-    Ok(StoredInput { json, ids })
+    serde_json::to_vec(&StoredList { items, ids: &ids })
 }
 
 fn id_prefix(kind: &str) -> &'static str {
@@ -246,8 +239,15 @@ mod tests {
 
     fn stored(input: Value) -> (Value, Vec<String>) {
         let items: Vec<InputItem> = serde_json::from_value(input).unwrap();
-        let out = stored_items(&items, &mut SequentialIds::default()).unwrap();
-        (serde_json::from_slice(&out.json).unwrap(), out.ids)
+        let json = stored_json(&items, &mut SequentialIds::default()).unwrap();
+        let stored: Value = serde_json::from_slice(&json).unwrap();
+        let ids = stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+        (stored, ids)
     }
 
     #[test]
@@ -310,8 +310,9 @@ mod tests {
 
     #[test]
     fn no_items_is_an_empty_array() {
-        let out = stored_items(&[], &mut SequentialIds::default()).unwrap();
-        assert_eq!(out.json, b"[]");
-        assert!(out.ids.is_empty());
+        assert_eq!(
+            stored_json(&[], &mut SequentialIds::default()).unwrap(),
+            b"[]"
+        );
     }
 }

@@ -13,7 +13,7 @@ pub mod stream;
 
 use std::collections::HashMap;
 
-pub use items::{stored_items, StoredInput};
+pub use items::stored_json;
 pub use request::{remote_media, to_gemini, OutputOptions, Translated};
 pub use response::{to_response, ResponseContext};
 pub use stream::StreamTranslator;

@@ -15,10 +15,14 @@ import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
 import { createOpenAI } from '@ai-sdk/openai';
-import { generateText, stepCountIs, streamText, tool } from 'ai';
-import { z } from 'zod';
+import { generateText, stepCountIs, streamText } from 'ai';
 
 import { mock, POLLUX_URL, SERVER_KEY, signature, signaturesSent } from '../test/helpers.mjs';
+import {
+  ANSWER, ARGS, assertGeneratedLoop, assertStreamedLoopParts, assertStreamedLoopResult, callPart,
+  FLASH, GEMINI3, PROMPT, pushStreamedLoop, readFullStream, RESULT, streamed, upstreamToolBodies,
+  USAGE_ANSWER, USAGE_CALL, weatherTools, whole,
+} from './weather.mjs';
 
 /** The requests the provider sent to Pollux in the current test: { path, body }. */
 let sent = [];
@@ -27,12 +31,6 @@ beforeEach(async () => {
   await mock.reset();
 });
 
-const FLASH = 'gemini-2.5-flash';
-const GEMINI3 = 'gemini-3-pro-preview';
-const PROMPT = 'What is the weather in Paris?';
-const ARGS = { city: 'Paris', unit: 'celsius' };
-const RESULT = { city: 'Paris', temperature: 21, unit: 'celsius', sky: 'sunny' };
-const ANSWER = 'It is 21 °C and sunny in Paris.';
 const STATELESS = { openai: { store: false, include: ['reasoning.encrypted_content'] } };
 
 const openai = createOpenAI({
@@ -43,54 +41,6 @@ const openai = createOpenAI({
     return fetch(url, init);
   },
 });
-
-function weatherTools(runs) {
-  return {
-    getWeather: tool({
-      description: 'Current weather for a city.',
-      inputSchema: z.object({ city: z.string(), unit: z.enum(['celsius', 'fahrenheit']) }),
-      execute: async (input) => {
-        runs.push(input);
-        return { ...RESULT, city: input.city, unit: input.unit };
-      },
-    }),
-  };
-}
-
-const USAGE_CALL = {
-  promptTokenCount: 40,
-  candidatesTokenCount: 12,
-  thoughtsTokenCount: 30,
-  totalTokenCount: 82,
-};
-const USAGE_ANSWER = { promptTokenCount: 70, candidatesTokenCount: 15, totalTokenCount: 85 };
-
-const candidate = (parts, finishReason) => ({
-  content: { role: 'model', parts },
-  index: 0,
-  ...(finishReason ? { finishReason } : {}),
-});
-const whole = (parts, usageMetadata) => ({
-  kind: 'json',
-  body: { candidates: [candidate(parts, 'STOP')], usageMetadata },
-});
-const streamed = (partsPerEvent, usageMetadata) => ({
-  kind: 'stream',
-  steps: partsPerEvent.map((parts, i) => {
-    const last = i === partsPerEvent.length - 1;
-    const event = { candidates: [candidate(parts, last ? 'STOP' : undefined)] };
-    return { event: last ? { ...event, usageMetadata } : event };
-  }),
-});
-const callPart = (extra = {}) => ({ functionCall: { name: 'getWeather', args: ARGS }, ...extra });
-
-function assertStepUsage(usage, gemini) {
-  const thoughts = gemini.thoughtsTokenCount ?? 0;
-  assert.equal(usage.inputTokens, gemini.promptTokenCount);
-  assert.equal(usage.outputTokens, gemini.candidatesTokenCount + thoughts);
-  assert.equal(usage.totalTokens, gemini.totalTokenCount);
-  assert.equal(usage.outputTokenDetails.reasoningTokens, thoughts);
-}
 
 /** Both requests went to /v1/responses; the second replays the call and its output. */
 function assertSentResponses() {
@@ -107,13 +57,7 @@ function assertSentResponses() {
 
 /** The second upstream request carries the model's call and the tool's functionResponse. */
 async function assertUpstreamToolTurn(method) {
-  const requests = await mock.requests();
-  assert.equal(requests.length, 2);
-  for (const r of requests) assert.match(r.path, new RegExp(`:${method}$`));
-  const [first, second] = requests.map((r) => r.json);
-  const [declaration] = first.tools[0].functionDeclarations;
-  assert.equal(declaration.name, 'getWeather');
-  assert.deepEqual(Object.keys(declaration.parametersJsonSchema.properties).sort(), ['city', 'unit']);
+  const [first, second] = await upstreamToolBodies(method);
   const modelTurn = second.contents.find((c) => c.role === 'model');
   assert.deepEqual(modelTurn.parts.find((p) => p.functionCall).functionCall, {
     name: 'getWeather',
@@ -152,10 +96,7 @@ async function streamWithTool(modelId, providerOptions) {
     onError: ({ error }) => errors.push(error),
     ...(providerOptions ? { providerOptions } : {}),
   });
-  const parts = [];
-  for await (const part of result.fullStream) parts.push(part);
-  assert.deepEqual(parts.filter((p) => p.type === 'error').map((p) => String(p.error)), []);
-  assert.deepEqual(errors.map(String), []);
+  const parts = await readFullStream(result, errors);
   return { result, runs, parts };
 }
 
@@ -167,22 +108,11 @@ test('generateText runs a tool to a final answer', async () => {
   await mock.push(whole([callPart()], USAGE_CALL), whole([{ text: ANSWER }], USAGE_ANSWER));
   const { result, runs } = await generateWithTool(FLASH);
 
-  assert.equal(result.text, ANSWER);
-  assert.equal(result.finishReason, 'stop');
-  assert.deepEqual(runs, [ARGS]);
-  assert.equal(result.steps.length, 2);
-  const [step1, step2] = result.steps;
-  assert.equal(step1.finishReason, 'tool-calls');
-  assert.deepEqual(step1.toolCalls.map((c) => [c.toolName, c.input]), [['getWeather', ARGS]]);
-  assert.ok(step1.toolCalls[0].toolCallId);
+  const [step1, step2] = assertGeneratedLoop(result, runs);
   assert.deepEqual(step1.toolResults.map((r) => [r.toolCallId, r.output]), [
     [step1.toolCalls[0].toolCallId, RESULT],
   ]);
-  assert.equal(step2.text, ANSWER);
-  assert.equal(step2.response.modelId, FLASH);
   assert.match(step2.response.id, /^resp_/);
-  assertStepUsage(step1.usage, USAGE_CALL);
-  assertStepUsage(step2.usage, USAGE_ANSWER);
   assert.equal(result.totalUsage.totalTokens, 82 + 85);
 
   assertSentResponses();
@@ -191,26 +121,12 @@ test('generateText runs a tool to a final answer', async () => {
 });
 
 test('streamText runs a tool to a final answer; every event passes the SDK schema', async () => {
-  await mock.push(
-    streamed([[callPart()]], USAGE_CALL),
-    streamed(['It is 21 °C ', 'and sunny ', 'in Paris.'].map((t) => [{ text: t }]), USAGE_ANSWER),
-  );
+  await pushStreamedLoop();
   const { result, runs, parts } = await streamWithTool(FLASH);
 
-  const calls = parts.filter((p) => p.type === 'tool-call');
-  assert.deepEqual(calls.map((c) => [c.toolName, c.input]), [['getWeather', ARGS]]);
-  const results = parts.filter((p) => p.type === 'tool-result');
-  assert.deepEqual(results.map((r) => [r.toolCallId, r.output]), [[calls[0].toolCallId, RESULT]]);
-  const deltas = parts.filter((p) => p.type === 'text-delta').map((p) => p.text);
-  assert.deepEqual(deltas, ['It is 21 °C ', 'and sunny ', 'in Paris.']);
-  const stepEnds = parts.filter((p) => p.type === 'finish-step');
-  assert.deepEqual(stepEnds.map((p) => p.finishReason), ['tool-calls', 'stop']);
+  assertStreamedLoopParts(parts);
   assert.equal(parts.at(-1).type, 'finish');
-  assert.equal(await result.text, ANSWER);
-  assert.deepEqual(runs, [ARGS]);
-  const steps = await result.steps;
-  assertStepUsage(steps[0].usage, USAGE_CALL);
-  assertStepUsage(steps[1].usage, USAGE_ANSWER);
+  await assertStreamedLoopResult(result, runs);
 
   assertSentResponses();
   assert.ok(sent.every((r) => r.body.stream === true));

@@ -6,10 +6,14 @@ import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { APICallError, generateText, stepCountIs, streamText, tool } from 'ai';
-import { z } from 'zod';
+import { APICallError, generateText, stepCountIs, streamText } from 'ai';
 
 import { geminiError, mock, POLLUX_URL, SERVER_KEY } from '../test/helpers.mjs';
+import {
+  ANSWER, ARGS, assertGeneratedLoop, assertStepUsage, assertStreamedLoopParts,
+  assertStreamedLoopResult, callPart, FLASH, GEMINI3, PROMPT, pushStreamedLoop, readFullStream,
+  RESULT, streamed, upstreamToolBodies, USAGE_ANSWER, USAGE_CALL, weatherTools, whole,
+} from './weather.mjs';
 
 /** The JSON bodies the SDK posted to Pollux in the current test. */
 let sent = [];
@@ -17,13 +21,6 @@ beforeEach(async () => {
   sent = [];
   await mock.reset();
 });
-
-const FLASH = 'gemini-2.5-flash';
-const GEMINI3 = 'gemini-3-pro-preview';
-const PROMPT = 'What is the weather in Paris?';
-const ARGS = { city: 'Paris', unit: 'celsius' };
-const RESULT = { city: 'Paris', temperature: 21, unit: 'celsius', sky: 'sunny' };
-const ANSWER = 'It is 21 °C and sunny in Paris.';
 
 const pollux = createOpenAICompatible({
   name: 'pollux',
@@ -36,62 +33,6 @@ const pollux = createOpenAICompatible({
   },
 });
 
-/** The weather tool; `runs` collects the inputs it was executed with. */
-function weatherTools(runs) {
-  return {
-    getWeather: tool({
-      description: 'Current weather for a city.',
-      inputSchema: z.object({ city: z.string(), unit: z.enum(['celsius', 'fahrenheit']) }),
-      execute: async (input) => {
-        runs.push(input);
-        return { ...RESULT, city: input.city, unit: input.unit };
-      },
-    }),
-  };
-}
-
-// Gemini's usage per step: thoughts are counted apart from candidates; Pollux reports them
-// inside completion_tokens as reasoning tokens.
-const USAGE_CALL = {
-  promptTokenCount: 40,
-  candidatesTokenCount: 12,
-  thoughtsTokenCount: 30,
-  totalTokenCount: 82,
-};
-const USAGE_ANSWER = { promptTokenCount: 70, candidatesTokenCount: 15, totalTokenCount: 85 };
-
-const candidate = (parts, finishReason) => ({
-  content: { role: 'model', parts },
-  index: 0,
-  ...(finishReason ? { finishReason } : {}),
-});
-
-/** One whole generateContent body. */
-const whole = (parts, usageMetadata) => ({
-  kind: 'json',
-  body: { candidates: [candidate(parts, 'STOP')], usageMetadata },
-});
-
-/** A streamed answer: one event per parts list, usage on the last (finishing) event. */
-const streamed = (partsPerEvent, usageMetadata) => ({
-  kind: 'stream',
-  steps: partsPerEvent.map((parts, i) => {
-    const last = i === partsPerEvent.length - 1;
-    const event = { candidates: [candidate(parts, last ? 'STOP' : undefined)] };
-    return { event: last ? { ...event, usageMetadata } : event };
-  }),
-});
-
-const callPart = (extra = {}) => ({ functionCall: { name: 'getWeather', args: ARGS }, ...extra });
-
-function assertStepUsage(usage, gemini) {
-  const thoughts = gemini.thoughtsTokenCount ?? 0;
-  assert.equal(usage.inputTokens, gemini.promptTokenCount);
-  assert.equal(usage.outputTokens, gemini.candidatesTokenCount + thoughts);
-  assert.equal(usage.totalTokens, gemini.totalTokenCount);
-  assert.equal(usage.outputTokenDetails.reasoningTokens, thoughts);
-}
-
 function assertTotalUsage(usage) {
   assert.equal(usage.inputTokens, 40 + 70);
   assert.equal(usage.outputTokens, 42 + 15);
@@ -100,14 +41,7 @@ function assertTotalUsage(usage) {
 
 /** The second upstream request carries the model's call and the tool's functionResponse. */
 async function assertUpstreamToolTurn(method) {
-  const requests = await mock.requests();
-  assert.equal(requests.length, 2);
-  for (const r of requests) assert.match(r.path, new RegExp(`:${method}$`));
-  const [first, second] = requests.map((r) => r.json);
-  const [declaration] = first.tools[0].functionDeclarations;
-  assert.equal(declaration.name, 'getWeather');
-  const properties = Object.keys(declaration.parametersJsonSchema.properties);
-  assert.deepEqual(properties.sort(), ['city', 'unit']);
+  const [first, second] = await upstreamToolBodies(method);
   const [, modelTurn, resultTurn] = second.contents;
   assert.equal(modelTurn.role, 'model');
   assert.deepEqual(modelTurn.parts[0].functionCall, { name: 'getWeather', args: ARGS });
@@ -145,10 +79,7 @@ async function streamWithTool(modelId, prompt = PROMPT) {
     prompt,
     onError: ({ error }) => errors.push(error),
   });
-  const parts = [];
-  for await (const part of result.fullStream) parts.push(part);
-  assert.deepEqual(parts.filter((p) => p.type === 'error').map((p) => String(p.error)), []);
-  assert.deepEqual(errors.map(String), []);
+  const parts = await readFullStream(result, errors);
   return { result, runs, parts };
 }
 
@@ -156,22 +87,10 @@ test('generateText runs a tool to a final answer', async () => {
   await mock.push(whole([callPart()], USAGE_CALL), whole([{ text: ANSWER }], USAGE_ANSWER));
   const { result, runs } = await generateWithTool(FLASH);
 
-  assert.equal(result.text, ANSWER);
-  assert.equal(result.finishReason, 'stop');
-  assert.deepEqual(runs, [ARGS]);
-  assert.equal(result.steps.length, 2);
-  const [step1, step2] = result.steps;
-  assert.equal(step1.finishReason, 'tool-calls');
-  assert.deepEqual(step1.toolCalls.map((c) => [c.toolName, c.input]), [['getWeather', ARGS]]);
-  assert.ok(step1.toolCalls[0].toolCallId);
+  const [step1] = assertGeneratedLoop(result, runs);
   assert.deepEqual(step1.toolResults.map((r) => [r.toolName, r.toolCallId, r.output]), [
     ['getWeather', step1.toolCalls[0].toolCallId, RESULT],
   ]);
-  assert.equal(step2.text, ANSWER);
-  assert.equal(step2.response.modelId, FLASH);
-
-  assertStepUsage(step1.usage, USAGE_CALL);
-  assertStepUsage(step2.usage, USAGE_ANSWER);
   assertStepUsage(result.usage, USAGE_ANSWER);
   assertTotalUsage(result.totalUsage);
 
@@ -184,30 +103,16 @@ test('generateText runs a tool to a final answer', async () => {
 });
 
 test('streamText runs a tool to a final answer; every chunk passes the SDK schema', async () => {
-  await mock.push(
-    streamed([[callPart()]], USAGE_CALL),
-    streamed(['It is 21 °C ', 'and sunny ', 'in Paris.'].map((t) => [{ text: t }]), USAGE_ANSWER),
-  );
+  await pushStreamedLoop();
   const { result, runs, parts } = await streamWithTool(FLASH);
 
-  const calls = parts.filter((p) => p.type === 'tool-call');
-  assert.deepEqual(calls.map((c) => [c.toolName, c.input]), [['getWeather', ARGS]]);
-  const results = parts.filter((p) => p.type === 'tool-result');
-  assert.deepEqual(results.map((r) => [r.toolCallId, r.output]), [[calls[0].toolCallId, RESULT]]);
-  const deltas = parts.filter((p) => p.type === 'text-delta').map((p) => p.text);
-  assert.deepEqual(deltas, ['It is 21 °C ', 'and sunny ', 'in Paris.']);
-  const stepEnds = parts.filter((p) => p.type === 'finish-step');
-  assert.deepEqual(stepEnds.map((p) => p.finishReason), ['tool-calls', 'stop']);
+  assertStreamedLoopParts(parts);
   const finish = parts.at(-1);
   assert.equal(finish.type, 'finish');
   assert.equal(finish.finishReason, 'stop');
   assertTotalUsage(finish.totalUsage);
 
-  assert.equal(await result.text, ANSWER);
-  assert.deepEqual(runs, [ARGS]);
-  const steps = await result.steps;
-  assertStepUsage(steps[0].usage, USAGE_CALL);
-  assertStepUsage(steps[1].usage, USAGE_ANSWER);
+  await assertStreamedLoopResult(result, runs);
   assertTotalUsage(await result.totalUsage);
 
   assert.ok(sent.every((b) => b.stream && b.stream_options?.include_usage === true));

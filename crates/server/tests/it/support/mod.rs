@@ -277,6 +277,12 @@ where
     Ok((status, resp.headers().clone(), events))
 }
 
+/// The `error.message` of an OpenAI error body, "" when it has none: what most error checks
+/// look into.
+pub fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
 /// Asserts a body Pollux returned matches the OpenAI spec's schema of that name.
 pub fn assert_openai(schema: &str, value: &Value) {
     let errors = mock_gemini::oracle::openai_errors(schema, value);

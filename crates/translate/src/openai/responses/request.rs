@@ -169,6 +169,11 @@ pub struct InputItem {
 }
 
 impl InputItem {
+    /// The id the client gave the item, if any (an empty one counts as none).
+    pub fn given_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|id| !id.is_empty())
+    }
+
     /// The item's type; a message may leave it out.
     pub fn kind(&self) -> &str {
         match &self.kind {
