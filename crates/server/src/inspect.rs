@@ -739,12 +739,7 @@ impl Inspector {
             .collect();
         Exchange {
             summary: Summary {
-                id: entry.id,
-                request_id: entry.request_id.clone(),
-                time: rfc3339(entry.wall),
-                method: entry.method.to_string(),
                 route: meta.route,
-                path: entry.path.clone(),
                 client_model: raw.client_model.clone(),
                 model: meta.model,
                 status: Some(meta.status),
@@ -762,6 +757,7 @@ impl Inspector {
                 retries: u32::try_from(attempts.len().saturating_sub(1)).unwrap_or(u32::MAX),
                 key: attempts.last().and_then(|a| a.key.clone()),
                 end: Some(meta.end),
+                ..Summary::in_flight(entry, None)
             },
             bodies: Bodies {
                 client_request: raw.client_request.as_ref().map(body),
@@ -828,7 +824,16 @@ fn in_flight_row(entry: &Entry, progress: &Progress) -> Exchange {
         _ => None,
     };
     Exchange {
-        summary: Summary {
+        summary: Summary::in_flight(entry, status),
+        bodies: Bodies::default(),
+    }
+}
+
+impl Summary {
+    /// What is known of an exchange before it ends (`status` once a stream's 200 went
+    /// out); a finished row overrides the rest.
+    fn in_flight(entry: &Entry, status: Option<u16>) -> Summary {
+        Summary {
             id: entry.id,
             request_id: entry.request_id.clone(),
             time: rfc3339(entry.wall),
@@ -853,8 +858,7 @@ fn in_flight_row(entry: &Entry, progress: &Progress) -> Exchange {
             retries: 0,
             key: None,
             end: None,
-        },
-        bodies: Bodies::default(),
+        }
     }
 }
 

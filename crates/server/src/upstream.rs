@@ -559,6 +559,20 @@ mod tests {
 
     const BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
 
+    /// One plain call that the test expects to fail, within `deadline`.
+    async fn failing_call(upstream: &Upstream, deadline: Option<Duration>) -> UpstreamFailure {
+        let key = upstream.key_for(&HeaderMap::new()).unwrap();
+        let url = generate(upstream);
+        upstream
+            .whole(
+                Call::post_json(&url, &key, BODY),
+                &Trace::default(),
+                &Deadline::start(deadline),
+            )
+            .await
+            .unwrap_err()
+    }
+
     /// Gemini's error body is parsed once per failed answer: the key pool, the retry policy
     /// and the client's error all read that one parse (it used to be three times per 429).
     #[actix_rt::test]
@@ -568,17 +582,8 @@ mod tests {
         // twice more: four answers.
         let upstream = upstream(&mock, &["k1", "k2"], 1);
         mock.push_all((0..4).map(|_| Scenario::rate_limited(0)));
-        let key = upstream.key_for(&HeaderMap::new()).unwrap();
-        let url = generate(&upstream);
         ERROR_PARSES.with(|n| n.set(0));
-        let failure = upstream
-            .whole(
-                Call::post_json(&url, &key, BODY),
-                &Trace::default(),
-                &Deadline::start(None),
-            )
-            .await
-            .unwrap_err();
+        let failure = failing_call(&upstream, None).await;
         assert!(failure.retryable());
         let error = ApiError::from(failure);
         assert_eq!(mock.request_count(), 4);
@@ -593,17 +598,9 @@ mod tests {
             config.retry_base_ms = 1;
             config
         });
-        let key = upstream.key_for(&HeaderMap::new()).unwrap();
         mock.push_all((0..2).map(|_| Scenario::error(503, "UNAVAILABLE", "overloaded")));
         ERROR_PARSES.with(|n| n.set(0));
-        let failure = upstream
-            .whole(
-                Call::post_json(&url, &key, BODY),
-                &Trace::default(),
-                &Deadline::start(None),
-            )
-            .await
-            .unwrap_err();
+        let failure = failing_call(&upstream, None).await;
         assert!(matches!(
             &failure,
             UpstreamFailure::Refused { status, .. } if status.as_u16() == 503
@@ -620,17 +617,7 @@ mod tests {
         let mock = MockGemini::start().unwrap();
         mock.push(Scenario::HangBeforeHead);
         let upstream = upstream(&mock, &["k1"], 0);
-        let key = upstream.key_for(&HeaderMap::new()).unwrap();
-        let url = generate(&upstream);
-        let trace = Trace::default();
-        let failure = upstream
-            .whole(
-                Call::post_json(&url, &key, BODY),
-                &trace,
-                &Deadline::start(Some(Duration::from_millis(50))),
-            )
-            .await
-            .unwrap_err();
+        let failure = failing_call(&upstream, Some(Duration::from_millis(50))).await;
         assert!(matches!(failure, UpstreamFailure::Deadline { .. }));
         assert!(!failure.retryable());
         let error = ApiError::from(failure);

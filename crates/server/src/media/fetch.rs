@@ -399,10 +399,6 @@ impl MediaSource for Fetched {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
     #[test]
     fn redirect_locations_resolve_against_the_base() {
         let base: Uri = "http://a.example:8080/img/cat.png?x=1".parse().unwrap();
@@ -455,7 +451,7 @@ mod tests {
         let policy = MediaPolicy::from_config(&c, allow);
         assert!(!policy.enabled);
         assert_eq!(policy.max_redirects, 1);
-        assert!(policy.allow.permits(ip("127.0.0.1")));
+        assert!(policy.allow.permits(IpAddr::from([127, 0, 0, 1])));
         for on in ["on", "true", "yes", "1"] {
             let c = Config::try_parse_from(["pollux", "--media-fetch", on]).unwrap();
             assert!(c.media_fetch, "{on}");

@@ -7,10 +7,11 @@
 
 use serde_json::Value;
 
+use crate::build::options::RequestOptions;
 use crate::build::schema;
 use crate::capabilities::{Capabilities, Thinking};
 use crate::gemini::{self, MAX_STOP_SEQUENCES};
-use crate::openai::{GoogleThinkingConfig, ReasoningEffort};
+use crate::openai::{GoogleOptions, GoogleThinkingConfig, ReasoningEffort};
 use crate::TranslateError;
 
 /// Collects the parameters dropped for the model, or refuses them in strict mode.
@@ -20,7 +21,16 @@ pub(crate) struct ParamPolicy<'a> {
     pub dropped: Vec<String>,
 }
 
-impl ParamPolicy<'_> {
+impl<'a> ParamPolicy<'a> {
+    /// Nothing dropped yet; strict when the options say so.
+    pub(crate) fn new(opts: &RequestOptions<'a>) -> Self {
+        ParamPolicy {
+            model: opts.model,
+            strict: opts.strict_params,
+            dropped: Vec::new(),
+        }
+    }
+
     pub(crate) fn drop_param(&mut self, param: &str, why: &str) -> Result<(), TranslateError> {
         if self.strict {
             return Err(TranslateError::InvalidRequest {
@@ -36,6 +46,24 @@ impl ParamPolicy<'_> {
             self.dropped.push(param.to_owned());
         }
         Ok(())
+    }
+}
+
+/// `extra_body.google`'s generation settings, over what the request's own fields set:
+/// `response_modalities` (upper-cased, as Gemini spells them) and `generation_config`
+/// entries (keys in camelCase) passed through.
+pub(crate) fn google_generation(
+    config: &mut gemini::GenerationConfig,
+    google: Option<&GoogleOptions>,
+) {
+    let Some(g) = google else {
+        return;
+    };
+    if let Some(modalities) = &g.response_modalities {
+        config.response_modalities = modalities.iter().map(|m| m.to_ascii_uppercase()).collect();
+    }
+    for (key, value) in g.generation_config.iter().flatten() {
+        config.extra.insert(camel_case(key), value.clone());
     }
 }
 

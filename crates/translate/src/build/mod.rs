@@ -8,8 +8,10 @@
 //! (stop sequences beyond Gemini's five), the refusal texts in [`safety`], citations from
 //! [`grounding`] and code-execution blocks (`code_execution`); both sides:
 //! [`names`] (client tool names ⇄ Gemini's); [`cache`] (what a request naming a cached
-//! content leaves out).
+//! content leaves out); `body` (what `extra_body.google` and the server's options add to a
+//! mapped request).
 
+pub(crate) mod body;
 pub mod cache;
 pub(crate) mod code_execution;
 pub(crate) mod conversation;

@@ -247,6 +247,28 @@ pub(crate) fn push_builtin(tools: &mut Vec<gemini::Tool>, tool: gemini::Tool) {
     }
 }
 
+/// The request's tools as Gemini takes them: the entries of `extra_body.google.tools` join
+/// the built-ins, and the function declarations, if any, come first as one tool.
+pub(crate) fn gemini_tools<'v>(
+    declarations: Vec<gemini::FunctionDeclaration>,
+    mut builtins: Vec<gemini::Tool>,
+    google_tools: impl IntoIterator<Item = &'v serde_json::Value>,
+) -> Result<Vec<gemini::Tool>, TranslateError> {
+    for (i, entry) in google_tools.into_iter().enumerate() {
+        let tool = gemini_tool_entry(entry, &format!("extra_body.google.tools[{i}]"))?;
+        push_builtin(&mut builtins, tool);
+    }
+    let mut out = Vec::new();
+    if !declarations.is_empty() {
+        out.push(gemini::Tool {
+            function_declarations: declarations,
+            ..Default::default()
+        });
+    }
+    out.extend(builtins);
+    Ok(out)
+}
+
 /// Built-in tools beside function declarations: on a model that can combine them, the
 /// `toolConfig` flag Gemini 3 needs for that; on one that cannot, a 400 that says so.
 /// Nothing changes when the request has only one kind.

@@ -323,6 +323,21 @@ impl StreamTranslator {
         self.next_sequence += 1;
     }
 
+    /// `output_item.added` for an item at the next output index, then the events that
+    /// follow it.
+    fn announce(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        item: OutputItem,
+        then: impl IntoIterator<Item = EventBody>,
+    ) {
+        let output_index = self.output.len();
+        self.push(out, EventBody::OutputItemAdded { output_index, item });
+        for body in then {
+            self.push(out, body);
+        }
+    }
+
     /// The response object as of now, without its items.
     fn snapshot(&self, status: Status) -> Response {
         self.progress(status)
@@ -420,8 +435,7 @@ impl StreamTranslator {
                 encrypted_content: None,
                 status: Status::InProgress,
             });
-            let output_index = self.output.len();
-            self.push(out, EventBody::OutputItemAdded { output_index, item });
+            self.announce(out, item, []);
         }
         self.open = Some(Open::Reasoning {
             id,
@@ -499,16 +513,13 @@ impl StreamTranslator {
                 status: Status::InProgress,
                 content: Vec::new(),
             });
-            self.push(out, EventBody::OutputItemAdded { output_index, item });
-            self.push(
-                out,
-                EventBody::ContentPartAdded {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    part: MessagePart::text(String::new()),
-                },
-            );
+            let part = EventBody::ContentPartAdded {
+                item_id: id.clone(),
+                output_index,
+                content_index: 0,
+                part: MessagePart::text(String::new()),
+            };
+            self.announce(out, item, [part]);
         }
         self.open = Some(Open::Message {
             id,
@@ -600,36 +611,29 @@ impl StreamTranslator {
                 code: Some(String::new()),
                 outputs: None,
             });
-            self.push(out, EventBody::OutputItemAdded { output_index, item });
-            self.push(
+            self.announce(
                 out,
-                EventBody::CodeInterpreterInProgress {
-                    item_id: id.clone(),
-                    output_index,
-                },
-            );
-            self.push(
-                out,
-                EventBody::CodeInterpreterCodeDelta {
-                    item_id: id.clone(),
-                    output_index,
-                    delta: code.clone(),
-                },
-            );
-            self.push(
-                out,
-                EventBody::CodeInterpreterCodeDone {
-                    item_id: id.clone(),
-                    output_index,
-                    code: code.clone(),
-                },
-            );
-            self.push(
-                out,
-                EventBody::CodeInterpreterInterpreting {
-                    item_id: id.clone(),
-                    output_index,
-                },
+                item,
+                [
+                    EventBody::CodeInterpreterInProgress {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                    EventBody::CodeInterpreterCodeDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        delta: code.clone(),
+                    },
+                    EventBody::CodeInterpreterCodeDone {
+                        item_id: id.clone(),
+                        output_index,
+                        code: code.clone(),
+                    },
+                    EventBody::CodeInterpreterInterpreting {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                ],
             );
         }
         self.open = Some(Open::Code { id, code });
@@ -717,91 +721,70 @@ impl StreamTranslator {
         };
         let output_index = self.output.len();
         let item = if custom {
-            let input = custom_input(&arguments);
-            let id = ids.item_id("ctc");
-            if self.emit {
-                let added = OutputItem::CustomToolCall(CustomToolCallItem {
-                    id: id.clone(),
-                    call_id: call_id.clone(),
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    input: String::new(),
-                });
-                self.push(
-                    out,
-                    EventBody::OutputItemAdded {
-                        output_index,
-                        item: added,
-                    },
-                );
-                self.push(
-                    out,
-                    EventBody::CustomInputDelta {
-                        item_id: id.clone(),
-                        output_index,
-                        delta: input.clone(),
-                    },
-                );
-                self.push(
-                    out,
-                    EventBody::CustomInputDone {
-                        item_id: id.clone(),
-                        output_index,
-                        input: input.clone(),
-                    },
-                );
-            }
-            OutputItem::CustomToolCall(CustomToolCallItem {
-                id,
+            let item = CustomToolCallItem {
+                id: ids.item_id("ctc"),
                 call_id,
                 namespace,
                 name,
-                input,
-            })
-        } else {
-            let id = ids.item_id("fc");
+                input: custom_input(&arguments),
+            };
             if self.emit {
-                let added = OutputItem::FunctionCall(FunctionCallItem {
-                    id: id.clone(),
-                    call_id: call_id.clone(),
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    arguments: String::new(),
-                    status: Status::InProgress,
-                });
-                self.push(
+                let added = CustomToolCallItem {
+                    input: String::new(),
+                    ..item.clone()
+                };
+                self.announce(
                     out,
-                    EventBody::OutputItemAdded {
-                        output_index,
-                        item: added,
-                    },
-                );
-                self.push(
-                    out,
-                    EventBody::ArgumentsDelta {
-                        item_id: id.clone(),
-                        output_index,
-                        delta: arguments.clone(),
-                    },
-                );
-                self.push(
-                    out,
-                    EventBody::ArgumentsDone {
-                        item_id: id.clone(),
-                        output_index,
-                        name: name.clone(),
-                        arguments: arguments.clone(),
-                    },
+                    OutputItem::CustomToolCall(added),
+                    [
+                        EventBody::CustomInputDelta {
+                            item_id: item.id.clone(),
+                            output_index,
+                            delta: item.input.clone(),
+                        },
+                        EventBody::CustomInputDone {
+                            item_id: item.id.clone(),
+                            output_index,
+                            input: item.input.clone(),
+                        },
+                    ],
                 );
             }
-            OutputItem::FunctionCall(FunctionCallItem {
-                id,
+            OutputItem::CustomToolCall(item)
+        } else {
+            let item = FunctionCallItem {
+                id: ids.item_id("fc"),
                 call_id,
                 namespace,
                 name,
                 arguments,
                 status: Status::Completed,
-            })
+            };
+            if self.emit {
+                let added = FunctionCallItem {
+                    arguments: String::new(),
+                    status: Status::InProgress,
+                    ..item.clone()
+                };
+                self.announce(
+                    out,
+                    OutputItem::FunctionCall(added),
+                    [
+                        EventBody::ArgumentsDelta {
+                            item_id: item.id.clone(),
+                            output_index,
+                            delta: item.arguments.clone(),
+                        },
+                        EventBody::ArgumentsDone {
+                            item_id: item.id.clone(),
+                            output_index,
+                            name: item.name.clone(),
+                            arguments: item.arguments.clone(),
+                        },
+                    ],
+                );
+            }
+            OutputItem::FunctionCall(item)
         };
         self.done(out, item);
     }
@@ -953,50 +936,37 @@ impl StreamTranslator {
                 status: Status::InProgress,
                 content: Vec::new(),
             });
-            self.push(
+            self.announce(
                 out,
-                EventBody::OutputItemAdded {
-                    output_index,
-                    item: added,
-                },
-            );
-            self.push(
-                out,
-                EventBody::ContentPartAdded {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    part: MessagePart::Refusal {
-                        refusal: String::new(),
+                added,
+                [
+                    EventBody::ContentPartAdded {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        part: MessagePart::Refusal {
+                            refusal: String::new(),
+                        },
                     },
-                },
-            );
-            self.push(
-                out,
-                EventBody::RefusalDelta {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    delta: refusal.clone(),
-                },
-            );
-            self.push(
-                out,
-                EventBody::RefusalDone {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    refusal,
-                },
-            );
-            self.push(
-                out,
-                EventBody::ContentPartDone {
-                    item_id: id.clone(),
-                    output_index,
-                    content_index: 0,
-                    part: part.clone(),
-                },
+                    EventBody::RefusalDelta {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        delta: refusal.clone(),
+                    },
+                    EventBody::RefusalDone {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        refusal,
+                    },
+                    EventBody::ContentPartDone {
+                        item_id: id.clone(),
+                        output_index,
+                        content_index: 0,
+                        part: part.clone(),
+                    },
+                ],
             );
         }
         self.done(
@@ -1031,29 +1001,24 @@ impl StreamTranslator {
         };
         if self.emit {
             let added = item("in_progress");
-            self.push(
+            self.announce(
                 out,
-                EventBody::OutputItemAdded {
-                    output_index,
-                    item: added,
-                },
+                added,
+                [
+                    EventBody::WebSearchInProgress {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                    EventBody::WebSearchSearching {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                    EventBody::WebSearchCompleted {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                ],
             );
-            for body in [
-                EventBody::WebSearchInProgress {
-                    item_id: id.clone(),
-                    output_index,
-                },
-                EventBody::WebSearchSearching {
-                    item_id: id.clone(),
-                    output_index,
-                },
-                EventBody::WebSearchCompleted {
-                    item_id: id.clone(),
-                    output_index,
-                },
-            ] {
-                self.push(out, body);
-            }
         }
         let done = item("completed");
         self.done(out, done);
@@ -1074,29 +1039,24 @@ impl StreamTranslator {
                 queries: Vec::new(),
                 results: None,
             });
-            self.push(
+            self.announce(
                 out,
-                EventBody::OutputItemAdded {
-                    output_index,
-                    item: added,
-                },
+                added,
+                [
+                    EventBody::FileSearchInProgress {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                    EventBody::FileSearchSearching {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                    EventBody::FileSearchCompleted {
+                        item_id: id.clone(),
+                        output_index,
+                    },
+                ],
             );
-            for body in [
-                EventBody::FileSearchInProgress {
-                    item_id: id.clone(),
-                    output_index,
-                },
-                EventBody::FileSearchSearching {
-                    item_id: id.clone(),
-                    output_index,
-                },
-                EventBody::FileSearchCompleted {
-                    item_id: id.clone(),
-                    output_index,
-                },
-            ] {
-                self.push(out, body);
-            }
         }
         let results = documents
             .into_iter()

@@ -14,14 +14,12 @@ mod messages;
 mod tests;
 mod tools;
 
+use crate::build::body::finish_body;
 use crate::build::generation::service_tier;
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
-use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
-use crate::build::safety::safety_settings;
 use crate::build::tools::{combine, google_search, push_builtin, search_allowed, SEARCH_DROPPED};
-use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::chat;
@@ -88,11 +86,7 @@ pub fn to_gemini(
     }
     let caps = opts.resolved_capabilities();
     let caps = caps.as_ref();
-    let mut policy = ParamPolicy {
-        model: opts.model,
-        strict: opts.strict_params,
-        dropped: Vec::new(),
-    };
+    let mut policy = ParamPolicy::new(opts);
     let mut names = ToolNames::default();
     let mut tools = map_tools(&req, &mut names, caps.schema == SchemaFlavour::Legacy)?;
     if req.tools.as_ref().is_none_or(Vec::is_empty)
@@ -115,31 +109,19 @@ pub fn to_gemini(
     let generation = map_generation_config(&req, caps, &mut policy)?;
     let messages = std::mem::take(&mut req.messages);
     let (system_instruction, contents) = map_messages(messages, &mut names, caps, opts)?;
-    let google = req.google_options();
-    let safety_settings = safety_settings(
-        google.and_then(|g| g.safety_settings.as_deref()),
-        opts.default_safety_settings,
-    );
-
     let mut body = gemini::GenerateContentRequest {
         contents,
         system_instruction,
         tools,
         tool_config,
-        safety_settings,
-        cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config: generation.config,
-        labels: None,
         service_tier: service_tier(req.service_tier.as_deref(), "service_tier")?,
+        // `finish_body` sets these.
+        safety_settings: None,
+        cached_content: None,
+        labels: None,
     };
-    crate::build::cache::omit_cached_fields(&mut body);
-    if opts.dialect == Dialect::Vertex {
-        vertex::adapt(
-            &mut body,
-            google.and_then(|g| g.labels.as_ref()),
-            req.metadata.as_ref(),
-        )?;
-    }
+    finish_body(&mut body, req.google_options(), req.metadata.as_ref(), opts)?;
     Ok(Translated {
         body,
         names,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::build::media::MediaSource;
+use crate::build::options::Dialect;
 use crate::build::signatures::SignatureSource;
 use crate::build::signatures::SKIP_SIGNATURE;
 use serde_json::value::RawValue;

@@ -4,7 +4,7 @@
 
 use crate::build::names::ToolNames;
 use crate::build::tools::{
-    builtin_tool, declare, gemini_tool_entry, push_builtin, tool_config, FunctionSpec,
+    builtin_tool, declare, gemini_tools, push_builtin, tool_config, FunctionSpec,
 };
 use crate::gemini;
 use crate::openai::chat;
@@ -48,19 +48,7 @@ pub(super) fn map_tools(
         })?);
     }
     let google_tools = req.google_options().and_then(|g| g.tools.as_deref());
-    for (i, entry) in google_tools.into_iter().flatten().enumerate() {
-        let tool = gemini_tool_entry(entry, &format!("extra_body.google.tools[{i}]"))?;
-        push_builtin(&mut builtins, tool);
-    }
-    let mut out = Vec::new();
-    if !declarations.is_empty() {
-        out.push(gemini::Tool {
-            function_declarations: declarations,
-            ..Default::default()
-        });
-    }
-    out.extend(builtins);
-    Ok(out)
+    gemini_tools(declarations, builtins, google_tools.into_iter().flatten())
 }
 
 fn spec(function: &chat::FunctionDefinition) -> FunctionSpec<'_> {

@@ -582,8 +582,40 @@ mod tests {
                 item_id: "msg_1".to_owned(),
                 output_index: 0,
                 content_index: 0,
-                delta: "Hi".to_owned(),
+                delta: "Hi \"there\"\n".to_owned(),
                 logprobs: Vec::new(),
+            },
+            EventBody::OutputItemAdded {
+                output_index: 1,
+                item: OutputItem::Message(MessageItem {
+                    id: "msg_1".to_owned(),
+                    role: "assistant",
+                    status: Status::InProgress,
+                    content: vec![MessagePart::text("Hi".to_owned())],
+                }),
+            },
+            EventBody::ContentPartDone {
+                item_id: "msg_1".to_owned(),
+                output_index: 0,
+                content_index: 2,
+                part: MessagePart::text("Hi \u{e9}".to_owned()),
+            },
+            EventBody::OutputTextDone {
+                item_id: "msg_1".to_owned(),
+                output_index: 0,
+                content_index: 0,
+                text: SharedText::from("Hi".to_owned()),
+                logprobs: Vec::new(),
+            },
+            EventBody::ArgumentsDone {
+                item_id: "fc_1".to_owned(),
+                output_index: 3,
+                name: "get_weather".to_owned(),
+                arguments: "{\"city\":\"Paris\"}".to_owned(),
+            },
+            EventBody::WebSearchCompleted {
+                item_id: "ws_1".to_owned(),
+                output_index: 0,
             },
         ];
         for (n, body) in bodies.into_iter().enumerate() {
@@ -616,7 +648,7 @@ mod tests {
                     | EventBody::Failed { response },
                     Some(range),
                 ) => assert_eq!(located[range].to_vec(), response.to_json().unwrap()),
-                (EventBody::OutputTextDelta { .. }, None) => {}
+                (_, None) if !event.carries_response() => {}
                 (body, range) => panic!("{} located at {range:?}", body.kind()),
             }
         }

@@ -3,7 +3,7 @@
 //! [`build::generation`](crate::build::generation).
 
 use crate::build::generation::{
-    camel_case, check_sampling, response_schema, thinking_config, ParamPolicy,
+    check_sampling, google_generation, response_schema, thinking_config, ParamPolicy,
 };
 use crate::capabilities::{Capabilities, SchemaFlavour, Thinking};
 use crate::gemini;
@@ -89,15 +89,7 @@ pub(super) fn map_generation_config(
         }
     }
     config.thinking_config = thinking;
-    if let Some(g) = google {
-        if let Some(modalities) = &g.response_modalities {
-            config.response_modalities =
-                modalities.iter().map(|m| m.to_ascii_uppercase()).collect();
-        }
-        for (key, value) in g.generation_config.iter().flatten() {
-            config.extra.insert(camel_case(key), value.clone());
-        }
-    }
+    google_generation(&mut config, google);
     Ok(config)
 }
 

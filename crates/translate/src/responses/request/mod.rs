@@ -14,15 +14,13 @@ mod tools;
 
 use serde_json::{json, Value};
 
+use crate::build::body::finish_body;
 use crate::build::generation::service_tier;
 use crate::build::generation::ParamPolicy;
 use crate::build::media::is_gemini_uri;
 use crate::build::names::ToolNames;
-use crate::build::options::Dialect;
 pub use crate::build::options::{RemoteMedia, RequestOptions};
-use crate::build::safety::safety_settings;
 use crate::build::tools::{combine, google_search, push_builtin, search_allowed, SEARCH_DROPPED};
-use crate::build::vertex;
 use crate::capabilities::SchemaFlavour;
 use crate::gemini;
 use crate::openai::responses::{
@@ -116,11 +114,7 @@ pub fn to_gemini(
     refuse_unsupported(&req)?;
     let caps = opts.resolved_capabilities();
     let caps = caps.as_ref();
-    let mut policy = ParamPolicy {
-        model: opts.model,
-        strict: opts.strict_params,
-        dropped: Vec::new(),
-    };
+    let mut policy = ParamPolicy::new(opts);
     let mut names = ToolNames::default();
     let no_tools = Vec::new();
     let client_tools = req.tools.as_ref().unwrap_or(&no_tools);
@@ -170,29 +164,19 @@ pub fn to_gemini(
         },
     )?;
     drop(items);
-    let google = req.google_options();
     let mut body = gemini::GenerateContentRequest {
         contents: mapped.contents,
         system_instruction: mapped.system,
         tools: gemini_tools,
         tool_config,
-        safety_settings: safety_settings(
-            google.and_then(|g| g.safety_settings.as_deref()),
-            opts.default_safety_settings,
-        ),
-        cached_content: google.and_then(|g| g.cached_content.clone()),
         generation_config,
-        labels: None,
         service_tier: tier,
+        // `finish_body` sets these.
+        safety_settings: None,
+        cached_content: None,
+        labels: None,
     };
-    crate::build::cache::omit_cached_fields(&mut body);
-    if opts.dialect == Dialect::Vertex {
-        vertex::adapt(
-            &mut body,
-            google.and_then(|g| g.labels.as_ref()),
-            req.metadata.as_ref(),
-        )?;
-    }
+    finish_body(&mut body, req.google_options(), req.metadata.as_ref(), opts)?;
     let output = OutputOptions {
         summaries: req
             .reasoning

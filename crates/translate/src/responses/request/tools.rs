@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use crate::build::names::ToolNames;
 use crate::build::tools::{
-    builtin_tool, code_execution, declare, file_search, gemini_tool_entry, push_builtin,
-    tool_config, FunctionSpec,
+    builtin_tool, code_execution, declare, file_search, gemini_tools, push_builtin, tool_config,
+    FunctionSpec,
 };
 use crate::gemini;
 use crate::responses::{CallShape, CallShapes};
@@ -145,20 +145,8 @@ pub(super) fn map_tools(
             }
         }
     }
-    for (i, entry) in google_tools.iter().enumerate() {
-        let tool = gemini_tool_entry(entry, &format!("extra_body.google.tools[{i}]"))?;
-        push_builtin(&mut builtins, tool);
-    }
-    let mut out = Vec::new();
-    if !declarations.is_empty() {
-        out.push(gemini::Tool {
-            function_declarations: declarations,
-            ..Default::default()
-        });
-    }
-    out.extend(builtins);
     Ok(Tools {
-        tools: out,
+        tools: gemini_tools(declarations, builtins, google_tools)?,
         shapes,
         search,
     })
