@@ -183,7 +183,8 @@ impl Keep {
     /// Keeps `own`, the request's own items (call before translation, which moves media out
     /// of them), encoded only when read back ([`InputJson`]): those without an id take
     /// theirs from ids `ids` sets aside now. `size`, the client's body length, stands for
-    /// their encoded length.
+    /// their encoded length. Inline media are copied once here, as encoding the items here
+    /// copied them before.
     pub fn new(
         store: Arc<dyn ResponseStore>,
         owner: Option<String>,

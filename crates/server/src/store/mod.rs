@@ -106,32 +106,30 @@ impl Stored {
 #[derive(Clone)]
 pub struct InputJson(Arc<InputForm>);
 
-struct InputForm {
-    json: OnceLock<Bytes>,
-    /// The items while not encoded yet, and the ids set aside for those without one.
-    items: Vec<InputItem>,
-    ids: ResponseIds,
-    /// Bytes counted against the store's limit.
-    size: usize,
+enum InputForm {
+    /// Read back from a shared store.
+    Encoded(Bytes),
+    /// As parsed from the request, with the ids set aside for the items without one; `size`
+    /// counts against the store's byte limit.
+    Deferred {
+        json: OnceLock<Bytes>,
+        items: Vec<InputItem>,
+        ids: ResponseIds,
+        size: usize,
+    },
 }
 
 impl InputJson {
     /// Items encoded already (read back from a shared store).
     pub fn encoded(json: Bytes) -> InputJson {
-        let size = json.len();
-        InputJson(Arc::new(InputForm {
-            json: OnceLock::from(json),
-            items: Vec::new(),
-            ids: ResponseIds::new(),
-            size,
-        }))
+        InputJson(Arc::new(InputForm::Encoded(json)))
     }
 
     /// `items`, encoded on first read ([`pollux_translate::responses::stored_json`]), those
     /// without an id taking theirs from `ids` ([`ResponseIds::reserve`]); `size` stands for
-    /// their encoded length until then.
+    /// their encoded length. Once read, both forms are kept.
     pub fn deferred(items: Vec<InputItem>, ids: ResponseIds, size: usize) -> InputJson {
-        InputJson(Arc::new(InputForm {
+        InputJson(Arc::new(InputForm::Deferred {
             json: OnceLock::new(),
             items,
             ids,
@@ -141,27 +139,33 @@ impl InputJson {
 
     /// The JSON array.
     pub fn bytes(&self) -> Result<&Bytes, StoreError> {
-        let form = &*self.0;
-        if let Some(json) = form.json.get() {
+        let (json, items, ids) = match &*self.0 {
+            InputForm::Encoded(json) => return Ok(json),
+            InputForm::Deferred {
+                json, items, ids, ..
+            } => (json, items, ids),
+        };
+        if let Some(json) = json.get() {
             return Ok(json);
         }
-        let json = pollux_translate::responses::stored_json(&form.items, &mut form.ids.clone())
+        let encoded = pollux_translate::responses::stored_json(items, &mut ids.clone())
             .map_err(|e| StoreError::Failed(e.to_string()))?;
-        Ok(form.json.get_or_init(|| Bytes::from(json)))
+        Ok(json.get_or_init(|| Bytes::from(encoded)))
     }
 
     /// The bytes it is counted for.
     pub fn size(&self) -> usize {
-        self.0.size
+        match &*self.0 {
+            InputForm::Encoded(json) => json.len(),
+            InputForm::Deferred { size, .. } => *size,
+        }
     }
 }
 
+/// The size only: the items are the client's content, which is never logged.
 impl std::fmt::Debug for InputJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.bytes() {
-            Ok(json) => write!(f, "InputJson({})", String::from_utf8_lossy(json)),
-            Err(e) => write!(f, "InputJson({e})"),
-        }
+        write!(f, "InputJson({} bytes)", self.size())
     }
 }
 
