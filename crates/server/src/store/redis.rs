@@ -133,14 +133,20 @@ impl RedisStore {
         }
     }
 
-    async fn put_record(&self, record: Stored) -> Result<(), StoreError> {
-        let secs = self.ttl.as_secs().max(1);
-        let text = Self::encode(&record)?;
+    /// What a put and a settle write for `record`: its text, the tombstone that reads
+    /// "expired" once the record's TTL has passed, and that TTL in seconds.
+    fn written(&self, record: &Stored) -> Result<(String, String, u64), StoreError> {
+        let text = Self::encode(record)?;
         let expired = serde_json::to_string(&Tombstone {
             owner: record.owner.clone(),
             deleted: false,
         })
         .map_err(failed)?;
+        Ok((text, expired, self.ttl.as_secs().max(1)))
+    }
+
+    async fn put_record(&self, record: Stored) -> Result<(), StoreError> {
+        let (text, expired, secs) = self.written(&record)?;
         let mut pipe = ::redis::pipe();
         pipe.set_ex(self.shared.key("resp", &record.id), text, secs)
             .ignore()
@@ -158,13 +164,7 @@ impl RedisStore {
     }
 
     async fn settle_record(&self, record: Stored, last: bool) -> Result<Settled, StoreError> {
-        let secs = self.ttl.as_secs().max(1);
-        let text = Self::encode(&record)?;
-        let expired = serde_json::to_string(&Tombstone {
-            owner: record.owner.clone(),
-            deleted: false,
-        })
-        .map_err(failed)?;
+        let (text, expired, secs) = self.written(&record)?;
         let mut keys = vec![
             self.shared.key("resp", &record.id),
             self.shared.key("gone", &record.id),
